@@ -1,0 +1,3 @@
+"""moltir: incident response for self-hosted OpenClaw gateways."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from moltir.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""Action registry: runbook ``action`` name -> ``module:Class``, imported lazily.
+
+Lazy import keeps ``moltir --help`` fast: psutil, keyring and friends load only when a
+runbook actually uses the action.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from moltir.actions.base import Action
+
+REGISTRY: dict[str, str] = {
+    # name                 module:Class               (one module per action kind)
+}
+
+# Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.
+TEST_REGISTRY: dict[str, str] = {
+    "test.sleep": "moltir.actions.testing:Sleep",
+    "test.touch": "moltir.actions.testing:Touch",
+}
+
+
+def available() -> dict[str, str]:
+    names = dict(REGISTRY)
+    if os.environ.get("MOLTIR_ENABLE_TEST_ACTIONS") == "1":
+        names.update(TEST_REGISTRY)
+    return names
+
+
+def load(name: str) -> type[Action]:
+    target = available()[name]
+    module_name, _, class_name = target.partition(":")
+    cls: type[Action] = getattr(importlib.import_module(module_name), class_name)
+    return cls

@@ -1,0 +1,111 @@
+"""The contract every action implements, and what the engine hands it.
+
+An action kind (``gateway.stop``, ``dm_policy.set``, ...) is a class with:
+
+* ``params``: the ``with:`` keys it accepts (validated when the runbook loads);
+* ``plan(ctx)``: what it would change, computed with NO side effects (``--dry-run`` stops here);
+* ``apply(ctx)``: does it, idempotently (already done -> status "already"); records what
+  ``restore`` needs in the case (``ctx.case.record_restore``) BEFORE changing anything;
+* ``verify(ctx, result)``: checks the effect really holds; raises ``MoltirError`` with
+  exit code 5 when it does not.
+
+Actions may raise :class:`moltir.errors.MoltirError`; anything else is treated as a bug.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from moltir.case import Case
+    from moltir.journal import Journal
+    from moltir.openclaw import Install
+
+
+@dataclass(frozen=True)
+class Param:
+    """One accepted ``with:`` key: allowed JSON types, default, allowed values."""
+
+    types: tuple[type, ...]
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One line of a plan: a process to signal, a config key, a keyring entry, a file."""
+
+    kind: Literal["process", "service", "config", "keyring", "file", "command", "note"]
+    target: str
+    before: str | None = None
+    after: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    summary: str
+    changes: tuple[Change, ...] = ()
+    diff: str = ""  # unified diff of every file that would change
+    already_done: bool = False
+    simulated: bool = True  # False: "would run (not simulated)" -- the plan could not be computed exactly
+    warnings: tuple[str, ...] = ()
+
+
+StepStatus = Literal["done", "already", "skipped", "forced", "failed"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    status: StepStatus
+    summary: str
+    details: Mapping[str, Any] = field(default_factory=dict)  # JSON-safe, never a secret value
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Flags of the whole run that actions may consult."""
+
+    dry_run: bool = False
+    force: bool = False
+    allow_insecure_keyring: bool = False
+    clean_env: bool = False
+    revoke_devices: bool = False
+    reason: str = ""
+
+
+@dataclass
+class StepContext:
+    install: Install
+    case: Case
+    journal: Journal
+    params: Mapping[str, Any]  # the step's ``with:`` merged over the action's defaults
+    step_id: str
+    runbook: str
+    timeout_s: float | None
+    options: RunOptions
+    shared: dict[str, Any]  # in-memory only, shared by the steps of one run (e.g. the new token)
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Journal an event of this step (secrets are redacted by the journal)."""
+        self.journal.append(name, step=self.step_id, **fields)
+
+
+class Action(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    params: ClassVar[Mapping[str, Param]] = {}
+
+    @abstractmethod
+    def plan(self, ctx: StepContext) -> Plan: ...
+
+    @abstractmethod
+    def apply(self, ctx: StepContext) -> StepResult: ...
+
+    def verify(self, ctx: StepContext, result: StepResult) -> None:  # noqa: B027 - optional hook
+        """Raise ``MoltirError(exit_code=5)`` if the effect does not hold."""

@@ -1,0 +1,50 @@
+"""Actions used by moltir's own tests (enabled by MOLTIR_ENABLE_TEST_ACTIONS=1 only)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.errors import verify_error
+
+
+class Sleep(Action):
+    name = "test.sleep"
+    description = "Sleep, then write a marker file (lets tests kill a run mid-step)."
+    params = {
+        "seconds": Param((int, float), default=0.0),
+        "marker": Param((str,), default=""),
+    }
+
+    def plan(self, ctx: StepContext) -> Plan:
+        marker = str(ctx.params["marker"])
+        done = bool(marker) and Path(marker).exists()
+        return Plan(f"sleep {ctx.params['seconds']} s", (Change("file", marker or "-", after="exists"),),
+                    already_done=done)
+
+    def apply(self, ctx: StepContext) -> StepResult:
+        time.sleep(float(ctx.params["seconds"]))
+        marker = str(ctx.params["marker"])
+        if marker:
+            with Path(marker).open("a", encoding="utf-8") as fh:
+                fh.write(ctx.step_id + "\n")
+        return StepResult("done", f"slept {ctx.params['seconds']} s")
+
+    def verify(self, ctx: StepContext, result: StepResult) -> None:
+        marker = str(ctx.params["marker"])
+        if marker and not Path(marker).exists():
+            raise verify_error(f"marker {marker} missing")
+
+
+class Touch(Action):
+    name = "test.touch"
+    description = "Create a file (a side effect the dry-run test can look for)."
+    params = {"path": Param((str,), default="")}
+
+    def plan(self, ctx: StepContext) -> Plan:
+        return Plan(f"create {ctx.params['path']}", (Change("file", str(ctx.params["path"]), after="exists"),))
+
+    def apply(self, ctx: StepContext) -> StepResult:
+        Path(str(ctx.params["path"])).write_text("touched\n", encoding="utf-8")
+        return StepResult("done", "touched")

@@ -1,0 +1,176 @@
+"""The case folder: one per incident (or drill), mode 0700.
+
+Layout (shared/DESIGN.md, ir-anchors.md §B.3)::
+
+    case.json       who, where, when, why, versions  (written at creation)
+    restore.json    what restore needs; each section written ONCE, before the change it undoes
+    journal.jsonl   hash-chained event log (moltir.journal)
+    volatile/       process snapshot taken before the gateway is stopped
+    preimage/       exact bytes of every file moltir edits, saved before the edit
+    evidence/       the sealed copy of logs, transcripts, config (evidence.snapshot)
+
+The per-install index (``<moltir home>/installs/<install key>.json``) remembers the latest
+case of each OpenClaw install, so ``status``, ``restore`` and a resumed ``contain`` find it
+even when ``--case-dir`` put it elsewhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import secrets as pysecrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moltir import __version__
+from moltir.errors import EXIT_USAGE, MoltirError, usage_error
+from moltir.fsutil import atomic_write, ensure_private_dir, write_json
+from moltir.journal import Journal, utc_now
+
+
+def new_case_id() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{pysecrets.token_hex(2)}"
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+@dataclass
+class Case:
+    dir: Path
+    readonly: bool = False  # dry runs: reading allowed, every write refused
+
+    # ---- creation / opening ---------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: Path, *, kind: str, install_info: Mapping[str, Any], reason: str,
+               case_id: str | None = None) -> Case:
+        if folder.exists() and any(folder.iterdir()):
+            raise usage_error(f"{folder} is not empty and is not a moltir case",
+                              "choose another --case-dir")
+        ensure_private_dir(folder)
+        os.chmod(folder, 0o700)
+        record = {
+            "case_id": case_id or folder.name,
+            "kind": kind,
+            "opened_at": utc_now(),
+            "operator": _operator(),
+            "uid": os.getuid(),
+            "host": socket.gethostname(),
+            "reason": reason,
+            "moltir_version": __version__,
+            "openclaw": dict(install_info),
+        }
+        write_json(folder / "case.json", record)
+        return cls(folder)
+
+    @classmethod
+    def open(cls, folder: Path, *, readonly: bool = False) -> Case:
+        if not (folder / "case.json").is_file():
+            raise MoltirError(f"{folder} is not a moltir case (no case.json)",
+                              hint="pass a case folder from 'moltir evidence list'", exit_code=EXIT_USAGE)
+        return cls(folder, readonly=readonly)
+
+    # ---- records ----------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self.info.get("case_id", self.dir.name))
+
+    @property
+    def info(self) -> dict[str, Any]:
+        data = json.loads((self.dir / "case.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def journal_path(self) -> Path:
+        return self.dir / "journal.jsonl"
+
+    def journal(self) -> Journal:
+        return Journal(None if self.readonly else self.journal_path)
+
+    def _guard(self) -> None:
+        if self.readonly:
+            raise RuntimeError("write to a read-only (dry-run) case")
+
+    def restore_data(self) -> dict[str, Any]:
+        path = self.dir / "restore.json"
+        if not path.exists():
+            return {}
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def restore_section(self, section: str) -> Any:
+        return self.restore_data().get(section)
+
+    def record_restore(self, section: str, data: Any) -> Any:
+        """Store ``data`` under ``section`` of restore.json unless it is already there.
+
+        Write-once: a resumed or repeated run never overwrites what the first run saw.
+        Returns what is stored (the earlier record when there was one).
+        """
+        self._guard()
+        current = self.restore_data()
+        if section in current:
+            return current[section]
+        current[section] = data
+        write_json(self.dir / "restore.json", current)
+        return data
+
+    def update_restore(self, section: str, data: Any) -> None:
+        """Replace a section on purpose (e.g. restore marking what it has put back)."""
+        self._guard()
+        current = self.restore_data()
+        current[section] = data
+        write_json(self.dir / "restore.json", current)
+
+    # ---- files ------------------------------------------------------------------------------
+    def subdir(self, *parts: str) -> Path:
+        path = self.dir.joinpath(*parts)
+        if not self.readonly:
+            ensure_private_dir(path)
+        return path
+
+    def write_file(self, rel: str, data: bytes, *, overwrite: bool = False) -> Path:
+        """Write a file inside the case (0600, atomic). Refuses to overwrite unless asked."""
+        self._guard()
+        path = self.dir / rel
+        ensure_private_dir(path.parent)
+        if path.exists() and not overwrite:
+            return path
+        atomic_write(path, data)
+        return path
+
+    def write_json(self, rel: str, obj: Any, *, overwrite: bool = False) -> Path:
+        text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
+        return self.write_file(rel, text.encode("utf-8"), overwrite=overwrite)
+
+
+# ---- the per-install index --------------------------------------------------------------------
+
+def index_path(installs_dir: Path, install_key: str) -> Path:
+    return installs_dir / f"{install_key}.json"
+
+
+def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_dir: Path) -> None:
+    ensure_private_dir(installs_dir)
+    write_json(index_path(installs_dir, install_key),
+               {"latest_case": str(case_dir.absolute()), "state_dir": str(state_dir)})
+
+
+def latest_case_dir(installs_dir: Path, install_key: str) -> Path | None:
+    path = index_path(installs_dir, install_key)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    latest = Path(str(data.get("latest_case", "")))
+    return latest if (latest / "case.json").is_file() else None

@@ -1,0 +1,80 @@
+"""Small filesystem primitives: atomic writes that never leave a half-written file."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, fsync the folder.
+
+    On any failure the temp file is removed and ``path`` is left exactly as it was. ENOSPC and
+    EROFS/EACCES become one-line ``MoltirError``s.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.moltir-{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            _write_all(fd, data)
+            os.fchmod(fd, mode)
+            if owner is not None and os.geteuid() == 0:
+                os.fchown(fd, owner[0], owner[1])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise os_error(exc, f"writing {path}") from None
+
+
+def os_error(exc: OSError, doing: str) -> MoltirError:
+    """Turn an OSError into a one-line MoltirError naming the problem and the fix."""
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return MoltirError(f"disk full while {doing}", hint="free some space and run the command again",
+                           exit_code=EXIT_STEP_FAILED)
+    if exc.errno in (errno.EROFS,):
+        return MoltirError(f"read-only file system while {doing}", hint="remount it read-write",
+                           exit_code=EXIT_ENV)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return MoltirError(f"permission denied while {doing}",
+                           hint="run moltir as the user who owns the OpenClaw install", exit_code=EXIT_ENV)
+    return MoltirError(f"{exc.strerror or exc} while {doing}", exit_code=EXIT_STEP_FAILED)
+
+
+def write_json(path: Path, obj: object, *, mode: int = 0o600) -> None:
+    import json
+
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), mode=mode)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) with mode 0700 for what we create."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, f"creating {path}") from None
+    return path

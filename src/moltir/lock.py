@@ -1,0 +1,52 @@
+"""One moltir run at a time per OpenClaw state dir.
+
+An ``flock`` on ``<moltir state>/locks/<install key>.lock``. The kernel frees it when the holder
+exits, even by ``kill -9``, so a crash never leaves a stale lock. The file holds the holder's pid
+and start time so the loser can say who holds it (exit 4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from moltir.errors import EXIT_LOCKED, MoltirError
+from moltir.fsutil import ensure_private_dir
+
+
+@contextlib.contextmanager
+def run_lock(lock_dir: Path, key: str, what: str, command: str) -> Iterator[None]:
+    ensure_private_dir(lock_dir)
+    path = lock_dir / f"{key}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            raise MoltirError(
+                f"another moltir run holds the lock for {what}: pid {holder.get('pid', '?')}, "
+                f"'{holder.get('command', '?')}' started {holder.get('started_at', '?')}",
+                hint="wait for it to finish (the lock frees itself when that process exits)",
+                exit_code=EXIT_LOCKED) from None
+        info = {"pid": os.getpid(), "command": command,
+                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> dict[str, object]:
+    try:
+        data = os.pread(fd, 4096, 0)
+        holder = json.loads(data) if data else {}
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,34 @@
+"""Where moltir keeps its own state: cases, locks, drill history, the per-install index.
+
+``MOLTIR_HOME`` > ``$XDG_STATE_HOME/moltir`` > ``~/.local/state/moltir``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def moltir_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("MOLTIR_HOME"):
+        return Path(env["MOLTIR_HOME"]).expanduser()
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base).expanduser() / "moltir"
+
+
+def cases_root(env: Mapping[str, str] | None = None) -> Path:
+    return moltir_home(env) / "cases"
+
+
+def locks_dir(env: Mapping[str, str] | None = None) -> Path:
+    return moltir_home(env) / "locks"
+
+
+def installs_dir(env: Mapping[str, str] | None = None) -> Path:
+    return moltir_home(env) / "installs"
+
+
+def drills_dir(env: Mapping[str, str] | None = None) -> Path:
+    return moltir_home(env) / "drills"

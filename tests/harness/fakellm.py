@@ -1,0 +1,89 @@
+"""A fake OpenAI-compatible model server (chat completions, SSE or plain JSON) on loopback.
+
+Config for both releases (openclaw-old-run.md §2; 2026.9.6 docs gateway/config-tools/custom-providers.md):
+``models.providers.fake = {baseUrl: "<url>/v1", apiKey: "sk-fake", api: "openai-completions",
+models: [{id: "fake-model", name: "Fake Model"}]}`` and ``agents.defaults.model.primary: "fake/fake-model"``.
+Every reply is ``FAKE-REPLY: <last user text>``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.harness.servers import JsonHandler, LoopbackServer
+
+MODEL_ID = "fake-model"
+PROVIDER_ID = "fake"
+REPLY_PREFIX = "FAKE-REPLY: "
+
+
+class FakeLLM(LoopbackServer):
+    def __init__(self) -> None:
+        super().__init__(_LLMHandler)
+        self.requests: list[dict[str, Any]] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def provider_config(self) -> dict[str, Any]:
+        return {"baseUrl": self.base_url, "apiKey": "sk-fake", "api": "openai-completions",
+                "models": [{"id": MODEL_ID, "name": "Fake Model"}]}
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            return _text_of(msg.get("content")).strip()
+    return ""
+
+
+class _LLMHandler(JsonHandler):
+    server: FakeLLM
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            self.send_json({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "fake"}]})
+        else:
+            self.send_json({"error": {"message": "not found"}}, status=404)
+
+    def do_POST(self) -> None:
+        body = self.read_json()
+        with self.server.lock:
+            self.server.requests.append(body)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self.send_json({"error": {"message": "not found"}}, status=404)
+            return
+        text = REPLY_PREFIX + (_last_user_text(body)[-200:] or "ok")
+        cid, created, model = f"chatcmpl-fake-{len(self.server.requests)}", int(time.time()), body.get("model", MODEL_ID)
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        if not body.get("stream"):
+            self.send_json({"id": cid, "object": "chat.completion", "created": created, "model": model,
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": text}}],
+                            "usage": usage})
+            return
+        base = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+        chunks = [
+            {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]},
+            {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {**base, "choices": [], "usage": usage},
+        ]
+        payload = b"".join(f"data: {json.dumps(c)}\n\n".encode() for c in chunks) + b"data: [DONE]\n\n"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
