@@ -87,7 +87,10 @@ class Case:
 
     @property
     def info(self) -> dict[str, Any]:
-        data = json.loads((self.dir / "case.json").read_text(encoding="utf-8"))
+        try:
+            data = json.loads((self.dir / "case.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:  # a dry run's would-be case
+            return {}
         return data if isinstance(data, dict) else {}
 
     @property

@@ -15,6 +15,7 @@ class Sleep(Action):
     params = {
         "seconds": Param((int, float), default=0.0),
         "marker": Param((str,), default=""),
+        "until": Param((str,), default="", help="return early once this file exists"),
     }
 
     def plan(self, ctx: StepContext) -> Plan:
@@ -24,7 +25,10 @@ class Sleep(Action):
                     already_done=done)
 
     def apply(self, ctx: StepContext) -> StepResult:
-        time.sleep(float(ctx.params["seconds"]))
+        deadline = time.monotonic() + float(ctx.params["seconds"])
+        until = str(ctx.params["until"])
+        while time.monotonic() < deadline and not (until and Path(until).exists()):
+            time.sleep(0.05)
         marker = str(ctx.params["marker"])
         if marker:
             with Path(marker).open("a", encoding="utf-8") as fh:

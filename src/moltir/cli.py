@@ -1,0 +1,474 @@
+"""The click layer: parse, confirm, render. No logic lives here.
+
+Imports stay light at module level (click only) so ``moltir --help`` starts fast; the engine,
+psutil, keyring and json5 load when a command runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from moltir import __version__
+from moltir.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INSTALL_OPTIONS = ("profile", "dev", "state_dir", "config", "openclaw_bin")
+
+
+def install_options(fn: F) -> F:
+    """The same install-selection options on the group and on every command."""
+    fn = click.option("--openclaw-bin", metavar="PATH", help="The openclaw (or clawdbot) binary.")(fn)
+    fn = click.option("--config", metavar="PATH", help="OpenClaw config file (default: from the state dir).")(fn)
+    fn = click.option("--state-dir", metavar="DIR", help="OpenClaw state dir (default ~/.openclaw).")(fn)
+    fn = click.option("--dev", is_flag=True, default=None, help="Act on the 'dev' profile.")(fn)
+    fn = click.option("--profile", metavar="NAME", help="OpenClaw profile (like 'openclaw --profile').")(fn)
+    return fn
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON object.")(fn)
+
+
+def _install_args(ctx: click.Context, given: dict[str, Any]) -> dict[str, Any]:
+    base = dict((ctx.find_root().obj or {}).get("install", {}))
+    for key in INSTALL_OPTIONS:
+        if given.get(key) not in (None, False):
+            base[key] = given[key]
+    return base
+
+
+def get_install(ctx: click.Context, given: dict[str, Any]) -> Any:
+    from moltir.openclaw import discover
+
+    args = _install_args(ctx, given)
+    return discover(profile=args.get("profile"), dev=bool(args.get("dev")), state_dir=args.get("state_dir"),
+                    config=args.get("config"), openclaw_bin=args.get("openclaw_bin"))
+
+
+def _fail(exc: MoltirError, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint or None,
+                               "exit_code": exc.exit_code}))
+    click.echo(f"moltir: {exc.one_line()}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def handle_errors(fn: F) -> F:
+    """Catch MoltirError at the edge; anything else prints one line and where the traceback went."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return fn(*args, **kwargs)
+        except MoltirError as exc:
+            _fail(exc, as_json)
+        except KeyboardInterrupt:
+            click.echo("moltir: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except click.exceptions.Exit:
+            raise
+        except (click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            where = _write_crash_log(exc)
+            click.echo(f"moltir: internal error ({type(exc).__name__}); the traceback is in {where}. "
+                       "Please report it.", err=True)
+            sys.exit(EXIT_STEP_FAILED)
+        return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _write_crash_log(exc: BaseException) -> str:
+    import datetime as dt
+    import traceback
+
+    from moltir.paths import moltir_home
+    from moltir.secrets import redact
+
+    text = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    try:
+        folder = moltir_home() / "crash"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = folder / f"crash-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%fZ')}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return str(path)
+    except OSError:
+        return "(could not write a crash log)"
+
+
+class LazyGroup(click.Group):
+    """Subcommands that live in their own modules, imported only when used.
+
+    ``lazy`` maps a name to ``("module:attr", "short help")``: ``--help`` lists them from the
+    short help without importing anything (that keeps ``moltir --help`` fast).
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name][0].partition(":")
+            try:
+                cmd: click.Command = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError):
+                return None
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][1]))
+                continue
+            cmd = super().get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit=formatter.width - 20)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+@click.group(cls=LazyGroup, lazy={
+    "evidence": ("moltir.commands.evidence:evidence", "List, verify, export evidence; custody notes."),
+}, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="moltir")
+@install_options
+@click.pass_context
+def cli(ctx: click.Context, /, **install: Any) -> None:
+    """moltir: incident response for a self-hosted OpenClaw gateway.
+
+    \b
+    moltir contain   stop the gateway, disable every DM path, rotate the gateway token
+                     into the OS keyring, snapshot the evidence, run the deep audit
+    moltir restore   undo containment from the case record, on the NEW token
+    moltir drill     rotation drill: rotate, prove new token accepted and old refused
+    moltir status    what the current case says
+    """
+    ctx.obj = {"install": {k: v for k, v in install.items() if v not in (None, False)}}
+
+
+# ---- runbook runners ----------------------------------------------------------------------
+
+def run_options(fn: F) -> F:
+    opts = [
+        click.option("--runbook", "runbook_path", metavar="NAME|PATH", help="Run another runbook."),
+        click.option("--dry-run", is_flag=True, help="Show the plan and the config diff; change nothing."),
+        click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a TTY)."),
+        click.option("--case-dir", type=click.Path(path_type=Path), help="Folder of the case (default: "
+                     "$XDG_STATE_HOME/moltir/cases/<case-id>)."),
+        click.option("--reason", default="", help="Why: recorded in the case."),
+        click.option("--force", is_flag=True, help="Override safety refusals (conflicts, non-latest case)."),
+        click.option("--allow-insecure-keyring", is_flag=True, help="Accept a plaintext/null keyring backend."),
+        click.option("--clean-env", is_flag=True, help="Remove a stale OPENCLAW_GATEWAY_TOKEN from <state>/.env."),
+        click.option("--revoke-devices", is_flag=True, help="Revoke paired device tokens too."),
+        click.option("-v", "--verbose", is_flag=True, help="More detail on stderr."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return json_option(install_options(fn))
+
+
+def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
+                 new_case: bool = False) -> None:
+    from moltir import engine, log, runbook
+    from moltir.actions.base import RunOptions
+    from moltir.case import Case
+
+    log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
+    install = get_install(ctx, kw)
+    rb = runbook.load(runbook.resolve(kw["runbook_path"] or default_runbook))
+    options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
+                         allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
+                         revoke_devices=kw["revoke_devices"], reason=kw["reason"])
+    for note in install.notes:
+        click.echo(f"warning: {note}", err=True)
+    case_dir: Path | None = kw["case_dir"]
+
+    if kw["dry_run"]:
+        existing = None
+        if case_dir is not None and (case_dir / "case.json").is_file():
+            existing = Case.open(case_dir, readonly=True)
+        elif kind in ("contain", "restore") and not new_case:
+            existing = engine.find_latest(install)
+        if kind == "restore" and existing is None:
+            raise MoltirError("there is no case to restore for this install", hint="run 'moltir status'",
+                              exit_code=EXIT_USAGE)
+        case = Case(existing.dir if existing else Path("(new case)"), readonly=True)
+        plans = engine.plan_run(rb, install, case, options)
+        result = engine.RunResult(rb.name, "dry-run", 0, case.id if existing else "", str(case.dir),
+                                  plans=tuple(plans), message="dry run: nothing was changed")
+        _render(result, kw["as_json"])
+        return
+
+    if not kw["yes"]:
+        if not sys.stdin.isatty():
+            raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
+                              hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
+                              exit_code=EXIT_USAGE)
+        click.echo(f"moltir {kind} will act on {install.state_dir} ({install.generation}):", err=True)
+        for s in rb.steps:
+            click.echo(f"  {s.id:<18} {s.action}", err=True)
+        if not click.confirm("Proceed?", default=False, err=True):
+            raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
+
+    if kind == "restore":
+        _restore_preflight(install, case_dir, kw["force"])
+    case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
+                                     kind=kind)
+    result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit,
+                            command=" ".join(["moltir", *sys.argv[1:]]))
+    if kind == "drill":
+        _record_drill(install, result)
+    if kind == "restore" and result.exit_code not in (0, EXIT_INTERRUPTED):
+        result = _explain_partial_restore(case, result)
+    _render(result, kw["as_json"])
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
+def _restore_preflight(install: Any, case_dir: Path | None, force: bool) -> None:
+    try:
+        checks = importlib.import_module("moltir.restore_checks")
+    except ImportError:
+        return
+    from moltir import engine
+    from moltir.case import Case
+
+    case = Case.open(case_dir) if case_dir else engine.find_latest(install)
+    if case is not None:
+        checks.preflight(case, install, force=force)
+
+
+def _explain_partial_restore(case: Any, result: Any) -> Any:
+    try:
+        checks = importlib.import_module("moltir.restore_checks")
+    except ImportError:
+        return result
+    from dataclasses import replace
+
+    failed = next((s for s in result.steps if s.status == "failed"), None)
+    if failed is None:
+        return result
+    return replace(result, message=checks.partial_failure_message(case, failed.id))
+
+
+def _record_drill(install: Any, result: Any) -> None:
+    try:
+        drills = importlib.import_module("moltir.drills")
+    except ImportError:
+        return
+    record = getattr(drills, "record_result", None)
+    if record is not None:
+        record(install, result)
+
+
+def _render(result: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        return
+    if result.status == "dry-run":
+        click.echo(f"Plan for '{result.runbook}' (dry run: nothing will be changed)")
+        for i, p in enumerate(result.plans, 1):
+            head = f"{i}. {p.step.id} ({p.step.action})"
+            if p.error:
+                click.echo(f"{head}: cannot plan: {p.error}")
+                continue
+            assert p.plan is not None
+            tag = " [already done]" if p.plan.already_done else ("" if p.plan.simulated else " [not simulated]")
+            click.echo(f"{head}: {p.plan.summary}{tag}")
+            for c in p.plan.changes:
+                arrow = f": {c.before} -> {c.after}" if (c.before or c.after) else ""
+                click.echo(f"     {c.kind:<8} {c.target}{arrow}{('  ' + c.detail) if c.detail else ''}")
+            for w in p.plan.warnings:
+                click.echo(f"     warning: {w}")
+            if p.plan.diff:
+                click.echo("\n".join("     " + ln for ln in p.plan.diff.rstrip("\n").splitlines()))
+        click.echo(result.message)
+        return
+    if result.status == "noop":
+        click.echo(result.message)
+        return
+    click.echo("")
+    click.echo(result.message)
+    if result.case_dir:
+        click.echo(f"case folder: {result.case_dir}")
+
+
+@cli.command(epilog=EXIT_HELP)
+@click.option("--new-case", is_flag=True, help="Open a new case instead of resuming the last unfinished one.")
+@run_options
+@click.pass_context
+@handle_errors
+def contain(ctx: click.Context, /, new_case: bool, **kw: Any) -> None:
+    """Contain an incident: gateway down, DMs off, new token, evidence, audit.
+
+    Resumes the install's last unfinished case (after a crash or a failed step) at the
+    first step not verified done; --new-case starts fresh.
+    """
+    _run_runbook(ctx, "contain", "contain", kw, new_case=new_case)
+
+
+@cli.command(epilog=EXIT_HELP)
+@run_options
+@click.pass_context
+@handle_errors
+def restore(ctx: click.Context, /, **kw: Any) -> None:
+    """Undo containment from the case record: DM policies back, gateway up on the NEW token."""
+    _run_runbook(ctx, "restore", "restore", kw)
+
+
+@cli.group(cls=LazyGroup, invoke_without_command=True, lazy={
+    "history": ("moltir.commands.drill:history", "Past drills: when, how long, outcome."),
+    "schedule": ("moltir.commands.drill:schedule", "Install, remove or show the drill schedule."),
+}, epilog=EXIT_HELP)
+@run_options
+@click.pass_context
+@handle_errors
+def drill(ctx: click.Context, /, **kw: Any) -> None:
+    """Rotation drill: rotate the token, prove new accepted / old refused, record it.
+
+    \b
+    moltir drill                      run the drill now (gateway must be running)
+    moltir drill history              past drills
+    moltir drill schedule install     run it every week/day (systemd timer / LaunchAgent)
+    """
+    if ctx.invoked_subcommand is None:
+        _run_runbook(ctx, "drill", "drill", kw, new_case=True)
+
+
+# ---- information ----------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--case-dir", type=click.Path(path_type=Path), help="Show this case instead of the latest.")
+@click.option("--verify", is_flag=True, help="Also check the journal's hash chain.")
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, as_json: bool, **kw: Any) -> None:
+    """The current case: open / contained / restored, which steps are done, since when."""
+    from moltir import status as status_mod
+
+    install = get_install(ctx, kw)
+    report = status_mod.build(install, case_dir, verify=verify)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        click.echo(status_mod.render(report))
+    if verify and report.get("journal", {}).get("ok") is False:
+        sys.exit(5)
+
+
+@cli.command()
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def doctor(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
+    """What install moltir finds, and every problem with its fix."""
+    from moltir import doctor as doctor_mod
+
+    install = get_install(ctx, kw)
+    report = doctor_mod.build(install)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        click.echo(doctor_mod.render(report))
+    if not report["ok"]:
+        sys.exit(3)
+
+
+@cli.group()
+def runbook() -> None:
+    """List, show and validate runbooks."""
+
+
+@runbook.command("list")
+@handle_errors
+def runbook_list() -> None:
+    """The shipped runbooks."""
+    from moltir import runbook as rb
+
+    for name in rb.shipped_names():
+        loaded = rb.load(rb.resolve(name))
+        click.echo(f"{name:<10} {loaded.description}")
+
+
+@runbook.command("show")
+@click.argument("name")
+@handle_errors
+def runbook_show(name: str) -> None:
+    """The steps of a runbook (shipped name or path)."""
+    from moltir import runbook as rb
+
+    loaded = rb.load(rb.resolve(name))
+    click.echo(f"{loaded.name}: {loaded.description}\nsource: {loaded.source}")
+    for i, s in enumerate(loaded.steps, 1):
+        extra = f" timeout_s={s.timeout_s:g}" if s.timeout_s else ""
+        click.echo(f"{i}. {s.id}: {s.action} {json.dumps(dict(s.params))} on_failure={s.on_failure}{extra}")
+
+
+@runbook.command("validate")
+@click.argument("path", type=click.Path(path_type=Path))
+@handle_errors
+def runbook_validate(path: Path) -> None:
+    """Check a runbook file; errors name the file, line and key."""
+    from moltir import runbook as rb
+
+    loaded = rb.load(rb.resolve(str(path)))
+    click.echo(f"{path}: ok ({len(loaded.steps)} steps)")
+
+
+@cli.group()
+def journal() -> None:
+    """Check a case's journal."""
+
+
+@journal.command("verify")
+@click.option("--case-dir", type=click.Path(path_type=Path), help="The case (default: the latest).")
+@install_options
+@click.pass_context
+@handle_errors
+def journal_verify(ctx: click.Context, /, case_dir: Path | None, **kw: Any) -> None:
+    """Verify the journal's hash chain (exit 5 when broken)."""
+    from moltir import engine
+    from moltir.case import Case
+    from moltir.journal import verify_chain
+
+    case = Case.open(case_dir) if case_dir else engine.find_latest(get_install(ctx, kw))
+    if case is None:
+        raise MoltirError("no case found for this install", hint="pass --case-dir", exit_code=EXIT_USAGE)
+    report = verify_chain(case.journal_path)
+    if report.ok:
+        click.echo(f"{case.journal_path}: ok, {report.records} records, head {report.head[:16]}")
+        return
+    for problem in report.problems:
+        click.echo(f"{case.journal_path}: {problem}", err=True)
+    sys.exit(5)
+
+
+def main() -> None:
+    cli(prog_name="moltir")

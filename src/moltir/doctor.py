@@ -1,0 +1,90 @@
+"""``moltir doctor``: what install moltir finds, and each problem with its fix.
+
+Checks that belong to an adapter live in that adapter (``proc``, ``services``, ``keystore``)
+and are picked up here when present, so the doctor grows with the actions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from moltir import paths
+from moltir.errors import MoltirError
+from moltir.openclaw import Install
+
+Check = tuple[str, bool, str]
+
+
+def _config_checks(install: Install) -> list[Check]:
+    checks: list[Check] = []
+    path = install.config_path
+    if path.is_symlink():
+        checks.append(("config", False, f"{path} is a symlink; OpenClaw and moltir need a regular file "
+                                        "(replace the link with the file it points to)"))
+    elif not path.exists():
+        checks.append(("config", False, f"{path} does not exist (pass --config or --state-dir)"))
+    else:
+        try:
+            install.read_config()
+            mode = path.stat().st_mode & 0o777
+            ok = not mode & 0o077
+            checks.append(("config", True, f"{path} parses (mode {mode:o})"))
+            if not ok:
+                checks.append(("config permissions", False, f"{path} is readable by others: chmod 600 {path}"))
+        except MoltirError as exc:
+            checks.append(("config", False, exc.one_line()))
+    for var in ("OPENCLAW_CONFIG_READONLY", "OPENCLAW_NIX_MODE"):
+        if install.env.get(var) == "1":
+            checks.append(("config writable", False, f"{var}=1 makes the config read-only: moltir cannot "
+                                                     "disable DMs or rotate the token (unset it for the incident)"))
+    return checks
+
+
+def _adapter_checks(module: str, install: Install) -> list[Check]:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return []
+    fn = getattr(mod, "doctor_checks", None)
+    if fn is None:
+        return []
+    try:
+        return list(fn(install))
+    except MoltirError as exc:
+        return [(module.rsplit(".", 1)[-1], False, exc.one_line())]
+
+
+def build(install: Install) -> dict[str, Any]:
+    checks: list[Check] = []
+    if install.binary is None:
+        checks.append(("openclaw binary", False, "not found on PATH: pass --openclaw-bin PATH"))
+    else:
+        checks.append(("openclaw binary", True, f"{install.binary} ({install.product} {install.version or '?'})"))
+    checks.append(("generation", install.generation != "unknown", install.generation +
+                   (": " + "; ".join(install.notes) if install.notes else "")))
+    state_ok = install.state_dir.is_dir()
+    checks.append(("state dir", state_ok, str(install.state_dir) if state_ok else
+                   f"{install.state_dir} does not exist (pass --state-dir or --profile)"))
+    if state_ok and install.state_dir.stat().st_mode & 0o077:
+        checks.append(("state dir permissions", False, f"chmod 700 {install.state_dir}"))
+    checks += _config_checks(install)
+    for module in ("moltir.proc", "moltir.services", "moltir.keystore"):
+        checks += _adapter_checks(module, install)
+    home = paths.moltir_home(install.env)
+    checks.append(("moltir home", True, f"{home} (cases, locks, drill history)"))
+    return {
+        "ok": all(ok for _, ok, _ in checks),
+        "install": install.describe(),
+        "uid": os.getuid(),
+        "checks": [{"check": name, "ok": ok, "detail": detail} for name, ok, detail in checks],
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = []
+    for c in report["checks"]:
+        lines.append(f"{'✓' if c['ok'] else '✗'} {c['check']:<22} {c['detail']}")
+    lines.append("all good" if report["ok"] else "problems found: fix the ✗ lines above")
+    return "\n".join(lines)

@@ -1,0 +1,306 @@
+"""The runbook engine: plan -> lock -> execute in order -> verify -> result.
+
+Every run belongs to a case. ``contain`` opens a case, or resumes the install's latest one
+when it did not finish (crash, kill -9, a failed step): steps already verified done in that
+case are skipped, so the run picks up at the first step not verified done. ``restore`` runs
+in the case it undoes. ``--dry-run`` plans every step against a read-only case and touches
+nothing: no case folder, no lock, no journal, no config, keyring or process change.
+
+Step policy: a failing step aborts the run unless the runbook says ``on_failure: "continue"``;
+either way the run's exit code is non-zero. The journal records run and step boundaries with
+durations; the console gets the same events through structlog.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from moltir import actions, paths
+from moltir.actions.base import Plan, RunOptions, StepContext, StepResult
+from moltir.case import Case, latest_case_dir, new_case_id, remember_latest
+from moltir.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
+from moltir.journal import Journal
+from moltir.lock import run_lock
+from moltir.openclaw import Install
+from moltir.runbook import Runbook, Step
+from moltir.secrets import redact, redact_value
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    id: str
+    action: str
+    status: str  # done | already | skipped | forced | failed | done-earlier | not-run | planned
+    summary: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    duration_ms: int = 0
+    error: str = ""
+    exit_code: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    step: Step
+    plan: Plan | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    runbook: str
+    status: str  # ok | failed | interrupted | dry-run | noop
+    exit_code: int
+    case_id: str = ""
+    case_dir: str = ""
+    steps: tuple[StepOutcome, ...] = ()
+    plans: tuple[PlannedStep, ...] = ()
+    message: str = ""
+    resumed_from: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "runbook": self.runbook, "status": self.status, "exit_code": self.exit_code,
+            "case_id": self.case_id, "case_dir": self.case_dir, "message": self.message,
+            "resumed_from": self.resumed_from or None,
+            "steps": [{"id": s.id, "action": s.action, "status": s.status, "summary": s.summary,
+                       "details": dict(s.details), "duration_ms": s.duration_ms, "error": s.error or None,
+                       "warnings": list(s.warnings)} for s in self.steps],
+        }
+        if self.plans:
+            out["plan"] = [{"id": p.step.id, "action": p.step.action, "error": p.error or None,
+                            "summary": p.plan.summary if p.plan else None,
+                            "already_done": p.plan.already_done if p.plan else None,
+                            "simulated": p.plan.simulated if p.plan else None,
+                            "changes": [c.__dict__ for c in p.plan.changes] if p.plan else [],
+                            "diff": p.plan.diff if p.plan else "",
+                            "warnings": list(p.plan.warnings) if p.plan else []} for p in self.plans]
+        redacted: dict[str, Any] = redact_value(None, out)
+        return redacted
+
+
+Emit = Callable[[str, Mapping[str, Any]], None]
+
+
+def _no_emit(event: str, fields: Mapping[str, Any]) -> None:
+    return None
+
+
+# ---- case lookup ----------------------------------------------------------------------------
+
+def case_status(case: Case) -> dict[str, Any]:
+    """What the journal says about a case: status, per-runbook step states, timestamps."""
+    records = Journal(case.journal_path).records() if case.journal_path.exists() else []
+    runs: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        rb = rec.get("runbook")
+        if not isinstance(rb, str):
+            continue
+        run = runs.setdefault(rb, {"done": {}, "failed": {}, "started": None, "finished": None, "ok": None})
+        ev = rec.get("event")
+        if ev == "run.start":
+            run["started"] = rec.get("ts")
+            run["finished"] = None
+            run["ok"] = None
+        elif ev == "run.done":
+            run["finished"] = rec.get("ts")
+            run["ok"] = rec.get("status") in ("ok", "noop")
+        elif ev == "step.done" and rec.get("verified"):
+            run["done"][rec.get("step")] = rec.get("ts")
+            run["failed"].pop(rec.get("step"), None)
+        elif ev == "step.failed":
+            run["failed"][rec.get("step")] = rec.get("error")
+    kind = case.info.get("kind", "contain")
+    status = "open"
+    main = runs.get(kind) or runs.get("contain")
+    if "restore" in runs and runs["restore"]["ok"]:
+        status = "restored"
+    elif "restore" in runs and runs["restore"]["finished"] is None and runs["restore"]["started"]:
+        status = "restore-interrupted"
+    elif "restore" in runs and runs["restore"]["ok"] is False:
+        status = "restore-failed"
+    elif main and main["ok"]:
+        status = "contained" if kind == "contain" else "done"
+    elif main and main["ok"] is False:
+        status = "failed"
+    elif main and main["started"] and main["finished"] is None:
+        status = "interrupted"
+    return {"status": status, "runs": runs, "records": len(records)}
+
+
+def find_latest(install: Install) -> Case | None:
+    folder = latest_case_dir(paths.installs_dir(install.env), install.key)
+    return Case.open(folder) if folder else None
+
+
+def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
+              reason: str, kind: str) -> tuple[Case, bool]:
+    """The case this run belongs to, and whether it resumes an earlier run in it."""
+    if case_dir is not None and (case_dir / "case.json").is_file():
+        return Case.open(case_dir), True
+    if kind == "contain" and case_dir is None and not new_case:
+        latest = find_latest(install)
+        if latest is not None and latest.info.get("kind", "contain") == "contain":
+            st = case_status(latest)["status"]
+            if st in ("open", "interrupted", "failed", "contained"):
+                return latest, True
+    if kind == "restore":
+        latest = Case.open(case_dir) if case_dir else find_latest(install)
+        if latest is None:
+            raise MoltirError("there is no case to restore for this install",
+                              hint="run 'moltir status' to see cases, or pass --case-dir", exit_code=EXIT_USAGE)
+        return latest, True
+    cid = new_case_id()
+    folder = case_dir if case_dir is not None else paths.cases_root(install.env) / cid
+    case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid)
+    remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir)
+    return case, False
+
+
+# ---- planning -----------------------------------------------------------------------------
+
+def _context(step: Step, runbook: Runbook, install: Install, case: Case, journal: Journal,
+             options: RunOptions, shared: dict[str, Any]) -> StepContext:
+    return StepContext(install=install, case=case, journal=journal, params=dict(step.params), step_id=step.id,
+                       runbook=runbook.name, timeout_s=step.timeout_s, options=options, shared=shared)
+
+
+def plan_run(runbook: Runbook, install: Install, case: Case, options: RunOptions) -> list[PlannedStep]:
+    """Plan every step with no side effects (the case is read-only, the journal writes nothing)."""
+    ro_case = replace(case, readonly=True)
+    journal = Journal(None)
+    shared: dict[str, Any] = {"dry_run": True}
+    planned: list[PlannedStep] = []
+    for step in runbook.steps:
+        action = actions.load(step.action)()
+        ctx = _context(step, runbook, install, ro_case, journal, replace(options, dry_run=True), shared)
+        try:
+            planned.append(PlannedStep(step, action.plan(ctx)))
+        except MoltirError as exc:
+            planned.append(PlannedStep(step, None, exc.one_line()))
+    return planned
+
+
+# ---- execution ----------------------------------------------------------------------------
+
+class Interrupted(Exception):
+    pass
+
+
+def execute(runbook: Runbook, install: Install, case: Case, options: RunOptions, *, resumed: bool,
+            emit: Emit = _no_emit, command: str = "") -> RunResult:
+    with run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command or runbook.name):
+        return _execute_locked(runbook, install, case, options, resumed=resumed, emit=emit)
+
+
+def _execute_locked(runbook: Runbook, install: Install, case: Case, options: RunOptions, *, resumed: bool,
+                    emit: Emit) -> RunResult:
+    journal = case.journal()
+    previous = case_status(case)["runs"].get(runbook.name, {})
+    done_before: dict[str, Any] = dict(previous.get("done", {})) if resumed else {}
+    pending = [s for s in runbook.steps if s.id not in done_before]
+    resumed_from = pending[0].id if (pending and done_before) else ""
+    if not pending:
+        msg = f"nothing to do: every step of '{runbook.name}' is already done in case {case.id}"
+        journal.append("run.noop", runbook=runbook.name, case_id=case.id)
+        earlier = tuple(StepOutcome(s.id, s.action, "done-earlier", f"done at {done_before.get(s.id)}")
+                        for s in runbook.steps)
+        return RunResult(runbook.name, "noop", EXIT_OK, case.id, str(case.dir), earlier, message=msg)
+
+    run_fields = {"runbook": runbook.name, "case_id": case.id, "pid": os.getpid(), "source": runbook.source,
+                  "steps": [s.id for s in runbook.steps], "resumed_from": resumed_from or None,
+                  "openclaw": install.describe(), "reason": options.reason or None}
+    journal.append("run.start", **run_fields)
+    emit("run.start", run_fields)
+    shared: dict[str, Any] = {}
+    outcomes: list[StepOutcome] = []
+    exit_code = EXIT_OK
+    status = "ok"
+    aborted_at = ""
+    try:
+        for step in runbook.steps:
+            if step.id in done_before:
+                outcomes.append(StepOutcome(step.id, step.action, "done-earlier",
+                                            f"already done in this case at {done_before[step.id]}"))
+                emit("step.skip", {"step": step.id, "action": step.action, "reason": "done earlier"})
+                continue
+            if aborted_at:
+                outcomes.append(StepOutcome(step.id, step.action, "not-run", f"not run: {aborted_at} failed"))
+                continue
+            outcome = _run_step(step, runbook, install, case, journal, options, shared, emit)
+            outcomes.append(outcome)
+            if outcome.status == "failed":
+                exit_code = exit_code or outcome.exit_code or EXIT_STEP_FAILED
+                status = "failed"
+                if step.on_failure == "abort":
+                    aborted_at = step.id
+    except (KeyboardInterrupt, Interrupted):
+        journal.append("run.interrupted", runbook=runbook.name, case_id=case.id)
+        emit("run.interrupted", {"runbook": runbook.name})
+        return RunResult(runbook.name, "interrupted", EXIT_INTERRUPTED, case.id, str(case.dir), tuple(outcomes),
+                         message=f"interrupted; run 'moltir {runbook.name}' again to resume",
+                         resumed_from=resumed_from)
+    message = _final_message(runbook, case, outcomes, status)
+    journal.append("run.done", runbook=runbook.name, case_id=case.id, status=status, exit_code=exit_code)
+    emit("run.done", {"runbook": runbook.name, "status": status, "message": message})
+    return RunResult(runbook.name, status, exit_code, case.id, str(case.dir), tuple(outcomes), message=message,
+                     resumed_from=resumed_from)
+
+
+def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], status: str) -> str:
+    if status == "ok":
+        return f"{runbook.name}: all {len(outcomes)} steps done (case {case.id})"
+    failed = [o for o in outcomes if o.status == "failed"]
+    names = ", ".join(f"{o.id} ({o.error})" for o in failed)
+    return (f"{runbook.name} incomplete: {names}. Fix the cause and run 'moltir {runbook.name}' again: "
+            f"it resumes at the first step not done (case {case.id})")
+
+
+def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journal: Journal,
+              options: RunOptions, shared: dict[str, Any], emit: Emit) -> StepOutcome:
+    action = actions.load(step.action)()
+    ctx = _context(step, runbook, install, case, journal, options, shared)
+    start = time.monotonic()
+    journal.append("step.start", runbook=runbook.name, step=step.id, action=step.action,
+                   params=dict(step.params), timeout_s=step.timeout_s)
+    emit("step.start", {"step": step.id, "action": step.action})
+    result: StepResult | None = None
+    try:
+        plan = action.plan(ctx)
+        journal.append("step.plan", runbook=runbook.name, step=step.id, summary=plan.summary,
+                       already_done=plan.already_done, changes=len(plan.changes))
+        result = action.apply(ctx)
+        action.verify(ctx, result)
+    except MoltirError as exc:
+        ms = int((time.monotonic() - start) * 1000)
+        journal.append("step.failed", runbook=runbook.name, step=step.id, action=step.action,
+                       error=exc.one_line(), exit_code=exc.exit_code, duration_ms=ms,
+                       applied=result is not None, result=result.summary if result else None)
+        emit("step.failed", {"step": step.id, "action": step.action, "error": exc.one_line()})
+        return StepOutcome(step.id, step.action, "failed", result.summary if result else "", {}, ms,
+                           exc.one_line(), exc.exit_code)
+    except (KeyboardInterrupt, Interrupted):
+        journal.append("step.interrupted", runbook=runbook.name, step=step.id)
+        raise
+    except Exception as exc:  # a bug: traceback to the journal, one line to the user
+        ms = int((time.monotonic() - start) * 1000)
+        tb = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        journal.append("step.error", runbook=runbook.name, step=step.id, action=step.action,
+                       error=f"{type(exc).__name__}: {redact(str(exc))}", traceback=tb, duration_ms=ms)
+        line = f"internal error in {step.action} ({type(exc).__name__}); traceback in {case.journal_path}"
+        emit("step.failed", {"step": step.id, "action": step.action, "error": line})
+        return StepOutcome(step.id, step.action, "failed", "", {}, ms, line, EXIT_STEP_FAILED)
+    ms = int((time.monotonic() - start) * 1000)
+    journal.append("step.done", runbook=runbook.name, step=step.id, action=step.action, status=result.status,
+                   summary=result.summary, details=dict(result.details), warnings=list(result.warnings),
+                   duration_ms=ms, verified=True)
+    emit("step.done", {"step": step.id, "action": step.action, "status": result.status,
+                       "summary": result.summary, "duration_ms": ms, "warnings": list(result.warnings)})
+    return StepOutcome(step.id, step.action, result.status, result.summary, result.details, ms,
+                       warnings=result.warnings)

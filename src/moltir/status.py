@@ -1,0 +1,70 @@
+"""``moltir status``: the install's latest case, told from its journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from moltir import engine
+from moltir.case import Case
+from moltir.journal import verify_chain
+from moltir.openclaw import Install
+
+_WORDS = {
+    "open": "open (no run finished yet)",
+    "interrupted": "INTERRUPTED: a run stopped mid-way; run 'moltir contain' to resume it",
+    "failed": "containment INCOMPLETE: a step failed; fix it and run 'moltir contain' again",
+    "contained": "contained",
+    "restored": "restored",
+    "restore-failed": "restore INCOMPLETE: run 'moltir restore' again after fixing the cause",
+    "restore-interrupted": "restore INTERRUPTED: run 'moltir restore' again to resume",
+    "done": "done",
+}
+
+
+def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> dict[str, Any]:
+    case = Case.open(case_dir) if case_dir else engine.find_latest(install)
+    report: dict[str, Any] = {"install": install.describe()}
+    if case is None:
+        report.update(case=None, status="none")
+        return report
+    st = engine.case_status(case)
+    info = case.info
+    report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
+                        "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
+                        "operator": info.get("operator")},
+                  status=st["status"],
+                  runs={name: {"started": r["started"], "finished": r["finished"], "ok": r["ok"],
+                               "steps_done": r["done"], "steps_failed": r["failed"]}
+                        for name, r in st["runs"].items()})
+    if verify:
+        chain = verify_chain(case.journal_path)
+        report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
+                             "problems": list(chain.problems)}
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    inst = report["install"]
+    lines = [f"install: {inst['state_dir']} ({inst['generation']}, openclaw {inst['version'] or '?'})"]
+    case = report.get("case")
+    if not case:
+        lines.append("no case yet for this install (nothing has been contained)")
+        return "\n".join(lines)
+    lines.append(f"case:    {case['id']}  opened {case['opened_at']}" + (f"  reason: {case['reason']}"
+                                                                         if case.get("reason") else ""))
+    lines.append(f"folder:  {case['dir']}")
+    lines.append(f"status:  {_WORDS.get(report['status'], report['status'])}")
+    for name, run in report.get("runs", {}).items():
+        state = "ok" if run["ok"] else ("failed" if run["ok"] is False else "unfinished")
+        lines.append(f"{name}: {state}, started {run['started']}" +
+                     (f", finished {run['finished']}" if run["finished"] else ""))
+        for step, ts in run["steps_done"].items():
+            lines.append(f"  ✓ {step}  {ts}")
+        for step, err in run["steps_failed"].items():
+            lines.append(f"  ✗ {step}  {err}")
+    if "journal" in report:
+        j = report["journal"]
+        lines.append(f"journal: {'hash chain intact' if j['ok'] else 'BROKEN'} ({j['records']} records)")
+        lines.extend(f"  {p}" for p in j["problems"])
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from moltir.errors import MoltirError
+from moltir.openclaw import discover, profile_port
+
+
+def _pkg(root: Path, name: str, version: str, secrets: bool) -> Path:
+    pkg = root / "node_modules" / name
+    (pkg / "dist").mkdir(parents=True)
+    (pkg / "package.json").write_text(json.dumps({"name": name, "version": version}))
+    if secrets:
+        (pkg / "docs" / "gateway" / "secrets").mkdir(parents=True)
+    entry = pkg / ("openclaw.mjs" if name == "openclaw" else "dist/entry.js")
+    entry.write_text("#!/usr/bin/env node\n")
+    entry.chmod(0o755)
+    bindir = root / "bin"
+    bindir.mkdir()
+    (bindir / name).symlink_to(entry)
+    return bindir
+
+
+def test_profile_port_matches_openclaw() -> None:
+    assert profile_port("work") == 41984  # openclaw-facts.md §1
+
+
+def test_defaults_and_precedence(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    env = {"HOME": str(home), "PATH": ""}
+    inst = discover(env=env)
+    assert inst.state_dir == home / ".openclaw" and inst.config_path == home / ".openclaw" / "openclaw.json"
+    inst = discover(env={**env, "OPENCLAW_STATE_DIR": "~/s", "OPENCLAW_CONFIG_PATH": str(tmp_path / "c.json")})
+    assert inst.state_dir == home / "s" and inst.config_path == tmp_path / "c.json"
+    inst = discover(profile="work", env=env)
+    assert inst.state_dir == home / ".openclaw-work" and inst.gateway_port() == 41984
+    assert discover(dev=True, env=env).gateway_port() == 19001
+    inst = discover(state_dir=str(tmp_path / "x"), env={**env, "OPENCLAW_STATE_DIR": "/nope"})
+    assert inst.state_dir == tmp_path / "x"
+
+
+def test_openclaw_home_relocates_defaults(tmp_path: Path) -> None:
+    inst = discover(env={"HOME": str(tmp_path / "a"), "OPENCLAW_HOME": str(tmp_path / "b"), "PATH": ""})
+    assert inst.state_dir == tmp_path / "b" / ".openclaw"
+
+
+def test_legacy_clawdbot_layout_is_found(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    (home / ".clawdbot").mkdir(parents=True)
+    (home / ".clawdbot" / "clawdbot.json").write_text("{}")
+    inst = discover(env={"HOME": str(home), "PATH": ""})
+    assert inst.state_dir == home / ".clawdbot" and inst.config_path.name == "clawdbot.json"
+    assert inst.generation == "clawdbot"
+    inst = discover(env={"HOME": str(tmp_path), "CLAWDBOT_STATE_DIR": str(home / ".clawdbot"), "PATH": ""})
+    assert inst.state_dir == home / ".clawdbot"
+
+
+@pytest.mark.parametrize(("name", "version", "secrets", "generation"), [
+    ("openclaw", "2026.9.6", True, "openclaw-current"),
+    ("openclaw", "2026.1.29", False, "openclaw-early"),
+    ("clawdbot", "2026.1.24", False, "clawdbot"),
+])
+def test_generation_from_what_the_package_ships(tmp_path: Path, name: str, version: str, secrets: bool,
+                                                generation: str) -> None:
+    bindir = _pkg(tmp_path, name, version, secrets)
+    inst = discover(env={"HOME": str(tmp_path / "h"), "PATH": str(bindir)})
+    assert inst.generation == generation and inst.version == version
+    assert inst.supports_secret_refs is secrets
+
+
+def test_unknown_version_warns(tmp_path: Path) -> None:
+    bindir = _pkg(tmp_path, "openclaw", "2027.1.0", False)
+    inst = discover(env={"HOME": str(tmp_path / "h"), "PATH": str(bindir)})
+    assert inst.notes and "not a release moltir was tested against" in inst.notes[0]
+
+
+def test_child_env_strips_inherited_credentials(tmp_path: Path) -> None:
+    inst = discover(env={"HOME": str(tmp_path), "PATH": "", "OPENCLAW_GATEWAY_TOKEN": "leak"})
+    env = inst.child_env()
+    assert "OPENCLAW_GATEWAY_TOKEN" not in env and env["OPENCLAW_STATE_DIR"] == str(inst.state_dir)
+
+
+def test_bad_profile_and_missing_binary_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(MoltirError) as err:
+        discover(profile="../x", env={"HOME": str(tmp_path), "PATH": ""})
+    assert err.value.exit_code == 2
+    with pytest.raises(MoltirError) as err:
+        discover(openclaw_bin=str(tmp_path / "nope"), env={"HOME": str(tmp_path), "PATH": ""})
+    assert err.value.exit_code == 3
