@@ -13,6 +13,7 @@ from moltir.actions.base import Action
 
 REGISTRY: dict[str, str] = {
     # name                 module:Class               (one module per action kind)
+    "evidence.snapshot": "moltir.actions.evidence:Snapshot",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

@@ -1,0 +1,1 @@
+"""Subcommand groups, one module each, loaded lazily by ``moltir.cli``."""

@@ -1,0 +1,178 @@
+"""``moltir evidence``: list cases, verify a sealed case, export it, note custody.
+
+Thin click shells over :mod:`moltir.evidence`. CASE is a case folder or a case id (a unique
+prefix is enough); without it, the latest case of the selected OpenClaw install.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from moltir.cli import EXIT_HELP, get_install, handle_errors, install_options, json_option
+from moltir.errors import EXIT_VERIFY, usage_error, verify_error
+
+if TYPE_CHECKING:
+    from moltir.openclaw import Install
+
+
+def resolve_case(arg: str | None, install: Install | None) -> Path:
+    """The case folder ``arg`` names (a folder, a case id or a unique id prefix), or the
+    install's latest case when ``arg`` is None."""
+    from moltir import paths
+    from moltir.case import latest_case_dir
+
+    env = install.env if install is not None else os.environ
+    root = paths.cases_root(env)
+    if arg is None:
+        latest = latest_case_dir(paths.installs_dir(env), install.key) if install is not None else None
+        if latest is None:
+            where = f" ({install.state_dir})" if install is not None else ""
+            raise usage_error(f"no case yet for this install{where}",
+                              "pass a case folder or id; 'moltir evidence list' shows them")
+        return latest
+    path = Path(arg).expanduser()
+    if (path / "case.json").is_file():
+        return path
+    if "/" not in arg and root.is_dir():
+        if (root / arg / "case.json").is_file():
+            return root / arg
+        matches = sorted(p for p in root.iterdir() if p.name.startswith(arg) and (p / "case.json").is_file())
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise usage_error(f"case id prefix {arg!r} matches {len(matches)} cases",
+                              "give more of the id ('moltir evidence list' shows them)")
+    raise usage_error(f"no case {arg!r}: not a case folder, and no case with that id under {root}",
+                      "run 'moltir evidence list' to see the cases")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def _emit_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=True))
+
+
+@click.group(epilog=EXIT_HELP)
+def evidence() -> None:
+    """List, verify, export evidence; custody notes.
+
+    \b
+    moltir evidence list                      cases with state (sealed, incomplete ...) and size
+    moltir evidence verify [CASE]             every hash, missing/extra files, seal, journal (exit 5 if not)
+    moltir evidence export [CASE] -o F.tar.gz deterministic archive; its hash goes to custody.jsonl
+    moltir evidence custody [CASE] --note T   append who/when/why to custody.jsonl
+
+    CASE is a case folder or case id (default: the install's latest case).
+    """
+
+
+@evidence.command("list")
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def list_cmd(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
+    """Cases with their evidence state and size (oldest first)."""
+    from moltir import evidence as lib
+    from moltir import paths
+    from moltir.case import latest_case_dir
+
+    install = get_install(ctx, kw)
+    latest = latest_case_dir(paths.installs_dir(install.env), install.key)
+    cases = lib.list_cases(paths.cases_root(install.env), [latest] if latest else [])
+    latest_real = os.path.realpath(latest) if latest else None
+    if as_json:
+        _emit_json({"cases": [{**c.to_json(), "latest_for_install": os.path.realpath(c.path) == latest_real}
+                              for c in cases]})
+        return
+    if not cases:
+        click.echo(f"no cases under {paths.cases_root(install.env)}")
+        return
+    click.echo(f"{'CASE':<24} {'STATE':<12} {'SIZE':>10}  {'KIND':<8} PATH")
+    for c in cases:
+        mark = " (latest for this install)" if os.path.realpath(c.path) == latest_real else ""
+        click.echo(f"{c.id:<24} {c.state:<12} {_size(c.size):>10}  {c.kind:<8} {c.path}{mark}")
+
+
+@evidence.command("verify", epilog=EXIT_HELP)
+@click.argument("case", required=False)
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def verify_cmd(ctx: click.Context, /, case: str | None, as_json: bool, **kw: Any) -> None:
+    """Check every hash, missing and extra files, the seal and the journal chain (exit 5 if not ok)."""
+    from moltir import evidence as lib
+
+    folder = resolve_case(case, get_install(ctx, kw) if case is None else None)
+    report = lib.verify(folder)
+    if as_json:
+        _emit_json(report.to_json())
+        if not report.ok:
+            sys.exit(EXIT_VERIFY)
+        return
+    for line in report.lines():
+        click.echo(line)
+    for path in report.added_after_seal:
+        click.echo(f"added after seal (not covered, not a failure): {path}")
+    if not report.ok:
+        raise verify_error(report.summary(), "treat this case as tampered with or damaged; the lines above "
+                                             "name every problem")
+    click.echo(report.summary())
+
+
+@evidence.command("export", epilog=EXIT_HELP)
+@click.argument("case", required=False)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="The archive to write (FILE.tar.gz; never overwritten).")
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def export_cmd(ctx: click.Context, /, case: str | None, output: Path, as_json: bool, **kw: Any) -> None:
+    """Write a deterministic tar.gz of the case; its SHA-256 goes to the case's custody log."""
+    from moltir import evidence as lib
+
+    folder = resolve_case(case, get_install(ctx, kw) if case is None else None)
+    res = lib.export(folder, output)
+    if as_json:
+        _emit_json({"archive": str(res.path), "sha256": res.sha256, "size": res.size, "members": res.members,
+                    "case_state": res.state, "case_dir": str(folder)})
+        return
+    if res.state != "sealed":
+        click.echo(f"warning: the case's evidence is {res.state}, not sealed", err=True)
+    click.echo(f"{res.path}: {_size(res.size)}, {res.members} entries")
+    click.echo(f"sha256 {res.sha256}")
+    click.echo(f"custody log: {folder / lib.CUSTODY}")
+
+
+@evidence.command("custody", epilog=EXIT_HELP)
+@click.argument("case", required=False)
+@click.option("--note", required=True, help="Who took custody, where it went, why.")
+@json_option
+@install_options
+@click.pass_context
+@handle_errors
+def custody_cmd(ctx: click.Context, /, case: str | None, note: str, as_json: bool, **kw: Any) -> None:
+    """Append a custody note (who, when, why) to the case's custody.jsonl."""
+    from moltir import evidence as lib
+
+    folder = resolve_case(case, get_install(ctx, kw) if case is None else None)
+    record = lib.custody(folder, note)
+    if as_json:
+        _emit_json({"case_dir": str(folder), "record": record})
+        return
+    click.echo(f"custody record #{int(record['seq']) + 1} appended to {folder / lib.CUSTODY}")

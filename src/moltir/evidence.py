@@ -1,0 +1,1658 @@
+"""Evidence: collect an OpenClaw install's logs, transcripts, state and config into a sealed case.
+
+What is collected lives in ONE table, :data:`RULES` (root, glob, category): read it to see at
+a glance what a snapshot takes. The roots are resolved per install by :func:`resolve_roots`.
+
+How a file is copied (:func:`_copy_fd`): one read pass with a fixed 1 MiB buffer that hashes
+(SHA-256) and writes the same bytes. The walk never leaves a root: every directory and file
+is opened relative to its parent's descriptor with ``O_NOFOLLOW`` (``openat``), so a symlink
+anywhere below a root is recorded as skipped, never followed. Only regular files are opened
+(``lstat`` first, ``fstat`` after open must show the same inode); FIFOs, sockets and devices
+are skipped, and ``O_NONBLOCK`` keeps a FIFO swapped in between the two from hanging the
+snapshot. In a shared temp dir (``/tmp/openclaw``) or any world-writable dir, a file owned by
+another user than the install's owner is skipped: it may be planted. ``O_NOATIME`` is used
+where permitted; the copy gets the source's atime/mtime; ``fstat`` before and after flags
+``changed_during_copy``.
+
+The case folder after a snapshot::
+
+    evidence/fs/<absolute source path>       copies, original layout (files 0400, dirs 0500)
+    evidence/journald/<unit>.json            journalctl --user -u <unit> -o json (bounded)
+    evidence/sqlite-backup/<absolute path>   consistent copies (sqlite3 backup API), only when
+                                             the gateway was running during the snapshot
+    manifest.json   collector, host, clocks, roots, rules, files (+ what volatile/, preimage/,
+                    audit/ already held), credentials listed, skipped entries with reasons
+    SHA256SUMS      coreutils format, paths relative to the case folder (``sha256sum -c``)
+    seal.json       sha256 of manifest.json and SHA256SUMS, journal head, sealed time
+
+A snapshot creates ``evidence/INCOMPLETE`` BEFORE copying anything and removes it only after
+``seal.json`` is written: a crash, a full disk or Ctrl-C leaves the case marked incomplete and
+unsealed, never a manifest that lies. Running the snapshot again moves the incomplete attempt
+aside (``evidence.attempt-<n>/``, kept, named in the new manifest) and starts over.
+
+After sealing, ``evidence/`` is strict (any changed, missing or extra file fails
+:func:`verify`); in ``volatile/``, ``preimage/`` and ``audit/`` the sealed files must be
+unchanged, and files added later are reported as "added after seal" without failing.
+:func:`export` writes a deterministic tar.gz of the case (``custody.jsonl`` excluded: the
+archive's own hash is appended to it) and :func:`custody` appends who/when/why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import getpass
+import gzip
+import hashlib
+import io
+import json
+import os
+import platform
+import pwd
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
+
+from moltir import __version__
+from moltir.errors import EXIT_STEP_FAILED, MoltirError, usage_error
+from moltir.fsutil import atomic_write, ensure_private_dir, fsync_dir
+from moltir.journal import GENESIS, Journal, line_hash, utc_now, verify_chain
+from moltir.secrets import register
+
+if TYPE_CHECKING:
+    from moltir.case import Case
+    from moltir.openclaw import Install
+
+SCHEMA: Final = "moltir.evidence/1"
+BUF_SIZE: Final = 1 << 20  # one fixed buffer: constant memory whatever the file size
+EVIDENCE: Final = "evidence"
+INCOMPLETE: Final = "INCOMPLETE"
+OWN_DIRS: Final = ("fs", "journald", "sqlite-backup")  # under evidence/: written only by the snapshot
+# Earlier steps' output, hashed in place and sealed: evidence/ outside OWN_DIRS (e.g. evidence/audit/,
+# written by audit.run), and these case folders.
+COVERED_CASE_DIRS: Final = ("volatile", "preimage", "audit")
+CUSTODY: Final = "custody.jsonl"
+JOURNAL_MAX_LINES: Final = 200_000
+JOURNAL_SINCE: Final = "-30d"
+JOURNAL_TIMEOUT_S: Final = 120.0
+MAX_CONFIG_BYTES: Final = 16 << 20
+MAX_INCLUDE_DEPTH: Final = 10
+PROGRESS_MIN_BYTES: Final = 64 << 20  # show a progress line for files at least this big (TTY only)
+
+Category = Literal["config", "log", "journal", "transcript", "sqlite", "approvals", "devices", "pairing",
+                   "credential", "persistence", "state", "case"]
+CredentialMode = Literal["list", "copy"]
+ALL: Final = ("clawdbot", "openclaw-early", "openclaw-current", "unknown")
+LEGACY: Final = ("clawdbot", "openclaw-early")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Collect files matching ``pattern`` (relative to root ``root``) as ``category``.
+
+    Globs: ``*``/``?``/``[..]`` within one path segment, ``**`` any number of segments.
+    Placeholders: ``{config}`` config file name, ``{includes}`` every ``$include`` file found
+    under the root, ``{family}`` the gateway's rolling-log name families (``openclaw``,
+    ``openclaw-<profile>``, ``clawdbot``), ``{log_name}``/``{log_stem}``/``{log_ext}`` the
+    ``logging.file`` override, ``{unit}`` a systemd user unit. First matching rule wins.
+    """
+
+    root: str
+    pattern: str
+    category: Category
+    note: str = ""
+    generations: tuple[str, ...] = ALL
+
+
+_DATE: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+
+# Every source root and rule, in collection order (most volatile first: RFC 3227 §2.1).
+RULES: Final[tuple[Rule, ...]] = (
+    # gateway file logs in the shared temp dir: pruned by OpenClaw after 24 h, so first
+    Rule("tmp-logs", "{family}-" + _DATE + ".log", "log", "today's and older rolling logs (profile-named)"),
+    Rule("tmp-logs", "{family}-" + _DATE + ".[0-9].log", "log", "numbered size-rotation archives .1-.5"),
+    Rule("tmp-logs", "openclaw.log", "log", "legacy single-file default", LEGACY),
+    Rule("tmp-logs", "clawdbot.log", "log", "legacy single-file default", ("clawdbot",)),
+    Rule("log-file", "{log_name}", "log", "logging.file override"),
+    Rule("log-file", "{log_stem}.[0-9]{log_ext}", "log", "its size-rotation archives"),
+    Rule("macos-logs", "*", "log", "launchd stdout/stderr (gateway[-<profile>].log, .err.log)"),
+    Rule("journald", "{unit}", "journal", "journalctl --user -u <unit> -o json, last 30 days, bounded"),
+    # the config, OpenClaw's own backups of it, every $include
+    Rule("config", "{config}", "config", "the active config"),
+    Rule("config", "{config}.bak", "config", "OpenClaw's backup ring"),
+    Rule("config", "{config}.bak.*", "config", "OpenClaw's backup ring (.bak.1 ... .bak.4)"),
+    Rule("config", "{config}.last-good", "config", "last-known-good copy"),
+    Rule("config", "{config}.pre-update", "config", "copy taken before an update"),
+    Rule("config", "{config}.clobbered.*", "config", "external edits doctor repaired"),
+    Rule("config", "{config}.rejected.*", "config", "OpenClaw-owned writes that failed validation"),
+    Rule("config", "{includes}", "config", "$include files (recursive, up to 10 levels)"),
+    Rule("include-roots", "{includes}", "config", "$include files under OPENCLAW_INCLUDE_ROOTS"),
+    # the state dir
+    Rule("state", "logs/**", "log", "gateway-restart.log, stability bundles, any file log kept here"),
+    Rule("state", "agents/*/sessions/**", "transcript",
+         "legacy JSONL transcripts + sessions.json; cold/*.jsonl.zst archives (2026.9)"),
+    Rule("state", "agents/*/agent/*.sqlite*", "sqlite", "per-agent store (transcripts, memory, auth), -wal/-shm"),
+    Rule("state", "state/*.sqlite*", "sqlite",
+         "shared store: pairing, devices, exec approvals, audit ledger (2026.9), -wal/-shm"),
+    Rule("state", "memory/*.sqlite*", "sqlite", "memory index, -wal/-shm"),
+    Rule("state", "exec-approvals.json", "approvals", "exec approvals (legacy location in the state dir)"),
+    Rule("state", "devices/*", "devices", "paired/pending devices (+ .migrated leftovers)"),
+    Rule("state", "nodes/*", "devices", "paired/pending nodes"),
+    Rule("state", "credentials/*-pairing.json*", "pairing", "channel pairing requests"),
+    Rule("state", "credentials/*-allowFrom.json*", "pairing", "channel allow-lists granted by pairing"),
+    Rule("state", "credentials/**", "credential", "channel credentials (WhatsApp creds.json, oauth.json)"),
+    Rule("state", "identity/*", "credential", "gateway device identity: private key and device token"),
+    Rule("state", "agents/*/agent/models.json", "credential", "model provider config with plaintext API keys"),
+    Rule("state", "agents/*/agent/auth-profiles.json", "credential", "model auth profiles"),
+    Rule("state", "agents/*/agent/auth.json", "credential", "model auth"),
+    Rule("state", ".env", "credential", "dotenv read by the gateway"),
+    Rule("state", "secrets.json", "credential", "file secret provider"),
+    Rule("state", "cron/**", "persistence", "scheduled jobs"),
+    Rule("state", "hooks/**", "persistence", "hooks"),
+    Rule("state", "workspace/*.md", "persistence", "agent prompt files (AGENTS, SOUL, TOOLS, ...)"),
+    Rule("state", "telegram/*.json", "state", "channel cursors (update offsets)"),
+    Rule("home-openclaw", "exec-approvals.json", "approvals",
+         "2026.1.x: hard-coded ~/.openclaw/exec-approvals.json whatever the state dir"),
+    Rule("oauth", "*-pairing.json*", "pairing", "OPENCLAW_OAUTH_DIR: channel pairing requests"),
+    Rule("oauth", "*-allowFrom.json*", "pairing", "OPENCLAW_OAUTH_DIR: allow-lists"),
+    Rule("oauth", "**", "credential", "OPENCLAW_OAUTH_DIR: channel credentials"),
+    Rule("xdg-config", "gateway.env", "credential", "~/.config/openclaw/gateway.env fallback dotenv"),
+)
+
+
+# ---- roots ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Root:
+    key: str
+    path: Path
+    shared: bool = False  # a world-writable temp dir: the root must not be a symlink, foreign files refused
+    placeholders: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The resolved roots of one install and what was noted while resolving them."""
+
+    roots: tuple[Root, ...]
+    units: tuple[str, ...]
+    expected_uid: int
+    notes: tuple[str, ...]
+    skipped: tuple[dict[str, Any], ...]  # includes outside every root, unreadable config, ...
+
+
+def _log_families(install: Install) -> tuple[str, ...]:
+    fams = ["openclaw"] if install.generation != "clawdbot" else ["clawdbot", "openclaw"]
+    if install.profile:
+        fams.insert(0, f"openclaw-{encode_log_profile(install.profile)}")
+    return tuple(fams)
+
+
+def encode_log_profile(profile: str) -> str:
+    """OpenClaw's ``encodeLogProfileSegment`` (2026.9.6 dist/logger): the profile part of a log name."""
+    out = []
+    for ch in profile:
+        if re.fullmatch(r"[a-z0-9]", ch):
+            out.append(ch)
+        elif ch == "-":
+            out.append("--")
+        elif ch == "_":
+            out.append("-0")
+        elif re.fullmatch(r"[A-Z]", ch):
+            out.append(f"-1{ch.lower()}")
+        else:
+            out.append(f"-2{ord(ch):x}-")
+    encoded = "".join(out)
+    if len(encoded) <= 220:
+        return encoded
+    return "-3" + hashlib.sha256(profile.encode()).hexdigest()
+
+
+def _expand_user_path(raw: str, install: Install, base: Path) -> Path:
+    text = re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}", lambda m: install.env.get(m.group(1), m.group(0)), raw)
+    if text.startswith("~"):
+        text = str(install.home) + text[1:]
+    path = Path(text)
+    return path if path.is_absolute() else base / path
+
+
+def read_regular_file(path: Path, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """Read a small regular file without following a final symlink or blocking on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class _ConfigFacts:
+    """What the snapshot needs from the config: nothing else of it is kept in memory."""
+
+    includes: list[Path] = field(default_factory=list)
+    log_file: str | None = None
+    notes: list[str] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _config_facts(config_path: Path, install: Install) -> _ConfigFacts:
+    """Every ``$include`` reachable from the config (recursively) and ``logging.file``."""
+    from moltir.openclaw import parse_config_text
+
+    facts = _ConfigFacts()
+
+    def walk_value(value: Any, owner: Path, depth: int) -> None:
+        if isinstance(value, Mapping):
+            inc = value.get("$include")
+            targets = [inc] if isinstance(inc, str) else (inc if isinstance(inc, list) else [])
+            for t in targets:
+                if isinstance(t, str):
+                    visit(_expand_user_path(t, install, owner.parent), depth + 1)
+            for k, v in value.items():
+                if k != "$include":
+                    walk_value(v, owner, depth)
+        elif isinstance(value, list):
+            for v in value:
+                walk_value(v, owner, depth)
+
+    def visit(path: Path, depth: int) -> None:
+        path = Path(os.path.normpath(path))
+        if depth > 0 and (path in facts.includes or path == config_path):
+            return
+        if depth > MAX_INCLUDE_DEPTH:
+            facts.skipped.append({"source": str(path), "category": "config",
+                                  "reason": f"$include nested deeper than {MAX_INCLUDE_DEPTH} levels"})
+            return
+        if depth > 0:
+            facts.includes.append(path)
+        try:
+            data = parse_config_text(read_regular_file(path).decode("utf-8-sig", "replace"), path)
+        except OSError as exc:
+            if depth == 0 and exc.errno == errno.ENOENT:
+                facts.notes.append(f"no config file at {path}")
+            elif depth == 0:
+                facts.notes.append(f"config not read ({exc.strerror or exc}): $include and logging.file "
+                                   "not resolved")
+            return  # an unreadable include is reported when the walk meets it (or not, if absent)
+        except MoltirError as exc:
+            facts.notes.append(f"{path} not parsed ({exc.message}): its $include entries were not resolved")
+            return
+        if depth == 0:
+            gw = data.get("gateway")
+            auth = gw.get("auth") if isinstance(gw, Mapping) else None
+            for key in ("token", "password"):
+                value = auth.get(key) if isinstance(auth, Mapping) else None
+                if isinstance(value, str):
+                    register(value)
+            logging_cfg = data.get("logging")
+            raw = logging_cfg.get("file") if isinstance(logging_cfg, Mapping) else None
+            if isinstance(raw, str) and raw.strip():
+                facts.log_file = raw.strip()
+        walk_value(data, path, depth)
+        del data
+
+    visit(config_path, 0)
+    return facts
+
+
+def _owner_uid(path: Path) -> int:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return os.geteuid()
+
+
+def resolve_roots(install: Install, *, journal: bool = True) -> Sources:
+    """The roots :data:`RULES` apply to for this install (roots that do not exist are kept: the
+    manifest records them as absent)."""
+    notes: list[str] = []
+    skipped: list[dict[str, Any]] = []
+    roots: list[Root] = []
+    cfg_path = install.config_path
+    facts = _config_facts(cfg_path, install)
+    skipped.extend(facts.skipped)
+    notes.extend(facts.notes)
+    includes = facts.includes
+
+    fams = _log_families(install)
+    seen_tmp: set[str] = set()
+    for d in install.tmp_log_dirs():
+        if str(d) not in seen_tmp:
+            seen_tmp.add(str(d))
+            roots.append(Root("tmp-logs", d, shared=True, placeholders={"family": fams}))
+
+    if facts.log_file:
+        log_file = Path(os.path.normpath(_expand_user_path(facts.log_file, install, cfg_path.parent)))
+        stem, ext = log_file.stem, log_file.suffix
+        roots.append(Root("log-file", log_file.parent, shared=_world_writable(log_file.parent),
+                          placeholders={"log_name": (_esc(log_file.name),), "log_stem": (_esc(stem),),
+                                        "log_ext": (_esc(ext),)}))
+    for product in ("openclaw", "clawdbot"):
+        roots.append(Root("macos-logs", install.home / "Library" / "Logs" / product))
+
+    # $include files: under the config dir, or under an OPENCLAW_INCLUDE_ROOTS entry
+    config_dir = cfg_path.parent
+    include_roots = [Path(p) for p in install.env.get("OPENCLAW_INCLUDE_ROOTS", "").split(os.pathsep) if p]
+    by_root: dict[Path, list[str]] = {}
+    for inc in includes:
+        home_root = next((r for r in [config_dir, *include_roots] if _is_within(inc, r)), None)
+        if home_root is None:
+            skipped.append({"source": str(inc), "reason": "$include outside the config dir and "
+                            "OPENCLAW_INCLUDE_ROOTS (OpenClaw refuses it too): not collected"})
+            continue
+        by_root.setdefault(home_root, []).append(_esc(inc.relative_to(home_root).as_posix()))
+    roots.append(Root("config", config_dir, placeholders={"config": (_esc(cfg_path.name),),
+                                                           "includes": tuple(by_root.get(config_dir, ()))}))
+    for r in include_roots:
+        if r != config_dir and by_root.get(r):
+            roots.append(Root("include-roots", r, placeholders={"includes": tuple(by_root[r])}))
+
+    roots.append(Root("state", install.state_dir))
+    home_oc = install.home / ".openclaw"
+    roots.append(Root("home-openclaw", home_oc))
+    oauth = install.env.get("OPENCLAW_OAUTH_DIR") or install.env.get("CLAWDBOT_OAUTH_DIR")
+    if oauth:
+        roots.append(Root("oauth", _expand_user_path(oauth, install, install.home)))
+    roots.append(Root("xdg-config", install.home / ".config" / "openclaw"))
+
+    units: tuple[str, ...] = ()
+    if journal:
+        if shutil.which("journalctl", path=install.env.get("PATH", os.defpath)):
+            units = tuple(install.systemd_units())
+        else:
+            notes.append("journalctl not found: the gateway's systemd user journal was not collected")
+    return Sources(tuple(roots), units, _owner_uid(install.state_dir), tuple(notes), tuple(skipped))
+
+
+def _esc(text: str) -> str:
+    """Escape glob metacharacters so a literal name can be used as a pattern."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def _world_writable(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & stat.S_IWOTH)
+    except OSError:
+        return False
+
+
+# ---- glob matching ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Pattern:
+    rule: Rule
+    text: str
+    segs: tuple[str, ...]
+
+    def match(self, rel: tuple[str, ...]) -> bool:
+        return _match(self.segs, rel)
+
+    def may_descend(self, rel_dir: tuple[str, ...]) -> bool:
+        """Could a file below the folder ``rel_dir`` match?"""
+        return _prefix(self.segs, rel_dir)
+
+
+def _prefix(pat: tuple[str, ...], rel: tuple[str, ...]) -> bool:
+    if not rel:
+        return bool(pat)
+    if not pat:
+        return False
+    if pat[0] == "**":
+        return True
+    return fnmatch.fnmatchcase(rel[0], pat[0]) and _prefix(pat[1:], rel[1:])
+
+
+def _match(pat: tuple[str, ...], rel: tuple[str, ...]) -> bool:
+    if not pat:
+        return not rel
+    if pat[0] == "**":
+        return any(_match(pat[1:], rel[i:]) for i in range(len(rel) + 1)) if len(pat) > 1 else bool(rel)
+    return bool(rel) and fnmatch.fnmatchcase(rel[0], pat[0]) and _match(pat[1:], rel[1:])
+
+
+def _patterns_for(root: Root, generation: str) -> list[_Pattern]:
+    out: list[_Pattern] = []
+    for rule in RULES:
+        if rule.root != root.key or generation not in rule.generations:
+            continue
+        texts = [rule.pattern]
+        for name in re.findall(r"\{(\w+)\}", rule.pattern):
+            values = root.placeholders.get(name, ())
+            texts = [t.replace("{" + name + "}", v) for t in texts for v in values]
+        out.extend(_Pattern(rule, t, tuple(t.split("/"))) for t in texts)
+    return out
+
+
+# ---- the walk ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Found:
+    """A candidate file: still to be opened relative to ``dir_fd`` (valid while yielded)."""
+
+    root: Root
+    rule: Rule
+    source: str
+    dir_fd: int
+    name: str
+    lst: os.stat_result
+
+
+@dataclass(frozen=True)
+class Skip:
+    source: str
+    reason: str
+    root: str = ""
+    category: str = ""
+
+
+class _Walker:
+    def __init__(self, sources: Sources, generation: str, exclude: Sequence[Path] = ()) -> None:
+        self.sources = sources
+        self.generation = generation
+        self.seen: set[tuple[int, int]] = set()
+        self.exclude: set[tuple[int, int]] = set()
+        for p in exclude:
+            with contextlib.suppress(OSError):
+                st = Path(p).stat()
+                self.exclude.add((st.st_dev, st.st_ino))
+
+    def walk(self, root: Root) -> Iterator[Found | Skip]:
+        patterns = _patterns_for(root, self.generation)
+        if not patterns:
+            return
+        try:
+            top = self._open_root(root)
+        except _RootSkip as skip:
+            if skip.reason:
+                yield Skip(str(root.path), skip.reason, root.key)
+            return
+        try:
+            yield from self._walk_dir(root, top, str(root.path), (), patterns)
+        finally:
+            os.close(top)
+
+    def _open_root(self, root: Root) -> int:
+        path = root.path
+        try:
+            lst = os.lstat(path)
+        except FileNotFoundError:
+            raise _RootSkip("") from None
+        except OSError as exc:
+            raise _RootSkip(f"cannot read the folder: {exc.strerror}") from None
+        if stat.S_ISLNK(lst.st_mode):
+            if root.shared or _world_writable(path.parent):
+                raise _RootSkip("is a symlink in a world-writable folder (not followed)")
+            path = Path(os.path.realpath(path))  # the user's own choice, e.g. ~/.openclaw -> /data/openclaw
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise _RootSkip("") from None
+            raise _RootSkip(f"cannot open the folder: {exc.strerror}") from None
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) in self.exclude:
+            os.close(fd)
+            raise _RootSkip("")
+        return fd
+
+    def _walk_dir(self, root: Root, dfd: int, dir_path: str, rel: tuple[str, ...],
+                  patterns: list[_Pattern]) -> Iterator[Found | Skip]:
+        try:
+            with os.scandir(dfd) as it:
+                entries = sorted(e.name for e in it)
+        except OSError as exc:
+            yield Skip(dir_path, f"cannot list the folder: {exc.strerror}", root.key)
+            return
+        dir_st = os.fstat(dfd)
+        for name in entries:
+            source = f"{dir_path.rstrip('/')}/{name}"
+            child = (*rel, name)
+            try:
+                lst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # vanished since the listing: nothing to say
+                    yield Skip(source, f"cannot stat: {exc.strerror}", root.key)
+                continue
+            if stat.S_ISDIR(lst.st_mode):
+                if (lst.st_dev, lst.st_ino) in self.exclude:
+                    continue
+                sub = [p for p in patterns if p.may_descend(child)]
+                if not sub:
+                    continue
+                try:
+                    cfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+                except OSError as exc:
+                    reason = ("replaced by a symlink during the walk (not followed)" if exc.errno == errno.ELOOP
+                              else f"cannot open the folder: {exc.strerror}")
+                    yield Skip(source, reason, root.key)
+                    continue
+                try:
+                    cst = os.fstat(cfd)
+                    if (cst.st_dev, cst.st_ino) != (lst.st_dev, lst.st_ino):
+                        yield Skip(source, "replaced during the walk", root.key)
+                        continue
+                    yield from self._walk_dir(root, cfd, source, child, sub)
+                finally:
+                    os.close(cfd)
+                continue
+            pat = next((p for p in patterns if p.match(child)), None)
+            if pat is None:
+                continue
+            cat = pat.rule.category
+            if stat.S_ISLNK(lst.st_mode):
+                yield Skip(source, f"symlink to {_readlink(name, dfd)!r} (not followed: it may leave the "
+                           "collected folders)", root.key, cat)
+            elif not stat.S_ISREG(lst.st_mode):
+                yield Skip(source, f"{_kind(lst.st_mode)}, not a regular file (not opened)", root.key, cat)
+            elif (lst.st_dev, lst.st_ino) in self.seen:
+                continue  # reached through another root (config dir == state dir) or a hard link
+            elif lst.st_uid != self.sources.expected_uid and (root.shared or dir_st.st_mode & stat.S_IWOTH):
+                yield Skip(source, f"owned by uid {lst.st_uid}, not the install's owner (uid "
+                           f"{self.sources.expected_uid}), in a world-writable folder: may be planted",
+                           root.key, cat)
+            else:
+                self.seen.add((lst.st_dev, lst.st_ino))
+                yield Found(root, pat.rule, source, dfd, name, lst)
+
+
+class _RootSkip(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _readlink(name: str, dfd: int) -> str:
+    try:
+        return os.readlink(name, dir_fd=dfd)
+    except OSError:
+        return "?"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
+
+
+# ---- plan ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    roots: tuple[tuple[str, str, bool], ...]  # (key, path, exists)
+    files: int
+    bytes: int
+    listed: int
+    skipped: int
+    by_category: Mapping[str, int]
+    units: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def estimate(install: Install, *, credentials: CredentialMode = "list", journal: bool = True,
+             exclude: Sequence[Path] = ()) -> Estimate:
+    """What a snapshot would take, from directory listings and lstat only (opens no file)."""
+    sources = resolve_roots(install, journal=journal)
+    walker = _Walker(sources, install.generation, exclude)
+    files = size = listed = skipped = 0
+    by_cat: dict[str, int] = {}
+    for root in sources.roots:
+        for item in walker.walk(root):
+            if isinstance(item, Skip):
+                skipped += 1
+                continue
+            if item.rule.category == "credential" and credentials != "copy":
+                listed += 1
+                continue
+            files += 1
+            size += item.lst.st_size
+            by_cat[item.rule.category] = by_cat.get(item.rule.category, 0) + item.lst.st_size
+    roots = tuple((r.key, str(r.path), r.path.is_dir()) for r in sources.roots)
+    return Estimate(roots, files, size, listed, skipped + len(sources.skipped), by_cat, sources.units,
+                    sources.notes)
+
+
+# ---- the copier ----------------------------------------------------------------------------
+
+class _DestError(Exception):
+    """Writing into the case failed (disk full, I/O error): the snapshot cannot go on."""
+
+    def __init__(self, exc: OSError, path: str) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+        self.path = path
+
+
+OnChunk = Callable[[str, int, int], None]  # (source, bytes copied so far, size at open)
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _copy_fd(src: int, dst: int | None, buf: bytearray, source: str, size: int, on_chunk: OnChunk | None,
+             dst_path: str = "") -> tuple[str, int]:
+    """Read ``src`` to the end once, hashing and (when ``dst``) writing the same bytes."""
+    h = hashlib.sha256()
+    view = memoryview(buf)
+    total = 0
+    while True:
+        n = os.readv(src, [buf])
+        if n == 0:
+            break
+        chunk = view[:n]
+        h.update(chunk)
+        if dst is not None:
+            try:
+                _write_all(dst, chunk)
+            except OSError as exc:
+                raise _DestError(exc, dst_path) from None
+        total += n
+        if on_chunk is not None:
+            on_chunk(source, total, size)
+    return h.hexdigest(), total
+
+
+def _open_source(name: str, dir_fd: int | None) -> tuple[int, bool]:
+    base = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    noatime = getattr(os, "O_NOATIME", 0)
+    if noatime:
+        try:
+            return os.open(name, base | noatime, dir_fd=dir_fd), True
+        except PermissionError:
+            pass  # O_NOATIME needs ownership or CAP_FOWNER
+    return os.open(name, base, dir_fd=dir_fd), False
+
+
+def _iso(ns: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _owner_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _stat_fields(st: os.stat_result) -> dict[str, Any]:
+    return {"mode": f"{stat.S_IMODE(st.st_mode):04o}", "uid": st.st_uid, "gid": st.st_gid,
+            "owner": _owner_name(st.st_uid), "inode": st.st_ino, "dev": st.st_dev, "nlink": st.st_nlink,
+            "atime_ns": st.st_atime_ns, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "atime": _iso(st.st_atime_ns), "mtime": _iso(st.st_mtime_ns), "ctime": _iso(st.st_ctime_ns)}
+
+
+def _changed(a: os.stat_result, b: os.stat_result, copied: int) -> bool:
+    return ((a.st_size, a.st_mtime_ns, a.st_ctime_ns) != (b.st_size, b.st_mtime_ns, b.st_ctime_ns)
+            or copied != a.st_size)
+
+
+def _mkdirs(case_dir: Path, rel_dir: str) -> None:
+    path = case_dir / rel_dir
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _DestError(exc, str(path)) from None
+
+
+def evidence_rel(source: str, kind: str = "fs") -> str:
+    """Where a source path lands inside the case: ``evidence/fs/<absolute path>``."""
+    return f"{EVIDENCE}/{kind}/{source.lstrip('/')}"
+
+
+@dataclass
+class _Collector:
+    case_dir: Path
+    credentials: CredentialMode
+    on_chunk: OnChunk | None
+    buf: bytearray = field(default_factory=lambda: bytearray(BUF_SIZE))
+    files: list[dict[str, Any]] = field(default_factory=list)
+    listed: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    bytes: int = 0
+    noatime_refused: int = 0
+
+    def skip(self, s: Skip) -> None:
+        entry = {"source": s.source, "reason": s.reason}
+        if s.root:
+            entry["root"] = s.root
+        if s.category:
+            entry["category"] = s.category
+        self.skipped.append(entry)
+
+    def take(self, f: Found, *, kind: str = "fs") -> dict[str, Any] | None:
+        copy = f.rule.category != "credential" or self.credentials == "copy"
+        try:
+            fd, noatime = _open_source(f.name, f.dir_fd)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None  # vanished since the listing
+            reason = ("replaced by a symlink after listing (not followed)" if exc.errno == errno.ELOOP
+                      else f"cannot open: {exc.strerror}")
+            self.skip(Skip(f.source, reason, f.root.key, f.rule.category))
+            return None
+        dst: int | None = None
+        rel = evidence_rel(f.source, kind)
+        try:
+            st0 = os.fstat(fd)
+            if not stat.S_ISREG(st0.st_mode) or (st0.st_dev, st0.st_ino) != (f.lst.st_dev, f.lst.st_ino):
+                what = "a different file" if stat.S_ISREG(st0.st_mode) else f"a {_kind(st0.st_mode)}"
+                self.skip(Skip(f.source, f"replaced by {what} after listing (not copied)", f.root.key,
+                               f.rule.category))
+                return None
+            if not noatime:
+                self.noatime_refused += 1
+            with contextlib.suppress(OSError, AttributeError):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            if copy:
+                _mkdirs(self.case_dir, rel.rpartition("/")[0])
+                try:
+                    dst = os.open(self.case_dir / rel,
+                                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                except OSError as exc:
+                    raise _DestError(exc, rel) from None
+            try:
+                digest, copied = _copy_fd(fd, dst, self.buf, f.source, st0.st_size, self.on_chunk, rel)
+            except _DestError:
+                raise
+            except OSError as exc:  # the SOURCE failed (I/O error, ...): skip it, keep going
+                self.skip(Skip(f.source, f"read error: {exc.strerror}", f.root.key, f.rule.category))
+                if dst is not None:
+                    os.close(dst)
+                    dst = None
+                    with contextlib.suppress(OSError):
+                        (self.case_dir / rel).unlink()
+                return None
+            st1 = os.fstat(fd)
+            if dst is not None:
+                try:
+                    os.utime(dst, ns=(st0.st_atime_ns, st0.st_mtime_ns))
+                    os.fchmod(dst, 0o400)
+                except OSError as exc:
+                    raise _DestError(exc, rel) from None
+        finally:
+            os.close(fd)
+            if dst is not None:
+                os.close(dst)
+        entry: dict[str, Any] = {"source": f.source, "root": f.root.key, "category": f.rule.category,
+                                 "rule": f.rule.pattern, "size": copied, "size_at_open": st0.st_size,
+                                 "sha256": digest, "changed_during_copy": _changed(st0, st1, copied),
+                                 "noatime": noatime, **_stat_fields(st0)}
+        if copy:
+            entry["path"] = rel
+            self.files.append(entry)
+            self.bytes += copied
+        else:
+            entry["not_copied"] = "credential: listed only (with credentials: copy to copy it)"
+            self.listed.append(entry)
+        return entry
+
+    def take_case_file(self, rel: str) -> None:
+        """Hash a file an earlier step put in the case (volatile/, preimage/, audit/) in place."""
+        path = self.case_dir / rel
+        try:
+            fd, _ = _open_source(str(path), None)
+        except OSError as exc:
+            self.skipped.append({"source": f"case:{rel}", "reason": f"cannot open: {exc.strerror}"})
+            return
+        try:
+            st0 = os.fstat(fd)
+            if not stat.S_ISREG(st0.st_mode):
+                self.skipped.append({"source": f"case:{rel}", "reason": f"{_kind(st0.st_mode)}, not a regular file"})
+                return
+            digest, copied = _copy_fd(fd, None, self.buf, rel, st0.st_size, self.on_chunk)
+            st1 = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.files.append({"path": rel, "source": f"case:{rel}", "root": "case", "category": "case",
+                           "size": copied, "size_at_open": st0.st_size, "sha256": digest,
+                           "changed_during_copy": _changed(st0, st1, copied), **_stat_fields(st0)})
+        self.bytes += copied
+
+
+# ---- journald and sqlite -------------------------------------------------------------------
+
+def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
+    """``journalctl --user -u <unit> -o json``, streamed through the hasher into the case."""
+    source = f"journalctl --user -u {unit} -o json"
+    rel = f"{EVIDENCE}/journald/{unit}.json"
+    argv = ["journalctl", "--user", "-u", unit, "-o", "json", "--no-pager", f"--since={JOURNAL_SINCE}",
+            f"--lines={JOURNAL_MAX_LINES}"]
+    keep = ("PATH", "HOME", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "LANG", "LC_ALL", "USER", "LOGNAME")
+    env = {k: v for k, v in install.env.items() if k in keep}
+    env["SYSTEMD_PAGER"] = ""
+    _mkdirs(col.case_dir, rel.rpartition("/")[0])
+    tmp = col.case_dir / f"{rel}.partial"
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env, close_fds=True)
+    except OSError as exc:
+        col.skipped.append({"source": source, "category": "journal",
+                            "reason": f"journalctl could not run: {exc.strerror}"})
+        return
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None
+    err_tail = bytearray()
+
+    def drain() -> None:
+        while chunk := stderr.read(4096):
+            err_tail.extend(chunk)
+            del err_tail[:-4096]
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    timer = threading.Timer(JOURNAL_TIMEOUT_S, proc.kill)  # a wedged journalctl must not hang the snapshot
+    timer.start()
+    try:
+        try:
+            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise _DestError(exc, str(tmp)) from None
+        try:
+            digest, copied = _copy_fd(stdout.fileno(), dst, col.buf, source, 0, col.on_chunk, rel)
+        finally:
+            os.close(dst)
+    finally:
+        timer.cancel()
+        if proc.poll() is None and not timer.finished.is_set():
+            proc.kill()
+        rc = proc.wait()
+        drainer.join()
+        stdout.close()
+        stderr.close()
+    first_err = bytes(err_tail).decode("utf-8", "replace").strip().splitlines()[:1]
+    if copied == 0:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        why = "no entries" if rc == 0 else f"exit {rc}"
+        col.skipped.append({"source": source, "category": "journal",
+                            "reason": f"journalctl: {why}{': ' + first_err[0] if first_err else ''}"})
+        return
+    try:
+        tmp.chmod(0o400)
+        tmp.rename(col.case_dir / rel)
+        st = (col.case_dir / rel).stat()
+    except OSError as exc:
+        raise _DestError(exc, rel) from None
+    col.files.append({"path": rel, "source": source, "root": "journald", "category": "journal",
+                      "rule": "{unit}", "size": copied, "sha256": digest, "changed_during_copy": False,
+                      "command": argv, "exit_code": rc, "killed_after_s": JOURNAL_TIMEOUT_S if rc < 0 else None,
+                      "stderr": first_err[0] if first_err else None,
+                      "mtime_ns": st.st_mtime_ns, "mtime": _iso(st.st_mtime_ns)})
+    col.bytes += copied
+
+
+def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
+    """A consistent copy of a live SQLite db with the online backup API (gateway running)."""
+    import sqlite3
+    from urllib.parse import quote
+
+    source = str(entry["source"])
+    rel = evidence_rel(source, "sqlite-backup")
+    _mkdirs(col.case_dir, rel.rpartition("/")[0])
+    tmp = col.case_dir / f"{rel}.partial"
+    try:
+        src = sqlite3.connect(f"file:{quote(source)}?mode=ro", uri=True, timeout=10)
+        try:
+            dst = sqlite3.connect(tmp)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+    except sqlite3.Error as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
+            raise _DestError(OSError(errno.ENOSPC, "database or disk is full"), rel) from None
+        col.skipped.append({"source": source, "category": "sqlite",
+                            "reason": f"consistent copy (sqlite3 backup API) failed: {exc}"})
+        return
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            digest, size = _copy_fd(fd, None, col.buf, rel, 0, None)
+            os.fchmod(fd, 0o400)
+        finally:
+            os.close(fd)
+        tmp.rename(col.case_dir / rel)
+    except OSError as exc:
+        raise _DestError(exc, rel) from None
+    col.files.append({"path": rel, "source": source, "root": "sqlite-backup", "category": "sqlite",
+                      "size": size, "sha256": digest, "changed_during_copy": False,
+                      "sqlite_copy": "consistent (sqlite3 online backup API, gateway running)",
+                      "consistent_copy_of": entry.get("path")})
+    col.bytes += size
+
+
+# ---- progress ------------------------------------------------------------------------------
+
+class _Progress:
+    """A one-line progress display on a TTY for big files; silent otherwise."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, source: str, done: int, size: int) -> None:
+        if size < PROGRESS_MIN_BYTES:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and done < size:
+            return
+        self.last = now
+        pct = min(100, done * 100 // max(size, 1))
+        bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
+        name = source if len(source) <= 48 else "..." + source[-45:]
+        self.stream.write(f"\r  evidence [{bar}] {pct:3d}% {done >> 20}/{size >> 20} MiB {name}\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+# ---- snapshot ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    case_dir: Path
+    files: int
+    bytes: int
+    listed: int
+    skipped: int
+    changed_during_copy: tuple[str, ...]
+    manifest_sha256: str
+    sealed_at: str
+    gateway_running: bool
+    warnings: tuple[str, ...] = ()
+
+
+def case_state(case_dir: Path) -> str:
+    """``sealed`` | ``incomplete`` | ``unsealed`` | ``no evidence``."""
+    ev = case_dir / EVIDENCE
+    if (ev / INCOMPLETE).exists():
+        return "incomplete"
+    if (case_dir / "seal.json").exists():
+        return "sealed"
+    if ev.exists():
+        return "unsealed"
+    return "no evidence"
+
+
+def _gateway_running(install: Install) -> bool:
+    from moltir.gateway_http import port_open
+
+    try:
+        port = install.gateway_port()
+    except MoltirError:
+        port = install.gateway_port({})
+    return port_open(port)
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(BUF_SIZE):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _binary_info(install: Install) -> dict[str, Any] | None:
+    if install.binary is None:
+        return None
+    real = os.path.realpath(install.binary)
+    info: dict[str, Any] = {"path": str(install.binary), "realpath": real}
+    try:
+        info["sha256"] = _sha256_file(Path(real))
+    except OSError as exc:
+        info["sha256_error"] = exc.strerror
+    return info
+
+
+def _clock() -> dict[str, Any]:
+    ns = time.time_ns()
+    return {"utc": _iso(ns), "unix_ns": ns, "monotonic_ns": time.monotonic_ns(),
+            "timezone": time.strftime("%Z"), "utc_offset": time.strftime("%z")}
+
+
+def _prepare_evidence_dir(case_dir: Path) -> list[str]:
+    """Move the copies of an earlier incomplete/unsealed attempt aside (into ``evidence.attempt-N/``,
+    kept); other steps' files in evidence/ (evidence/audit/) stay. Returns the earlier attempts."""
+    ev = case_dir / EVIDENCE
+    if ev.is_symlink():
+        raise OSError(errno.ELOOP, "evidence/ is a symlink")
+    leftovers = [ev / d for d in (*OWN_DIRS, INCOMPLETE) if (ev / d).exists() or (ev / d).is_symlink()]
+    if leftovers:
+        n = 1
+        while (case_dir / f"{EVIDENCE}.attempt-{n}").exists():
+            n += 1
+        aside = case_dir / f"{EVIDENCE}.attempt-{n}"
+        aside.mkdir(mode=0o700)
+        for p in leftovers:
+            p.rename(aside / p.name)
+    return sorted(p.name for p in case_dir.glob(f"{EVIDENCE}.attempt-*"))
+
+
+def covered_case_files(case_dir: Path) -> list[str]:
+    """Files earlier steps put in the case that the seal covers in place (paths relative to the case)."""
+    out: list[str] = []
+    ev = case_dir / EVIDENCE
+    if ev.is_dir() and not ev.is_symlink():
+        for entry in sorted(p.name for p in ev.iterdir()):
+            if entry in OWN_DIRS or entry == INCOMPLETE:
+                continue
+            out += _tree(case_dir, f"{EVIDENCE}/{entry}") if (ev / entry).is_dir() else [f"{EVIDENCE}/{entry}"]
+    for sub in COVERED_CASE_DIRS:
+        if (case_dir / sub).is_dir() and not (case_dir / sub).is_symlink():
+            out += _tree(case_dir, sub)
+    return out
+
+
+def _mark_incomplete(case_dir: Path, started: Mapping[str, Any], reason: str) -> None:
+    data = json.dumps({"started": dict(started), "reason": reason, "at": utc_now()}, indent=2) + "\n"
+    with contextlib.suppress(OSError, MoltirError):
+        atomic_write(case_dir / EVIDENCE / INCOMPLETE, data.encode())
+
+
+def snapshot(case: Case, install: Install, journal: Journal, *, credentials: CredentialMode = "list",
+             collect_journal: bool = True, gateway_running: bool | None = None,
+             on_chunk: OnChunk | None = None, progress: bool | None = None) -> SnapshotResult:
+    """Collect, copy+hash, write manifest.json, SHA256SUMS and seal.json into ``case``.
+
+    Raises ``MoltirError`` (exit 1) when the case cannot be written (disk full ...): the
+    case is then marked incomplete and left unsealed. ``KeyboardInterrupt`` marks it
+    incomplete too and propagates.
+    """
+    case_dir = case.dir
+    if case_state(case_dir) == "sealed":
+        raise usage_error(f"the evidence of case {case.id} is already sealed",
+                          "open a new case to take another snapshot")
+    running = _gateway_running(install) if gateway_running is None else gateway_running
+    start_clock = _clock()
+    try:
+        previous = _prepare_evidence_dir(case_dir)
+        ensure_private_dir(case_dir / EVIDENCE)
+        atomic_write(case_dir / EVIDENCE / INCOMPLETE,
+                     (json.dumps({"started": start_clock, "reason": "snapshot in progress"}) + "\n").encode())
+    except OSError as exc:
+        raise _fail_message(exc, str(case_dir / EVIDENCE)) from None
+    journal.append("evidence.start", case_id=case.id, credentials=credentials, gateway_running=running,
+                   previous_attempts=previous)
+    show = progress if progress is not None else sys.stderr.isatty()
+    bar = _Progress(sys.stderr) if show else None
+
+    def chunk_hook(source: str, done: int, size: int) -> None:
+        if bar is not None:
+            bar(source, done, size)
+        if on_chunk is not None:
+            on_chunk(source, done, size)
+
+    col = _Collector(case_dir, credentials, chunk_hook)
+    sources = resolve_roots(install, journal=collect_journal)
+    col.skipped.extend(sources.skipped)
+    walker = _Walker(sources, install.generation, exclude=[case_dir])
+    try:
+        try:
+            for root in sources.roots:
+                if root.key == "config" and sources.units:
+                    for unit in sources.units:  # logs before config: the journal is more volatile
+                        _collect_journal(col, install, unit)
+                for item in walker.walk(root):
+                    if isinstance(item, Skip):
+                        col.skip(item)
+                    else:
+                        col.take(item)
+            sqlite_mode = "byte-exact (gateway stopped: db + -wal + -shm are consistent)"
+            if running:
+                sqlite_mode = ("byte-exact copies taken while the gateway was running (may be inconsistent) "
+                               "+ consistent copies with the sqlite3 backup API under evidence/sqlite-backup/")
+                for entry in list(col.files):
+                    if entry.get("category") == "sqlite" and str(entry["source"]).endswith(".sqlite"):
+                        _sqlite_backup(col, entry)
+            for rel in covered_case_files(case_dir):
+                col.take_case_file(rel)
+            _syncfs(case_dir / EVIDENCE)
+            manifest = _manifest(case, install, sources, col, start_clock, running, sqlite_mode, credentials,
+                                 previous)
+            return _seal(case, journal, col, manifest)
+        except _DestError as exc:
+            raise _fail_message(exc.exc, exc.path) from None
+        except OSError as exc:  # writing manifest/SHA256SUMS/seal (atomic_write already cleaned up)
+            raise _fail_message(exc, str(case_dir)) from None
+    except MoltirError as exc:
+        _mark_incomplete(case_dir, start_clock, exc.message)
+        with contextlib.suppress(MoltirError, OSError):
+            journal.append("evidence.incomplete", case_id=case.id, error=exc.message, files=len(col.files))
+        raise
+    except KeyboardInterrupt:
+        _mark_incomplete(case_dir, start_clock, "interrupted")
+        with contextlib.suppress(MoltirError, OSError):
+            journal.append("evidence.incomplete", case_id=case.id, error="interrupted", files=len(col.files))
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _fail_message(exc: OSError, where: str) -> MoltirError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "disk full"
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        what = "permission denied"
+    elif exc.errno == errno.EROFS:
+        what = "read-only file system"
+    else:
+        what = exc.strerror or str(exc)
+    return MoltirError(f"evidence snapshot failed ({what}) while writing {where}; the case is marked incomplete "
+                       "(evidence/INCOMPLETE) and not sealed",
+                       hint="free space or fix the folder, then run the snapshot again (the incomplete attempt "
+                            "is kept as evidence.attempt-N)", exit_code=EXIT_STEP_FAILED)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the copies to disk once, before a manifest describes them."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if libc.syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, os.strerror(err))
+        finally:
+            os.close(fd)
+    except (AttributeError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+            raise _DestError(exc, str(path)) from None
+        os.sync()
+
+
+def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, start_clock: Mapping[str, Any],
+              running: bool, sqlite_mode: str, credentials: str, previous: list[str]) -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    roots = []
+    for r in sources.roots:
+        real = os.path.realpath(r.path)
+        roots.append({"key": r.key, "path": str(r.path), "realpath": real, "exists": r.path.is_dir(),
+                      "shared_temp": r.shared})
+    return {
+        "schema": SCHEMA,
+        "case_id": case.id,
+        "collector": {"tool": "moltir", "version": __version__, "user": user, "uid": os.getuid(),
+                      "euid": os.geteuid(), "sudo_user": os.environ.get("SUDO_USER"), "host": socket.gethostname(),
+                      "platform": platform.platform(), "python": platform.python_version(), "pid": os.getpid()},
+        "install": install.describe(),
+        "openclaw_binary": _binary_info(install),
+        "install_owner_uid": sources.expected_uid,
+        "options": {"credentials": credentials, "journal": bool(sources.units) or None},
+        "clock": {"started": dict(start_clock), "finished": _clock()},
+        "gateway_running": running,
+        "sqlite": sqlite_mode,
+        "o_noatime_refused": col.noatime_refused,
+        "roots": roots,
+        "rules": [{"root": r.root, "pattern": r.pattern, "category": r.category, "note": r.note}
+                  for r in RULES if install.generation in r.generations],
+        "journal_units": list(sources.units),
+        "notes": list(sources.notes),
+        "sealed_in_place": "evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS),
+        "previous_attempts": previous,
+        "counts": {"files": len(col.files), "bytes": col.bytes, "listed": len(col.listed),
+                   "skipped": len(col.skipped),
+                   "changed_during_copy": sum(1 for f in col.files if f.get("changed_during_copy"))},
+        "files": sorted(col.files, key=lambda f: str(f["path"])),
+        "listed": col.listed,
+        "skipped": col.skipped,
+    }
+
+
+def sums_line(digest: str, rel: str) -> bytes:
+    """One SHA256SUMS line in coreutils format (escaped the way ``sha256sum`` escapes names)."""
+    name = os.fsencode(rel)
+    if b"\\" in name or b"\n" in name or b"\r" in name:
+        name = name.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+        return b"\\" + digest.encode() + b"  " + name + b"\n"
+    return digest.encode() + b"  " + name + b"\n"
+
+
+def _dump(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+
+
+def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any]) -> SnapshotResult:
+    case_dir = case.dir
+    manifest_bytes = _dump(manifest)
+    sums = b"".join(sums_line(f["sha256"], f["path"]) for f in manifest["files"])
+    atomic_write(case_dir / "manifest.json", manifest_bytes, mode=0o400)
+    atomic_write(case_dir / "SHA256SUMS", sums, mode=0o400)
+    for f in manifest["files"]:  # files of covered case dirs: read-only too (copies already are)
+        if str(f["source"]).startswith("case:"):
+            with contextlib.suppress(OSError):
+                os.chmod(case_dir / f["path"], 0o400)
+    sealed_ns = time.time_ns()
+    seal = {"schema": SCHEMA, "case_id": case.id, "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+            "sha256sums_sha256": hashlib.sha256(sums).hexdigest(), "files": len(manifest["files"]),
+            "bytes": manifest["counts"]["bytes"], "journal_head": journal.head, "journal_records": journal.seq,
+            "sealed_at": _iso(sealed_ns), "sealed_at_ns": sealed_ns, "sealed_monotonic_ns": time.monotonic_ns()}
+    seal_bytes = _dump(seal)
+    atomic_write(case_dir / "seal.json", seal_bytes, mode=0o400)
+    (case_dir / EVIDENCE / INCOMPLETE).unlink()
+    fsync_dir(case_dir / EVIDENCE)
+    for own in OWN_DIRS:  # evidence/ itself stays writable: audit.run adds evidence/audit/ later
+        for dirpath, _dirs, _files in os.walk(case_dir / EVIDENCE / own, topdown=False):
+            os.chmod(dirpath, 0o500)
+    changed = tuple(str(f["source"]) for f in manifest["files"] if f.get("changed_during_copy"))
+    journal.append("evidence.sealed", case_id=case.id, seal_sha256=hashlib.sha256(seal_bytes).hexdigest(),
+                   manifest_sha256=seal["manifest_sha256"], files=seal["files"], bytes=seal["bytes"],
+                   listed=len(manifest["listed"]), skipped=len(manifest["skipped"]),
+                   changed_during_copy=list(changed))
+    warnings = []
+    if changed:
+        warnings.append(f"{len(changed)} file(s) changed while being copied (flagged in the manifest): "
+                        + ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else ""))
+    if manifest["skipped"]:
+        warnings.append(f"{len(manifest['skipped'])} source(s) skipped (reasons in manifest.json)")
+    return SnapshotResult(case_dir, seal["files"], seal["bytes"], len(manifest["listed"]), len(manifest["skipped"]),
+                          changed, seal["manifest_sha256"], seal["sealed_at"], manifest["gateway_running"],
+                          tuple(warnings))
+
+
+# ---- verify --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VerifyReport:
+    case_dir: Path
+    state: str
+    files_checked: int
+    mismatched: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    extra: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # seal, manifest, journal, custody, incomplete
+    added_after_seal: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not (self.mismatched or self.missing or self.extra or self.problems)
+
+    def lines(self) -> list[str]:
+        out = [f"changed: {p}" for p in self.mismatched]
+        out += [f"missing: {p}" for p in self.missing]
+        out += [f"extra (not in the manifest): {p}" for p in self.extra]
+        out += list(self.problems)
+        return out
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.case_dir}: evidence ok ({self.files_checked} files, seal, journal chain)"
+        parts = []
+        for label, items in (("changed", self.mismatched), ("missing", self.missing), ("extra", self.extra)):
+            if items:
+                shown = ", ".join(items[:5]) + (f" and {len(items) - 5} more" if len(items) > 5 else "")
+                parts.append(f"{len(items)} {label} ({shown})")
+        parts += list(self.problems[:3])
+        return f"{self.case_dir}: evidence verification failed: " + "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"case_dir": str(self.case_dir), "state": self.state, "ok": self.ok,
+                "files_checked": self.files_checked, "mismatched": list(self.mismatched),
+                "missing": list(self.missing), "extra": list(self.extra), "problems": list(self.problems),
+                "added_after_seal": list(self.added_after_seal)}
+
+
+def _hash_case_file(case_dir: Path, rel: str) -> str | None:
+    """SHA-256 of a file inside the case, or None when it is missing or not a regular file."""
+    if rel.startswith("/") or ".." in rel.split("/"):
+        return None
+    try:
+        fd = os.open(case_dir / rel, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest, _ = _copy_fd(fd, None, bytearray(BUF_SIZE), rel, 0, None)
+        return digest
+    finally:
+        os.close(fd)
+
+
+def _tree(case_dir: Path, sub: str) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(case_dir / sub):
+        dirnames.sort()
+        names = list(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        out += [(Path(dirpath) / fn).relative_to(case_dir).as_posix() for fn in names]
+    return sorted(out)
+
+
+def verify(case_dir: Path) -> VerifyReport:
+    """Check every hash, missing and extra files, the seal, the journal chain and the custody log."""
+    case_dir = Path(case_dir)
+    if not (case_dir / "case.json").is_file():
+        raise usage_error(f"{case_dir} is not a moltir case (no case.json)",
+                          "pass a case folder or id from 'moltir evidence list'")
+    state = case_state(case_dir)
+    problems: list[str] = []
+    if state == "no evidence":
+        return VerifyReport(case_dir, state, 0, problems=("no evidence snapshot in this case",))
+    if state == "incomplete":
+        reason = ""
+        with contextlib.suppress(OSError, ValueError):
+            reason = str(json.loads((case_dir / EVIDENCE / INCOMPLETE).read_text()).get("reason", ""))
+        problems.append(f"evidence/INCOMPLETE: the snapshot did not finish ({reason or 'no reason recorded'})")
+    seal: dict[str, Any] = {}
+    try:
+        seal = json.loads((case_dir / "seal.json").read_bytes())
+    except FileNotFoundError:
+        problems.append("seal.json is missing: the evidence was never sealed")
+    except (OSError, ValueError):
+        problems.append("seal.json is unreadable or not JSON")
+    try:
+        manifest_bytes = (case_dir / "manifest.json").read_bytes()
+        manifest = json.loads(manifest_bytes)
+    except (OSError, ValueError):
+        problems.append("manifest.json is missing or not JSON")
+        return VerifyReport(case_dir, state, 0, problems=tuple(problems))
+    if seal and seal.get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
+        problems.append("manifest.json does not match seal.json (changed after sealing)")
+    try:
+        sums = (case_dir / "SHA256SUMS").read_bytes()
+        if seal and seal.get("sha256sums_sha256") != hashlib.sha256(sums).hexdigest():
+            problems.append("SHA256SUMS does not match seal.json (changed after sealing)")
+        expected = b"".join(sums_line(f["sha256"], f["path"]) for f in manifest.get("files", []))
+        if sums != expected:
+            problems.append("SHA256SUMS does not match manifest.json")
+    except OSError:
+        problems.append("SHA256SUMS is missing")
+
+    files = [f for f in manifest.get("files", []) if isinstance(f, dict) and isinstance(f.get("path"), str)]
+    mismatched: list[str] = []
+    missing: list[str] = []
+    for f in files:
+        digest = _hash_case_file(case_dir, f["path"])
+        if digest is None:
+            missing.append(f["path"])
+        elif digest != f.get("sha256"):
+            mismatched.append(f["path"])
+    listed = {f["path"] for f in files}
+    extra = [p for d in OWN_DIRS for p in _tree(case_dir, f"{EVIDENCE}/{d}") if p not in listed]
+    added = [p for p in covered_case_files(case_dir) if p not in listed]
+
+    chain = verify_chain(case_dir / "journal.jsonl")
+    problems += [f"journal.jsonl: {p}" for p in chain.problems]
+    if seal:
+        problems += _check_journal_anchor(case_dir, seal)
+    if (case_dir / CUSTODY).exists():
+        cust = verify_chain(case_dir / CUSTODY)
+        problems += [f"{CUSTODY}: {p}" for p in cust.problems]
+    return VerifyReport(case_dir, state, len(files), tuple(mismatched), tuple(missing), tuple(extra),
+                        tuple(problems), tuple(added))
+
+
+def _check_journal_anchor(case_dir: Path, seal: Mapping[str, Any]) -> list[str]:
+    """The seal's journal head must be a line of the journal, and a later line must name the seal."""
+    try:
+        lines = [ln for ln in (case_dir / "journal.jsonl").read_bytes().split(b"\n") if ln.strip()]
+    except OSError:
+        return ["journal.jsonl is missing"]
+    n = seal.get("journal_records")
+    head = seal.get("journal_head")
+    if not isinstance(n, int) or n < 0 or n > len(lines):
+        return ["seal.json names a journal position the journal does not have (journal truncated?)"]
+    actual = line_hash(lines[n - 1]) if n else GENESIS
+    if actual != head:
+        return [f"journal.jsonl: line {n} does not match the head recorded in seal.json (journal rewritten?)"]
+    seal_hash = hashlib.sha256((case_dir / "seal.json").read_bytes()).hexdigest()
+    for raw in lines[n:]:
+        with contextlib.suppress(ValueError):
+            rec = json.loads(raw)
+            if rec.get("event") == "evidence.sealed" and rec.get("seal_sha256") == seal_hash:
+                return []
+    return ["seal.json is not the seal the journal recorded (no matching evidence.sealed event)"]
+
+
+# ---- export and custody --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sha256: str
+    size: int
+    members: int
+    state: str
+
+
+class _HashingWriter(io.RawIOBase):
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.h = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
+        _write_all(self.fd, view)
+        self.h.update(view)
+        self.size += len(view)
+        return len(view)
+
+
+def export(case_dir: Path, out: Path) -> ExportResult:
+    """A deterministic tar.gz of the case (sorted, fixed owner/mtime, gzip mtime 0); its
+    SHA-256 is appended to the case's custody log. ``custody.jsonl`` itself is not archived."""
+    case_dir = Path(case_dir).absolute()
+    out = Path(out).absolute()
+    if not (case_dir / "case.json").is_file():
+        raise usage_error(f"{case_dir} is not a moltir case (no case.json)",
+                          "pass a case folder or id from 'moltir evidence list'")
+    if _is_within(out, case_dir):
+        raise usage_error(f"{out} is inside the case folder", "write the archive somewhere else (-o PATH)")
+    if out.exists() or out.is_symlink():
+        raise usage_error(f"{out} already exists", "choose another -o path (moltir never overwrites an export)")
+    if not out.parent.is_dir():
+        raise usage_error(f"{out.parent} does not exist", "create the folder or choose another -o path")
+    state = case_state(case_dir)
+    mtime = 0
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        mtime = int(json.loads((case_dir / "seal.json").read_bytes())["sealed_at_ns"]) // 1_000_000_000
+    case_id = case_dir.name
+    with contextlib.suppress(OSError, ValueError):
+        case_id = str(json.loads((case_dir / "case.json").read_bytes()).get("case_id") or case_id)
+
+    members: list[tuple[str, Path, bool]] = []
+    for dirpath, dirnames, filenames in os.walk(case_dir):
+        dirnames.sort()
+        for d in dirnames:
+            p = Path(dirpath) / d
+            if not p.is_symlink():
+                members.append((p.relative_to(case_dir).as_posix(), p, True))
+        for fn in filenames:
+            p = Path(dirpath) / fn
+            rel = p.relative_to(case_dir).as_posix()
+            if rel == CUSTODY or p.is_symlink() or not p.is_file() or ".moltir-" in fn:
+                continue
+            members.append((rel, p, False))
+    members.sort(key=lambda m: m[0])
+
+    tmp = out.with_name(f".{out.name}.moltir-{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            raw = _HashingWriter(fd)
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, \
+                    tarfile.open(fileobj=gz, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for rel, path, is_dir in members:
+                    info = tarfile.TarInfo(f"{case_id}/{rel}")
+                    info.mtime = mtime
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    if is_dir:
+                        info.type = tarfile.DIRTYPE
+                        info.mode = 0o700
+                        tar.addfile(info)
+                        continue
+                    info.mode = 0o400
+                    with open(path, "rb") as fh:
+                        info.size = os.fstat(fh.fileno()).st_size
+                        tar.addfile(info, _Bounded(fh, info.size))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.rename(out)
+        fsync_dir(out.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            from moltir.fsutil import os_error
+
+            raise os_error(exc, f"writing {out}") from None
+        raise
+    digest = raw.h.hexdigest()
+    custody(case_dir, f"exported to {out}", action="export", archive=str(out), archive_sha256=digest,
+            archive_bytes=raw.size, members=len(members), case_state=state)
+    return ExportResult(out, digest, raw.size, len(members), state)
+
+
+class _Bounded(io.RawIOBase):
+    """Exactly ``size`` bytes of ``fh``: a file that changed after fstat cannot corrupt the tar."""
+
+    def __init__(self, fh: IO[bytes], size: int) -> None:
+        self.fh = fh
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        want = self.left if n < 0 else min(n, self.left)
+        parts = []
+        while want > 0:
+            chunk = self.fh.read(want)
+            if not chunk:
+                raise OSError(errno.EIO, "a case file shrank while being archived")
+            parts.append(chunk)
+            want -= len(chunk)
+            self.left -= len(chunk)
+        return b"".join(parts)
+
+
+def custody(case_dir: Path, note: str, *, action: str = "note", **fields: Any) -> dict[str, Any]:
+    """Append who/when/why to the case's custody log (hash-chained JSONL, like the journal)."""
+    case_dir = Path(case_dir)
+    if not (case_dir / "case.json").is_file():
+        raise usage_error(f"{case_dir} is not a moltir case (no case.json)",
+                          "pass a case folder or id from 'moltir evidence list'")
+    if not note.strip():
+        raise usage_error("the custody note is empty", "say who took custody and why: --note TEXT")
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    seal_hash = None
+    with contextlib.suppress(OSError):
+        seal_hash = hashlib.sha256((case_dir / "seal.json").read_bytes()).hexdigest()
+    return Journal(case_dir / CUSTODY).append(
+        f"custody.{action}", note=note.strip(), user=user, uid=os.getuid(), sudo_user=os.environ.get("SUDO_USER"),
+        host=socket.gethostname(), seal_sha256=seal_hash, **fields)
+
+
+# ---- listing -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CaseSummary:
+    id: str
+    path: Path
+    state: str
+    size: int
+    opened_at: str
+    kind: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "path": str(self.path), "state": self.state, "size": self.size,
+                "opened_at": self.opened_at, "kind": self.kind}
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for fn in files:
+            with contextlib.suppress(OSError):
+                total += (Path(dirpath) / fn).lstat().st_size
+    return total
+
+
+def summarize(case_dir: Path) -> CaseSummary:
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((case_dir / "case.json").read_bytes())
+        info = loaded if isinstance(loaded, dict) else {}
+    return CaseSummary(str(info.get("case_id") or case_dir.name), case_dir, case_state(case_dir), _du(case_dir),
+                       str(info.get("opened_at") or ""), str(info.get("kind") or ""))
+
+
+def list_cases(cases_root: Path, extra: Sequence[Path] = ()) -> list[CaseSummary]:
+    """Every case under ``cases_root`` plus ``extra`` folders (e.g. from the install index), oldest first."""
+    found: dict[str, Path] = {}
+    if cases_root.is_dir():
+        for p in cases_root.iterdir():
+            if (p / "case.json").is_file():
+                found[os.path.realpath(p)] = p
+    for p in extra:
+        if (p / "case.json").is_file():
+            found.setdefault(os.path.realpath(p), p)
+    out = [summarize(p) for p in found.values()]
+    return sorted(out, key=lambda c: (c.opened_at, c.id))
+
+
+__all__ = [
+    "RULES", "CaseSummary", "Estimate", "ExportResult", "Rule", "SnapshotResult",
+    "VerifyReport", "case_state", "custody", "estimate", "export", "list_cases", "resolve_roots", "snapshot",
+    "summarize", "verify",
+]
