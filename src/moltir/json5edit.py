@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import copy
 import difflib
+import functools
 import itertools
 import json
 import math
@@ -507,7 +508,9 @@ class Document:
         return None if depth == len(path) else path[:depth + 1]
 
 
+@functools.lru_cache(maxsize=32)
 def _json5_check(text: str) -> tuple[Any, str | None]:
+    """The reference parse (cached: an edit re-reads the same text several times; read-only use)."""
     import json5  # lazy: keeps `moltir --help` fast
 
     try:
@@ -925,9 +928,14 @@ def set_values(text: str, edits: Mapping[KeyPath, object], *, source: str = "con
     deletes = {p: v for p, v in edits.items() if v is DELETE}
     sets = {p: v for p, v in edits.items() if v is not DELETE}
     out = text
-    if deletes:
-        out = apply_splices(out, compute_splices(doc, deletes))
-        if sets and out != text:
+    while deletes:  # one deletion per object per pass: neighbours' commas may be involved
+        batch: dict[KeyPath, object] = {}
+        for p in list(deletes):
+            if all(q[:-1] != p[:-1] for q in batch):
+                batch[p] = deletes.pop(p)
+        new = apply_splices(out, compute_splices(doc, batch))
+        if new != out:
+            out = new
             doc = parse(out, source=source)
     if sets:
         out = apply_splices(out, compute_splices(doc, sets))
