@@ -14,6 +14,7 @@ from moltir.actions.base import Action
 REGISTRY: dict[str, str] = {
     # name                 module:Class               (one module per action kind)
     "evidence.snapshot": "moltir.actions.evidence:Snapshot",
+    "audit.run": "moltir.actions.audit:RunAudit",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

@@ -1,0 +1,229 @@
+"""``audit.run``: the install's own deep security audit, kept as evidence, parsed and gating.
+
+``with:``
+  ``deep`` (default true)         run ``--deep`` (live gateway probe)
+  ``fail_on`` (default critical)  "critical" | "warn" | "never": unexpected findings at or above
+                                  this severity fail the step (exit 1), naming their check ids
+  ``expect_gateway`` (auto)       "down" (containment: ``gateway.probe_failed`` for an unreachable
+                                  gateway is expected), "up" (restore: the probe must authenticate;
+                                  a token mismatch or no answer fails the step), "auto" (down when
+                                  the gateway port is closed when the step starts, else up but not
+                                  required)
+  ``timeout_s`` (default 60)      kill the audit after this long (the step's own ``timeout_s``
+                                  wins when set)
+
+Evidence: ``evidence/audit/<runbook>-<step id>/security-audit.json`` (the report, as printed),
+``security-audit.stdout`` (only when the raw stdout is not just the JSON: doctor boxes before
+it, or no JSON at all), ``security-audit.stderr``, ``security-audit.exit`` and
+``security-audit.meta.json`` (argv, duration, whether and which token (fingerprint) went to the
+probe). A re-run of the same step (resume) writes ``-2``, ``-3``, ... folders: nothing is
+overwritten.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from moltir import audit
+from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.errors import EXIT_STEP_FAILED, MoltirError
+from moltir.gateway_http import port_open
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def _config(ctx: StepContext) -> dict[str, Any] | None:
+    try:
+        return ctx.install.read_config()
+    except MoltirError:
+        return None  # the audit itself reports an unreadable/invalid config
+
+
+def _expectation(ctx: StepContext, config: dict[str, Any] | None) -> tuple[audit.GatewayExpectation, bool]:
+    """(what the gateway should be, whether the probe must prove it)."""
+    wanted = str(ctx.params.get("expect_gateway", "auto"))
+    if wanted == "down":
+        return "down", False
+    if wanted == "up":
+        return "up", bool(ctx.params.get("deep", True))
+    if config is None:
+        return "unknown", False
+    return ("up" if port_open(ctx.install.gateway_port(config)) else "down"), False
+
+
+def _timeout(ctx: StepContext) -> float:
+    if ctx.timeout_s:
+        return float(ctx.timeout_s)
+    value = ctx.params.get("timeout_s")
+    return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_TIMEOUT_S
+
+
+def _token(ctx: StepContext, config: dict[str, Any] | None, deep: bool) -> str | None:
+    if not deep:
+        return None
+    token = ctx.shared.get("gateway_token")
+    if not isinstance(token, str) or not token:
+        return None
+    return token if config is None or audit.token_needed(config) else None
+
+
+def _evidence_rel(ctx: StepContext) -> str:
+    base = f"evidence/audit/{ctx.runbook}-{ctx.step_id}"
+    rel, n = base, 1
+    while (ctx.case.dir / rel).exists():
+        n += 1
+        rel = f"{base}-{n}"
+    return rel
+
+
+class RunAudit(Action):
+    name = "audit.run"
+    description = "Run openclaw's own deep security audit; keep it as evidence; fail on unexpected findings."
+    params = {
+        "deep": Param((bool,), default=True, help="live gateway probe (--deep)"),
+        "fail_on": Param((str,), default="critical", choices=("critical", "warn", "never"),
+                         help="unexpected findings at or above this severity fail the step"),
+        "expect_gateway": Param((str,), default="auto", choices=("down", "up", "auto"),
+                                help="gateway state the probe should find"),
+        "timeout_s": Param((int, float), default=DEFAULT_TIMEOUT_S, help="kill the audit after this long"),
+    }
+
+    def plan(self, ctx: StepContext) -> Plan:
+        deep = bool(ctx.params.get("deep", True))
+        argv = ctx.install.command("security", "audit", "--json", *(["--deep"] if deep else []))
+        config = _config(ctx)
+        expect, required = _expectation(ctx, config)
+        needs_token = deep and (config is None or audit.token_needed(config))
+        notes = [f"gateway expected {expect}" + (" (the probe must authenticate)" if required else "")]
+        if needs_token:
+            notes.append("the current token goes to the probe through OPENCLAW_GATEWAY_TOKEN (never argv)")
+        fail_on = ctx.params.get("fail_on", "critical")
+        changes = (
+            Change("command", " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)),
+                   detail="; ".join(notes)),
+            Change("file", f"evidence/audit/{ctx.runbook}-{ctx.step_id}/security-audit.json", after="written"),
+        )
+        gate = "never fails on findings" if fail_on == "never" else f"fails on unexpected {fail_on} findings"
+        return Plan(f"run the install's security audit ({'deep, ' if deep else ''}read-only); {gate}",
+                    changes, simulated=False)
+
+    def apply(self, ctx: StepContext) -> StepResult:
+        deep = bool(ctx.params.get("deep", True))
+        fail_on = str(ctx.params.get("fail_on", "critical"))
+        config = _config(ctx)
+        expect, required = _expectation(ctx, config)
+        token = _token(ctx, config, deep)
+        run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx))
+        rel = self._store(ctx, run)
+        ctx.event("audit.ran", exit=run.returncode, timed_out=run.timed_out, duration_s=round(run.duration_s, 2),
+                  deep=deep, token_via_env=run.token_via_env, token_fingerprint=run.token_fingerprint,
+                  evidence=rel)
+        try:
+            report = run.report()
+        except audit.AuditOutputError as exc:
+            raise MoltirError(exc.message, hint=f"{exc.hint}; output kept in {ctx.case.dir / rel}",
+                              exit_code=EXIT_STEP_FAILED) from None
+        assessment = audit.assess(report, gateway=expect, token_via_env=run.token_via_env, config=config)
+        gate = audit.Gate(assessment.failing(cast(audit.FailOn, fail_on)),
+                          audit.probe_problem(report, expect) if required else None, fail_on)
+        lines, warnings, fixes = self._summary(ctx, report, assessment, expect, run)
+        details: dict[str, Any] = {
+            "evidence": rel,
+            "exit": run.returncode,
+            "duration_s": round(run.duration_s, 2),
+            "gateway_expected": expect,
+            "probe": report.deep.to_json() if report.deep else None,
+            "counts": assessment.counts(),
+            "reported_summary": dict(report.summary),
+            "unexpected": [f.check_id for f in assessment.unexpected],
+            "expected": [{"checkId": a.finding.check_id, "reason": a.reason} for a in assessment.expected],
+            "critical": [f.to_json() for f in assessment.unexpected if f.severity == "critical"],
+            "suppressions": assessment.suppressions.to_json(),
+            "fixes": fixes,
+            "fail_on": fail_on,
+            "gate": {"failed": gate.failed, "message": gate.message()},
+        }
+        ctx.event("audit.assessed", counts=assessment.counts(), unexpected=details["unexpected"],
+                  expected=[a.finding.check_id for a in assessment.expected],
+                  probe=report.deep.state if report.deep else None, suppressions=assessment.suppressions.any,
+                  gate_failed=gate.failed)
+        return StepResult("done", "\n".join(lines), details, tuple(warnings))
+
+    def verify(self, ctx: StepContext, result: StepResult) -> None:
+        gate = result.details.get("gate") or {}
+        if gate.get("failed"):
+            where = ctx.case.dir / str(result.details.get("evidence", "evidence/audit"))
+            raise MoltirError(
+                str(gate.get("message")),
+                hint=(f"apply each finding's remediation (report: {where}/security-audit.json), then run "
+                      f"'moltir {ctx.runbook}' again; to accept them, copy the runbook and set "
+                      f"with: {{fail_on: \"never\"}} on step '{ctx.step_id}'"),
+                exit_code=EXIT_STEP_FAILED)
+
+    # ---- helpers ----------------------------------------------------------------------------
+    @staticmethod
+    def _store(ctx: StepContext, run: audit.AuditRun) -> str:
+        rel = _evidence_rel(ctx)
+        text = run.stdout.decode("utf-8", "replace")
+        start = audit.json_start(text)
+        if start == 0:
+            ctx.case.write_file(f"{rel}/security-audit.json", run.stdout)
+        else:
+            if start > 0:
+                ctx.case.write_file(f"{rel}/security-audit.json", text[start:].encode("utf-8"))
+            ctx.case.write_file(f"{rel}/security-audit.stdout", run.stdout)
+        ctx.case.write_file(f"{rel}/security-audit.stderr", run.stderr)
+        ctx.case.write_file(f"{rel}/security-audit.exit",
+                            f"{'timeout' if run.timed_out else run.returncode}\n".encode())
+        ctx.case.write_json(f"{rel}/security-audit.meta.json",
+                            {**run.meta(), "openclaw": ctx.install.describe()})
+        return rel
+
+    @staticmethod
+    def _summary(ctx: StepContext, report: audit.AuditReport, assessment: audit.Assessment,
+                 expect: str, run: audit.AuditRun) -> tuple[list[str], list[str], dict[str, Any]]:
+        counts = assessment.counts()
+        n_expected = len(assessment.expected)
+        head = (f"audit: {counts['critical']} critical · {counts['warn']} warn · {counts['info']} info"
+                + (f" (+{n_expected} expected)" if n_expected else "")
+                + f"; openclaw {ctx.install.version or '?'}, {'deep, ' if run.deep else ''}gateway {expect}")
+        lines = [head]
+        warnings: list[str] = []
+        sup = assessment.suppressions.lines()
+        if sup:
+            lines.extend(sup)
+            warnings.append(sup[0])
+        for f in assessment.unexpected:
+            if f.severity == "critical":
+                lines.append(f"  CRITICAL {f.check_id}: {f.title}" + (f" -> fix: {f.remediation}"
+                                                                      if f.remediation else ""))
+        for a in assessment.expected:
+            lines.append(f"  expected {a.finding.check_id}: {a.reason}")
+        if report.deep is not None:
+            lines.append(f"  deep probe: {report.deep.describe()}")
+        fixes: dict[str, Any] = {}
+        # What moltir already fixed in this case, checked against the findings.
+        dm_section = ctx.case.restore_section("dm_policy")
+        if dm_section is not None and ctx.runbook != "restore":
+            checks = audit.cross_check_dm(report, audit.touched_dm_paths(dm_section))
+            fixes["dm_policy"] = [{"path": c.path, "status": c.status, "evidence": c.evidence} for c in checks]
+            if checks:
+                lines.append(f"  moltir disabled DMs at {len(checks)} path(s):")
+                lines.extend(f"    {c.line()}" for c in checks)
+            for c in checks:
+                if c.status == "contradicted":
+                    warnings.append(f"DMs still open at {c.path} ({c.evidence})")
+        token_section = ctx.case.restore_section("token")
+        if token_section is not None:
+            standing = audit.token_findings(report, assessment)
+            fixes["token"] = {"rotated": True, "findings": [f.check_id for f in standing]}
+            probe = report.deep.state if report.deep else "not_run"
+            tail = ("; the probe authenticated with it" if probe == "authenticated"
+                    else "; the probe refused it" if probe == "token_mismatch" else "")
+            if standing:
+                lines.append("  moltir rotated the gateway token; the audit still reports: "
+                             + ", ".join(f.check_id for f in standing) + tail)
+            else:
+                lines.append("  moltir rotated the gateway token; no token finding remains" + tail)
+        return lines, warnings, fixes

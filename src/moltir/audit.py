@@ -1,0 +1,606 @@
+"""Run the install's own ``openclaw security audit --json [--deep]`` and make sense of it.
+
+Facts this module relies on (shared/research/openclaw-facts.md §6, openclaw-run.md §6,
+openclaw-old-run.md §5, §7), re-checked against captures from the real releases in
+``tests/unit/fixtures/audit/``:
+
+* The exit status is 0 whenever a report is produced, whatever the findings. Severity lives in
+  the JSON: ``{ts, summary{critical,warn,info}, findings[{checkId,severity,title,detail,
+  remediation?}], suppressedFindings?, deep?{gateway{attempted,url,ok,error,close}},
+  secretDiagnostics?}`` (2026.1.29 has no ``secretDiagnostics`` and no suppressions).
+* An invalid config exits 1: 2026.9.x prints ``{"ok":false,"error":{...},"issues":[...]}``,
+  2026.1.29 prints no JSON at all (doctor "boxes" on stdout, the problem on stderr).
+* 2026.1.29 may print doctor boxes on stdout BEFORE the JSON: the JSON starts at the first
+  line that starts with ``{``.
+* The deep probe. 2026.9.6 never reports ``ok: true`` from the CLI: with the right token the
+  probe connects without a device identity and gets ``"missing scope: operator.read"``
+  (authenticated); a wrong token gives ``"... token mismatch ..."`` (close code 1008); a
+  stopped gateway gives ``ECONNREFUSED`` (close code 1006). 2026.1.29 reports ``ok: true``.
+  Every failed probe adds the finding ``gateway.probe_failed`` (warn), even the quirk.
+* 2026.1.29 has no ``--token`` option; 2026.9.6 has one, but a credential on argv is visible
+  to every local user, so moltir never uses it: the token goes through the child's
+  environment (``OPENCLAW_GATEWAY_TOKEN``), and only when the audit cannot read it from the
+  config itself (:func:`token_needed`). When moltir does that, 2026.9.6 adds
+  ``gateway.env_token_overrides_config`` (warn): an artefact of the audit run, shown as
+  expected.
+* Channel DM findings (``channels.<id>.dm.open|disabled``) come only from channel plugins the
+  audit loads with their security adapter. 2026.1.29 loads them when
+  ``plugins.entries.<id>.enabled`` is true; the 2026.9.6 CLI loads only the setup plugin of
+  bundled Telegram, which has no security adapter, so it reports no ``channels.telegram.dm.*``
+  at all and names open DM policies only inside ``security.exposure.*`` details
+  (``Found inbound policy="open" at: - channels.telegram.dmPolicy``). The cross-check below
+  therefore has three outcomes: confirmed, contradicted, not covered by this audit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from moltir.errors import EXIT_STEP_FAILED, MoltirError, env_error
+from moltir.openclaw import Install
+from moltir.secrets import fingerprint, redact, register
+
+SEVERITIES = ("critical", "warn", "info")
+FailOn = Literal["critical", "warn", "never"]
+GatewayExpectation = Literal["down", "up", "unknown"]
+ProbeState = Literal["not_run", "authenticated", "token_mismatch", "no_credentials", "unreachable", "failed"]
+
+PROBE_FAILED = "gateway.probe_failed"
+ENV_TOKEN_CONFLICT = "gateway.env_token_overrides_config"  # noqa: S105 - a check id, not a secret
+SUPPRESSIONS_ACTIVE = "security.audit.suppressions.active"
+TOKEN_CHECKS = ("gateway.token_too_short", "hooks.token_reuse_gateway_token", ENV_TOKEN_CONFLICT,
+                "gateway.probe_auth_secretref_unavailable", "config.secrets.gateway_password_in_config")
+
+# a config path naming a DM/group policy, as the audit writes them in details
+_POLICY_PATH_RE = re.compile(r"channels\.[A-Za-z0-9_\-.*]+?\.(?:dmPolicy|groupPolicy|dm\.policy)")
+
+
+class AuditOutputError(MoltirError):
+    """The audit ran but gave no usable report (timeout, invalid config, no JSON)."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message, hint=hint, exit_code=EXIT_STEP_FAILED)
+
+
+# ---- the report ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    severity: str  # "critical" | "warn" | "info" (anything else is kept and gated like "warn")
+    title: str
+    detail: str
+    remediation: str | None = None
+    suppression_reason: str | None = None  # only for suppressedFindings
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Finding:
+        check_id = obj.get("checkId")
+        if not isinstance(check_id, str) or not check_id:
+            raise ValueError("a finding has no checkId")
+        sup = obj.get("suppression")
+        reason = sup.get("reason") if isinstance(sup, Mapping) else None
+        rem = obj.get("remediation")
+        return cls(check_id=check_id, severity=str(obj.get("severity", "warn")),
+                   title=str(obj.get("title", "")), detail=str(obj.get("detail", "")),
+                   remediation=str(rem) if isinstance(rem, str) and rem else None,
+                   suppression_reason=str(reason) if isinstance(reason, str) and reason else None)
+
+    @property
+    def gate_level(self) -> str:
+        """``critical``, ``warn`` or ``info`` for gating; unknown severities count as ``warn``."""
+        return self.severity if self.severity in SEVERITIES else "warn"
+
+    def policy_paths(self) -> tuple[str, ...]:
+        """Config paths of DM/group policies the finding's detail names, in order, unique."""
+        seen: dict[str, None] = {}
+        for m in _POLICY_PATH_RE.finditer(self.detail):
+            seen.setdefault(m.group(0), None)
+        return tuple(seen)
+
+    def open_policy_paths(self) -> tuple[str, ...]:
+        """Policy paths the detail says are ``open``.
+
+        ``channels.x.dmPolicy="open"`` (dm.open, trust-model heuristics) or a ``- path`` line
+        under ``Found inbound policy="open" at:`` (security.exposure.*).
+        """
+        out: dict[str, None] = {}
+        for path in self.policy_paths():
+            listed = self.check_id.startswith("security.exposure.") and re.search(
+                rf"^- {re.escape(path)}\s*$", self.detail, re.M)
+            if f'{path}="open"' in self.detail or listed:
+                out.setdefault(path, None)
+        return tuple(out)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"checkId": self.check_id, "severity": self.severity, "title": self.title,
+                               "detail": self.detail}
+        if self.remediation:
+            out["remediation"] = self.remediation
+        if self.suppression_reason:
+            out["suppression_reason"] = self.suppression_reason
+        return out
+
+
+@dataclass(frozen=True)
+class DeepProbe:
+    attempted: bool
+    url: str | None
+    ok: bool
+    error: str | None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> DeepProbe:
+        close = obj.get("close")
+        code = close.get("code") if isinstance(close, Mapping) else None
+        reason = close.get("reason") if isinstance(close, Mapping) else None
+        err = obj.get("error")
+        return cls(attempted=bool(obj.get("attempted", False)), url=str(obj["url"]) if obj.get("url") else None,
+                   ok=obj.get("ok") is True, error=str(err) if err else None,
+                   close_code=code if isinstance(code, int) else None,
+                   close_reason=str(reason) if isinstance(reason, str) else None)
+
+    @property
+    def state(self) -> ProbeState:
+        """What the probe proves about the gateway and the token it used.
+
+        ``authenticated``: ok, or 2026.9.6's "missing scope: operator.read" (the token passed;
+        the probe just has no device identity). ``token_mismatch``: the gateway refused the
+        token. ``no_credentials``: the probe had no token to send. ``unreachable``: nothing
+        listens. ``failed``: anything else.
+        """
+        if not self.attempted:
+            return "not_run"
+        if self.ok:
+            return "authenticated"
+        err = (self.error or "").lower()
+        if "missing scope" in err:
+            return "authenticated"
+        if "mismatch" in err or (self.close_code == 1008 and "unauthorized" in err):
+            return "token_mismatch"
+        if "token missing" in err or "password missing" in err or "unresolved" in err:
+            return "no_credentials"
+        if ("econnrefused" in err or "not reachable" in err or "ehostunreach" in err
+                or "timeout" in err or "timed out" in err or self.close_code == 1006):
+            return "unreachable"
+        if "unauthorized" in err:
+            return "token_mismatch"
+        return "failed"
+
+    def describe(self) -> str:
+        words = {
+            "not_run": "not run",
+            "authenticated": "the gateway answered and accepted the token",
+            "token_mismatch": "the gateway REFUSED the token (token mismatch)",
+            "no_credentials": "the probe had no token to present",
+            "unreachable": "the gateway is not reachable",
+            "failed": "the probe failed",
+        }
+        text = words[self.state]
+        if self.error:
+            text += f' ("{self.error}")'
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempted": self.attempted, "url": self.url, "ok": self.ok, "error": self.error,
+                "close_code": self.close_code, "state": self.state}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    findings: tuple[Finding, ...]
+    summary: Mapping[str, int]  # as OpenClaw reported it
+    suppressed: tuple[Finding, ...] = ()
+    deep: DeepProbe | None = None
+    secret_diagnostics: tuple[str, ...] = ()
+    ts: int | None = None
+    prefix: str = ""  # text before the JSON (2026.1.29 doctor boxes)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+    def by_id(self, check_id: str) -> list[Finding]:
+        return [f for f in self.findings if f.check_id == check_id]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"summary": dict(self.summary), "counts": self.counts(),
+                "findings": [f.to_json() for f in self.findings],
+                "suppressed": [f.to_json() for f in self.suppressed],
+                "deep": self.deep.to_json() if self.deep else None,
+                "secret_diagnostics": list(self.secret_diagnostics)}
+
+
+def json_start(text: str) -> int:
+    """Offset of the first line that starts with ``{`` (after optional spaces), or -1."""
+    for m in re.finditer(r"^[ \t]*\{", text, re.M):
+        return m.start()
+    return -1
+
+
+def parse_report(text: str) -> AuditReport:
+    """Parse the stdout of ``security audit --json`` (either generation).
+
+    Raises :class:`AuditOutputError` naming the problem when there is no report: no JSON
+    (2026.1.29 with an invalid config), OpenClaw's failure envelope (2026.9.x), or JSON that is
+    not an audit report.
+    """
+    start = json_start(text)
+    if start < 0:
+        raise AuditOutputError("the audit printed no JSON report")
+    try:
+        data, _end = json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        raise AuditOutputError(f"the audit's JSON output is malformed ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise AuditOutputError("the audit's JSON output is not an object")
+    if data.get("ok") is False and "findings" not in data:
+        err = data.get("error")
+        message = err.get("message") if isinstance(err, Mapping) else err
+        issues = data.get("issues")
+        parts = [str(message or "the audit failed")]
+        if isinstance(issues, list):
+            parts += [f"{i.get('path')}: {i.get('message')}" for i in issues[:5] if isinstance(i, Mapping)]
+        raise AuditOutputError("openclaw security audit failed: " + "; ".join(parts))
+    if isinstance(data.get("report"), dict) and "findings" not in data:  # --fix shape
+        report_obj: dict[str, Any] = dict(data["report"])
+        report_obj.setdefault("secretDiagnostics", data.get("secretDiagnostics", []))
+        data = report_obj
+    raw_findings = data.get("findings")
+    if not isinstance(raw_findings, list):
+        raise AuditOutputError("the audit's JSON has no findings list")
+    try:
+        findings = tuple(Finding.from_json(f) for f in raw_findings if isinstance(f, Mapping))
+        suppressed = tuple(Finding.from_json(f) for f in data.get("suppressedFindings") or []
+                           if isinstance(f, Mapping))
+    except ValueError as exc:
+        raise AuditOutputError(f"the audit's JSON is not a report: {exc}") from None
+    summary_raw = data.get("summary")
+    summary = ({k: int(v) for k, v in summary_raw.items() if isinstance(v, int) and not isinstance(v, bool)}
+               if isinstance(summary_raw, Mapping) else {})
+    deep_raw = data.get("deep")
+    gw = deep_raw.get("gateway") if isinstance(deep_raw, Mapping) else None
+    diags = data.get("secretDiagnostics")
+    ts = data.get("ts")
+    return AuditReport(findings=findings, summary=summary, suppressed=suppressed,
+                       deep=DeepProbe.from_json(gw) if isinstance(gw, Mapping) else None,
+                       secret_diagnostics=tuple(str(d) for d in diags) if isinstance(diags, list) else (),
+                       ts=ts if isinstance(ts, int) else None, prefix=text[:start])
+
+
+# ---- running it ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditRun:
+    argv: tuple[str, ...]  # never holds a credential
+    returncode: int | None  # None: killed at the timeout
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+    deep: bool
+    timeout_s: float
+    token_via_env: bool = False
+    token_fingerprint: str | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    def stderr_head(self, lines: int = 3) -> str:
+        text = redact(self.stderr.decode("utf-8", "replace"))
+        kept = [ln.strip() for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= set("│├╯╮◇─ ")]
+        return " | ".join(kept[:lines])
+
+    def report(self) -> AuditReport:
+        """The parsed report, or :class:`AuditOutputError` saying why there is none."""
+        cmd = " ".join(self.argv[-4:]) if len(self.argv) > 4 else " ".join(self.argv)
+        if self.timed_out:
+            raise AuditOutputError(f"'{cmd}' did not finish within {self.timeout_s:g} s and was killed",
+                                   hint=_with_stderr("raise the step's timeout_s, or check the install", self))
+        try:
+            report = parse_report(self.stdout.decode("utf-8", "replace"))
+        except AuditOutputError as exc:
+            rc = f"exit {self.returncode}"
+            hint = ("fix the config OpenClaw complains about (moltir changed nothing), then run the step again"
+                    if self.returncode else "run the same command by hand to see what it prints")
+            raise AuditOutputError(f"{exc.message} ({rc})", hint=_with_stderr(hint, self)) from None
+        return report
+
+    def meta(self) -> dict[str, Any]:
+        return {"argv": list(self.argv), "exit": self.returncode, "timed_out": self.timed_out,
+                "duration_s": round(self.duration_s, 3), "deep": self.deep, "timeout_s": self.timeout_s,
+                "token_via_env": self.token_via_env, "token_fingerprint": self.token_fingerprint}
+
+
+def _with_stderr(hint: str, run: AuditRun) -> str:
+    head = run.stderr_head()
+    return f"{hint}; stderr: {head}" if head else hint
+
+
+def token_needed(config: Mapping[str, Any]) -> bool:
+    """Whether the deep probe needs moltir to hand it the gateway token (via the environment).
+
+    Not when ``gateway.auth.token`` is a literal string (the audit reads it itself) or the auth
+    mode is not ``token``; yes when it is a SecretRef object, a ``${VAR}`` template, or absent.
+    """
+    gw = config.get("gateway")
+    auth = gw.get("auth") if isinstance(gw, Mapping) else None
+    if not isinstance(auth, Mapping):
+        return True
+    mode = auth.get("mode")
+    if mode not in (None, "token"):
+        return False
+    token = auth.get("token")
+    return not (isinstance(token, str) and token.strip() and "${" not in token)
+
+
+def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
+              timeout_s: float = 60.0) -> AuditRun:
+    """Run ``<openclaw> security audit --json [--deep]`` for ``install`` and keep everything it says.
+
+    ``token`` (the current gateway token) is passed as ``OPENCLAW_GATEWAY_TOKEN`` in the child's
+    environment, never on argv. Inherited gateway credentials are stripped. The child runs in
+    its own session so a timeout kills the whole tree (2026.1.29 respawns itself).
+    Missing/unrunnable binary -> exit 3. A timeout is reported in the result, not raised.
+    """
+    argv = install.command("security", "audit", "--json", *(["--deep"] if deep else []))
+    extra: dict[str, str] = {}
+    if token:
+        register(token)
+        extra["OPENCLAW_GATEWAY_TOKEN"] = token
+    env = install.child_env(extra)
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True, cwd=str(install.home)
+                                if install.home.is_dir() else None)
+    except OSError as exc:
+        raise env_error(f"cannot run {argv[0]}: {exc.strerror or exc}",
+                        "check the openclaw install, or pass --openclaw-bin PATH") from None
+    returncode: int | None
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+        returncode = proc.returncode
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        returncode = None
+    return AuditRun(argv=tuple(argv), returncode=returncode, stdout=stdout, stderr=stderr,
+                    duration_s=time.monotonic() - start, deep=deep, timeout_s=timeout_s,
+                    token_via_env=bool(token), token_fingerprint=fingerprint(token) if token else None)
+
+
+# ---- what is expected at this point -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Assessed:
+    finding: Finding
+    expected: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Suppressions:
+    configured: tuple[Mapping[str, Any], ...]  # security.audit.suppressions[] from the config
+    hidden: tuple[Finding, ...]  # suppressedFindings: what they hid from this report
+    active_finding: bool  # the unsuppressible security.audit.suppressions.active was reported
+
+    @property
+    def any(self) -> bool:
+        return bool(self.configured or self.hidden or self.active_finding)
+
+    def lines(self) -> list[str]:
+        if not self.any:
+            return []
+        n = len(self.configured)
+        out = [f"AUDIT SUPPRESSIONS ARE ACTIVE ({n} configured in security.audit.suppressions): "
+               "they can hide findings during an incident; review them"]
+        for s in self.configured:
+            what = str(s.get("checkId", "?"))
+            for key in ("titleIncludes", "detailIncludes"):
+                if s.get(key):
+                    what += f" [{key}: {s[key]!r}]"
+            reason = s.get("reason")
+            out.append(f"  suppression: {what}" + (f" (reason: {reason})" if reason else ""))
+        for f in self.hidden:
+            out.append(f"  hidden by a suppression: {f.severity} {f.check_id}: {f.title}")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"configured": [dict(s) for s in self.configured], "hidden": [f.to_json() for f in self.hidden],
+                "active_finding": self.active_finding}
+
+
+def active_suppressions(report: AuditReport, config: Mapping[str, Any] | None) -> Suppressions:
+    configured: list[Mapping[str, Any]] = []
+    sec = config.get("security") if isinstance(config, Mapping) else None
+    aud = sec.get("audit") if isinstance(sec, Mapping) else None
+    raw = aud.get("suppressions") if isinstance(aud, Mapping) else None
+    if isinstance(raw, list):
+        configured = [s for s in raw if isinstance(s, Mapping)]
+    return Suppressions(tuple(configured), report.suppressed, bool(report.by_id(SUPPRESSIONS_ACTIVE)))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    report: AuditReport
+    gateway: GatewayExpectation
+    items: tuple[Assessed, ...]
+    suppressions: Suppressions
+
+    @property
+    def unexpected(self) -> tuple[Finding, ...]:
+        return tuple(a.finding for a in self.items if not a.expected)
+
+    @property
+    def expected(self) -> tuple[Assessed, ...]:
+        return tuple(a for a in self.items if a.expected)
+
+    def counts(self) -> dict[str, int]:
+        """Unexpected findings per severity."""
+        out = dict.fromkeys(SEVERITIES, 0)
+        for f in self.unexpected:
+            out[f.severity] = out.get(f.severity, 0) + 1
+        return out
+
+    def failing(self, fail_on: FailOn) -> tuple[Finding, ...]:
+        if fail_on == "never":
+            return ()
+        levels = {"critical"} if fail_on == "critical" else {"critical", "warn"}
+        return tuple(f for f in self.unexpected if f.gate_level in levels)
+
+
+def assess(report: AuditReport, *, gateway: GatewayExpectation, token_via_env: bool = False,
+           config: Mapping[str, Any] | None = None) -> Assessment:
+    """Mark the findings that are expected at this point (shown, not counted).
+
+    * ``gateway.probe_failed`` when the probe authenticated (2026.9.6's "missing scope" quirk),
+      or when the gateway is meant to be down (containment) and the probe found nothing there;
+    * ``gateway.env_token_overrides_config`` when moltir itself passed the token to the probe
+      through the environment.
+    """
+    probe = report.deep.state if report.deep else "not_run"
+    items: list[Assessed] = []
+    for f in report.findings:
+        reason = ""
+        if f.check_id == PROBE_FAILED:
+            if probe == "authenticated":
+                reason = ("the probe authenticated; OpenClaw 2026.9.x reports 'missing scope: operator.read' "
+                          "for a probe without a device identity")
+            elif gateway == "down" and probe == "unreachable":
+                reason = "the gateway is stopped for containment"
+        elif f.check_id == ENV_TOKEN_CONFLICT and token_via_env:
+            reason = "moltir passed the current token to the probe through OPENCLAW_GATEWAY_TOKEN"
+        items.append(Assessed(f, bool(reason), reason))
+    return Assessment(report, gateway, tuple(items), active_suppressions(report, config))
+
+
+def probe_problem(report: AuditReport, gateway: GatewayExpectation) -> str | None:
+    """With the gateway meant to be up: why the deep probe does not prove it (None when it does)."""
+    if gateway != "up":
+        return None
+    if report.deep is None:
+        return "the audit ran without --deep, so it did not probe the gateway"
+    state = report.deep.state
+    if state == "authenticated":
+        return None
+    if state == "token_mismatch":
+        return f"deep probe: {report.deep.describe()}; the restored gateway is not serving the new token"
+    return f"deep probe: {report.deep.describe()}"
+
+
+# ---- what moltir already fixed, cross-checked -----------------------------------------------------
+
+@dataclass(frozen=True)
+class FixCheck:
+    path: str
+    status: Literal["confirmed", "contradicted", "not_covered"]
+    evidence: str
+
+    def line(self) -> str:
+        mark = {"confirmed": "confirmed", "contradicted": "CONTRADICTED", "not_covered": "not covered"}[self.status]
+        return f"{self.path}: {mark} ({self.evidence})"
+
+
+_DM_KEYS = ("dmPolicy", "dm.policy")
+
+
+def touched_dm_paths(section: Any) -> list[str]:
+    """DM-policy config paths found in what ``dm_policy.set`` recorded for restore.
+
+    Tolerant of the record's layout: any ``"path"`` value (dotted string or list of keys), or
+    any mapping key, that is a ``channels.…`` path ending in a DM-policy key.
+    """
+    found: dict[str, None] = {}
+
+    def consider(value: Any) -> None:
+        if isinstance(value, list) and value and all(isinstance(p, str | int) for p in value):
+            value = ".".join(str(p) for p in value)
+        if isinstance(value, str) and value.startswith("channels.") and value.endswith(_DM_KEYS):
+            found.setdefault(value, None)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            for k, v in node.items():
+                consider(k)
+                if k == "path":
+                    consider(v)
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(section)
+    return list(found)
+
+
+def cross_check_dm(report: AuditReport, paths: Iterable[str]) -> tuple[FixCheck, ...]:
+    """For each DM-policy path moltir set to "disabled": does the audit agree?"""
+    out: list[FixCheck] = []
+    for path in paths:
+        parts = path.split(".")
+        channel = parts[1] if len(parts) > 2 else "?"
+        contra = next((f for f in report.findings if path in f.open_policy_paths()), None)
+        if contra is not None:
+            out.append(FixCheck(path, "contradicted", f"{contra.check_id} says it is open"))
+            continue
+        disabled = report.by_id(f"channels.{channel}.dm.disabled")
+        if any(f'{path}="disabled"' in f.detail for f in disabled):
+            out.append(FixCheck(path, "confirmed", f"channels.{channel}.dm.disabled"))
+            continue
+        other = [f for f in report.findings if f.check_id.startswith(f"channels.{channel}.dm.")]
+        if other:
+            ids = ", ".join(sorted({f.check_id for f in other}))
+            out.append(FixCheck(path, "not_covered", f"the audit reports {ids} for other paths, not this one"))
+        else:
+            out.append(FixCheck(path, "not_covered",
+                                f"this openclaw's audit reports no DM findings for channel '{channel}'; "
+                                "moltir's own re-parse is the check"))
+    return tuple(out)
+
+
+def token_findings(report: AuditReport, assessment: Assessment | None = None) -> list[Finding]:
+    """Token-related findings still standing (expected ones excluded when an assessment is given)."""
+    pool: Sequence[Finding] = assessment.unexpected if assessment else report.findings
+    return [f for f in pool if f.check_id in TOKEN_CHECKS or f.check_id.startswith("gateway.token")]
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Why the audit step fails, as one line naming the check ids (and the open policy paths)."""
+
+    failing: tuple[Finding, ...] = ()
+    probe: str | None = None
+    fail_on: str = "critical"
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failing or self.probe)
+
+    def message(self) -> str:
+        parts: list[str] = []
+        if self.failing:
+            names = []
+            for f in self.failing:
+                paths = f.open_policy_paths() or f.policy_paths()
+                names.append(f"{f.check_id} ({', '.join(paths)})" if paths else f.check_id)
+            level = "critical" if self.fail_on == "critical" else "critical/warn"
+            parts.append(f"the audit reports {len(self.failing)} unexpected {level} finding"
+                         f"{'s' if len(self.failing) != 1 else ''}: " + ", ".join(names))
+        if self.probe:
+            parts.append(self.probe)
+        return "; ".join(parts)
