@@ -564,6 +564,9 @@ class _Walker:
                 continue
             pat = next((p for p in patterns if p.match(child)), None)
             if pat is None:
+                if stat.S_ISLNK(lst.st_mode) and any(p.may_descend(child) for p in patterns):
+                    yield Skip(source, f"symlink to {_readlink(name, dfd)!r} where a folder to collect "
+                               "could be (not followed)", root.key)
                 continue
             cat = pat.rule.category
             if stat.S_ISLNK(lst.st_mode):
@@ -933,6 +936,8 @@ def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
             dst = sqlite3.connect(tmp)
             try:
                 src.backup(dst)
+                # self-contained copy: opening it later must not create -wal/-shm beside it
+                dst.execute("PRAGMA journal_mode=DELETE")
             finally:
                 dst.close()
         finally:
@@ -957,7 +962,8 @@ def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
         raise _DestError(exc, rel) from None
     col.files.append({"path": rel, "source": source, "root": "sqlite-backup", "category": "sqlite",
                       "size": size, "sha256": digest, "changed_during_copy": False,
-                      "sqlite_copy": "consistent (sqlite3 online backup API, gateway running)",
+                      "sqlite_copy": "consistent (sqlite3 online backup API, gateway running; "
+                                     "journal_mode set to DELETE on the copy)",
                       "consistent_copy_of": entry.get("path")})
     col.bytes += size
 
@@ -1097,8 +1103,12 @@ def _mark_incomplete(case_dir: Path, started: Mapping[str, Any], reason: str) ->
 
 def snapshot(case: Case, install: Install, journal: Journal, *, credentials: CredentialMode = "list",
              collect_journal: bool = True, gateway_running: bool | None = None,
-             on_chunk: OnChunk | None = None, progress: bool | None = None) -> SnapshotResult:
+             on_chunk: OnChunk | None = None, progress: bool | None = None,
+             sources: Sources | None = None) -> SnapshotResult:
     """Collect, copy+hash, write manifest.json, SHA256SUMS and seal.json into ``case``.
+
+    ``sources`` defaults to :func:`resolve_roots` of ``install``; ``on_chunk`` is called after
+    every buffer copied; ``gateway_running=None`` probes the gateway's port.
 
     Raises ``MoltirError`` (exit 1) when the case cannot be written (disk full ...): the
     case is then marked incomplete and left unsealed. ``KeyboardInterrupt`` marks it
@@ -1129,7 +1139,8 @@ def snapshot(case: Case, install: Install, journal: Journal, *, credentials: Cre
             on_chunk(source, done, size)
 
     col = _Collector(case_dir, credentials, chunk_hook)
-    sources = resolve_roots(install, journal=collect_journal)
+    if sources is None:
+        sources = resolve_roots(install, journal=collect_journal)
     col.skipped.extend(sources.skipped)
     walker = _Walker(sources, install.generation, exclude=[case_dir])
     try:

@@ -1,0 +1,664 @@
+"""evidence: collection rules, the safe copier, manifest/SHA256SUMS/seal, verify, export, custody, CLI.
+
+Everything runs on real files in the test's tmp dir; the only stand-in is an injected write
+failure (ENOSPC) where a full disk cannot be had. Roots outside the test's tmp dir (the real
+/tmp/openclaw) are dropped from the resolved sources so the tests are hermetic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import gzip
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from moltir import evidence
+from moltir.actions.base import RunOptions, StepContext, StepResult
+from moltir.actions.evidence import Snapshot
+from moltir.case import Case, remember_latest
+from moltir.cli import cli
+from moltir.errors import EXIT_STEP_FAILED, EXIT_USAGE, EXIT_VERIFY, MoltirError
+from moltir.journal import Journal, verify_chain
+from moltir.openclaw import Install, discover
+
+TOKEN = "gw-token-unit-0123456789abcdef0123456789"
+IS_ROOT = os.geteuid() == 0
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Layout:
+    base: Path
+    home: Path
+    state: Path
+    tmp: Path
+    install: Install
+    case: Case
+
+    @property
+    def tmplogs(self) -> Path:
+        return self.tmp / "openclaw"
+
+    def sources(self, **kw: Any) -> evidence.Sources:
+        """The install's roots, minus those outside the test's tmp dir (e.g. the real /tmp/openclaw)."""
+        src = evidence.resolve_roots(self.install, journal=False, **kw)
+        roots = tuple(r for r in src.roots if _within(r.path, self.base))
+        return dataclasses.replace(src, roots=roots)
+
+    def snapshot(self, **kw: Any) -> evidence.SnapshotResult:
+        kw.setdefault("sources", self.sources())
+        kw.setdefault("gateway_running", False)
+        kw.setdefault("progress", False)
+        kw.setdefault("collect_journal", False)
+        return evidence.snapshot(self.case, self.install, self.case.journal(), **kw)
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.case.dir / "manifest.json").read_text())
+
+    def entry(self, source: Path) -> dict[str, Any]:
+        return next(f for f in self.manifest()["files"] if f["source"] == str(source))
+
+    def skipped(self) -> dict[str, str]:
+        return {s["source"]: s["reason"] for s in self.manifest()["skipped"]}
+
+
+def _within(path: Path, base: Path) -> bool:
+    try:
+        path.relative_to(base)
+        return True
+    except ValueError:
+        return False
+
+
+def _write(path: Path, data: str | bytes, mode: int = 0o600) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    path.chmod(mode)
+    return path
+
+
+def _make_state(state: Path, tmp: Path) -> None:
+    _write(state / "openclaw.json", "{\n  // the gateway\n  gateway: { mode: 'local', auth: { mode: 'token', "
+           f"token: '{TOKEN}' }} }},\n  channels: {{ $include: './conf/channels.json5' }},\n"
+           f"  logging: {{ file: '{state}/logs/gateway.log' }},\n}}\n")
+    _write(state / "conf" / "channels.json5", "{ telegram: { $include: './telegram.json5' } }\n")
+    _write(state / "conf" / "telegram.json5", "{ dmPolicy: 'pairing' }\n")
+    _write(state / "openclaw.json.bak", "{}\n")
+    _write(state / "openclaw.json.bak.1", "{}\n")
+    _write(state / "openclaw.json.clobbered.2026-11-24T10-00-00Z", "{broken\n")
+    _write(state / "logs" / "gateway.log", '{"msg":"hello"}\n' * 100)
+    _write(state / "logs" / "gateway.1.log", '{"msg":"older"}\n')
+    _write(state / "logs" / "stability" / "openclaw-stability-1.json", "{}\n")
+    _write(state / "agents" / "main" / "sessions" / "s1.jsonl", '{"type":"session"}\n', 0o644)
+    _write(state / "agents" / "main" / "sessions" / "sessions.json", '{"agent:main:main":{}}\n')
+    _write(state / "agents" / "main" / "sessions" / "cold" / "ab.jsonl.zst", b"\x28\xb5\x2f\xfd" + bytes(64))
+    _write(state / "agents" / "main" / "agent" / "models.json", '{"providers":{"x":{"apiKey":"sk-unit"}}}\n')
+    _write(state / "devices" / "paired.json", "{}\n")
+    _write(state / "credentials" / "telegram-pairing.json", '{"version":1,"requests":[]}\n')
+    _write(state / "credentials" / "telegram-allowFrom.json", '{"version":1,"allowFrom":[]}\n')
+    _write(state / "credentials" / "whatsapp" / "default" / "creds.json", '{"noiseKey":"k"}\n')
+    _write(state / "identity" / "device.json", '{"privateKeyPem":"-----BEGIN"}\n')
+    _write(state / "exec-approvals.json", '{"version":1}\n')
+    _write(state / "workspace" / "SOUL.md", "be nice\n")
+    _write(state / "workspace" / "big-unrelated.bin", bytes(1000))  # not collected: no rule
+    _write(tmp / "openclaw" / "openclaw-2026-11-25.log", '{"time":"t","message":"m"}\n')
+    _write(tmp / "openclaw" / "openclaw-2026-11-25.1.log", '{"time":"t","message":"rotated"}\n')
+    _write(tmp / "openclaw" / "openclaw-work-2026-11-25.log", "other profile\n")
+
+
+@pytest.fixture
+def lay(tmp_path: Path) -> Layout:
+    home = tmp_path / "home"
+    state = home / ".openclaw"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    _make_state(state, tmp)
+    env = {"HOME": str(home), "TMPDIR": str(tmp), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "MOLTIR_HOME": os.environ["MOLTIR_HOME"]}
+    install = discover(env=env)
+    case = Case.create(tmp_path / "case", kind="contain", install_info=install.describe(), reason="unit")
+    return Layout(tmp_path, home, state, tmp, install, case)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _make_writable(path: Path) -> None:
+    for dirpath, _dirs, files in os.walk(path):
+        os.chmod(dirpath, 0o700)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o600)
+
+
+# ---- rules and matching --------------------------------------------------------------------
+
+def test_every_rule_names_a_known_root_and_category() -> None:
+    roots = {"tmp-logs", "log-file", "macos-logs", "journald", "config", "include-roots", "state",
+             "home-openclaw", "oauth", "xdg-config"}
+    cats = set(evidence.Category.__args__)  # type: ignore[attr-defined]
+    for rule in evidence.RULES:
+        assert rule.root in roots, rule
+        assert rule.category in cats, rule
+        assert rule.note, rule
+
+
+@pytest.mark.parametrize(("pattern", "path", "hit"), [
+    ("agents/*/sessions/**", "agents/main/sessions/a.jsonl", True),
+    ("agents/*/sessions/**", "agents/main/sessions/cold/x.jsonl.zst", True),
+    ("agents/*/sessions/**", "agents/main/agent/x.sqlite", False),
+    ("agents/*/sessions/**", "agents/main/sessions", False),
+    ("state/*.sqlite*", "state/openclaw.sqlite-wal", True),
+    ("logs/**", "logs/stability/openclaw-stability-1.json", True),
+    ("openclaw-" + evidence._DATE + ".log", "openclaw-2026-11-25.log", True),
+    ("openclaw-" + evidence._DATE + ".log", "openclaw-work-2026-11-25.log", False),
+    ("openclaw-" + evidence._DATE + ".[0-9].log", "openclaw-2026-11-25.3.log", True),
+])
+def test_glob_matching(pattern: str, path: str, hit: bool) -> None:
+    assert evidence._match(tuple(pattern.split("/")), tuple(path.split("/"))) is hit
+
+
+def test_prefix_pruning_only_descends_where_a_match_can_be() -> None:
+    segs = ("agents", "*", "sessions", "**")
+    assert evidence._prefix(segs, ("agents",))
+    assert evidence._prefix(segs, ("agents", "main", "sessions", "cold"))
+    assert not evidence._prefix(segs, ("workspace",))
+    assert not evidence._prefix(("exec-approvals.json",), ("agents",))
+
+
+def test_log_profile_encoding_matches_openclaw() -> None:
+    # encodeLogProfileSegment in openclaw 2026.9.6 dist/logger--ALOusOG.mjs
+    assert evidence.encode_log_profile("work") == "work"
+    assert evidence.encode_log_profile("My_prof-1") == "-1my-0prof--1"
+    assert evidence.encode_log_profile("a.b") == "a-22e-b"
+
+
+# ---- snapshot ------------------------------------------------------------------------------
+
+def test_snapshot_collects_the_expected_files_and_sha256sum_passes(lay: Layout) -> None:
+    res = lay.snapshot()
+    m = lay.manifest()
+    copied = {f["source"] for f in m["files"]}
+    s = lay.state
+    expected = [s / "openclaw.json", s / "conf/channels.json5", s / "conf/telegram.json5", s / "openclaw.json.bak",
+                s / "openclaw.json.bak.1", s / "openclaw.json.clobbered.2026-11-24T10-00-00Z",
+                s / "logs/gateway.log", s / "logs/gateway.1.log", s / "logs/stability/openclaw-stability-1.json",
+                s / "agents/main/sessions/s1.jsonl", s / "agents/main/sessions/sessions.json",
+                s / "agents/main/sessions/cold/ab.jsonl.zst", s / "devices/paired.json",
+                s / "credentials/telegram-pairing.json", s / "credentials/telegram-allowFrom.json",
+                s / "exec-approvals.json", s / "workspace/SOUL.md",
+                lay.tmplogs / "openclaw-2026-11-25.log", lay.tmplogs / "openclaw-2026-11-25.1.log"]
+    assert {str(p) for p in expected} <= copied
+    assert str(s / "workspace/big-unrelated.bin") not in copied
+    assert str(lay.tmplogs / "openclaw-work-2026-11-25.log") not in copied  # another profile's log family
+    assert res.files == len(m["files"])
+    for p in expected:  # the copy is byte-identical and the manifest hash is the source's
+        entry = lay.entry(p)
+        copy = lay.case.dir / entry["path"]
+        assert copy.read_bytes() == p.read_bytes()
+        assert entry["sha256"] == _sha(p)
+        assert entry["path"] == f"evidence/fs{p}"
+        assert entry["size"] == p.stat().st_size and entry["changed_during_copy"] is False
+    run = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=lay.case.dir, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert evidence.verify(lay.case.dir).ok
+    assert evidence.case_state(lay.case.dir) == "sealed"
+
+
+def test_copies_are_read_only_and_keep_times(lay: Layout) -> None:
+    log = lay.state / "logs" / "gateway.log"
+    old = time.time_ns() - 3 * 86400 * 10**9  # atime older than mtime+24h: relatime WOULD update it on read
+    os.utime(log, ns=(old, old + 10**9))
+    lay.snapshot()
+    entry = lay.entry(log)
+    copy = lay.case.dir / entry["path"]
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o400
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o500
+    assert stat.S_IMODE((lay.case.dir / "manifest.json").stat().st_mode) == 0o400
+    assert copy.stat().st_mtime_ns == old + 10**9
+    assert copy.stat().st_atime_ns == old
+    assert log.stat().st_atime_ns == old, "reading the source changed its atime (O_NOATIME not used)"
+    assert entry["mtime_ns"] == old + 10**9 and entry["mode"] == "0600" and entry["inode"] == log.stat().st_ino
+
+
+def test_credentials_are_listed_not_copied_unless_asked(lay: Layout, tmp_path: Path) -> None:
+    creds = lay.state / "credentials" / "whatsapp" / "default" / "creds.json"
+    lay.snapshot()
+    m = lay.manifest()
+    listed = {e["source"]: e for e in m["listed"]}
+    for p in (creds, lay.state / "agents/main/agent/models.json", lay.state / "identity/device.json"):
+        assert str(p) in listed
+        assert listed[str(p)]["sha256"] == _sha(p) and listed[str(p)]["size"] == p.stat().st_size
+        assert not (lay.case.dir / evidence.evidence_rel(str(p))).exists()
+    # credentials: copy
+    case2 = Case.create(tmp_path / "case2", kind="contain", install_info={}, reason="")
+    evidence.snapshot(case2, lay.install, case2.journal(), credentials="copy", sources=lay.sources(),
+                      gateway_running=False, progress=False)
+    assert (case2.dir / evidence.evidence_rel(str(creds))).read_bytes() == creds.read_bytes()
+
+
+def test_no_secret_in_manifest_seal_sums_or_journal(lay: Layout) -> None:
+    lay.snapshot()
+    for name in ("manifest.json", "seal.json", "SHA256SUMS", "journal.jsonl"):
+        text = (lay.case.dir / name).read_text()
+        assert TOKEN not in text and "sk-unit" not in text, name
+
+
+def test_symlink_fifo_and_device_are_skipped_and_never_followed(lay: Layout, tmp_path: Path) -> None:
+    outside = _write(tmp_path / "outside" / "secret.txt", "OUTSIDE-THE-ROOTS\n")
+    today = lay.tmplogs / "openclaw-2026-11-26.log"
+    today.symlink_to(outside)
+    (lay.state / "agents" / "evil").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (lay.state / "logs" / "sub").symlink_to(tmp_path / "outside", target_is_directory=True)
+    os.mkfifo(lay.state / "logs" / "pipe.log")
+    os.mkfifo(lay.state / "agents" / "main" / "sessions" / "fifo.jsonl")
+    if IS_ROOT:
+        os.mknod(lay.state / "logs" / "null.log", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            lay.snapshot()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(120), "the snapshot hung (a FIFO was opened for reading?)"
+    assert not errors, errors
+    skipped = lay.skipped()
+    assert "symlink" in skipped[str(today)] and str(outside) in skipped[str(today)]
+    assert "symlink" in skipped[str(lay.state / "logs" / "sub")]
+    assert "FIFO" in skipped[str(lay.state / "logs" / "pipe.log")]
+    assert "FIFO" in skipped[str(lay.state / "agents/main/sessions/fifo.jsonl")]
+    if IS_ROOT:
+        assert "character device" in skipped[str(lay.state / "logs" / "null.log")]
+    for dirpath, _dirs, files in os.walk(lay.case.dir / "evidence"):
+        for f in files:
+            assert b"OUTSIDE-THE-ROOTS" not in Path(dirpath, f).read_bytes()
+    assert evidence.verify(lay.case.dir).ok
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs root to create a file owned by another user")
+def test_foreign_file_in_world_writable_dir_is_skipped(lay: Layout) -> None:
+    planted = _write(lay.tmplogs / "openclaw-2026-11-20.log", "planted\n", 0o644)
+    os.chown(planted, 65534, 65534)
+    shared = lay.state / "logs" / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted2 = _write(shared / "x.log", "planted\n")
+    os.chown(planted2, 65534, 65534)
+    mine = _write(shared / "mine.log", "mine\n")
+    lay.snapshot()
+    skipped = lay.skipped()
+    assert "owned by uid 65534" in skipped[str(planted)]
+    assert "owned by uid 65534" in skipped[str(planted2)]
+    assert lay.entry(mine)["sha256"] == _sha(mine)
+
+
+def test_file_changing_during_copy_is_flagged(lay: Layout) -> None:
+    big = _write(lay.state / "logs" / "busy.log", os.urandom(3 * evidence.BUF_SIZE + 17))
+    appended = []
+
+    def grow(source: str, done: int, size: int) -> None:
+        if source == str(big) and not appended:
+            with big.open("ab") as fh:
+                fh.write(b"appended while copying\n")
+            appended.append(done)
+
+    res = lay.snapshot(on_chunk=grow)
+    entry = lay.entry(big)
+    copy = lay.case.dir / entry["path"]
+    assert appended and entry["changed_during_copy"] is True
+    assert str(big) in res.changed_during_copy
+    assert entry["sha256"] == _sha(copy)  # the hash is of what was copied
+    assert entry["size"] == copy.stat().st_size
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_disk_full_marks_the_case_incomplete_and_unsealed(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = evidence._write_all
+    written = [0]
+
+    def full_disk(fd: int, view: memoryview) -> None:  # injected: the 3rd write hits ENOSPC
+        written[0] += 1
+        if written[0] >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, view)
+
+    monkeypatch.setattr(evidence, "_write_all", full_disk)
+    with pytest.raises(MoltirError) as info:
+        lay.snapshot()
+    assert info.value.exit_code == EXIT_STEP_FAILED
+    assert "disk full" in info.value.message and "incomplete" in info.value.message
+    assert "\n" not in info.value.one_line()
+    case = lay.case.dir
+    assert (case / "evidence" / "INCOMPLETE").is_file()
+    assert not (case / "seal.json").exists() and not (case / "manifest.json").exists()
+    assert evidence.case_state(case) == "incomplete"
+    events = [r["event"] for r in Journal(case / "journal.jsonl").records()]
+    assert events[-1] == "evidence.incomplete"
+    report = evidence.verify(case)
+    assert not report.ok and any("INCOMPLETE" in p for p in report.problems)
+
+    # once space is back, the snapshot starts over; the failed attempt is kept aside
+    monkeypatch.setattr(evidence, "_write_all", real)
+    lay.snapshot()
+    assert evidence.case_state(case) == "sealed"
+    assert (case / "evidence.attempt-1" / "INCOMPLETE").is_file()
+    assert lay.manifest()["previous_attempts"] == ["evidence.attempt-1"]
+    assert evidence.verify(case).ok
+
+
+def test_interrupt_marks_the_case_incomplete(lay: Layout) -> None:
+    def interrupt(source: str, done: int, size: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        lay.snapshot(on_chunk=interrupt)
+    assert evidence.case_state(lay.case.dir) == "incomplete"
+    assert json.loads((lay.case.dir / "evidence" / "INCOMPLETE").read_text())["reason"] == "interrupted"
+    assert not (lay.case.dir / "seal.json").exists()
+
+
+def test_odd_file_names_round_trip_through_sha256sums(lay: Layout) -> None:
+    odd = [lay.state / "agents/main/sessions/new\nline.jsonl", lay.state / "agents/main/sessions/back\\slash.jsonl",
+           lay.state / "agents/main/sessions/sp ace é.jsonl"]
+    for p in odd:
+        _write(p, f"{p.name}\n")
+    lay.snapshot()
+    for p in odd:
+        assert lay.entry(p)["sha256"] == _sha(p)
+    run = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=lay.case.dir, capture_output=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_include_outside_the_config_dir_is_not_collected(lay: Layout, tmp_path: Path) -> None:
+    elsewhere = _write(tmp_path / "elsewhere" / "x.json5", "{}\n")
+    cfg = lay.state / "openclaw.json"
+    cfg.write_text(cfg.read_text().replace("'./conf/channels.json5'", f"['./conf/channels.json5', '{elsewhere}']"))
+    lay.snapshot()
+    assert "outside the config dir" in lay.skipped()[str(elsewhere)]
+    assert lay.entry(lay.state / "conf/telegram.json5")  # nested include still found
+
+
+def test_earlier_case_output_is_sealed_in_place(lay: Layout) -> None:
+    lay.case.write_json("volatile/processes.json", {"pids": [1]})
+    lay.case.write_file("preimage/openclaw.json", b"{}")
+    lay.case.write_file("evidence/audit/contain-deep-audit/security-audit.json", b"{}")
+    lay.snapshot()
+    paths = {f["path"] for f in lay.manifest()["files"]}
+    assert {"volatile/processes.json", "preimage/openclaw.json",
+            "evidence/audit/contain-deep-audit/security-audit.json"} <= paths
+    # a later step adds output: reported, not a failure; evidence/ stays writable for it
+    lay.case.write_file("evidence/audit/restore-final-audit/security-audit.json", b"{}")
+    report = evidence.verify(lay.case.dir)
+    assert report.ok
+    assert report.added_after_seal == ("evidence/audit/restore-final-audit/security-audit.json",)
+
+
+def test_sqlite_consistent_copy_when_the_gateway_runs(lay: Layout) -> None:
+    db = lay.state / "state" / "openclaw.sqlite"
+    db.parent.mkdir()
+    live = sqlite3.connect(db)
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    live.execute("CREATE TABLE t (v TEXT)")
+    live.executemany("INSERT INTO t VALUES (?)", [(f"row{i}",) for i in range(50)])
+    live.commit()  # rows in the -wal, not checkpointed: the main file alone does not have them
+    try:
+        res = lay.snapshot(gateway_running=True)
+    finally:
+        live.close()
+    assert res.gateway_running
+    m = lay.manifest()
+    backup = next(f for f in m["files"] if f["root"] == "sqlite-backup")
+    assert backup["consistent_copy_of"] == evidence.evidence_rel(str(db))
+    assert "byte-exact copies taken while the gateway was running" in m["sqlite"]
+    copy = sqlite3.connect(f"file:{lay.case.dir / backup['path']}?mode=ro", uri=True)  # no -wal/-shm needed
+    try:
+        assert copy.execute("SELECT count(*) FROM t").fetchone() == (50,)
+    finally:
+        copy.close()
+    assert {evidence.evidence_rel(str(db)), evidence.evidence_rel(str(db) + "-wal")} <= {f["path"] for f in m["files"]}
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_a_sealed_case_refuses_a_second_snapshot(lay: Layout) -> None:
+    lay.snapshot()
+    with pytest.raises(MoltirError) as info:
+        lay.snapshot()
+    assert info.value.exit_code == EXIT_USAGE
+
+
+# ---- verify --------------------------------------------------------------------------------
+
+@pytest.fixture
+def sealed(lay: Layout) -> Layout:
+    lay.snapshot()
+    return lay
+
+
+def _flip_byte(path: Path) -> None:
+    path.chmod(0o600)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_verify_names_a_flipped_byte(sealed: Layout) -> None:
+    rel = sealed.entry(sealed.state / "agents/main/sessions/s1.jsonl")["path"]
+    (sealed.case.dir / rel).parent.chmod(0o700)
+    _flip_byte(sealed.case.dir / rel)
+    report = evidence.verify(sealed.case.dir)
+    assert not report.ok
+    assert report.mismatched == (rel,)
+    assert rel in report.summary()
+
+
+def test_verify_names_missing_and_extra_files(sealed: Layout) -> None:
+    rel = sealed.entry(sealed.state / "logs/gateway.log")["path"]
+    target = sealed.case.dir / rel
+    target.parent.chmod(0o700)
+    target.unlink()
+    _write(target.parent / "planted.log", "x")
+    report = evidence.verify(sealed.case.dir)
+    assert report.missing == (rel,)
+    assert report.extra == (str(Path(rel).parent / "planted.log"),)
+    assert not report.ok
+
+
+def test_verify_catches_a_broken_seal_and_an_edited_manifest(sealed: Layout) -> None:
+    seal = sealed.case.dir / "seal.json"
+    seal.chmod(0o600)
+    data = json.loads(seal.read_text())
+    data["manifest_sha256"] = "0" * 64
+    seal.write_text(json.dumps(data))
+    report = evidence.verify(sealed.case.dir)
+    assert any("manifest.json does not match seal.json" in p for p in report.problems)
+    assert any("not the seal the journal recorded" in p for p in report.problems)
+
+
+def test_verify_catches_an_edited_journal(sealed: Layout) -> None:
+    journal = sealed.case.dir / "journal.jsonl"
+    lines = journal.read_bytes().split(b"\n")
+    lines[0] = lines[0].replace(b'"evidence.start"', b'"evidence.begin"')
+    journal.write_bytes(b"\n".join(lines))
+    report = evidence.verify(sealed.case.dir)
+    assert not report.ok and any("journal" in p for p in report.problems)
+
+
+def test_verify_an_unsealed_case_fails(lay: Layout) -> None:
+    report = evidence.verify(lay.case.dir)
+    assert not report.ok and report.state == "no evidence"
+
+
+# ---- export and custody --------------------------------------------------------------------
+
+def test_export_is_deterministic_and_recorded_in_custody(sealed: Layout, tmp_path: Path) -> None:
+    a = evidence.export(sealed.case.dir, tmp_path / "a.tar.gz")
+    b = evidence.export(sealed.case.dir, tmp_path / "b.tar.gz")
+    assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
+    assert a.sha256 == b.sha256 == _sha(tmp_path / "a.tar.gz")
+    raw = (tmp_path / "a.tar.gz").read_bytes()
+    assert raw[4:8] == b"\0\0\0\0"  # gzip header mtime 0
+    with tarfile.open(tmp_path / "a.tar.gz") as tar:
+        members = tar.getmembers()
+        names = [m.name for m in members]
+        assert names == sorted(names)
+        seal_s = json.loads((sealed.case.dir / "seal.json").read_text())["sealed_at_ns"] // 10**9
+        assert {m.mtime for m in members} == {seal_s}
+        assert {(m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, "", "")}
+        case_id = sealed.case.id
+        assert f"{case_id}/SHA256SUMS" in names and f"{case_id}/custody.jsonl" not in names
+        extracted = tar.extractfile(f"{case_id}/manifest.json")
+        assert extracted is not None and extracted.read() == (sealed.case.dir / "manifest.json").read_bytes()
+    records = Journal(sealed.case.dir / "custody.jsonl").records()
+    assert [r["archive_sha256"] for r in records] == [a.sha256, b.sha256]
+    assert verify_chain(sealed.case.dir / "custody.jsonl").ok
+    assert evidence.verify(sealed.case.dir).ok
+
+
+def test_export_refuses_to_overwrite_or_write_inside_the_case(sealed: Layout, tmp_path: Path) -> None:
+    existing = _write(tmp_path / "exists.tar.gz", "keep me")
+    with pytest.raises(MoltirError) as info:
+        evidence.export(sealed.case.dir, existing)
+    assert info.value.exit_code == EXIT_USAGE and existing.read_text() == "keep me"
+    with pytest.raises(MoltirError) as info:
+        evidence.export(sealed.case.dir, sealed.case.dir / "x.tar.gz")
+    assert info.value.exit_code == EXIT_USAGE and not (sealed.case.dir / "x.tar.gz").exists()
+    assert not (sealed.case.dir / "custody.jsonl").exists()
+
+
+def test_custody_note(sealed: Layout) -> None:
+    rec = evidence.custody(sealed.case.dir, "handed to the legal team, ticket 42")
+    assert rec["event"] == "custody.note" and rec["note"] == "handed to the legal team, ticket 42"
+    assert rec["seal_sha256"] == _sha(sealed.case.dir / "seal.json")
+    with pytest.raises(MoltirError) as info:
+        evidence.custody(sealed.case.dir, "  ")
+    assert info.value.exit_code == EXIT_USAGE
+    assert len(Journal(sealed.case.dir / "custody.jsonl").records()) == 1
+
+
+# ---- the action ----------------------------------------------------------------------------
+
+def _ctx(lay: Layout, **params: Any) -> StepContext:
+    merged = {"credentials": "list", "journal": False, **params}
+    return StepContext(install=lay.install, case=lay.case, journal=lay.case.journal(), params=merged,
+                       step_id="snapshot", runbook="contain", timeout_s=None, options=RunOptions(), shared={})
+
+
+def _tree_state(path: Path) -> list[tuple[str, int, int]]:
+    out = []
+    for dirpath, _dirs, files in os.walk(path):
+        for f in sorted(files):
+            st = Path(dirpath, f).stat()
+            out.append((os.path.join(dirpath, f), st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+def test_action_plan_has_no_side_effects(lay: Layout) -> None:
+    before = _tree_state(lay.base)
+    plan = Snapshot().plan(_ctx(lay))
+    assert _tree_state(lay.base) == before
+    assert not plan.already_done
+    assert "copy and seal" in plan.summary
+    assert any(c.target == str(lay.state) for c in plan.changes)
+    assert any("credential" in c.target for c in plan.changes)
+
+
+def test_action_apply_verify_and_idempotence(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    hermetic = lay.sources()  # keep the real /tmp/openclaw out of a unit test
+    monkeypatch.setattr(evidence, "resolve_roots", lambda install, journal=True: hermetic)
+    action = Snapshot()
+    ctx = _ctx(lay)
+    result = action.apply(ctx)
+    assert result.status == "done" and result.details["files"] > 10
+    action.verify(ctx, result)
+    assert Snapshot().plan(_ctx(lay)).already_done
+    again = action.apply(_ctx(lay))
+    assert again.status == "already"
+    rel = lay.entry(lay.state / "openclaw.json")["path"]
+    (lay.case.dir / rel).parent.chmod(0o700)
+    _flip_byte(lay.case.dir / rel)
+    with pytest.raises(MoltirError) as info:
+        action.verify(ctx, StepResult("done", ""))
+    assert info.value.exit_code == EXIT_VERIFY and rel in info.value.message
+
+
+# ---- CLI -----------------------------------------------------------------------------------
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_cli_verify_ok_then_exit_5_naming_the_file(sealed: Layout) -> None:
+    ok = _cli("evidence", "verify", str(sealed.case.dir))
+    assert ok.exit_code == 0, ok.output
+    assert "evidence ok" in ok.output
+    rel = sealed.entry(sealed.tmplogs / "openclaw-2026-11-25.log")["path"]
+    (sealed.case.dir / rel).parent.chmod(0o700)
+    _flip_byte(sealed.case.dir / rel)
+    bad = subprocess.run([sys.executable, "-m", "moltir", "evidence", "verify", str(sealed.case.dir)],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert bad.returncode == EXIT_VERIFY
+    assert f"changed: {rel}" in bad.stdout
+    assert rel in bad.stderr and "Traceback" not in bad.stderr
+    js = _cli("evidence", "verify", "--json", str(sealed.case.dir))
+    assert js.exit_code == EXIT_VERIFY and json.loads(js.output)["mismatched"] == [rel]
+
+
+def test_cli_resolves_latest_case_id_and_prefix(sealed: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = Path(os.environ["MOLTIR_HOME"])
+    cases = home / "cases"
+    cases.mkdir(parents=True)
+    moved = cases / sealed.case.id
+    sealed.case.dir.rename(moved)
+    remember_latest(home / "installs", sealed.install.key, moved, sealed.install.state_dir)
+    monkeypatch.setenv("HOME", str(sealed.home))
+    monkeypatch.setenv("TMPDIR", str(sealed.tmp))
+    assert _cli("evidence", "verify").exit_code == 0  # latest case of the install
+    assert _cli("evidence", "verify", sealed.case.id).exit_code == 0
+    assert _cli("evidence", "verify", sealed.case.id[:12]).exit_code == 0
+    missing = _cli("evidence", "verify", "no-such-case")
+    assert missing.exit_code == EXIT_USAGE and "moltir evidence list" in missing.output
+    listed = _cli("evidence", "list", "--json")
+    assert listed.exit_code == 0
+    entry = json.loads(listed.output)["cases"][0]
+    assert entry["state"] == "sealed" and entry["latest_for_install"] and entry["size"] > 0
+    human = _cli("evidence", "list")
+    assert sealed.case.id in human.output and "sealed" in human.output
+
+
+def test_cli_export_and_custody(sealed: Layout, tmp_path: Path) -> None:
+    out = tmp_path / "case.tar.gz"
+    res = _cli("evidence", "export", str(sealed.case.dir), "-o", str(out), "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["sha256"] == _sha(out)
+    again = _cli("evidence", "export", str(sealed.case.dir), "-o", str(out))
+    assert again.exit_code == EXIT_USAGE and "already exists" in again.output
+    note = _cli("evidence", "custody", str(sealed.case.dir), "--note", "to legal")
+    assert note.exit_code == 0 and "custody record #2" in note.output
+    with gzip.open(out) as gz, tarfile.open(fileobj=io.BytesIO(gz.read())) as tar:
+        assert f"{sealed.case.id}/manifest.json" in tar.getnames()
