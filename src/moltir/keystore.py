@@ -402,14 +402,14 @@ def run_helper(command: str, args: Sequence[str], env: Mapping[str, str], ids: S
 
 
 def boot_check(install: Install, command: str, args: Sequence[str], *, expected: str | None = None,
-               pid: int | None = None, boot_env: BootEnv | None = None) -> BootCheck:
-    """Can the gateway's helper read the token in the gateway's environment?"""
+               pid: int | None = None, boot_env: BootEnv | None = None, entry: str | None = None) -> BootCheck:
+    """Can the gateway's helper read the token (``entry``, default the install's) in the gateway's env?"""
     where = boot_env or gateway_env(install, pid)
     problem = exec_path_problem(command)
     if problem:
         return BootCheck(False, where.source, f"OpenClaw would refuse the helper: {problem}")
     env = {k: where.env[k] for k in PASS_ENV if k in where.env}
-    entry = entry_name(install)
+    entry = entry or entry_name(install)
     started = time.monotonic()
     rc, data, err = run_helper(command, args, env, [entry])
     ms = int((time.monotonic() - started) * 1000)

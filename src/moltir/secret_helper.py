@@ -85,7 +85,18 @@ def _load_backend(name: str | None) -> Any:
         raise ValueError(f"--backend {name!r} is not module.Class")
     import importlib
 
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        # a custom backend found through keyringrc.cfg's keyring-path, as keyring itself does
+        import configparser
+
+        from keyring.core import _config_path, _load_keyring_path
+
+        config = configparser.RawConfigParser()
+        config.read(_config_path(), encoding="utf-8")  # type: ignore[no-untyped-call]
+        _load_keyring_path(config)
+        module = importlib.import_module(module_name)
     return getattr(module, class_name)()
 
 

@@ -82,3 +82,8 @@ class FileKeyring(MemKeyring):
         data[f"{service}/{username}"] = password
         self._path().write_text(json.dumps(data))
         os.chmod(self._path(), 0o600)
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._load()
+        data.pop(f"{service}/{username}", None)
+        self._path().write_text(json.dumps(data))

@@ -1,0 +1,720 @@
+"""``token.rotate`` and ``token.verify``: a new gateway token, kept in the OS keyring, proved live.
+
+Where the token goes (``mode``)
+    ``keyring-ref`` (auto on openclaw 2026.9.x, which has SecretRefs): the keyring holds the
+    only copy; the config says ``gateway.auth.token = {source: "exec", provider: "moltir", id:
+    "gateway-token:<install key>"}`` and ``secrets.providers.moltir`` runs moltir's helper
+    (:mod:`moltir.secret_helper`, through the launcher :func:`moltir.keystore.install_helper_wrapper`).
+    ``plaintext`` (auto on openclaw 2026.1.x and clawdbot, which read the token only from the
+    config): the value goes into the 0600 config and the keyring copy is the record (the source
+    of truth moltir and the operator read it from).
+
+Order (each step only when the previous one held)
+    keyring preflight -> generate (``secrets.token_hex(32)``, registered as a secret at once)
+    -> store in a staging entry and read it back -> boot-safety check (keyring-ref: the helper,
+    run the way the gateway runs it, must return that staging token) -> ``restore.json``
+    section ``token`` (shapes and fingerprints of what was there) -> commit the keyring entry
+    -> edit the config (comment-preserving; the exact old bytes go to ``preimage/``) -> rewrite
+    OpenClaw's own config backups (``.bak*``, ``.last-good``, ``.clobbered.*``, copied to
+    ``preimage/backups/`` first) so none can bring the old token back -> report what could
+    override or leak it (``<state>/.env``, service environment, ``hooks.token``,
+    ``gateway.remote.token``) -> apply it to a running gateway -> list (or revoke) paired devices.
+
+How a running gateway picks it up (``apply: "auto"``; pinned by tests)
+    keyring-ref: SIGUSR2 to every gateway process of the install (2026.9.x: in-process restart,
+    same pid, re-resolves SecretRefs; the CLI's ``secrets reload`` would need the old token on
+    its argv). plaintext: the config file watcher (2026.9.x hot-applies ``gateway.auth.token``;
+    2026.1.x restarts in-process on it). Then the new token must be accepted over HTTP within
+    ``timeout_s``; if it is not, ``on_apply_failure: "rollback"`` (the drill) puts the old token
+    back in the keyring and config and re-applies, so the gateway is never left without a token
+    the operator holds; ``"keep"`` (contain) leaves the new token in place and says to restart.
+
+Nothing here writes a token to the journal, the console or a child's argv: results carry
+fingerprints; CLI children get the token in ``OPENCLAW_GATEWAY_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets as pysecrets
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moltir import gateway_http, json5edit, keystore
+from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error, verify_error
+from moltir.fsutil import atomic_write, os_error
+from moltir.openclaw import Install
+from moltir.secrets import fingerprint, register
+
+MODES = ("auto", "keyring-ref", "plaintext")
+ENV_TOKEN_VARS = ("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN")
+PLACEHOLDER = "<new token>"
+ROLLBACK_KEY = "token_rollback"  # ctx.shared: what a rollback needs (in memory only)
+STAGING_SUFFIX = ":next"
+
+
+# ---- reading the install ------------------------------------------------------------------------
+
+def resolve_mode(install: Install, requested: str) -> str:
+    if requested not in MODES:
+        raise usage_error(f"token.rotate: mode {requested!r} is not one of {', '.join(MODES)}")
+    if requested == "auto":
+        return "keyring-ref" if install.supports_secret_refs else "plaintext"
+    if requested == "keyring-ref" and not install.supports_secret_refs:
+        raise usage_error(f"{install.product} {install.version or ''} has no SecretRefs, so the gateway cannot "
+                          "read its token from the keyring",
+                          'use mode "plaintext" (or "auto"): the token goes into the 0600 config and the '
+                          "keyring keeps the record")
+    return requested
+
+
+def _auth(config: Mapping[str, Any]) -> dict[str, Any]:
+    gw = config.get("gateway")
+    auth = gw.get("auth") if isinstance(gw, Mapping) else None
+    return dict(auth) if isinstance(auth, Mapping) else {}
+
+
+def _get(config: Mapping[str, Any], *path: str) -> Any:
+    node: Any = config
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a dotenv file (``export`` and quotes allowed); missing file -> {}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    except OSError as exc:
+        raise os_error(exc, f"reading {path}") from None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", line)
+        if not m:
+            continue
+        value = m.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[m.group(1)] = value
+    return out
+
+
+def _gateway_env(gw: Any) -> dict[str, str]:
+    try:
+        return dict(gw.process().environ())
+    except Exception:  # psutil errors: treat as unknown
+        return {}
+
+
+def old_token(install: Install, config: Mapping[str, Any], gateways: list[Any]) -> tuple[str | None, str]:
+    """The token the gateway uses now (in memory only) and where it came from."""
+    kind, value = keystore.token_source(config)
+    gw_env = _gateway_env(gateways[0]) if gateways else {}
+    if kind == "plaintext" and isinstance(value, str) and value:
+        return value, "config (plaintext)"
+    if kind == "ref" and isinstance(value, Mapping):
+        if value.get("source") == "exec" and value.get("provider") == keystore.PROVIDER_ALIAS:
+            stored = keystore.read(keystore.SERVICE, str(value.get("id")))
+            return stored, "keyring (moltir SecretRef)" if stored else "keyring entry missing"
+        if value.get("source") == "env":
+            var = str(value.get("id"))
+            got = gw_env.get(var) or install.env.get(var)
+            return got, f"environment variable {var}"
+        return None, f"SecretRef {value.get('source')}:{value.get('provider')} (moltir cannot read it)"
+    if kind == "env-shorthand" and isinstance(value, str):
+        var = value.strip("${}")
+        got = gw_env.get(var) or install.env.get(var)
+        return got, f"environment variable {var}"
+    for var in ENV_TOKEN_VARS:
+        got = gw_env.get(var) or read_env_file(install.state_dir / ".env").get(var)
+        if got:
+            return got, f"{var} (no token in the config)"
+    return None, "none (the gateway makes an ephemeral token at each start)"
+
+
+def auth_holds(config: Any, token: str | None) -> bool:
+    """Would this config make ``token`` the gateway's credential (``gateway.auth.token`` / ``.password``)?"""
+    if not token or not isinstance(config, Mapping):
+        return False
+    auth = _auth(config)
+    return token in (auth.get("token"), auth.get("password"))
+
+
+def _file_holds(path: Path, token: str) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        return auth_holds(json5edit.parse(text, source=str(path)).value, token)
+    except (OSError, MoltirError):
+        return token in path.read_text(errors="replace") if path.exists() else False
+
+
+def config_backups(install: Install) -> list[Path]:
+    """OpenClaw's own copies of the config: ``.bak``, ``.bak.N``, ``.last-good``, ``.clobbered.*``."""
+    cfg = install.config_path
+    folder, name = cfg.parent, cfg.name
+    if not folder.is_dir():
+        return []
+    out = []
+    for p in sorted(folder.iterdir()):
+        n = p.name
+        if not n.startswith(name + ".") or n.endswith(".tmp") or not p.is_file() or p.is_symlink():
+            continue
+        rest = n[len(name) + 1:]
+        if re.match(r"^(bak(\.\d+)?|last-good|clobbered\..+)$", rest):
+            out.append(p)
+    return out
+
+
+def find_gateways(install: Install) -> list[Any]:
+    from moltir import proc
+
+    return list(proc.find_gateways(install))
+
+
+def gateway_port(install: Install, gateways: list[Any], config: Mapping[str, Any]) -> int:
+    for gw in gateways:
+        if getattr(gw, "port", None):
+            return int(gw.port)
+    return install.gateway_port(config)
+
+
+# ---- the config edits ------------------------------------------------------------------------
+
+def target_edits(install: Install, mode: str, token: str, command: str, backend: str) -> dict[tuple[str, ...], Any]:
+    if mode == "keyring-ref":
+        return {("gateway", "auth", "mode"): "token",
+                ("gateway", "auth", "token"): keystore.token_ref(install),
+                ("secrets", "providers", keystore.PROVIDER_ALIAS): keystore.provider_config(command, backend)}
+    return {("gateway", "auth", "mode"): "token", ("gateway", "auth", "token"): token}
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise env_error(f"{path} does not exist: this OpenClaw install has no config",
+                        "pass --config / --state-dir / --profile for the install to act on") from None
+    except OSError as exc:
+        raise os_error(exc, f"reading {path}") from None
+
+
+def write_config(ctx: StepContext, edits: Mapping[tuple[str, ...], Any]) -> bool:
+    """Apply ``edits`` to the config, saving its exact bytes to ``preimage/`` first. True if changed."""
+    path = ctx.install.config_path
+    text = _read_text(path)
+    new = json5edit.set_values(text, edits, source=str(path))
+    if new == text:
+        return False
+    ctx.case.write_file(f"preimage/{path.name}", text.encode("utf-8"))
+    mode = 0o600
+    atomic_write(path, new.encode("utf-8"), mode=mode)
+    return True
+
+
+# ---- results kept in memory for a rollback ------------------------------------------------------
+
+@dataclass
+class Rollback:
+    """What putting the previous token back needs. Lives in ``ctx.shared`` only (holds secrets)."""
+
+    mode: str
+    entry: str
+    old_token: str | None = field(repr=False)
+    old_keyring_value: str | None = field(repr=False)
+    previous_auth_token: Any = field(repr=False)
+    previous_auth_mode: Any
+    previous_provider: Any
+    port: int
+    gateway_pids: list[int]
+
+
+def _signal_gateways(pids: list[int]) -> list[int]:
+    sent = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGUSR2)
+            sent.append(pid)
+    return sent
+
+
+def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float) -> tuple[bool, str]:
+    """Put the previous token back (keyring, config), re-apply, and check the gateway takes it."""
+    if rb.old_token is None:
+        return False, "the previous token is not known to moltir, so it cannot be put back"
+    if rb.old_keyring_value is not None:
+        keystore.store(keystore.SERVICE, rb.entry, rb.old_keyring_value)
+    else:
+        keystore.store(keystore.SERVICE, rb.entry, rb.old_token)
+    edits: dict[tuple[str, ...], Any] = {
+        ("gateway", "auth", "token"): rb.previous_auth_token if rb.previous_auth_token is not None
+        else json5edit.DELETE,
+        ("gateway", "auth", "mode"): rb.previous_auth_mode if rb.previous_auth_mode is not None
+        else json5edit.DELETE,
+    }
+    if rb.mode == "keyring-ref":
+        edits[("secrets", "providers", keystore.PROVIDER_ALIAS)] = (
+            rb.previous_provider if rb.previous_provider is not None else json5edit.DELETE)
+    write_config(ctx, edits)
+    ref = isinstance(rb.previous_auth_token, Mapping)
+    if ref or rb.mode == "keyring-ref":
+        _signal_gateways(rb.gateway_pids)
+    status = gateway_http.wait_accepted(rb.port, rb.old_token, timeout_s=timeout_s)
+    ctx.event("token.rolled_back", accepted=status == gateway_http.ACCEPTED, status=status,
+              token_fingerprint=fingerprint(rb.old_token))
+    if status == gateway_http.ACCEPTED:
+        return True, f"rolled back: the gateway accepts the previous token {fingerprint(rb.old_token)} again"
+    return False, f"rollback did not take: the previous token gets HTTP {status or 'no answer'}"
+
+
+# ---- paired devices ---------------------------------------------------------------------------
+
+def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], str]:
+    """Paired devices (id, roles, platform, client): 2026.1.x from devices/paired.json, else the CLI."""
+    paired = install.state_dir / "devices" / "paired.json"
+    if not install.supports_secret_refs and paired.is_file():
+        try:
+            data = json.loads(paired.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return [], f"cannot read {paired}: {exc}"
+        items = list(data.values()) if isinstance(data, dict) else []
+        source = str(paired)
+    else:
+        if install.binary is None:
+            return [], "openclaw binary not found"
+        try:
+            proc = subprocess.run(install.command("devices", "list", "--json"), capture_output=True, text=True,
+                                  timeout=90, check=False, env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}),
+                                  cwd=str(install.home) if install.home.is_dir() else None)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [], f"openclaw devices list failed: {exc}"
+        try:
+            start = proc.stdout.index("{")
+            data = json.loads(proc.stdout[start:])
+        except ValueError:
+            return [], f"openclaw devices list failed (rc {proc.returncode})"
+        items = data.get("paired", []) if isinstance(data, dict) else []
+        source = "openclaw devices list"
+    devices = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        roles = item.get("roles") or ([item["role"]] if item.get("role") else [])
+        raw_tokens = item.get("tokens")
+        tokens: Mapping[str, Any] = raw_tokens if isinstance(raw_tokens, Mapping) else {}
+        live_roles = [r for r in roles
+                      if not (isinstance(tokens.get(r), Mapping) and tokens[r].get("revokedAtMs"))]
+        devices.append({"id": str(item.get("deviceId") or item.get("id") or "?"), "roles": list(roles),
+                        "active_roles": live_roles, "platform": item.get("platform"),
+                        "client": item.get("clientId")})
+    return devices, source
+
+
+def revoke_devices(install: Install, token: str, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    results = []
+    for dev in devices:
+        for role in dev.get("active_roles") or dev.get("roles") or ["operator"]:
+            try:
+                proc = subprocess.run(install.command("devices", "revoke", "--device", dev["id"], "--role", role,
+                                                      "--json"), capture_output=True, text=True, timeout=90,
+                                      check=False, env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}))
+                ok = proc.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                ok = False
+            results.append({"id": dev["id"], "role": role, "revoked": ok})
+    return results
+
+
+# ---- token.rotate ---------------------------------------------------------------------------
+
+class Rotate(Action):
+    name = "token.rotate"
+    description = "New gateway token into the OS keyring; point the gateway at it; never let the old one back."
+    params = {
+        "mode": Param((str,), "auto", MODES, "auto | keyring-ref | plaintext (see module doc)"),
+        "apply": Param((str,), "auto", ("auto", "none"), "how a RUNNING gateway picks up the token"),
+        "timeout_s": Param((int, float), 60, None, "how long a running gateway may take to accept it"),
+        "on_apply_failure": Param((str,), "keep", ("keep", "rollback"),
+                                  "when a running gateway does not take the new token"),
+        "require_running": Param((bool,), False, None, "fail (exit 3) when the gateway is not running"),
+    }
+
+    # ---- plan -----------------------------------------------------------------------------
+    def plan(self, ctx: StepContext) -> Plan:
+        install = ctx.install
+        mode = resolve_mode(install, str(ctx.params["mode"]))
+        config = install.read_config()
+        text = _read_text(install.config_path)
+        gateways = find_gateways(install)
+        warnings: list[str] = []
+        if ctx.params["require_running"] and not gateways:
+            warnings.append("the gateway is not running: this step will fail (it needs a running gateway)")
+        try:
+            backend = keystore.describe_backend(keystore.get_backend())
+            backend_text = backend.describe()
+        except MoltirError as exc:
+            backend, backend_text = None, f"unusable: {exc.one_line()}"
+            warnings.append(f"keyring: {exc.one_line()}")
+        entry = keystore.entry_name(install)
+        command = str(keystore.helper_wrapper_path(install.env))
+        edits = target_edits(install, mode, PLACEHOLDER, command, backend.name if backend else "?")
+        changes = [Change("keyring", f"{keystore.SERVICE}/{entry}", after="new 256-bit token",
+                          detail=f"backend {backend_text}")]
+        kind, value = keystore.token_source(config)
+        before = ("plaintext token " + fingerprint(value) if kind == "plaintext" and isinstance(value, str)
+                  else json.dumps(value) if kind == "ref" else kind)
+        after = "exec SecretRef -> keyring" if mode == "keyring-ref" else "new plaintext token (0600 config)"
+        changes.append(Change("config", "gateway.auth.token", before=before, after=after))
+        if mode == "keyring-ref":
+            changes.append(Change("file", command, after="moltir-secret launcher (0700)"))
+            changes.append(Change("config", f"secrets.providers.{keystore.PROVIDER_ALIAS}",
+                                  before="present" if _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS)
+                                  else "absent", after=f"exec {command}"))
+        else:
+            warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token goes "
+                            "into the 0600 config; the keyring copy is the record")
+        for b in config_backups(install):
+            changes.append(Change("file", str(b), after="token replaced (original copied to the case)"))
+        if gateways and ctx.params["apply"] == "auto":
+            how = "SIGUSR2" if mode == "keyring-ref" else "config file watch"
+            for gw in gateways:
+                changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"))
+        elif not gateways:
+            changes.append(Change("note", "gateway", detail="not running: it reads the new token at its next start"))
+        diff = json5edit.unified_diff(text, json5edit.set_values(text, edits, source=str(install.config_path)),
+                                      str(install.config_path))
+        return Plan(f"rotate the gateway token ({mode})", tuple(changes), diff=diff, warnings=tuple(warnings))
+
+    # ---- apply ----------------------------------------------------------------------------
+    def apply(self, ctx: StepContext) -> StepResult:
+        install = ctx.install
+        mode = resolve_mode(install, str(ctx.params["mode"]))
+        config = install.read_config()
+        _read_text(install.config_path)  # exists and readable, before anything changes
+        gateways = find_gateways(install)
+        if ctx.params["require_running"] and not gateways:
+            raise env_error("the gateway is not running", "start it first: this step proves the rotation on the "
+                                                          "running gateway")
+        info = keystore.preflight(ctx.options.allow_insecure_keyring)
+        ctx.event("token.keyring_ready", backend=info.name, insecure=info.insecure)
+
+        old, old_source = old_token(install, config, gateways)
+        register(old)
+        entry = keystore.entry_name(install)
+        previous_keyring = keystore.read(keystore.SERVICE, entry)
+        new = pysecrets.token_hex(32)
+        register(new)
+        staging = entry + STAGING_SUFFIX
+        new_fp = keystore.store(keystore.SERVICE, staging, new)
+        ctx.event("token.generated", new_fingerprint=new_fp, old_fingerprint=fingerprint(old) if old else None,
+                  old_source=old_source)
+        warnings: list[str] = []
+        details: dict[str, Any] = {"mode": mode, "backend": info.name, "keyring_entry": f"{keystore.SERVICE}/{entry}",
+                                   "new_fingerprint": new_fp,
+                                   "old_fingerprint": fingerprint(old) if old else None, "old_source": old_source}
+        if info.insecure:
+            warnings.append(f"the keyring backend {info.describe()} keeps the token in a plaintext file")
+        command = ""
+        try:
+            if mode == "keyring-ref":
+                command = str(keystore.install_helper_wrapper(install.env))
+                pid = gateways[0].pid if gateways else None
+                boot = keystore.boot_check(install, command, ["--backend", info.name], expected=new, pid=pid,
+                                           entry=staging)
+                ctx.event("token.boot_check", ok=boot.ok, source=boot.source, detail=boot.detail)
+                details["boot_check"] = {"ok": boot.ok, "source": boot.source, "detail": boot.detail}
+                if not boot.ok:
+                    raise keystore.boot_refusal(boot)
+                if boot.source.startswith("this shell"):
+                    warnings.append("the gateway is not running and no service unit was found: the helper was "
+                                    "checked in this shell's environment; start the gateway from an environment "
+                                    "with the same D-Bus session and an unlocked keyring")
+            auth = _auth(config)
+            kind, value = keystore.token_source(config)
+            backups = config_backups(install)
+            ctx.case.record_restore("token", {
+                "config_path": str(install.config_path),
+                "mode": mode,
+                "keyring": {"service": keystore.SERVICE, "entry": entry, "backend": info.name},
+                "previous": {
+                    "auth_mode": auth.get("mode"),
+                    "token_kind": kind,
+                    "token_ref": value if kind == "ref" else None,
+                    "token_fingerprint": fingerprint(old) if old else None,
+                    "token_source": old_source,
+                    "password_set": "password" in auth,
+                    "provider": _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS),
+                    "keyring_fingerprint": fingerprint(previous_keyring) if previous_keyring else None,
+                },
+                "new_fingerprint": new_fp,
+                "preimage": f"preimage/{install.config_path.name}",
+                "backups": [b.name for b in backups],
+                "note": "restore does not bring back the previous token (it may be compromised); "
+                        "the previous config bytes are in preimage/ as evidence",
+            })
+            keystore.store(keystore.SERVICE, entry, new)
+        finally:
+            keystore.delete(keystore.SERVICE, staging)
+
+        try:
+            changed = write_config(ctx, target_edits(install, mode, new, command, info.name))
+        except MoltirError:
+            # nothing points at the new token yet: put the keyring back the way it was
+            if previous_keyring is not None:
+                keystore.store(keystore.SERVICE, entry, previous_keyring)
+            else:
+                keystore.delete(keystore.SERVICE, entry)
+            raise
+        ctx.event("token.config_written", changed=changed, mode=mode, config=str(install.config_path))
+        ctx.shared["gateway_token"] = new
+        ctx.shared["old_gateway_token"] = old
+        port = gateway_port(install, gateways, config)
+        ctx.shared[ROLLBACK_KEY] = Rollback(mode, entry, old, previous_keyring,
+                                            _get(config, "gateway", "auth", "token"), auth.get("mode"),
+                                            _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS),
+                                            port, [g.pid for g in gateways])
+
+        details["backups"] = self._neutralise_backups(ctx, mode, new, command, info.name, old)
+        warnings += self._leaks(ctx, config, old, new, gateways)
+        if mode == "plaintext":
+            warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token is in the "
+                            f"0600 config {install.config_path}; the keyring copy "
+                            f"({keystore.SERVICE}/{entry}) is the record")
+
+        summary = f"new token {new_fp} in the keyring ({info.label})"
+        summary += "; gateway reads it from the keyring" if mode == "keyring-ref" else "; copied into the config"
+        if not gateways:
+            details["applied"] = None
+            summary += "; gateway not running: it takes the new token at its next start"
+        elif ctx.params["apply"] == "none":
+            details["applied"] = None
+            summary += "; not applied to the running gateway (apply: none)"
+        else:
+            applied = self._apply_running(ctx, mode, new, port, gateways, details)
+            if not applied:
+                self._apply_failed(ctx, details)
+            summary += f"; running gateway took it via {details['route']} in {details['apply_ms']} ms"
+            details["devices"] = self._devices(ctx, new, warnings)
+        return StepResult("done", summary, details, tuple(warnings))
+
+    def _apply_running(self, ctx: StepContext, mode: str, new: str, port: int, gateways: list[Any],
+                       details: dict[str, Any]) -> bool:
+        started = time.monotonic()
+        if mode == "keyring-ref":
+            details["route"] = "SIGUSR2"
+            sent = _signal_gateways([g.pid for g in gateways])
+            ctx.event("token.signalled", signal="SIGUSR2", pids=sent)
+        else:
+            details["route"] = "config file watch"
+        status = gateway_http.wait_accepted(port, new, timeout_s=float(ctx.params["timeout_s"]))
+        details["apply_ms"] = int((time.monotonic() - started) * 1000)
+        details["applied"] = status == gateway_http.ACCEPTED
+        details["port"] = port
+        ctx.event("token.applied", route=details["route"], accepted=details["applied"], status=status,
+                  ms=details["apply_ms"])
+        return bool(details["applied"])
+
+    def _apply_failed(self, ctx: StepContext, details: dict[str, Any]) -> None:
+        wait = float(ctx.params["timeout_s"])
+        what = f"the running gateway did not accept the new token within {wait:g} s (route {details['route']})"
+        if ctx.params["on_apply_failure"] == "rollback":
+            rb = ctx.shared.get(ROLLBACK_KEY)
+            ok, how = rollback(ctx, rb, timeout_s=wait) if isinstance(rb, Rollback) else (False, "nothing to roll back")
+            ctx.shared.pop("gateway_token", None)
+            if ok:
+                raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not reload")
+            raise MoltirError(f"{what}, and {how}", hint="restart the gateway; the keyring holds the token to use",
+                              exit_code=EXIT_STEP_FAILED)
+        raise verify_error(what, "the keyring and the config hold the new token: restart the gateway "
+                                 "(systemctl --user restart openclaw-gateway, or stop and start it)")
+
+    def _neutralise_backups(self, ctx: StepContext, mode: str, new: str, command: str, backend: str,
+                            old: str | None) -> list[dict[str, str]]:
+        out = []
+        edits = target_edits(ctx.install, mode, new, command, backend)
+        for path in config_backups(ctx.install):
+            try:
+                raw = path.read_bytes()
+            except OSError:
+                continue
+            ctx.case.write_file(f"preimage/backups/{path.name}", raw)
+            text = raw.decode("utf-8", errors="replace")
+            action = "rewritten"
+            try:
+                edited = json5edit.set_values(text, edits, source=str(path))
+                if auth_holds(json5edit.parse(edited, source=str(path)).value, old):
+                    raise ValueError("the old token is still the gateway's credential")
+                atomic_write(path, edited.encode("utf-8"), mode=0o600)
+            except (MoltirError, ValueError):
+                action = "removed"
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise os_error(exc, f"removing {path}") from None
+            ctx.event("token.backup_neutralised", file=str(path), action=action)
+            out.append({"file": path.name, "action": action})
+        return out
+
+    def _leaks(self, ctx: StepContext, config: Mapping[str, Any], old: str | None, new: str,
+               gateways: list[Any]) -> list[str]:
+        install = ctx.install
+        warnings: list[str] = []
+        env_file = install.state_dir / ".env"
+        file_env = read_env_file(env_file)
+        for var in ENV_TOKEN_VARS:
+            value = file_env.get(var)
+            if value is None:
+                continue
+            register(value)
+            if value == new:
+                continue
+            if ctx.options.clean_env:
+                raw = env_file.read_bytes()
+                ctx.case.write_file(f"preimage/{env_file.name}", raw)
+                kept = [ln for ln in raw.decode("utf-8").splitlines(keepends=True)
+                        if not re.match(rf"^\s*(?:export\s+)?{var}\s*=", ln)]
+                mode = env_file.stat().st_mode & 0o777
+                atomic_write(env_file, "".join(kept).encode("utf-8"), mode=mode)
+                ctx.event("token.env_cleaned", file=str(env_file), var=var, token_fingerprint=fingerprint(value))
+                warnings.append(f"removed {var} ({fingerprint(value)}) from {env_file} (--clean-env)")
+            else:
+                warnings.append(f"{env_file} sets {var} ({fingerprint(value)}), which differs from the new token: "
+                                "it overrides the gateway token where the config has none and leaks the old one; "
+                                "rerun with --clean-env to remove it")
+        for gw in gateways:
+            env = _gateway_env(gw)
+            for var in ENV_TOKEN_VARS:
+                if env.get(var) and env[var] != new:
+                    register(env[var])
+                    warnings.append(f"the running gateway (pid {gw.pid}) has {var}={fingerprint(env[var])} in its "
+                                    "environment (its service or shell sets it): remove it there")
+        svc_dir = install.state_dir / "service-env"
+        if svc_dir.is_dir():
+            for f in sorted(svc_dir.iterdir()):
+                with contextlib.suppress(OSError):
+                    if any(v in read_env_file(f) for v in ENV_TOKEN_VARS):
+                        warnings.append(f"{f} sets a gateway token for the service: reinstall the service "
+                                        "('openclaw gateway install --force') so it no longer carries one")
+        hooks = _get(config, "hooks", "token")
+        if isinstance(hooks, str) and hooks and hooks in (old, new):
+            register(hooks)
+            warnings.append(f"hooks.token equals the {'old' if hooks == old else 'new'} gateway token "
+                            f"({fingerprint(hooks)}): give hooks their own token")
+        remote = _get(config, "gateway", "remote", "token")
+        if isinstance(remote, str) and remote and old and remote == old:
+            warnings.append(f"gateway.remote.token still holds the old token ({fingerprint(old)}): update or "
+                            "remove it")
+        return warnings
+
+    def _devices(self, ctx: StepContext, token: str, warnings: list[str]) -> dict[str, Any]:
+        devices, source = list_devices(ctx.install, token)
+        info: dict[str, Any] = {"source": source, "paired": devices}
+        active = [d for d in devices if d.get("active_roles")]
+        if ctx.options.revoke_devices and active:
+            info["revoked"] = revoke_devices(ctx.install, token, active)
+            ctx.event("token.devices_revoked", devices=info["revoked"])
+        elif active:
+            warnings.append(f"{len(active)} paired device(s) keep their own tokens after a shared-token rotation "
+                            f"({', '.join(d['id'][:12] for d in active)}): revoke them with --revoke-devices")
+        return info
+
+    # ---- verify ---------------------------------------------------------------------------
+    def verify(self, ctx: StepContext, result: StepResult) -> None:
+        install = ctx.install
+        details = result.details
+        entry = keystore.entry_name(install)
+        stored = keystore.read(keystore.SERVICE, entry)
+        want_fp = details.get("new_fingerprint")
+        if stored is None or fingerprint(stored) != want_fp:
+            raise verify_error(f"the keyring entry {keystore.SERVICE}/{entry} does not hold the new token {want_fp}",
+                               "run the step again")
+        config = install.read_config()
+        kind, value = keystore.token_source(config)
+        if details.get("mode") == "keyring-ref":
+            provider = _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS)
+            if kind != "ref" or value != keystore.token_ref(install) or not isinstance(provider, Mapping):
+                raise verify_error("the config does not point gateway.auth.token at the keyring",
+                                   f"check {install.config_path} (another writer may have changed it)")
+        elif kind != "plaintext" or value != stored:
+            raise verify_error("the config does not hold the new token", f"check {install.config_path}")
+        old = ctx.shared.get("old_gateway_token")
+        if isinstance(old, str) and old:
+            leftovers = [p.name for p in [install.config_path, *config_backups(install)] if _file_holds(p, old)]
+            if leftovers:
+                raise verify_error(f"the old token is still in {', '.join(leftovers)}",
+                                   "remove it from those files; OpenClaw may restore them")
+
+
+# ---- token.verify -------------------------------------------------------------------------
+
+class Verify(Action):
+    name = "token.verify"
+    description = "Prove on the running gateway: new token accepted, old token refused (HTTP, loopback)."
+    params = {
+        "timeout_s": Param((int, float), 30, None, "how long to wait for the new token to be accepted"),
+        "rollback": Param((bool,), False, None, "on failure, put the previous token back (drills)"),
+        "require_running": Param((bool,), False, None, "fail (exit 3) when the gateway is not running"),
+    }
+
+    def plan(self, ctx: StepContext) -> Plan:
+        gateways = find_gateways(ctx.install)
+        if not gateways:
+            return Plan("prove the token: skipped, the gateway is not running",
+                        (Change("note", "gateway", detail="not running"),))
+        port = gateway_port(ctx.install, gateways, ctx.install.read_config())
+        return Plan(f"prove the token on 127.0.0.1:{port}: new accepted (HTTP 400), old refused (HTTP 401)",
+                    (Change("command", f"POST http://127.0.0.1:{port}/tools/invoke", detail="no side effect"),))
+
+    def _tokens(self, ctx: StepContext) -> tuple[str | None, str | None]:
+        new = ctx.shared.get("gateway_token")
+        old = ctx.shared.get("old_gateway_token")
+        if not isinstance(new, str):
+            new = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
+        return new, old if isinstance(old, str) else None
+
+    def apply(self, ctx: StepContext) -> StepResult:
+        gateways = find_gateways(ctx.install)
+        if not gateways:
+            if ctx.params["require_running"]:
+                raise env_error("the gateway is not running", "start it, then run again")
+            return StepResult("skipped", "gateway not running: nothing to prove (it reads the new token at "
+                                         "its next start)", {"running": False})
+        new, old = self._tokens(ctx)
+        if not new:
+            raise MoltirError("no new token to prove: the keyring holds none for this install",
+                              hint="run token.rotate first", exit_code=EXIT_ENV)
+        port = gateway_port(ctx.install, gateways, ctx.install.read_config())
+        proof = gateway_http.prove(port, new, old, timeout_s=float(ctx.params["timeout_s"]))
+        details = {"port": port, "new_status": proof.new_status, "old_status": proof.old_status,
+                   "new_fingerprint": fingerprint(new), "old_fingerprint": fingerprint(old) if old else None,
+                   "ok": proof.ok}
+        ctx.event("token.proved", **details)
+        if proof.ok:
+            tail = "old refused (401)" if old else "old token unknown to this run: not tested"
+            return StepResult("done", f"new token {fingerprint(new)} accepted (400); {tail}", details)
+        what = (f"token proof failed on port {port}: new token HTTP {proof.new_status or 'no answer'}, "
+                f"old token HTTP {proof.old_status if proof.old_status is not None else '-'}")
+        if ctx.params["rollback"] and proof.new_status != gateway_http.ACCEPTED:
+            rb = ctx.shared.get(ROLLBACK_KEY)
+            if isinstance(rb, Rollback):
+                ok, how = rollback(ctx, rb, timeout_s=float(ctx.params["timeout_s"]))
+                if ok:
+                    raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not take the token")
+                raise MoltirError(f"{what}, and {how}", hint="restart the gateway", exit_code=EXIT_STEP_FAILED)
+        raise verify_error(what, "the gateway may not have reloaded: restart it and run 'moltir drill' again")
+
+    def verify(self, ctx: StepContext, result: StepResult) -> None:
+        if result.status == "done" and not result.details.get("ok"):
+            raise verify_error("the token proof did not hold")

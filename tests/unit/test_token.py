@@ -1,0 +1,375 @@
+"""token.rotate / token.verify against a file-backed fake keyring and a token-checking fake gateway.
+
+The real gateway and the real Secret Service are in tests/integration/test_token_real.py; here the
+fake gateway (tests/unit/fake_tokengw.py) resolves tokens the way OpenClaw does (config file watch,
+SIGUSR2, exec provider with passEnv only), so the routes token.rotate takes are pinned by what
+the fake sees, not by mocks of the action.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import json5
+import keyring
+import pytest
+
+from moltir import keystore
+from moltir.actions.base import RunOptions, StepContext, StepResult
+from moltir.actions.token import ROLLBACK_KEY, Rotate, Verify, config_backups, read_env_file
+from moltir.case import Case
+from moltir.errors import EXIT_ENV, EXIT_USAGE, EXIT_VERIFY, MoltirError
+from moltir.openclaw import Install
+from moltir.secrets import fingerprint
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+import fake_tokengw  # noqa: E402
+import keyring_fakes as fakes  # noqa: E402
+from fakegw import free_port  # noqa: E402
+
+OLD = "old-token-" + "a" * 40
+
+CONFIG = """\
+// my gateway
+{
+  meta: { lastTouchedVersion: "2026.9.6" },
+  gateway: {
+    mode: "local", // keep me
+    port: PORT,
+    auth: {
+      mode: "token",
+      token: "OLD",
+    },
+  },
+  hooks: { token: "HOOKS" },
+}
+"""
+
+
+def make_install(tmp_path: Path, *, generation: str = "openclaw-current", hooks: str = "hooks-own-token-123",
+                 port: int = 18789) -> Install:
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    state.chmod(0o700)
+    cfg = state / "openclaw.json"
+    cfg.write_text(CONFIG.replace("PORT", str(port)).replace("OLD", OLD).replace("HOOKS", hooks))
+    cfg.chmod(0o600)
+    env = dict(os.environ)
+    env.update(OPENCLAW_STATE_DIR=str(state), OPENCLAW_CONFIG_PATH=str(cfg))
+    return Install(home=Path(env["HOME"]), state_dir=state, config_path=cfg, profile=None, binary=None,
+                   package=None, generation=generation, env=env)  # type: ignore[arg-type]
+
+
+def make_ctx(install: Install, tmp_path: Path, params: dict[str, Any] | None = None, *,
+             action: type[Rotate] | type[Verify] = Rotate, shared: dict[str, Any] | None = None,
+             **options: Any) -> StepContext:
+    folder = tmp_path / "case"
+    case = Case.open(folder) if (folder / "case.json").exists() else Case.create(
+        folder, kind="test", install_info=install.describe(), reason="unit test")
+    merged = {k: p.default for k, p in action.params.items()}
+    merged.update(params or {})
+    return StepContext(install=install, case=case, journal=case.journal(), params=merged, step_id="s",
+                       runbook="test", timeout_s=None, options=RunOptions(**options),
+                       shared={} if shared is None else shared)
+
+
+@pytest.fixture(autouse=True)
+def file_keyring(tmp_path: Path) -> Iterator[fakes.FileKeyring]:
+    """The parent uses FileKeyring directly; a child (the helper) finds it through keyringrc.cfg."""
+    home = Path(os.environ["HOME"])
+    cfg = home / ".config" / "python_keyring"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "keyringrc.cfg").write_text(f"[backend]\ndefault-keyring=keyring_fakes.FileKeyring\nkeyring-path={HERE}\n")
+    before = keyring.get_keyring()
+    kr = fakes.FileKeyring()
+    keyring.set_keyring(kr)
+    yield kr
+    keyring.set_keyring(before)
+
+
+def rotate(ctx: StepContext) -> StepResult:
+    action = Rotate()
+    action.plan(ctx)
+    result = action.apply(ctx)
+    action.verify(ctx, result)
+    return result
+
+
+def all_case_text(case: Case, *, skip: tuple[str, ...] = ()) -> str:
+    out = []
+    for p in case.dir.rglob("*"):
+        if p.is_file() and not any(str(p.relative_to(case.dir)).startswith(s) for s in skip):
+            out.append(p.read_text(errors="replace"))
+    return "\n".join(out)
+
+
+# ---- mode -----------------------------------------------------------------------------------
+
+def test_keyring_ref_is_refused_where_there_are_no_secret_refs(tmp_path: Path) -> None:
+    install = make_install(tmp_path, generation="openclaw-early")
+    ctx = make_ctx(install, tmp_path, {"mode": "keyring-ref"})
+    before = install.config_path.read_bytes()
+    with pytest.raises(MoltirError) as err:
+        Rotate().apply(ctx)
+    assert err.value.exit_code == EXIT_USAGE and "plaintext" in err.value.hint
+    assert install.config_path.read_bytes() == before
+
+
+# ---- gateway down: the contain case ------------------------------------------------------------
+
+def test_rotate_to_keyring_ref_with_gateway_down(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    ctx = make_ctx(install, tmp_path)
+    plan = Rotate().plan(ctx)
+    assert "keyring-ref" in plan.summary and OLD not in plan.diff
+    result = rotate(ctx)
+
+    new = ctx.shared["gateway_token"]
+    assert ctx.shared["old_gateway_token"] == OLD
+    assert len(new) == 64 and int(new, 16) >= 0
+    entry = keystore.entry_name(install)
+    assert keystore.read("moltir", entry) == new
+    assert keystore.read("moltir", entry + ":next") is None  # the staging entry is gone
+    text = install.config_path.read_text()
+    assert new not in text and OLD not in text
+    assert "// my gateway" in text and "// keep me" in text  # comments survive
+    conf = json5.loads(text)
+    assert conf["meta"] == {"lastTouchedVersion": "2026.9.6"} and conf["gateway"]["mode"] == "local"
+    assert conf["gateway"]["auth"] == {"mode": "token", "token": {"source": "exec", "provider": "moltir",
+                                                                  "id": entry}}
+    provider = conf["secrets"]["providers"]["moltir"]
+    assert provider["passEnv"][:3] == ["HOME", "PATH", "DBUS_SESSION_BUS_ADDRESS"] and provider["jsonOnly"]
+    assert keystore.exec_path_problem(provider["command"]) is None
+    assert stat.S_IMODE(install.config_path.stat().st_mode) == 0o600
+
+    assert result.details["new_fingerprint"] == fingerprint(new)
+    assert result.details["old_fingerprint"] == fingerprint(OLD)
+    assert result.details["applied"] is None and "not running" in result.summary
+    assert result.details["boot_check"]["ok"]
+    record = ctx.case.restore_section("token")
+    assert record["previous"]["token_fingerprint"] == fingerprint(OLD)
+    assert record["previous"]["token_kind"] == "plaintext"
+    assert record["new_fingerprint"] == fingerprint(new)
+    # the old value is evidence: only in the config's pre-image, nowhere else in the case
+    assert OLD in (ctx.case.dir / "preimage" / "openclaw.json").read_text()
+    everything = all_case_text(ctx.case, skip=("preimage",))
+    assert OLD not in everything and new not in everything
+    rendered = json.dumps(dict(result.details)) + result.summary + " ".join(result.warnings)
+    assert OLD not in rendered and new not in rendered
+
+
+def test_second_rotation_keeps_the_ref_and_changes_only_the_keyring(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    first = make_ctx(install, tmp_path)
+    rotate(first)
+    config_after_first = install.config_path.read_bytes()
+    second = make_ctx(install, tmp_path / "2")
+    result = rotate(second)
+    assert second.shared["old_gateway_token"] == first.shared["gateway_token"]
+    assert result.details["old_source"] == "keyring (moltir SecretRef)"
+    assert install.config_path.read_bytes() == config_after_first
+    assert keystore.read("moltir", keystore.entry_name(install)) == second.shared["gateway_token"]
+
+
+def test_plaintext_on_early_openclaw_keeps_the_keyring_copy_as_record(tmp_path: Path) -> None:
+    install = make_install(tmp_path, generation="openclaw-early")
+    ctx = make_ctx(install, tmp_path)
+    result = rotate(ctx)
+    new = ctx.shared["gateway_token"]
+    conf = json5.loads(install.config_path.read_text())
+    assert conf["gateway"]["auth"]["token"] == new and "secrets" not in conf
+    assert keystore.read("moltir", keystore.entry_name(install)) == new
+    assert result.details["mode"] == "plaintext"
+    assert any("cannot read SecretRefs" in w and "record" in w for w in result.warnings)
+    assert "boot_check" not in result.details
+
+
+def test_locked_keyring_changes_nothing(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    (Path(os.environ["HOME"]) / "LOCKED").write_text("")
+    ctx = make_ctx(install, tmp_path)
+    before = install.config_path.read_bytes()
+    with pytest.raises(MoltirError) as err:
+        Rotate().apply(ctx)
+    assert err.value.exit_code == EXIT_ENV and "locked" in err.value.message
+    assert install.config_path.read_bytes() == before
+    assert ctx.case.restore_section("token") is None
+    assert "gateway_token" not in ctx.shared
+
+
+def test_insecure_backend_needs_the_flag(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    keyring.set_keyring(fakes.PlaintextKeyring())
+    before = install.config_path.read_bytes()
+    with pytest.raises(MoltirError) as err:
+        Rotate().apply(make_ctx(install, tmp_path, {"mode": "plaintext"}))
+    assert err.value.exit_code == EXIT_ENV and "--allow-insecure-keyring" in err.value.hint
+    assert install.config_path.read_bytes() == before
+    result = rotate(make_ctx(install, tmp_path / "2", {"mode": "plaintext"}, allow_insecure_keyring=True))
+    assert any("plaintext file" in w for w in result.warnings)
+
+
+def test_boot_check_refuses_the_switch_when_the_gateway_env_cannot_read_the_keyring(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # moltir's keyring file is not where a process with only passEnv (HOME, ...) looks
+    monkeypatch.setenv("MOLTIR_TEST_KEYRING_FILE", str(tmp_path / "elsewhere.json"))
+    install = make_install(tmp_path)
+    ctx = make_ctx(install, tmp_path)
+    before = install.config_path.read_bytes()
+    with pytest.raises(MoltirError) as err:
+        Rotate().apply(ctx)
+    assert err.value.exit_code == EXIT_ENV
+    assert "NOT_FOUND" in err.value.message and "plaintext" in err.value.hint
+    assert install.config_path.read_bytes() == before
+    assert keystore.read("moltir", keystore.entry_name(install)) is None
+    assert keystore.read("moltir", keystore.entry_name(install) + ":next") is None
+    assert ctx.case.restore_section("token") is None
+
+
+def test_backups_cannot_bring_the_old_token_back(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    cfg = install.config_path
+    (cfg.parent / "openclaw.json.bak").write_text(cfg.read_text())
+    (cfg.parent / "openclaw.json.bak.1").write_text(json.dumps({"gateway": {"mode": "local",
+                                                                            "auth": {"token": OLD}}}))
+    (cfg.parent / "openclaw.json.last-good").write_text("{ not json5 " + OLD)
+    (cfg.parent / "openclaw.json.clobbered.2026-11-25T00-00-00Z").write_text(cfg.read_text())
+    (cfg.parent / "openclaw.json.moltir-1.tmp").write_text("ignored")
+    assert len(config_backups(install)) == 4
+    ctx = make_ctx(install, tmp_path)
+    result = rotate(ctx)
+    actions = {b["file"]: b["action"] for b in result.details["backups"]}
+    assert actions == {"openclaw.json.bak": "rewritten", "openclaw.json.bak.1": "rewritten",
+                       "openclaw.json.last-good": "removed",
+                       "openclaw.json.clobbered.2026-11-25T00-00-00Z": "rewritten"}
+    for b in config_backups(install):
+        assert OLD not in b.read_text()
+        assert json5.loads(b.read_text())["gateway"]["auth"]["token"]["source"] == "exec"
+    for name in actions:
+        assert OLD in (ctx.case.dir / "preimage" / "backups" / name).read_text()
+
+
+def test_env_file_token_is_reported_and_removed_with_clean_env(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    env_file = install.state_dir / ".env"
+    env_file.write_text(f"FOO=bar\nexport OPENCLAW_GATEWAY_TOKEN='{OLD}'\n")
+    result = rotate(make_ctx(install, tmp_path))
+    assert any(".env" in w and "--clean-env" in w and fingerprint(OLD) in w for w in result.warnings)
+    assert read_env_file(env_file)["OPENCLAW_GATEWAY_TOKEN"] == OLD
+    result = rotate(make_ctx(install, tmp_path / "2", clean_env=True))
+    assert read_env_file(env_file) == {"FOO": "bar"}
+    assert any("removed OPENCLAW_GATEWAY_TOKEN" in w for w in result.warnings)
+
+
+def test_hooks_token_equal_to_the_gateway_token_is_reported(tmp_path: Path) -> None:
+    install = make_install(tmp_path, hooks=OLD)
+    result = rotate(make_ctx(install, tmp_path))
+    assert any("hooks.token equals the old gateway token" in w for w in result.warnings)
+    assert all(OLD not in w for w in result.warnings)
+
+
+def test_require_running_fails_without_a_gateway(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    with pytest.raises(MoltirError) as err:
+        Rotate().apply(make_ctx(install, tmp_path, {"require_running": True}))
+    assert err.value.exit_code == EXIT_ENV
+    result = Verify().apply(make_ctx(install, tmp_path, action=Verify))
+    assert result.status == "skipped" and "not running" in result.summary
+
+
+# ---- a running (fake) gateway ---------------------------------------------------------------
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Install, fake_tokengw.TokenGateway]]:
+    port = free_port()
+    install = make_install(tmp_path, port=port)
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port)
+    try:
+        yield install, gw
+    finally:
+        gw.stop()
+
+
+def test_keyring_ref_route_is_sigusr2_and_the_proof_holds(running: tuple[Install, Any], tmp_path: Path) -> None:
+    install, gw = running
+    ctx = make_ctx(install, tmp_path, {"timeout_s": 20})
+    result = rotate(ctx)
+    assert result.details["route"] == "SIGUSR2" and result.details["applied"] is True
+    new = ctx.shared["gateway_token"]
+    assert gw.events()[-1] == {"event": "resolved", "why": "SIGUSR2", "fp": fingerprint(new)}
+    proof = Verify().apply(make_ctx(install, tmp_path, action=Verify, shared=ctx.shared))
+    assert proof.status == "done" and proof.details["new_status"] == 400 and proof.details["old_status"] == 401
+
+    # second rotation: the config does not change, only SIGUSR2 makes the gateway re-resolve
+    ctx2 = make_ctx(install, tmp_path / "2", {"timeout_s": 20})
+    rotate(ctx2)
+    assert gw.events()[-1] == {"event": "resolved", "why": "SIGUSR2", "fp": fingerprint(ctx2.shared["gateway_token"])}
+
+
+def test_plaintext_route_is_the_file_watch(tmp_path: Path) -> None:
+    port = free_port()
+    install = make_install(tmp_path, generation="openclaw-early", port=port)
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port)
+    try:
+        ctx = make_ctx(install, tmp_path, {"timeout_s": 20})
+        result = rotate(ctx)
+        assert result.details["route"] == "config file watch" and result.details["applied"] is True
+        assert gw.events()[-1]["why"] == "file watch"
+        assert all(e["why"] != "SIGUSR2" for e in gw.events())
+    finally:
+        gw.stop()
+
+
+def test_a_gateway_that_does_not_reload_is_rolled_back_in_a_drill(tmp_path: Path) -> None:
+    port = free_port()
+    install = make_install(tmp_path, port=port)
+    before = json5.loads(install.config_path.read_text())
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port, frozen=True)
+    try:
+        ctx = make_ctx(install, tmp_path, {"timeout_s": 2, "on_apply_failure": "rollback"})
+        with pytest.raises(MoltirError) as err:
+            rotate(ctx)
+        assert err.value.exit_code == EXIT_VERIFY
+        assert "rolled back" in err.value.message and "accepts the previous token" in err.value.message
+        after = json5.loads(install.config_path.read_text())
+        assert after["gateway"]["auth"] == before["gateway"]["auth"]
+        assert "moltir" not in after.get("secrets", {}).get("providers", {})
+        assert keystore.read("moltir", keystore.entry_name(install)) == OLD
+        from moltir import gateway_http
+        assert gateway_http.token_status(port, OLD) == 400
+        assert OLD not in err.value.one_line()
+    finally:
+        gw.stop()
+
+
+def test_a_gateway_that_does_not_reload_is_left_on_the_new_token_in_contain(tmp_path: Path) -> None:
+    port = free_port()
+    install = make_install(tmp_path, port=port)
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port, frozen=True)
+    try:
+        ctx = make_ctx(install, tmp_path, {"timeout_s": 1})
+        with pytest.raises(MoltirError) as err:
+            rotate(ctx)
+        assert err.value.exit_code == EXIT_VERIFY and "restart the gateway" in err.value.hint
+        assert keystore.read("moltir", keystore.entry_name(install)) == ctx.shared["gateway_token"]
+    finally:
+        gw.stop()
+
+
+def test_verify_fails_when_the_old_token_still_works(running: tuple[Install, Any], tmp_path: Path) -> None:
+    install, _ = running
+    shared = {"gateway_token": OLD, "old_gateway_token": OLD + "x"}
+    ok = Verify().apply(make_ctx(install, tmp_path, action=Verify, shared=shared))
+    assert ok.status == "done"  # the gateway accepts OLD: as a "new" token it proves
+    shared = {"gateway_token": "never-configured-" + "b" * 40, "old_gateway_token": OLD}
+    with pytest.raises(MoltirError) as err:
+        Verify().apply(make_ctx(install, tmp_path, {"timeout_s": 1}, action=Verify, shared=shared))
+    assert err.value.exit_code == EXIT_VERIFY and "HTTP 401" in err.value.message and "HTTP 400" in err.value.message
+    assert ROLLBACK_KEY not in shared
