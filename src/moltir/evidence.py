@@ -772,6 +772,7 @@ class _Collector:
             return None
         dst: int | None = None
         rel = evidence_rel(f.source, kind)
+        complete = False  # a copy that did not finish (disk full, Ctrl-C, read error) is removed
         try:
             st0 = os.fstat(fd)
             if not stat.S_ISREG(st0.st_mode) or (st0.st_dev, st0.st_ino) != (f.lst.st_dev, f.lst.st_ino):
@@ -796,11 +797,6 @@ class _Collector:
                 raise
             except OSError as exc:  # the SOURCE failed (I/O error, ...): skip it, keep going
                 self.skip(Skip(f.source, f"read error: {exc.strerror}", f.root.key, f.rule.category))
-                if dst is not None:
-                    os.close(dst)
-                    dst = None
-                    with contextlib.suppress(OSError):
-                        (self.case_dir / rel).unlink()
                 return None
             st1 = os.fstat(fd)
             if dst is not None:
@@ -809,10 +805,14 @@ class _Collector:
                     os.fchmod(dst, 0o400)
                 except OSError as exc:
                     raise _DestError(exc, rel) from None
+            complete = True
         finally:
             os.close(fd)
             if dst is not None:
                 os.close(dst)
+                if not complete:
+                    with contextlib.suppress(OSError):
+                        (self.case_dir / rel).unlink()
         entry: dict[str, Any] = {"source": f.source, "root": f.root.key, "category": f.rule.category,
                                  "rule": f.rule.pattern, "size": copied, "size_at_open": st0.st_size,
                                  "sha256": digest, "changed_during_copy": _changed(st0, st1, copied),
@@ -887,10 +887,15 @@ def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
             dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise _DestError(exc, str(tmp)) from None
+        ok = False
         try:
             digest, copied = _copy_fd(stdout.fileno(), dst, col.buf, source, 0, col.on_chunk, rel)
+            ok = True
         finally:
             os.close(dst)
+            if not ok:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
     finally:
         timer.cancel()
         if proc.poll() is None and not timer.finished.is_set():
@@ -942,9 +947,11 @@ def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
                 dst.close()
         finally:
             src.close()
-    except sqlite3.Error as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if not isinstance(exc, sqlite3.Error):
+            raise
         if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower():
             raise _DestError(OSError(errno.ENOSPC, "database or disk is full"), rel) from None
         col.skipped.append({"source": source, "category": "sqlite",

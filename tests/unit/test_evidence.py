@@ -355,6 +355,11 @@ def test_disk_full_marks_the_case_incomplete_and_unsealed(lay: Layout, monkeypat
     assert (case / "evidence" / "INCOMPLETE").is_file()
     assert not (case / "seal.json").exists() and not (case / "manifest.json").exists()
     assert evidence.case_state(case) == "incomplete"
+    fs = case / "evidence" / "fs"
+    for dirpath, _dirs, files in os.walk(fs):  # no half-written copy is left behind
+        for f in files:
+            copy = Path(dirpath, f)
+            assert copy.read_bytes() == Path("/", copy.relative_to(fs)).read_bytes(), copy
     events = [r["event"] for r in Journal(case / "journal.jsonl").records()]
     assert events[-1] == "evidence.incomplete"
     report = evidence.verify(case)
