@@ -1,0 +1,348 @@
+"""What ``moltir restore`` checks and says around the restore runbook.
+
+The CLI calls, in this order:
+
+* :func:`preflight` before taking the lock: refuses (exit 2) a case that is not the latest of
+  this install, belongs to another install, or whose evidence fails verification, unless
+  ``--force``; raises :class:`NothingToRestore` (exit 0, a no-op that says so) when the case
+  recorded no change or is already restored. Returns notes worth showing.
+* :func:`describe_restore` to show what will change before asking.
+* :func:`partial_failure_message` when a restore step failed: the exact state the install is
+  left in and the next command to run.
+
+Restore never brings the old token back: the gateway comes back on the NEW token.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from moltir import paths
+from moltir.case import Case, latest_case_dir
+from moltir.errors import EXIT_OK, EXIT_USAGE, MoltirError
+from moltir.openclaw import Install
+
+RESTORE_RUNBOOK = "restore"
+_ABSENT = ("absent", "<absent>", "__absent__")
+
+
+class NothingToRestore(MoltirError):
+    """Restore has nothing to do for this case: exit 0 with a message that says so."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint=hint, exit_code=EXIT_OK)
+
+
+# ---- reading the case ----------------------------------------------------------------------
+
+def _journal_records(case: Case) -> list[dict[str, Any]]:
+    from moltir.journal import Journal
+
+    return Journal(case.journal_path).records() if case.journal_path.exists() else []
+
+
+def _status(case: Case) -> dict[str, Any]:
+    from moltir.engine import case_status
+
+    return case_status(case)
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a.absolute() == b.absolute()
+
+
+def _case_flag(case: Case) -> str:
+    return f" --case-dir {case.dir}"
+
+
+# ---- preflight -----------------------------------------------------------------------------
+
+def _verify_evidence(case: Case) -> tuple[bool | None, str]:
+    """(True ok / False failed / None not checked, one line)."""
+    if not (case.dir / "evidence").is_dir():
+        return None, "the case holds no evidence folder; nothing to verify"
+    try:
+        evidence = importlib.import_module("moltir.evidence")
+    except ImportError:
+        return None, "evidence not verified (this moltir has no evidence verifier)"
+    verify = getattr(evidence, "verify", None)
+    if not callable(verify):
+        return None, "evidence not verified (this moltir has no evidence verifier)"
+    try:
+        result = verify(case.dir)
+    except MoltirError as exc:
+        return False, exc.message
+    ok = result if isinstance(result, bool) else getattr(result, "ok", None)
+    if ok is None and isinstance(result, Mapping):
+        ok = result.get("ok")
+    state = getattr(result, "state", None)
+    if state == "no evidence":
+        return None, "no evidence snapshot in this case; nothing to verify"
+    benign = ("evidence/INCOMPLETE", "seal.json is missing", "manifest.json is missing", "SHA256SUMS is missing")
+    tampered = any(getattr(result, k, ()) for k in ("mismatched", "missing", "extra")) or any(
+        not str(p).startswith(benign) for p in getattr(result, "problems", ()) or ())
+    if ok is False and state == "incomplete" and not tampered:
+        return None, "the evidence snapshot did not finish (evidence/INCOMPLETE); what it holds is not sealed"
+    if ok is False and state == "unsealed" and not tampered:
+        # evidence/ holds only other steps' output (audit.run's evidence/audit/): no snapshot was taken
+        return None, "no sealed evidence snapshot in this case; nothing to verify"
+    if ok is False:
+        lines = getattr(result, "lines", None)
+        problems = lines() if callable(lines) else getattr(result, "problems", None)
+        if problems is None and isinstance(result, Mapping):
+            problems = result.get("problems")
+        first = ""
+        if isinstance(problems, list | tuple) and problems:
+            first = f": {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+        return False, f"evidence verification failed{first}"
+    if ok is True:
+        return True, "evidence verified (hashes and seal match)"
+    return None, "evidence verifier gave no verdict"
+
+
+def preflight(case: Case, install: Install, *, force: bool) -> list[str]:
+    """Refuse a restore that would act on the wrong or a doubtful case; return notes to show.
+
+    Raises ``MoltirError`` (exit 2) unless ``force``: the case belongs to another install, is not
+    the latest case of this install, or its evidence fails verification. Raises
+    :class:`NothingToRestore` (exit 0) when the case recorded nothing to undo or is already
+    restored.
+    """
+    notes: list[str] = []
+    st = _status(case)
+    if st["status"] == "restored":
+        finished = st["runs"].get(RESTORE_RUNBOOK, {}).get("finished")
+        raise NothingToRestore(f"case {case.id} is already restored" + (f" (at {finished})" if finished else "")
+                               + "; nothing to do")
+    if not case.restore_data():
+        raise NothingToRestore(f"case {case.id} recorded no change to undo (containment changed nothing)",
+                               "nothing to restore")
+
+    refusals: list[str] = []
+    recorded_state = str(case.info.get("openclaw", {}).get("state_dir") or "")
+    if recorded_state and not _same_dir(Path(recorded_state), install.state_dir):
+        refusals.append(f"case {case.id} was opened for {recorded_state}, not {install.state_dir}")
+    latest = latest_case_dir(paths.installs_dir(install.env), install.key)
+    if latest is not None and not _same_dir(latest, case.dir):
+        refusals.append(f"case {case.id} is not the latest case of this install (latest: {latest.name}); "
+                        "restoring it would put back older values over a later containment")
+    ok, line = _verify_evidence(case)
+    if ok is False:
+        refusals.append(f"the evidence of case {case.id} fails verification ({line}); "
+                        "its restore record may have been tampered with")
+    else:
+        notes.append(line)
+    if st["status"] in ("failed", "interrupted", "open"):
+        notes.append(f"containment did not finish (status: {st['status']}); restore puts back what was recorded")
+
+    if refusals and not force:
+        raise MoltirError("; ".join(refusals),
+                          hint="check 'moltir status'; pass --force to restore this case anyway",
+                          exit_code=EXIT_USAGE)
+    notes.extend(f"--force: {r}" for r in refusals)
+    return notes
+
+
+# ---- what will change ----------------------------------------------------------------------
+
+def _dm_entries(section: Any) -> list[tuple[str, Any, bool]]:
+    """(path, old value, had_value) for every recorded DM/group-policy path, best effort."""
+    out: list[tuple[str, Any, bool]] = []
+    seen: set[str] = set()
+
+    def path_of(node: Mapping[str, Any]) -> str | None:
+        p = node.get("path")
+        if isinstance(p, list) and all(isinstance(x, str | int) for x in p):
+            p = ".".join(str(x) for x in p)
+        return p if isinstance(p, str) and p.startswith("channels.") else None
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            p = path_of(node)
+            if p is not None and p not in seen:
+                seen.add(p)
+                for key in ("old", "before", "old_value", "previous", "value"):
+                    if key in node:
+                        old = node[key]
+                        absent = (old is None and node.get("existed") is False) or old in _ABSENT or \
+                            node.get("absent") is True or node.get("existed") is False
+                        out.append((p, old, not absent))
+                        break
+                else:
+                    out.append((p, None, not (node.get("absent") is True or node.get("existed") is False)))
+                return
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(section)
+    return out
+
+
+def _gateway_line(section: Any) -> str:
+    """How ``gateway.start`` will bring the gateway back, from what ``gateway.stop`` recorded."""
+    if not isinstance(section, Mapping):
+        return "gateway: started in the foreground (`openclaw gateway run`): how it ran before was not recorded"
+    if section.get("was_running") is False:
+        return "gateway: was not running before containment; it stays stopped"
+    service = section.get("service")
+    mode = section.get("mode")
+    if isinstance(service, Mapping) and service.get("name"):
+        manager = service.get("manager") or mode
+        undo = []
+        if service.get("masked"):
+            undo.append("unmasked")
+        if service.get("disabled"):
+            undo.append("re-enabled")
+        how = ", ".join([*undo, "started"])
+        return f"gateway: {manager} service {service['name']} {how}, as before containment"
+    argv = section.get("argv")
+    cmd = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(argv)) if isinstance(argv, list) and \
+        all(isinstance(a, str) for a in argv) and argv else "openclaw gateway run"
+    port = section.get("port")
+    return (f"gateway: relaunched in the background (`{cmd}`) with the environment it had"
+            + (f", on port {port}" if port else ""))
+
+
+def _fp(section: Mapping[str, Any], *keys: str) -> str | None:
+    for k in keys:
+        v = section.get(k)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def describe_restore(case: Case) -> list[str]:
+    """What ``moltir restore`` will change for this case, one line per effect."""
+    data = case.restore_data()
+    lines = [f"case {case.id}:"]
+    dm = data.get("dm_policy")
+    if dm is not None:
+        entries = _dm_entries(dm)
+        if entries:
+            lines.append(f"DM policies: {len(entries)} path(s) back to their pre-incident values:")
+            for path, old, had in entries:
+                lines.append(f"  {path}: disabled -> {old!r}" if had else
+                             f"  {path}: key removed (moltir inserted it)")
+        else:
+            lines.append("DM policies: back to their pre-incident values")
+    else:
+        lines.append("DM policies: nothing recorded, left as they are")
+    lines.append(_gateway_line(data.get("gateway")))
+    tok = data.get("token")
+    if isinstance(tok, Mapping):
+        new = _fp(tok, "new_fingerprint", "fingerprint")
+        prev = tok.get("previous")
+        old = _fp(prev, "token_fingerprint") if isinstance(prev, Mapping) else _fp(tok, "old_fingerprint")
+        lines.append("token: the gateway keeps the NEW token" + (f" (fingerprint {new})" if new else "")
+                     + "; the old token" + (f" ({old})" if old else "") + " stays refused: restore never brings "
+                     "it back. Then proven on the live gateway: new accepted, old refused")
+    elif tok is not None:
+        lines.append("token: the gateway keeps the NEW token; the old one stays refused")
+    else:
+        lines.append("token: not rotated in this case; unchanged")
+    lines.append("then: a deep security audit with the gateway up, kept in the case")
+    return lines
+
+
+# ---- partial failure -----------------------------------------------------------------------
+
+_STATE_DONE = {
+    "dm_policy.restore": "DM policies are back to their pre-incident values",
+    "gateway.start": "the gateway is running again",
+    "token.verify": "the gateway accepts the new token and refuses the old one",
+    "audit.run": "the final audit ran",
+}
+_STATE_FAILED = {
+    "dm_policy.restore": ("DM policies are NOT restored: they are still disabled (or partly restored if "
+                          "the step stopped mid-way; a path someone edited during the incident is left "
+                          "alone and reported)"),
+    "gateway.start": "the gateway is NOT running: it did not start or did not come up",
+    "token.verify": ("the gateway is running but the new token is NOT proven: it may serve another token; "
+                     "do not expose it"),
+    "audit.run": ("the gateway runs on the new token, but the final audit failed or found problems "
+                  "(report in the case under evidence/audit/)"),
+}
+_STATE_NOT_RUN = {
+    "dm_policy.restore": "DM policies are still disabled",
+    "gateway.start": "the gateway is still stopped",
+    "token.verify": "the token was not checked",
+    "audit.run": "no final audit yet",
+}
+
+
+# step id -> action in the shipped runbooks/restore.json5 (used when the runbook file is gone)
+_SHIPPED_ACTIONS = {"restore-dms": "dm_policy.restore", "start-gateway": "gateway.start",
+                    "verify-token": "token.verify", "final-audit": "audit.run"}
+
+
+def _runbook_actions(source: object) -> dict[str, str]:
+    """step id -> action, read (not validated) from the runbook file a run used."""
+    if not isinstance(source, str) or not source:
+        return {}
+    try:
+        import json5
+
+        data = json5.loads(Path(source).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return {}
+    steps = data.get("steps") if isinstance(data, dict) else None
+    return {str(s["id"]): str(s["action"]) for s in steps or []
+            if isinstance(s, dict) and isinstance(s.get("id"), str) and isinstance(s.get("action"), str)}
+
+
+def _restore_steps(case: Case) -> list[tuple[str, str]]:
+    """(step id, action) of the last restore run, in runbook order."""
+    actions: dict[str, str] = dict(_SHIPPED_ACTIONS)
+    planned: list[str] = []
+    for rec in _journal_records(case):
+        if rec.get("runbook") != RESTORE_RUNBOOK:
+            continue
+        if rec.get("event") == "run.start":
+            planned = [s for s in rec.get("steps") or [] if isinstance(s, str)]
+            actions.update(_runbook_actions(rec.get("source")))
+        elif rec.get("event") in ("step.start", "step.failed") and isinstance(rec.get("step"), str) \
+                and rec.get("action"):
+            actions[rec["step"]] = str(rec["action"])
+    return [(sid, actions.get(sid, "")) for sid in planned]
+
+
+def partial_failure_message(case: Case, failed_step: str) -> str:
+    """The state the install is left in after ``failed_step`` failed, and the next command."""
+    st = _status(case)
+    run = st["runs"].get(RESTORE_RUNBOOK, {})
+    done = set(run.get("done", {}))
+    error = run.get("failed", {}).get(failed_step)
+    steps = _restore_steps(case) or [(failed_step, "")]
+    state: list[str] = []
+    passed = False
+    for sid, action in steps:
+        if sid == failed_step:
+            state.append(_STATE_FAILED.get(action, f"step {sid} ({action or '?'}) failed"))
+            passed = True
+        elif sid in done and not passed:
+            state.append(_STATE_DONE.get(action, f"step {sid} done"))
+        elif passed:
+            state.append(_STATE_NOT_RUN.get(action, f"step {sid} not run"))
+        elif sid in done:
+            state.append(_STATE_DONE.get(action, f"step {sid} done"))
+    action = dict(steps).get(failed_step, "")
+    cmd = f"moltir restore --yes{_case_flag(case)}"
+    extra = ""
+    if action == "dm_policy.restore":
+        extra = (f"; if it refused because the config was edited during the incident, review the change and "
+                 f"run '{cmd} --force'")
+    elif action == "gateway.start":
+        extra = "; see the gateway log in the state dir's logs/ folder for why it did not start"
+    why = f" ({error})" if error else ""
+    return (f"restore stopped at step '{failed_step}'{why}. Install state: " + "; ".join(state)
+            + f". The new token stays in place. Next: fix the cause, then run '{cmd}' "
+            f"(it resumes at '{failed_step}'){extra}.")
