@@ -94,7 +94,9 @@ SCRIPT = textwrap.dedent(r'''
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", cfg["port"]))
         sock.listen(8)
-    log = open(cfg["log"], "a") if cfg.get("log") else None
+    if cfg.get("http_token_file"):   # keeps the token off the fake's own command line
+        with open(cfg["http_token_file"]) as fh:
+            cfg["http_token"] = fh.read().strip()
     if cfg.get("worker"):
         wcfg = {"role": "worker", "comm": "MainThread", "ready": cfg["ready"] + ".worker", "python": cfg["python"],
                 "stubborn": cfg["worker"] == "stubborn"}
@@ -116,9 +118,20 @@ SCRIPT = textwrap.dedent(r'''
             sock.settimeout(0.2)
             try:
                 conn, _ = sock.accept()
-                conn.close()
+            except OSError:
+                continue
+            try:
+                if cfg.get("http_token"):   # POST /tools/invoke: 400 = token accepted, 401 = refused
+                    conn.settimeout(2)
+                    data = conn.recv(65536).decode("latin-1")
+                    ok = f"authorization: bearer {cfg['http_token']}".lower() in data.lower()
+                    status = "400 Bad Request" if ok else "401 Unauthorized"
+                    conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                                 .encode())
             except OSError:
                 pass
+            finally:
+                conn.close()
         else:
             time.sleep(0.2)
 ''')
@@ -169,15 +182,43 @@ class FakeGateway:
             self.popen.wait(timeout=10)
 
 
-def spawn(tmp: Path, env: Mapping[str, str], *, port: int | None = None, ignore_term: bool = False,
-          worker: str | None = None, lock_dir: Path | None = None, lock_name: str = "gateway.state.lock",
-          config_path: str = "", wrapper: bool = False, name: str = "openclaw-gateway",
-          preexec: Any = None, tag: str = "gw") -> FakeGateway:
-    """Start a fake gateway (``worker``: None | "polite" | "stubborn")."""
+def script_path(tmp: Path) -> Path:
     script = tmp / "fakegw_script.py"
     if not script.exists():
         script.write_text(SCRIPT)
         script.chmod(0o755)
+    return script
+
+
+def fake_config(tmp: Path, *, port: int | None = None, http_token: str | None = None,
+                ignore_term: bool = False, tag: str = "cmd") -> tuple[dict[str, Any], Path]:
+    """A config for a fake gateway launched by someone else (a supervisor, gateway.start's command)."""
+    ready = tmp / f"{tag}-{os.urandom(3).hex()}.ready"
+    token_file = None
+    if http_token:
+        token_file = Path(str(ready) + ".token")
+        token_file.write_text(http_token)
+    cfg = {"role": "gateway", "comm": "openclaw-gateway", "ready": str(ready), "python": sys.executable,
+           "port": port, "ignore_term": ignore_term, "worker": None, "lock_dir": None,
+           "lock_name": "gateway.state.lock", "config_path": "",
+           "http_token_file": str(token_file) if token_file else None}
+    return cfg, ready
+
+
+def shell_command(tmp: Path, cfg: dict[str, Any]) -> list[str]:
+    """argv that starts a fake gateway named openclaw-gateway (bash ``exec -a`` sets argv[0])."""
+    import shlex
+
+    return ["bash", "-c", f"exec -a openclaw-gateway {shlex.quote(sys.executable)} "
+                          f"{shlex.quote(str(script_path(tmp)))} {shlex.quote(json.dumps(cfg))}"]
+
+
+def spawn(tmp: Path, env: Mapping[str, str], *, port: int | None = None, ignore_term: bool = False,
+          worker: str | None = None, lock_dir: Path | None = None, lock_name: str = "gateway.state.lock",
+          config_path: str = "", wrapper: bool = False, name: str = "openclaw-gateway",
+          preexec: Any = None, tag: str = "gw", http_token: str | None = None) -> FakeGateway:
+    """Start a fake gateway (``worker``: None | "polite" | "stubborn")."""
+    script = script_path(tmp)
     n = 0
     while (tmp / f"{tag}{n}.ready").exists() or (tmp / f"{tag}{n}.ready.claimed").exists():
         n += 1
@@ -188,7 +229,12 @@ def spawn(tmp: Path, env: Mapping[str, str], *, port: int | None = None, ignore_
         "comm": "openclaw" if wrapper else name,
         "ready": str(ready), "python": sys.executable, "port": port, "ignore_term": ignore_term, "worker": worker,
         "lock_dir": str(lock_dir) if lock_dir else None, "lock_name": lock_name, "config_path": config_path,
+        "http_token_file": None,
     }
+    if http_token:
+        token_file = tmp / f"{tag}{n}.token"
+        token_file.write_text(http_token)
+        cfg["http_token_file"] = str(token_file)
     argv0 = "openclaw" if wrapper else name
     popen = subprocess.Popen([argv0, str(script), json.dumps(cfg)], executable=sys.executable,
                              env=dict(env), stdin=subprocess.DEVNULL, preexec_fn=preexec)

@@ -13,6 +13,8 @@ from moltir.actions.base import Action
 
 REGISTRY: dict[str, str] = {
     # name                 module:Class               (one module per action kind)
+    "gateway.stop": "moltir.actions.gateway:GatewayStop",
+    "gateway.start": "moltir.actions.gateway:GatewayStart",
     "token.rotate": "moltir.actions.token:Rotate",
     "token.verify": "moltir.actions.token:Verify",
     "evidence.snapshot": "moltir.actions.evidence:Snapshot",
