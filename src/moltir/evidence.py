@@ -727,9 +727,14 @@ def _changed(a: os.stat_result, b: os.stat_result, copied: int) -> bool:
 
 
 def _mkdirs(case_dir: Path, rel_dir: str) -> None:
-    path = case_dir / rel_dir
+    """Create ``rel_dir`` under the case, every level 0700 (mkdir(parents=True) would use the umask)."""
+    path = case_dir
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for part in rel_dir.split("/"):
+            if part:
+                path = path / part
+                with contextlib.suppress(FileExistsError):
+                    path.mkdir(mode=0o700)
     except OSError as exc:
         raise _DestError(exc, str(path)) from None
 
@@ -1202,10 +1207,9 @@ def _fail_message(exc: OSError, where: str) -> MoltirError:
         what = "read-only file system"
     else:
         what = exc.strerror or str(exc)
-    return MoltirError(f"evidence snapshot failed ({what}) while writing {where}; the case is marked incomplete "
-                       "(evidence/INCOMPLETE) and not sealed",
-                       hint="free space or fix the folder, then run the snapshot again (the incomplete attempt "
-                            "is kept as evidence.attempt-N)", exit_code=EXIT_STEP_FAILED)
+    return MoltirError(f"evidence snapshot failed: {what} writing {where}; the case is marked incomplete, not sealed",
+                       hint="free space (or fix the folder) and run it again; the incomplete copy is kept aside",
+                       exit_code=EXIT_STEP_FAILED)
 
 
 def _syncfs(path: Path) -> None:

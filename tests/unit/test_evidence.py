@@ -232,6 +232,8 @@ def test_copies_are_read_only_and_keep_times(lay: Layout) -> None:
     assert stat.S_IMODE(copy.stat().st_mode) == 0o400
     assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o500
     assert stat.S_IMODE((lay.case.dir / "manifest.json").stat().st_mode) == 0o400
+    for parent in [copy.parent, *copy.parents][: len(copy.relative_to(lay.case.dir).parts) - 1]:
+        assert stat.S_IMODE(parent.stat().st_mode) in (0o500, 0o700), parent  # never the umask's 0755
     assert copy.stat().st_mtime_ns == old + 10**9
     assert copy.stat().st_atime_ns == old
     assert log.stat().st_atime_ns == old, "reading the source changed its atime (O_NOATIME not used)"
@@ -357,6 +359,7 @@ def test_disk_full_marks_the_case_incomplete_and_unsealed(lay: Layout, monkeypat
     assert evidence.case_state(case) == "incomplete"
     fs = case / "evidence" / "fs"
     for dirpath, _dirs, files in os.walk(fs):  # no half-written copy is left behind
+        assert stat.S_IMODE(os.stat(dirpath).st_mode) == 0o700, dirpath
         for f in files:
             copy = Path(dirpath, f)
             assert copy.read_bytes() == Path("/", copy.relative_to(fs)).read_bytes(), copy
