@@ -15,9 +15,11 @@ REGISTRY: dict[str, str] = {
     # name                 module:Class               (one module per action kind)
     "gateway.stop": "moltir.actions.gateway:GatewayStop",
     "gateway.start": "moltir.actions.gateway:GatewayStart",
+    "dm_policy.set": "moltir.actions.dm_policy:SetDmPolicy",
+    "dm_policy.restore": "moltir.actions.dm_policy:RestoreDmPolicy",
+    "evidence.snapshot": "moltir.actions.evidence:Snapshot",
     "token.rotate": "moltir.actions.token:Rotate",
     "token.verify": "moltir.actions.token:Verify",
-    "evidence.snapshot": "moltir.actions.evidence:Snapshot",
     "audit.run": "moltir.actions.audit:RunAudit",
 }
 
