@@ -2,4 +2,14 @@
 
 Importable as ``tests.harness`` with the repository root on ``sys.path`` (the integration
 conftest puts it there; ``python -m tests.harness.demo`` run from the root gets it for free).
+
+Modules: ``releases`` (what ``make deps`` installed), ``home`` (isolated home + config + env),
+``configs`` (the commented JSON5 per release), ``gateway`` (run/stop the real gateway),
+``transcripts`` (one real agent turn), ``secret_service`` (private D-Bus + gnome-keyring),
+``clawdbot`` (file-only clawdbot layout), ``procs`` (find/kill a state dir's processes),
+``faketg`` / ``fakellm`` / ``tls`` / ``net`` / ``servers`` (loopback fakes and helpers).
 """
+
+from tests.harness.procs import assert_none_left, kill_leftovers, processes_for
+
+__all__ = ["assert_none_left", "kill_leftovers", "processes_for"]

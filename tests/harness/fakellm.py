@@ -3,7 +3,8 @@
 Config for both releases (openclaw-old-run.md §2; 2026.9.6 docs gateway/config-tools/custom-providers.md):
 ``models.providers.fake = {baseUrl: "<url>/v1", apiKey: "sk-fake", api: "openai-completions",
 models: [{id: "fake-model", name: "Fake Model"}]}`` and ``agents.defaults.model.primary: "fake/fake-model"``.
-Every reply is ``FAKE-REPLY: <last user text>``.
+Every reply is :attr:`FakeLLM.reply` (default ``FAKE-REPLY: hello from the fake model``); every
+request body is kept in :attr:`FakeLLM.requests`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from tests.harness.servers import JsonHandler, LoopbackServer
 
 MODEL_ID = "fake-model"
 PROVIDER_ID = "fake"
-REPLY_PREFIX = "FAKE-REPLY: "
+DEFAULT_REPLY = "FAKE-REPLY: hello from the fake model"
 
 
 class FakeLLM(LoopbackServer):
     def __init__(self) -> None:
         super().__init__(_LLMHandler)
         self.requests: list[dict[str, Any]] = []
+        self.reply = DEFAULT_REPLY
 
     @property
     def base_url(self) -> str:
@@ -31,21 +33,6 @@ class FakeLLM(LoopbackServer):
     def provider_config(self) -> dict[str, Any]:
         return {"baseUrl": self.base_url, "apiKey": "sk-fake", "api": "openai-completions",
                 "models": [{"id": MODEL_ID, "name": "Fake Model"}]}
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
-
-
-def _last_user_text(body: dict[str, Any]) -> str:
-    for msg in reversed(body.get("messages") or []):
-        if isinstance(msg, dict) and msg.get("role") == "user":
-            return _text_of(msg.get("content")).strip()
-    return ""
 
 
 class _LLMHandler(JsonHandler):
@@ -64,8 +51,9 @@ class _LLMHandler(JsonHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_json({"error": {"message": "not found"}}, status=404)
             return
-        text = REPLY_PREFIX + (_last_user_text(body)[-200:] or "ok")
-        cid, created, model = f"chatcmpl-fake-{len(self.server.requests)}", int(time.time()), body.get("model", MODEL_ID)
+        text = self.server.reply
+        cid, created = f"chatcmpl-fake-{len(self.server.requests)}", int(time.time())
+        model = body.get("model", MODEL_ID)
         usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
         if not body.get("stream"):
             self.send_json({"id": cid, "object": "chat.completion", "created": created, "model": model,
