@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.harness.clawdbot import ClawdbotHome
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.transcripts import Transcripts
@@ -230,3 +231,38 @@ def test_a_fifo_in_the_log_dir_does_not_hang(openclaw_home: OpenClawHome, tmp_pa
     assert result[0].returncode == 0, result[0].stdout + result[0].stderr
     skipped = {s["source"]: s["reason"] for s in _manifest(case)["skipped"]}
     assert "FIFO" in skipped[str(fifo)]
+
+
+def test_snapshot_of_a_clawdbot_layout(clawdbot_home: ClawdbotHome, tmp_path: Path) -> None:
+    cb = clawdbot_home
+    env = {**cb.env, "MOLTIR_HOME": str(tmp_path / "moltir-home")}
+    rb = tmp_path / "snapshot.json5"
+    rb.write_text(SNAPSHOT_RUNBOOK)
+    case = tmp_path / "case"
+    run = subprocess.run([sys.executable, "-m", "moltir", "contain", "--runbook", str(rb), "--case-dir", str(case),
+                          "--yes"], env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    m = _manifest(case)
+    assert m["install"]["generation"] == "clawdbot"
+    s = cb.state_dir
+    files = _by_source(m)
+    for rel in ("clawdbot.json", "logs/clawdbot.log", f"agents/main/sessions/{cb.transcript.name}",
+                "agents/main/sessions/sessions.json", "credentials/telegram-pairing.json",
+                "credentials/telegram-allowFrom.json", "devices/paired.json", "devices/pending.json",
+                "exec-approvals.json", "cron/jobs.json"):
+        assert str(s / rel) in files, rel
+        assert (case / files[str(s / rel)]["path"]).read_bytes() == (s / rel).read_bytes()
+    listed = {e["source"] for e in m["listed"]}
+    for rel in ("agents/main/agent/models.json", "agents/main/agent/auth-profiles.json", "identity/device.json",
+                "identity/device-auth.json"):
+        assert str(s / rel) in listed, rel
+        assert str(s / rel) not in files
+    for name in ("manifest.json", "seal.json", "journal.jsonl"):
+        text = (case / name).read_text()
+        assert cb.token not in text and "sk-ant-fake-not-a-secret" not in text, name
+    sums = subprocess.run(["sha256sum", "--strict", "-c", "SHA256SUMS"], cwd=case, capture_output=True, text=True)
+    assert sums.returncode == 0, sums.stdout + sums.stderr
+    ok = subprocess.run([sys.executable, "-m", "moltir", "evidence", "verify", str(case)], env=env,
+                        capture_output=True, text=True, timeout=120, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -670,3 +670,34 @@ def test_cli_export_and_custody(sealed: Layout, tmp_path: Path) -> None:
     assert note.exit_code == 0 and "custody record #2" in note.output
     with gzip.open(out) as gz, tarfile.open(fileobj=io.BytesIO(gz.read())) as tar:
         assert f"{sealed.case.id}/manifest.json" in tar.getnames()
+
+
+def test_exec_approvals_under_home_are_taken_whatever_the_state_dir(tmp_path: Path) -> None:
+    """2026.1.x hard-codes ~/.openclaw/exec-approvals.json and ignores OPENCLAW_STATE_DIR."""
+    home = tmp_path / "home"
+    state = tmp_path / "elsewhere" / "state"
+    _write(state / "openclaw.json", "{}\n")
+    approvals = _write(home / ".openclaw" / "exec-approvals.json", '{"version":1}\n')
+    _write(home / ".openclaw" / "agents" / "main" / "sessions" / "x.jsonl", "{}\n")  # not this install's
+    install = discover(env={"HOME": str(home), "OPENCLAW_STATE_DIR": str(state), "PATH": "/usr/bin:/bin"})
+    case = Case.create(tmp_path / "case", kind="contain", install_info={}, reason="")
+    src = evidence.resolve_roots(install, journal=False)
+    src = dataclasses.replace(src, roots=tuple(r for r in src.roots if _within(r.path, tmp_path)))
+    evidence.snapshot(case, install, case.journal(), sources=src, gateway_running=False, progress=False)
+    files = {f["source"]: f for f in json.loads((case.dir / "manifest.json").read_text())["files"]}
+    assert files[str(approvals)]["root"] == "home-openclaw"
+    assert str(home / ".openclaw/agents/main/sessions/x.jsonl") not in files
+
+
+def test_progress_line_for_big_files_only() -> None:
+    out = io.StringIO()
+    bar = evidence._Progress(out)
+    bar("/small.log", 10, 100)
+    assert out.getvalue() == ""
+    size = evidence.PROGRESS_MIN_BYTES * 2
+    bar("/big.log", size // 2, size)
+    bar("/big.log", size, size)
+    text = out.getvalue()
+    assert " 50% " in text and "100% " in text and "/big.log" in text
+    bar.close()
+    assert out.getvalue().endswith("\r\x1b[K")
