@@ -509,7 +509,7 @@ def test_action_warns_when_a_disabled_path_is_open_again(fake_home: dict[str, An
     ctx.case.record_restore("dm_policy", {"changes": [{"path": "channels.telegram.dmPolicy", "old": "open"}]})
     result = run_step(ctx)
     assert any("DMs still open at channels.telegram.dmPolicy" in w for w in result.warnings)
-    assert "CRITICAL channels.telegram.dm.open" in result.summary
+    assert "CRITICAL channels.telegram.dm.open (channels.telegram.dmPolicy): " in result.summary
     assert "-> fix: " in result.summary
 
 

@@ -196,8 +196,10 @@ class RunAudit(Action):
             warnings.append(sup[0])
         for f in assessment.unexpected:
             if f.severity == "critical":
-                lines.append(f"  CRITICAL {f.check_id}: {f.title}" + (f" -> fix: {f.remediation}"
-                                                                      if f.remediation else ""))
+                paths = f.open_policy_paths()
+                where = f" ({', '.join(paths)})" if paths else ""
+                lines.append(f"  CRITICAL {f.check_id}{where}: {f.title}"
+                             + (f" -> fix: {f.remediation}" if f.remediation else ""))
         for a in assessment.expected:
             lines.append(f"  expected {a.finding.check_id}: {a.reason}")
         if report.deep is not None:
