@@ -753,6 +753,7 @@ class _Collector:
     files: list[dict[str, Any]] = field(default_factory=list)
     listed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     bytes: int = 0
     noatime_refused: int = 0
 
@@ -913,9 +914,11 @@ def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
     if copied == 0:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        why = "no entries" if rc == 0 else f"exit {rc}"
-        col.skipped.append({"source": source, "category": "journal",
-                            "reason": f"journalctl: {why}{': ' + first_err[0] if first_err else ''}"})
+        detail = f": {first_err[0]}" if first_err else ""
+        if rc == 0:  # nothing logged for that unit (no such unit, no journald): not a skipped source
+            col.notes.append(f"{source}: no entries{detail}")
+        else:
+            col.skipped.append({"source": source, "category": "journal", "reason": f"journalctl: exit {rc}{detail}"})
         return
     try:
         tmp.chmod(0o400)
@@ -1260,7 +1263,7 @@ def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, s
         "rules": [{"root": r.root, "pattern": r.pattern, "category": r.category, "note": r.note}
                   for r in RULES if install.generation in r.generations],
         "journal_units": list(sources.units),
-        "notes": list(sources.notes),
+        "notes": [*sources.notes, *col.notes],
         "sealed_in_place": "evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS),
         "previous_attempts": previous,
         "counts": {"files": len(col.files), "bytes": col.bytes, "listed": len(col.listed),

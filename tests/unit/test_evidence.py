@@ -57,7 +57,8 @@ class Layout:
 
     def sources(self, **kw: Any) -> evidence.Sources:
         """The install's roots, minus those outside the test's tmp dir (e.g. the real /tmp/openclaw)."""
-        src = evidence.resolve_roots(self.install, journal=False, **kw)
+        kw.setdefault("journal", False)
+        src = evidence.resolve_roots(self.install, **kw)
         roots = tuple(r for r in src.roots if _within(r.path, self.base))
         return dataclasses.replace(src, roots=roots)
 
@@ -701,3 +702,39 @@ def test_progress_line_for_big_files_only() -> None:
     assert " 50% " in text and "100% " in text and "/big.log" in text
     bar.close()
     assert out.getvalue().endswith("\r\x1b[K")
+
+
+def _fake_journalctl(lay: Layout, script: str) -> None:
+    """Put a stand-in ``journalctl`` first on the install's PATH (the collector under test runs it)."""
+    bindir = lay.base / "fakebin"
+    _write(bindir / "journalctl", "#!/bin/sh\n" + script, 0o755)
+    env = dict(lay.install.env)
+    env["PATH"] = f"{bindir}:{env.get('PATH', '/usr/bin:/bin')}"
+    lay.install = dataclasses.replace(lay.install, env=env)
+
+
+def test_the_user_journal_is_streamed_into_the_case(lay: Layout) -> None:
+    args_file = lay.base / "journalctl.args"
+    _fake_journalctl(lay, f'echo "$@" >> {args_file}\n'
+                          'case "$*" in *openclaw-gateway*) printf \'{"MESSAGE":"m1"}\\n{"MESSAGE":"m2"}\\n\';; esac\n')
+    lay.snapshot(sources=lay.sources(journal=True), collect_journal=True)
+    m = lay.manifest()
+    entry = next(f for f in m["files"] if f["root"] == "journald")
+    copy = lay.case.dir / entry["path"]
+    assert entry["path"] == "evidence/journald/openclaw-gateway.service.json"
+    assert copy.read_bytes() == b'{"MESSAGE":"m1"}\n{"MESSAGE":"m2"}\n'
+    assert entry["sha256"] == _sha(copy) and entry["exit_code"] == 0
+    calls = args_file.read_text().splitlines()
+    assert any("--user -u openclaw-gateway.service -o json" in c for c in calls)
+    assert all("--since=" in c and "--lines=" in c for c in calls)  # bounded
+    assert any("clawdbot-gateway.service -o json: no entries" in n for n in m["notes"]), m["notes"]
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_a_wedged_journalctl_is_killed(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(evidence, "JOURNAL_TIMEOUT_S", 1.0)
+    _fake_journalctl(lay, "exec sleep 600\n")
+    lay.snapshot(sources=lay.sources(journal=True), collect_journal=True)
+    skipped = lay.skipped()
+    assert "exit -9" in skipped["journalctl --user -u openclaw-gateway.service -o json"]
+    assert evidence.verify(lay.case.dir).ok

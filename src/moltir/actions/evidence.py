@@ -44,11 +44,14 @@ class Snapshot(Action):
         creds: evidence.CredentialMode = "copy" if ctx.params.get("credentials") == "copy" else "list"
         est = evidence.estimate(ctx.install, credentials=creds, journal=bool(ctx.params.get("journal", True)),
                                 exclude=[ctx.case.dir])
-        changes = [Change("file", target, after=f"{est.files} files, {_size(est.bytes)} (estimated)",
+        changes = [Change("file", target, before="no evidence",
+                          after=f"{est.files} files, {_size(est.bytes)} (estimated)",
                           detail="copied read-only, hashed; manifest.json, SHA256SUMS, seal.json")]
+        roots: dict[str, list[str]] = {}
         for key, path, exists in est.roots:
             if exists:
-                changes.append(Change("note", path, detail=f"source root: {key}"))
+                roots.setdefault(path, []).append(key)
+        changes += [Change("note", path, detail="source root: " + ", ".join(keys)) for path, keys in roots.items()]
         changes += [Change("note", f"journalctl --user -u {u}", detail="source: systemd user journal")
                     for u in est.units]
         if est.listed:
