@@ -170,6 +170,10 @@ def _dm_entries(section: Any) -> list[tuple[str, Any, bool]]:
                 for key in ("old", "before", "old_value", "previous", "value"):
                     if key in node:
                         old = node[key]
+                        if isinstance(old, Mapping) and set(old) == {"value"}:  # dm_policy.set: {"value": v}
+                            old = old["value"]
+                            out.append((p, old, True))
+                            break
                         absent = (old is None and node.get("existed") is False) or old in _ABSENT or \
                             node.get("absent") is True or node.get("existed") is False
                         out.append((p, old, not absent))

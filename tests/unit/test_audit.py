@@ -243,6 +243,20 @@ def test_touched_paths_tolerates_record_layouts() -> None:
         "channels.telegram.dmPolicy", "channels.discord.dm.policy", "channels.slack.accounts.work.dmPolicy"])
 
 
+def test_touched_paths_reads_what_dm_policy_set_records() -> None:
+    from moltir.actions.dm_policy import SECTION
+
+    assert SECTION == "dm_policy"
+    section = {"config": "/x/openclaw.json", "policy": "disabled", "files": {}, "paths": [
+        {"path": ["channels", "telegram", "accounts", "alerts", "dmPolicy"], "old": {"value": "open"}},
+        {"path": ["channels", "telegram", "direct", "555000111", "dmPolicy"], "old": {"value": "allowlist"}},
+        {"path": ["channels", "matrix", "dm", "policy"], "old": "absent"},
+        {"path": ["channels", "irc", "enabled"], "old": {"value": True}}]}
+    assert audit.touched_dm_paths(section) == ["channels.telegram.accounts.alerts.dmPolicy",
+                                               "channels.telegram.direct.555000111.dmPolicy",
+                                               "channels.matrix.dm.policy"]
+
+
 def test_token_needed() -> None:
     assert not audit.token_needed({"gateway": {"auth": {"mode": "token", "token": "literal-token-value"}}})
     assert audit.token_needed({"gateway": {"auth": {"mode": "token", "token": {"source": "exec", "id": "x"}}}})
@@ -540,3 +554,40 @@ def test_registered_in_the_action_registry() -> None:
     assert actions.load("audit.run") is RunAudit
 
 
+
+
+def _secretref_config(h: dict[str, Any]) -> None:
+    h["config"].write_text(json.dumps({"gateway": {"port": 9, "auth": {
+        "mode": "token", "token": {"source": "exec", "provider": "moltir", "id": "gateway-token"}}}}))
+
+
+def test_action_restore_run_takes_the_token_from_the_keyring(fake_home: dict[str, Any],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from tests.unit.keyring_fakes import MemKeyring
+
+    from moltir import keystore
+
+    _secretref_config(fake_home)
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-up-env-wrong.stdout"))
+    kr = MemKeyring()
+    kr.set_password(keystore.SERVICE, keystore.entry_name(inst), TOKEN)
+    monkeypatch.setattr(keyring, "get_keyring", lambda: kr)
+    ctx = make_ctx(fake_home, inst, params={"expect_gateway": "up"}, runbook="restore", step_id="final-audit")
+    run_step(ctx)  # no token in ctx.shared: a separate 'moltir restore' process
+    assert records(fake_home)[-1]["token"] == TOKEN
+    assert '"token_from":"keyring"' in ctx.case.journal_path.read_text()
+
+
+def test_action_keyring_unavailable_runs_without_a_token(fake_home: dict[str, Any],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import keyring
+    from tests.unit.keyring_fakes import LockedKeyring
+
+    _secretref_config(fake_home)
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-stopped.stdout"))
+    monkeypatch.setattr(keyring, "get_keyring", lambda: LockedKeyring())
+    ctx = make_ctx(fake_home, inst, params={"expect_gateway": "down"})
+    run_step(ctx)
+    assert records(fake_home)[-1]["token"] is None
+    assert "audit.token_unavailable" in ctx.case.journal_path.read_text()

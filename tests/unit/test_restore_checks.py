@@ -45,9 +45,14 @@ def contained(case: Case, *, ok: bool = True) -> Case:
     j.append("run.done", runbook="contain", status="ok" if ok else "failed")
     case.record_restore("gateway", {"was_running": True, "mode": "foreground", "port": 18789,
                                     "argv": ["/opt/oc/bin/openclaw", "gateway", "run"]})
-    case.record_restore("dm_policy", {"changes": [
-        {"path": "channels.telegram.dmPolicy", "old": "pairing"},
-        {"path": ["channels", "discord", "accounts", "work", "dmPolicy"], "old": "absent"}]})
+    # the layout dm_policy.set records (actions/dm_policy.py _record)
+    case.record_restore("dm_policy", {"config": "/x/openclaw.json", "policy": "disabled", "files": {}, "paths": [
+        {"path": ["channels", "telegram", "dmPolicy"], "file": "/x/openclaw.json", "written": "disabled",
+         "old": {"value": "pairing"}},
+        {"path": ["channels", "discord", "accounts", "work", "dmPolicy"], "file": "/x/openclaw.json",
+         "written": "disabled", "old": "absent", "created": ["channels", "discord", "accounts", "work", "dmPolicy"]},
+        {"path": ["channels", "whatsapp", "accounts", "default", "dmPolicy"], "file": "/x/openclaw.json",
+         "written": "disabled", "old": {"value": None}}]})
     case.record_restore("token", {"new_fingerprint": "bbbb2222", "previous": {"token_fingerprint": "aaaa1111"}})
     return case
 
@@ -157,6 +162,7 @@ def test_describe_restore_lists_every_change(install: Install) -> None:
     text = "\n".join(restore_checks.describe_restore(contained(new_case(install, "c1"))))
     assert "channels.telegram.dmPolicy: disabled -> 'pairing'" in text
     assert "channels.discord.accounts.work.dmPolicy: key removed (moltir inserted it)" in text
+    assert "channels.whatsapp.accounts.default.dmPolicy: disabled -> None" in text
     assert "relaunched in the background (`openclaw gateway run`)" in text and "port 18789" in text
     assert "NEW token (fingerprint bbbb2222)" in text and "old token (aaaa1111) stays refused" in text
     assert "never brings it back" in text

@@ -12,6 +12,10 @@
   ``timeout_s`` (default 60)      kill the audit after this long (the step's own ``timeout_s``
                                   wins when set)
 
+The deep probe gets the current token through ``OPENCLAW_GATEWAY_TOKEN`` in the audit's
+environment (never argv) only when the config does not hold it literally (a SecretRef after
+``token.rotate`` on 2026.9.x): the token of this run, else the keyring entry token.rotate keeps.
+
 Evidence: ``evidence/audit/<runbook>-<step id>/security-audit.json`` (the report, as printed),
 ``security-audit.stdout`` (only when the raw stdout is not just the JSON: doctor boxes before
 it, or no JSON at all), ``security-audit.stderr``, ``security-audit.exit`` and
@@ -59,13 +63,25 @@ def _timeout(ctx: StepContext) -> float:
     return float(value) if isinstance(value, int | float) and value > 0 else DEFAULT_TIMEOUT_S
 
 
-def _token(ctx: StepContext, config: dict[str, Any] | None, deep: bool) -> str | None:
-    if not deep:
-        return None
+def _token(ctx: StepContext, config: dict[str, Any] | None, deep: bool) -> tuple[str | None, str]:
+    """The current token for the probe, when the audit cannot read it from the config itself.
+
+    From this run (``token.rotate`` put it in ``ctx.shared``), else from the keyring entry
+    ``token.rotate`` keeps (a later ``moltir restore`` run). Returns (token, where from).
+    """
+    if not deep or (config is not None and not audit.token_needed(config)):
+        return None, ""
     token = ctx.shared.get("gateway_token")
-    if not isinstance(token, str) or not token:
-        return None
-    return token if config is None or audit.token_needed(config) else None
+    if isinstance(token, str) and token:
+        return token, "this run"
+    try:
+        from moltir import keystore
+
+        stored = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
+    except MoltirError as exc:
+        ctx.event("audit.token_unavailable", reason=exc.one_line())
+        return None, ""
+    return (stored, "keyring") if stored else (None, "")
 
 
 def _evidence_rel(ctx: StepContext) -> str:
@@ -113,12 +129,12 @@ class RunAudit(Action):
         fail_on = str(ctx.params.get("fail_on", "critical"))
         config = _config(ctx)
         expect, required = _expectation(ctx, config)
-        token = _token(ctx, config, deep)
+        token, token_from = _token(ctx, config, deep)
         run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx))
         rel = self._store(ctx, run)
         ctx.event("audit.ran", exit=run.returncode, timed_out=run.timed_out, duration_s=round(run.duration_s, 2),
                   deep=deep, token_via_env=run.token_via_env, token_fingerprint=run.token_fingerprint,
-                  evidence=rel)
+                  token_from=token_from or None, evidence=rel)
         try:
             report = run.report()
         except audit.AuditOutputError as exc:
