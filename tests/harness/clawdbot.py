@@ -153,5 +153,7 @@ def create_clawdbot_home(root: Path, port: int = 18789,
            "NO_COLOR": "1",
            "XDG_STATE_HOME": str(root / "xdg" / "state"), "XDG_CONFIG_HOME": str(root / "xdg" / "config"),
            "XDG_DATA_HOME": str(root / "xdg" / "data"), "XDG_CACHE_HOME": str(root / "xdg" / "cache")}
+    if os.environ.get("MOLTIR_TEST_RUN_ID"):
+        env["MOLTIR_TEST_RUN_ID"] = os.environ["MOLTIR_TEST_RUN_ID"]
     return ClawdbotHome(root=root, home=home, state_dir=state, config_path=config_path, tmpdir=tmpdir,
                         token=token, port=port, transcript=transcript, env=env)

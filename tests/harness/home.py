@@ -21,7 +21,8 @@ from tests.harness.releases import Release
 from tests.harness.tls import TestCA, make_test_ca
 
 # Passed through from the caller's environment when set; everything else is built from scratch.
-PASSTHROUGH_VARS = ("LANG", "LC_ALL", "TZ", "USER", "LOGNAME")
+# MOLTIR_TEST_RUN_ID marks every process of a `make test` run for the final leftover check.
+PASSTHROUGH_VARS = ("LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "MOLTIR_TEST_RUN_ID")
 
 
 @dataclass

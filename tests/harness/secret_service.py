@@ -151,6 +151,8 @@ def start_secret_service(root: Path, password: str = "moltir-test-keyring-passwo
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
            "XDG_RUNTIME_DIR": str(runtime), "XDG_DATA_HOME": str(home / ".local" / "share"),
            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+    if os.environ.get("MOLTIR_TEST_RUN_ID"):
+        env["MOLTIR_TEST_RUN_ID"] = os.environ["MOLTIR_TEST_RUN_ID"]
     bus = subprocess.Popen(
         ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1",
          f"--address=unix:path={socket_path}"],

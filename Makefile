@@ -1,0 +1,55 @@
+# moltir: `make test` from a fresh clone installs everything it needs (venv, pinned node and
+# openclaw releases under .cache/, gnome-keyring + dbus via apt when root) and runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.moltir-installed
+# Marks every process this run starts (the harness passes it on), for the final leftover check.
+RUN_ID := $(shell date +%s)-$(shell echo $$PPID)
+BASETEMP := $(or $(TMPDIR),/tmp)/moltir-pytest-$(RUN_ID)
+PYTEST_ARGS ?=
+
+.PHONY: venv deps lint test demo bench clean distclean
+
+venv: $(STAMP)
+
+# Reinstalled only when pyproject.toml changes (editable install: source edits need nothing).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+deps:
+	@scripts/ensure-deps.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict src
+
+# pytest exit 5 ("no tests collected") is a failure here, never a silent success.
+test: venv deps lint
+	@rc=0; \
+	MOLTIR_TEST_RUN_ID=$(RUN_ID) $(PY) -m pytest tests/unit tests/integration \
+	    --basetemp=$(BASETEMP) $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
+	$(PY) -m tests.harness.leftovers --run-id $(RUN_ID) --under $(BASETEMP) || { [ $$rc -ne 0 ] || rc=1; }; \
+	if [ $$rc -eq 0 ]; then rm -rf $(BASETEMP); else echo "make test: test files kept in $(BASETEMP)" >&2; fi; \
+	exit $$rc
+
+demo: venv deps
+	scripts/demo.sh
+
+bench: venv
+	@if [ -x bench/run.sh ]; then bench/run.sh; else echo "bench: no bench/run.sh yet"; fi
+
+clean:
+	rm -rf $(VENV) sandbox .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	find . -name __pycache__ -type d -prune -not -path './.cache/*' -exec rm -rf {} +
+
+# Also drops the pinned node/openclaw installs (~2 GB; `make deps` re-downloads them).
+distclean: clean
+	rm -rf .cache
