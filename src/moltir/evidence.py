@@ -27,14 +27,26 @@ The case folder after a snapshot::
 
 A snapshot creates ``evidence/INCOMPLETE`` BEFORE copying anything and removes it only after
 ``seal.json`` is written: a crash, a full disk or Ctrl-C leaves the case marked incomplete and
-unsealed, never a manifest that lies. Running the snapshot again moves the incomplete attempt
-aside (``evidence.attempt-<n>/``, kept, named in the new manifest) and starts over.
+unsealed, never a manifest that lies; a half-written copy is removed. Running the snapshot
+again moves the incomplete attempt's copies aside (``evidence.attempt-<n>/``, kept, named in
+the new manifest) and starts over.
 
-After sealing, ``evidence/`` is strict (any changed, missing or extra file fails
-:func:`verify`); in ``volatile/``, ``preimage/`` and ``audit/`` the sealed files must be
-unchanged, and files added later are reported as "added after seal" without failing.
+What earlier steps put in the case (``volatile/``, ``preimage/``, ``audit/`` and anything in
+``evidence/`` outside the three folders above, e.g. ``evidence/audit/`` from ``audit.run``) is
+hashed in place and covered by the seal. After sealing, :func:`verify` is strict on the three
+snapshot folders (any changed, missing or extra file fails); elsewhere the sealed files must
+be unchanged, and files added later (the audit that runs after the snapshot) are reported as
+"added after seal" without failing. ``evidence/`` itself stays writable for them.
+
 :func:`export` writes a deterministic tar.gz of the case (``custody.jsonl`` excluded: the
 archive's own hash is appended to it) and :func:`custody` appends who/when/why.
+
+Decisions: the config is always copied (it is the primary evidence, token and all: the case is
+0700 and its files 0400); ``credential`` rules (channel creds, identity keys, model API keys,
+dotenv, secrets.json) are listed with size and SHA-256 unless ``credentials="copy"``. SQLite
+stores (which also hold secrets on 2026.9) are copied: they hold the transcripts, pairing,
+devices, approvals and the audit ledger. Rolling logs of the default profile family are taken
+for every install (on 2026.1.x all profiles log there); another profile's family is not.
 """
 
 from __future__ import annotations
@@ -476,7 +488,7 @@ class _Walker:
     def __init__(self, sources: Sources, generation: str, exclude: Sequence[Path] = ()) -> None:
         self.sources = sources
         self.generation = generation
-        self.seen: set[tuple[int, int]] = set()
+        self.seen: dict[tuple[int, int], str] = {}  # (dev, inode) -> the source path it was taken as
         self.exclude: set[tuple[int, int]] = set()
         for p in exclude:
             with contextlib.suppress(OSError):
@@ -575,13 +587,15 @@ class _Walker:
             elif not stat.S_ISREG(lst.st_mode):
                 yield Skip(source, f"{_kind(lst.st_mode)}, not a regular file (not opened)", root.key, cat)
             elif (lst.st_dev, lst.st_ino) in self.seen:
-                continue  # reached through another root (config dir == state dir) or a hard link
+                first = self.seen[(lst.st_dev, lst.st_ino)]
+                if first != source:  # same path again = two overlapping roots (config dir == state dir)
+                    yield Skip(source, f"hard link to {first} (copied once, under that name)", root.key, cat)
             elif lst.st_uid != self.sources.expected_uid and (root.shared or dir_st.st_mode & stat.S_IWOTH):
                 yield Skip(source, f"owned by uid {lst.st_uid}, not the install's owner (uid "
                            f"{self.sources.expected_uid}), in a world-writable folder: may be planted",
                            root.key, cat)
             else:
-                self.seen.add((lst.st_dev, lst.st_ino))
+                self.seen[(lst.st_dev, lst.st_ino)] = source
                 yield Found(root, pat.rule, source, dfd, name, lst)
 
 
@@ -758,6 +772,8 @@ class _Collector:
     noatime_refused: int = 0
 
     def skip(self, s: Skip) -> None:
+        if any(e["source"] == s.source for e in self.skipped):
+            return  # met again through an overlapping root
         entry = {"source": s.source, "reason": s.reason}
         if s.root:
             entry["root"] = s.root

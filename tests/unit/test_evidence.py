@@ -738,3 +738,13 @@ def test_a_wedged_journalctl_is_killed(lay: Layout, monkeypatch: pytest.MonkeyPa
     skipped = lay.skipped()
     assert "exit -9" in skipped["journalctl --user -u openclaw-gateway.service -o json"]
     assert evidence.verify(lay.case.dir).ok
+
+
+def test_hard_link_is_copied_once_and_named(lay: Layout) -> None:
+    first = lay.state / "agents/main/sessions/s1.jsonl"
+    link = lay.state / "logs" / "zz-linked.log"
+    os.link(first, link)
+    lay.snapshot()
+    assert lay.entry(first)["sha256"] == _sha(first)
+    assert lay.skipped()[str(link)] == f"hard link to {first} (copied once, under that name)"
+    assert list(lay.skipped()).count(str(link)) == 1
