@@ -505,6 +505,12 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str
                 args = [str(a) for a in provider.get("args", []) if isinstance(a, str)]
                 problem = exec_path_problem(command)
                 checks.append(("secret helper", problem is None, problem or command))
+                if pid is None:
+                    with contextlib.suppress(Exception):
+                        from moltir import proc
+
+                        running = proc.find_gateways(install)
+                        pid = running[0].pid if running else None
                 boot = boot_check(install, command, args, expected=stored, pid=pid)
                 checks.append(("secret helper at gateway start", boot.ok, f"{boot.detail} [{boot.source}]"))
     elif kind == "plaintext":

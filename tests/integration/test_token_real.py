@@ -1,0 +1,265 @@
+"""token.rotate / token.verify / drills against the REAL gateway and the REAL Secret Service.
+
+Both releases (the ``openclaw_home`` fixture is parametrized): 2026.9.6 reads the token from the
+keyring through moltir's exec SecretRef (SIGUSR2 applies it); 2026.1.29 has no SecretRefs, so the
+token goes into the 0600 config (its file watcher applies it) and the keyring keeps the record.
+
+While moltir runs, a thread records the argv of every descendant of moltir and of the gateway
+(the secret helper is the gateway's child): no token may ever appear there, nor in moltir's
+console output, journals, case files (the config pre-image excepted: it is the evidence), or the
+drill history.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from tests.harness.gateway import Gateway
+from tests.harness.home import OpenClawHome
+from tests.harness.net import wait_until
+from tests.harness.secret_service import SecretService
+
+from moltir.openclaw import discover
+from moltir.secrets import fingerprint
+
+MOLTIR = [sys.executable, "-m", "moltir"]
+
+
+class ArgvScanner(threading.Thread):
+    """Collect the argv of every process under ``roots`` until stopped (a psutil poll, ~20 ms)."""
+
+    def __init__(self, roots: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.seen: set[tuple[str, ...]] = set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            for root in self.roots:
+                try:
+                    proc = psutil.Process(root)
+                    procs = [proc, *proc.children(recursive=True)]
+                except psutil.Error:
+                    continue
+                for p in procs:
+                    try:
+                        self.seen.add(tuple(p.cmdline()))
+                    except psutil.Error:
+                        continue
+            self.done.wait(0.02)
+
+    def stop(self) -> set[tuple[str, ...]]:
+        self.done.set()
+        self.join(timeout=10)
+        return self.seen
+
+
+def run_moltir(args: list[str], env: dict[str, str], roots: list[int], *,
+               timeout: float = 600) -> tuple[subprocess.CompletedProcess[str], set[tuple[str, ...]]]:
+    proc = subprocess.Popen([*MOLTIR, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    scanner = ArgvScanner([proc.pid, *roots])
+    scanner.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        seen = scanner.stop()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), seen
+
+
+def keyring_value(service: SecretService, entry: str) -> str | None:
+    """Read the real Secret Service the way moltir does, on the test's private bus."""
+    code = ("import keyring.backends.SecretService as s, sys; "
+            "v = s.Keyring().get_password('moltir', sys.argv[1]); sys.stdout.write(v or '')")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(service.keyring_home), **service.env}
+    out = subprocess.run([sys.executable, "-c", code, entry], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    return out or None
+
+
+def moltir_files(env: dict[str, str]) -> list[Path]:
+    root = Path(env["XDG_STATE_HOME"]) / "moltir"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def assert_no_leak(tokens: list[str], *, outputs: list[str], argvs: set[tuple[str, ...]], env: dict[str, str],
+                   allowed: tuple[str, ...] = ("preimage",)) -> None:
+    for tok in tokens:
+        fp = fingerprint(tok)
+        for text in outputs:
+            assert tok not in text, f"token {fp} in moltir's console output"
+        for argv in argvs:
+            assert all(tok not in a for a in argv), f"token {fp} on a child's command line: {argv[:3]}"
+        for path in moltir_files(env):
+            if any(part in allowed for part in path.parts):
+                continue
+            assert tok not in path.read_text(errors="replace"), f"token {fp} in {path}"
+
+
+@pytest.fixture
+def keyring_gateway(openclaw_home: OpenClawHome, secret_service: SecretService) -> Iterator[Gateway]:
+    """The real gateway, started in an environment that reaches the Secret Service (its session bus)."""
+    openclaw_home.env.update(secret_service.env)
+    gw = Gateway(openclaw_home)
+    gw.start()
+    try:
+        yield gw
+    finally:
+        gw.stop()
+        gw.assert_stopped()
+
+
+def _entry(home: OpenClawHome) -> str:
+    return f"gateway-token:{discover(env=home.env).key}"
+
+
+def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClawHome, secret_service: SecretService,
+                                                         keyring_gateway: Gateway) -> None:
+    home, gw = openclaw_home, keyring_gateway
+    env = dict(home.env)
+    original = home.token
+    current = home.release.current
+    if current:
+        # an OpenClaw-written config (meta block) and a .bak holding the original token, as in real life
+        rc = home.run_openclaw("config", "set", "update.auto.enabled", "false", timeout=120)
+        assert rc.returncode == 0, rc.stdout + rc.stderr
+        bak = home.config_path.with_name("openclaw.json.bak")
+        assert bak.exists() and original in bak.read_text()
+        assert "meta" in home.read_config()
+    roots = [gw.gateway_pid]
+
+    first, seen1 = run_moltir(["drill", "--yes", "--json"], env, roots)
+    assert first.returncode == 0, first.stdout + first.stderr
+    t1 = keyring_value(secret_service, _entry(home))
+    assert t1 and t1 != original
+    second, seen2 = run_moltir(["drill", "--yes", "--json"], env, roots)
+    assert second.returncode == 0, second.stdout + second.stderr
+    t2 = keyring_value(secret_service, _entry(home))
+    assert t2 and t2 not in (t1, original)
+
+    report = json.loads(second.stdout)
+    rotate = next(s for s in report["steps"] if s["id"] == "rotate-token")
+    assert rotate["details"]["mode"] == ("keyring-ref" if current else "plaintext")
+    assert rotate["details"]["route"] == ("SIGUSR2" if current else "config file watch")
+
+    # the live proof, independent of moltir's own
+    assert gw.token_status(t2) == 400
+    assert gw.token_status(t1) == 401 and gw.token_status(original) == 401
+
+    history, _ = run_moltir(["drill", "history", "--json"], env, [])
+    records = json.loads(history.stdout)["drills"]
+    assert [r["outcome"] for r in records] == ["ok", "ok"]
+    assert records[0]["fingerprints"] == {"new": fingerprint(t1), "old": fingerprint(original)}
+    assert records[1]["fingerprints"] == {"new": fingerprint(t2), "old": fingerprint(t1)}
+    assert all(r["proof"] == {"new_status": 400, "old_status": 401} for r in records)
+
+    text = home.config_path.read_text()
+    if current:
+        assert all(t not in text for t in (original, t1, t2)), "a token value is still in the config"
+        auth = home.read_config()["gateway"]["auth"]
+        assert auth["token"] == {"source": "exec", "provider": "moltir", "id": _entry(home)}
+        assert "meta" in home.read_config(), "moltir dropped OpenClaw's meta block"
+    else:
+        assert home.read_config()["gateway"]["auth"]["token"] == t2
+    for b in home.config_path.parent.glob("openclaw.json.*"):
+        if b.suffix != ".tmp":
+            assert original not in b.read_text(errors="replace"), f"{b.name} still holds the original token"
+
+    assert_no_leak([original, t1, t2], outputs=[first.stdout, first.stderr, second.stdout, second.stderr,
+                                                history.stdout], argvs=seen1 | seen2, env=env)
+    if current:
+        assert any("devices" in argv for argv in seen1), "the argv scan saw no openclaw child at all"
+
+    # restarted on the rotated config, the gateway takes the keyring's token and refuses the old ones
+    home.token = t2
+    gw.restart()
+    assert gw.token_status(t2) == 400
+    assert gw.token_status(t1) == 401 and gw.token_status(original) == 401
+
+    if current:
+        # OpenClaw's clobber guard: a config that lost its meta block is replaced by .bak at start.
+        # moltir rewrote .bak, so even that path cannot bring the original token back.
+        gw.stop()
+        data = home.read_config()
+        data.pop("meta")
+        home.config_path.write_text(json.dumps(data, indent=2))
+        gw.start()
+        wait_until(lambda: "auto-restored" in gw.log_tail(400), 30, what="the clobber guard's restore")
+        assert gw.token_status(t2) == 400
+        assert gw.token_status(original) == 401 and gw.token_status(t1) == 401
+
+
+def test_unusable_keyring_changes_nothing(openclaw_home: OpenClawHome, secret_service: SecretService,
+                                          keyring_gateway: Gateway) -> None:
+    home, gw = openclaw_home, keyring_gateway
+    before = home.config_path.read_bytes()
+    env = dict(home.env)
+
+    secret_service.lock()
+    try:
+        locked, _ = run_moltir(["drill", "--yes"], env, [gw.gateway_pid])
+    finally:
+        secret_service.unlock()
+    assert locked.returncode == 3, locked.stdout + locked.stderr
+    assert "keyring is locked" in locked.stderr or "could not be opened" in locked.stderr
+    assert "Traceback" not in locked.stdout + locked.stderr
+    assert any("unlock" in line for line in locked.stderr.splitlines() if "keyring" in line)
+    assert home.config_path.read_bytes() == before
+    assert gw.token_status(home.token) == 400
+
+    absent_env = SecretService.no_keyring(env)
+    absent, _ = run_moltir(["drill", "--yes"], absent_env, [gw.gateway_pid])
+    assert absent.returncode == 3, absent.stdout + absent.stderr
+    assert "no keyring backend" in absent.stderr and "D-Bus" in absent.stderr
+    assert "Traceback" not in absent.stdout + absent.stderr
+    assert home.config_path.read_bytes() == before
+    assert gw.token_status(home.token) == 400
+    assert keyring_value(secret_service, _entry(home)) is None
+
+    history, _ = run_moltir(["drill", "history", "--json"], env, [])
+    records: list[dict[str, Any]] = json.loads(history.stdout)["drills"]
+    assert [r["outcome"] for r in records] == ["failed", "failed"]
+    assert all(r["exit_code"] == 3 for r in records)
+
+
+def test_rotation_with_the_gateway_down_then_start(openclaw_home: OpenClawHome, secret_service: SecretService,
+                                                   tmp_path: Path) -> None:
+    """The contain case: the gateway is stopped first; it reads the new token when it starts."""
+    home = openclaw_home
+    home.env.update(secret_service.env)
+    env = dict(home.env)
+    original = home.token
+    runbook = tmp_path / "rotate.json5"
+    runbook.write_text('{ name: "contain", steps: [ { id: "rotate-token", action: "token.rotate" },'
+                       ' { id: "prove", action: "token.verify" } ] }')
+    result, seen = run_moltir(["contain", "--yes", "--json", "--runbook", str(runbook)], env, [])
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = {s["id"]: s for s in json.loads(result.stdout)["steps"]}
+    assert steps["prove"]["status"] == "skipped" and "not running" in steps["prove"]["summary"]
+    assert "not running" in steps["rotate-token"]["summary"]
+    new = keyring_value(secret_service, _entry(home))
+    assert new and new != original
+    assert_no_leak([original, new], outputs=[result.stdout, result.stderr], argvs=seen, env=env)
+    if home.release.current:
+        assert steps["rotate-token"]["details"]["boot_check"]["ok"] is True
+        assert new not in home.config_path.read_text() and original not in home.config_path.read_text()
+    home.token = new
+    gw = Gateway(home)
+    gw.start()
+    try:
+        assert gw.token_status(new) == 400 and gw.token_status(original) == 401
+    finally:
+        gw.stop()
+        gw.assert_stopped()
