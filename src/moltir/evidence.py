@@ -643,12 +643,13 @@ def estimate(install: Install, *, credentials: CredentialMode = "list", journal:
     """What a snapshot would take, from directory listings and lstat only (opens no file)."""
     sources = resolve_roots(install, journal=journal)
     walker = _Walker(sources, install.generation, exclude)
-    files = size = listed = skipped = 0
+    files = size = listed = 0
+    skipped: set[str] = set()
     by_cat: dict[str, int] = {}
     for root in sources.roots:
         for item in walker.walk(root):
             if isinstance(item, Skip):
-                skipped += 1
+                skipped.add(item.source)
                 continue
             if item.rule.category == "credential" and credentials != "copy":
                 listed += 1
@@ -657,7 +658,7 @@ def estimate(install: Install, *, credentials: CredentialMode = "list", journal:
             size += item.lst.st_size
             by_cat[item.rule.category] = by_cat.get(item.rule.category, 0) + item.lst.st_size
     roots = tuple((r.key, str(r.path), r.path.is_dir()) for r in sources.roots)
-    return Estimate(roots, files, size, listed, skipped + len(sources.skipped), by_cat, sources.units,
+    return Estimate(roots, files, size, listed, len(skipped) + len(sources.skipped), by_cat, sources.units,
                     sources.notes)
 
 
