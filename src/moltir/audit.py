@@ -548,6 +548,22 @@ def touched_dm_paths(section: Any) -> list[str]:
     return list(found)
 
 
+def reopened_dm_paths(section: Any) -> list[str]:
+    """DM-policy paths whose recorded pre-incident value was ``"open"`` (restore puts that back)."""
+    out: list[str] = []
+    entries = section.get("paths") if isinstance(section, Mapping) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        old = entry.get("old")
+        if isinstance(old, Mapping):
+            old = old.get("value")
+        if old == "open":
+            paths = touched_dm_paths([{"path": entry.get("path")}])
+            out.extend(p for p in paths if p not in out)
+    return out
+
+
 def cross_check_dm(report: AuditReport, paths: Iterable[str]) -> tuple[FixCheck, ...]:
     """For each DM-policy path moltir set to "disabled": does the audit agree?"""
     out: list[FixCheck] = []

@@ -591,3 +591,26 @@ def test_action_keyring_unavailable_runs_without_a_token(fake_home: dict[str, An
     run_step(ctx)
     assert records(fake_home)[-1]["token"] is None
     assert "audit.token_unavailable" in ctx.case.journal_path.read_text()
+
+
+def test_reopened_paths_from_the_dm_policy_record() -> None:
+    section = {"paths": [
+        {"path": ["channels", "telegram", "accounts", "alerts", "dmPolicy"], "old": {"value": "open"}},
+        {"path": ["channels", "discord", "dm", "policy"], "old": {"value": "open"}},
+        {"path": ["channels", "telegram", "dmPolicy"], "old": {"value": "pairing"}},
+        {"path": ["channels", "slack", "dmPolicy"], "old": "absent"}]}
+    assert audit.reopened_dm_paths(section) == ["channels.telegram.accounts.alerts.dmPolicy",
+                                                "channels.discord.dm.policy"]
+
+
+def test_restore_run_warns_about_reopened_dms_and_standing_criticals(fake_home: dict[str, Any]) -> None:
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / OLD / "insecure.stdout"))
+    ctx = make_ctx(fake_home, inst, params={"fail_on": "never"}, runbook="restore", step_id="final-audit")
+    ctx.case.record_restore("dm_policy", {"paths": [
+        {"path": ["channels", "telegram", "dmPolicy"], "old": {"value": "open"}}]})
+    result = run_step(ctx)  # not gating: the pre-incident config is back, risks and all
+    assert any(w.startswith("restore put back OPEN DM policies (their pre-incident values): "
+                            "channels.telegram.dmPolicy") for w in result.warnings)
+    assert any("critical finding(s) stand (not gating: fail_on never): channels.telegram.dm.open" in w
+               for w in result.warnings)
+    assert "moltir disabled DMs" not in result.summary

@@ -228,10 +228,23 @@ class RunAudit(Action):
             fixes["dm_policy"] = [{"path": c.path, "status": c.status, "evidence": c.evidence} for c in checks]
             if checks:
                 lines.append(f"  moltir disabled DMs at {len(checks)} path(s):")
-                lines.extend(f"    {c.line()}" for c in checks)
+                lines.extend(f"    {c.line()}" for c in checks if c.status != "not_covered")
+                uncovered = [c for c in checks if c.status == "not_covered"]
+                if uncovered:
+                    chans = sorted({c.path.split(".")[1] for c in uncovered})
+                    lines.append(f"    {len(uncovered)} path(s) not covered by this openclaw's audit (channels "
+                                 f"{', '.join(chans)}): moltir's own re-parse of the config is the check")
             for c in checks:
                 if c.status == "contradicted":
                     warnings.append(f"DMs still open at {c.path} ({c.evidence})")
+        elif dm_section is not None:
+            reopened = audit.reopened_dm_paths(dm_section)
+            fixes["dm_policy_reopened"] = reopened
+            if reopened:
+                note = (f"restore put back OPEN DM policies (their pre-incident values): {', '.join(reopened)}; "
+                        "anyone can DM the bot there again")
+                lines.append(f"  {note}")
+                warnings.append(note)
         token_section = ctx.case.restore_section("token")
         if token_section is not None:
             standing = audit.token_findings(report, assessment)
@@ -244,4 +257,8 @@ class RunAudit(Action):
                              + ", ".join(f.check_id for f in standing) + tail)
             else:
                 lines.append("  moltir rotated the gateway token; no token finding remains" + tail)
+        crit = [f for f in assessment.unexpected if f.severity == "critical"]
+        if crit and str(ctx.params.get("fail_on", "critical")) == "never":
+            warnings.append(f"{len(crit)} critical finding(s) stand (not gating: fail_on never): "
+                            + ", ".join(sorted({f.check_id for f in crit})))
         return lines, warnings, fixes
