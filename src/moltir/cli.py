@@ -76,6 +76,11 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             click.echo("moltir: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            # stdout closed early (e.g. `moltir ... | head`): stop quietly, as the Python docs advise
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_STEP_FAILED)
         except click.exceptions.Exit:
             raise
         except (click.ClickException, click.Abort):
