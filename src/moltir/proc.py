@@ -640,10 +640,9 @@ def terminate_tree(roots: Sequence[psutil.Process], *, timeout_s: float, kill_wa
     deadline = start + max(0.0, timeout_s)
     alive_roots = wait_gone([tree[p] for p in root_pids], deadline)
     rest = [p for pid, p in tree.items() if pid not in root_pids]
-    if alive_roots:
-        rest_alive = [p for p in rest if _alive(p)]
-    else:  # the roots are gone: their workers normally follow within moments
-        rest_alive = wait_gone(rest, time.monotonic() + children_grace_s)
+    # once the roots are gone their workers normally follow within moments: give them a grace
+    rest_alive = ([p for p in rest if _alive(p)] if alive_roots
+                  else wait_gone(rest, time.monotonic() + children_grace_s))
     leftovers = [*alive_roots, *rest_alive]
     # pick up descendants spawned during the drain
     for p in list(leftovers):
