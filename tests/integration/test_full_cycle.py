@@ -1,0 +1,157 @@
+"""The whole incident cycle on a real gateway: ``moltir contain --yes`` then ``moltir restore --yes``.
+
+On both real releases (2026.9.6: token moved into the keyring behind an exec SecretRef;
+2026.1.29: plaintext token in the 0600 config, keyring copy as the record), with the real
+Secret Service, the harness's commented multi-channel config and a real running gateway:
+
+* after contain: the gateway is down, every DM policy is "disabled", the deep audit ran;
+* after restore: the gateway runs again, DM policies equal the pre-incident values, the old
+  token is refused and the new one accepted, the final deep audit report is in the case (its
+  probe authenticated), ``moltir status`` says restored, and the config equals its pre-image
+  except ``gateway.auth`` / ``secrets`` (comments kept);
+* restoring again is a no-op that says so; no token reaches the console, the journal, the
+  restore record or the audit evidence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import json5
+from tests.harness.gateway import Gateway
+from tests.harness.home import OpenClawHome
+from tests.harness.net import port_is_open, wait_until
+from tests.harness.secret_service import SecretService
+
+from moltir.openclaw import discover
+from moltir.secrets import fingerprint
+
+
+def _moltir(env: dict[str, str], cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "moltir", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=cwd)
+
+
+def _keyring_token(env: dict[str, str], entry: str) -> str:
+    code = "import keyring, sys; v = keyring.get_password('moltir', sys.argv[1]); print(v or '')"
+    proc = subprocess.run([sys.executable, "-c", code, entry], env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    return proc.stdout.strip()
+
+
+def _records(case: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (case / "journal.jsonl").read_text().splitlines() if line.strip()]
+
+
+def _get(doc: Any, path: list[str]) -> Any:
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return "<absent>"
+        doc = doc[key]
+    return doc
+
+
+def _without_auth(cfg: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(cfg)
+    out.get("gateway", {}).pop("auth", None)
+    out.pop("secrets", None)
+    return out
+
+
+def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: SecretService) -> None:
+    home = openclaw_home
+    home.env.update(secret_service.env)             # the gateway and moltir share the private keyring
+    home.env["MOLTIR_HOME"] = str(home.root / "moltir-home")
+    env = dict(home.env)
+    pre_bytes = home.config_path.read_bytes()
+    pre = json5.loads(pre_bytes.decode())
+    old = home.token
+    gw = Gateway(home).start()
+    try:
+        assert gw.token_status(old) == 400
+
+        # ---- contain ------------------------------------------------------------------------
+        contain = _moltir(env, home.root, "contain", "--yes", "--reason", "full-cycle test")
+        out = contain.stdout + contain.stderr
+        assert contain.returncode == 0, out
+        assert "Traceback" not in out
+        wait_until(lambda: not port_is_open(home.port), 30, what="gateway port closed after contain")
+        contained = json5.loads(home.config_path.read_text())
+        status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
+        assert status["status"] == "contained"
+        case = Path(status["case"]["dir"])
+        record = json.loads((case / "restore.json").read_text())
+        dm_paths = [e["path"] for e in record["dm_policy"]["paths"]]
+        assert dm_paths
+        for path in dm_paths:
+            if path[-1] in ("dmPolicy", "policy"):
+                assert _get(contained, path) == "disabled", path
+
+        # ---- restore ------------------------------------------------------------------------
+        restore = _moltir(env, home.root, "restore", "--yes")
+        out_restore = restore.stdout + restore.stderr
+        assert restore.returncode == 0, out_restore
+        assert "Traceback" not in out_restore
+
+        # the gateway runs again, on the NEW token; the old one stays refused
+        assert port_is_open(home.port)
+        install = discover(env=env)
+        new = _keyring_token(env, f"gateway-token:{install.key}")
+        assert new and new != old
+        assert fingerprint(new) == record["token"]["new_fingerprint"]
+        assert gw.token_status(new) == 400
+        assert gw.token_status(old) == 401
+
+        # DM policies equal the pre-incident values; the rest of the config equals its pre-image
+        post_text = home.config_path.read_text()
+        post = json5.loads(post_text)
+        for path in dm_paths:
+            assert _get(post, path) == _get(pre, path), path
+        assert _without_auth(post) == _without_auth(pre)
+        if install.supports_secret_refs:
+            assert post["gateway"]["auth"]["token"]["source"] == "exec"
+            assert new not in post_text
+        else:
+            assert post["gateway"]["auth"]["token"] == new
+        for comment in re.findall(r"//[^\n]*", pre_bytes.decode()):
+            assert comment in post_text, f"comment lost: {comment}"
+
+        # the final deep audit: in the case, probe authenticated with the gateway up
+        final = case / "evidence" / "audit" / "restore-final-audit" / "security-audit.json"
+        report = json.loads(final.read_text())
+        assert report["deep"]["gateway"]["attempted"] is True
+        done = [r for r in _records(case) if r.get("event") == "step.done" and r.get("step") == "final-audit"]
+        assert done and done[-1]["details"]["probe"]["state"] == "authenticated"
+        assert done[-1]["details"]["gateway_expected"] == "up"
+        # the pre-incident config had open DMs: restore says they are back
+        assert "restore put back OPEN DM policies" in out_restore
+
+        status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
+        assert status["status"] == "restored"
+        assert "restored" in _moltir(env, home.root, "status").stdout
+
+        # ---- restore again: a no-op that says so -----------------------------------------------
+        again = _moltir(env, home.root, "restore", "--yes")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already restored" in again.stdout + again.stderr
+        assert gw.token_status(new) == 400
+
+        # ---- no token leaked ----------------------------------------------------------------
+        texts = {"contain output": out, "restore output": out_restore,
+                 "journal": (case / "journal.jsonl").read_text(),
+                 "restore.json": (case / "restore.json").read_text(),
+                 "case.json": (case / "case.json").read_text()}
+        for path in (case / "evidence" / "audit").rglob("*"):
+            if path.is_file():
+                texts[str(path)] = path.read_text(errors="replace")
+        for where, text in texts.items():
+            assert new not in text, f"the new token leaked into {where}"
+            assert old not in text, f"the old token leaked into {where}"
+    finally:
+        gw.stop()
