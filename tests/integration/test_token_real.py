@@ -177,8 +177,18 @@ def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClaw
         if b.suffix != ".tmp":
             assert original not in b.read_text(errors="replace"), f"{b.name} still holds the original token"
 
+    doctor, seen3 = run_moltir(["doctor", "--json"], env, roots)
+    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    mine = ["keyring backend", "gateway token in keyring", "gateway token source"]
+    if current:
+        mine += ["secret helper", "secret helper at gateway start"]
+        assert "running gateway pid" in checks["secret helper at gateway start"]["detail"]
+    for name in mine:
+        assert checks[name]["ok"], checks[name]
+
     assert_no_leak([original, t1, t2], outputs=[first.stdout, first.stderr, second.stdout, second.stderr,
-                                                history.stdout], argvs=seen1 | seen2, env=env)
+                                                history.stdout, doctor.stdout, doctor.stderr],
+                   argvs=seen1 | seen2 | seen3, env=env)
     if current:
         assert any("devices" in argv for argv in seen1), "the argv scan saw no openclaw child at all"
 
@@ -263,3 +273,48 @@ def test_rotation_with_the_gateway_down_then_start(openclaw_home: OpenClawHome, 
     finally:
         gw.stop()
         gw.assert_stopped()
+
+
+def test_paired_devices_survive_rotation_until_revoked(openclaw_release: Any, request: pytest.FixtureRequest,
+                                                       tmp_path: Path) -> None:
+    """2026.1.29: a CLI that paired itself keeps working with the OLD token after a rotation
+    (openclaw-old-run.md §5); the drill lists it, and --revoke-devices ends that."""
+    if openclaw_release.current:
+        pytest.skip("2026.9.6 does not auto-pair CLI clients on loopback")
+    home: OpenClawHome = request.getfixturevalue("openclaw_home")
+    gw: Gateway = request.getfixturevalue("keyring_gateway")
+    original = home.token
+    client = tmp_path / "client-state"
+    client.mkdir(mode=0o700)
+    (client / "openclaw.json").write_text(json.dumps({"logging": {"file": str(client / "client.log")}}))
+    client_env = {**home.env, "OPENCLAW_STATE_DIR": str(client), "OPENCLAW_CONFIG_PATH": str(client / "openclaw.json")}
+
+    def health_with(token: str) -> int:
+        env = {**client_env, "OPENCLAW_GATEWAY_TOKEN": token}
+        return home.run_openclaw("gateway", "call", "health", "--url", f"ws://127.0.0.1:{gw.port}", "--json",
+                                 env=env, timeout=120).returncode
+
+    assert health_with(original) == 0  # pairs the client silently
+    env = dict(home.env)
+    first, _ = run_moltir(["drill", "--yes", "--json"], env, [gw.gateway_pid])
+    assert first.returncode == 0, first.stdout + first.stderr
+    rotate = next(s for s in json.loads(first.stdout)["steps"] if s["id"] == "rotate-token")
+    paired = rotate["details"]["devices"]["paired"]
+    assert len([d for d in paired if d["active_roles"]]) >= 1
+    assert any("paired device" in w and "--revoke-devices" in w for w in rotate["warnings"])
+    assert gw.token_status(original) == 401          # the shared token is rotated...
+    assert health_with(original) == 0                # ...but the paired device still gets in
+
+    second, seen = run_moltir(["drill", "--yes", "--json", "--revoke-devices"], env, [gw.gateway_pid])
+    assert second.returncode == 0, second.stdout + second.stderr
+    rotate = next(s for s in json.loads(second.stdout)["steps"] if s["id"] == "rotate-token")
+    revoked = rotate["details"]["devices"]["revoked"]
+    assert revoked and all(r["revoked"] for r in revoked), revoked
+    assert health_with(original) != 0                # revoked: the old credential is dead everywhere
+    paired_file = json.loads((home.state_dir / "devices" / "paired.json").read_text())
+    active = [d for d in paired_file.values()
+              if any(not t.get("revokedAtMs") for t in (d.get("tokens") or {}).values())]
+    assert not active, f"devices still holding a live token: {[d.get('clientId') for d in active]}"
+    t2 = keyring_value(request.getfixturevalue("secret_service"), _entry(home))
+    assert t2 is not None
+    assert_no_leak([original, t2], outputs=[second.stdout, second.stderr], argvs=seen, env=env)
