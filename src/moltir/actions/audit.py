@@ -243,8 +243,7 @@ class RunAudit(Action):
             if reopened:
                 note = (f"restore put back OPEN DM policies (their pre-incident values): {', '.join(reopened)}; "
                         "anyone can DM the bot there again")
-                lines.append(f"  {note}")
-                warnings.append(note)
+                warnings.append(note)  # shown once, as a warning under the step
         token_section = ctx.case.restore_section("token")
         if token_section is not None:
             standing = audit.token_findings(report, assessment)
