@@ -521,6 +521,11 @@ def _json5_check(text: str) -> tuple[Any, str | None]:
 
 def parse(text: str, *, source: str = "config") -> Document:
     """Scan ``text`` with positions; the value equals ``json5.loads(text)`` or this raises."""
+    return _parse(text, source, check=True)
+
+
+def _parse(text: str, source: str, *, check: bool) -> Document:
+    """``check=False`` skips the reference parse (intermediate texts whose result is checked anyway)."""
     scanner = _Scanner(text, source)
     scanner.skip()
     if scanner.i >= scanner.n:
@@ -529,6 +534,8 @@ def parse(text: str, *, source: str = "config") -> Document:
     scanner.skip()
     if scanner.i < scanner.n:
         raise scanner.error(scanner.i, f"unexpected {scanner._what(scanner.i)} after the end of the document")
+    if not check:
+        return Document(text, source, root, scanner.comments, scanner.line_starts)
     reference, err = _json5_check(text)
     if err is not None:
         m = re.search(r":(\d+) .*column (\d+)", err)
@@ -936,7 +943,7 @@ def set_values(text: str, edits: Mapping[KeyPath, object], *, source: str = "con
         new = apply_splices(out, compute_splices(doc, batch))
         if new != out:
             out = new
-            doc = parse(out, source=source)
+            doc = _parse(out, source, check=False)  # the final text is checked against json5 below
     if sets:
         out = apply_splices(out, compute_splices(doc, sets))
     if out == text:
@@ -953,13 +960,15 @@ def set_values(text: str, edits: Mapping[KeyPath, object], *, source: str = "con
 # ---- diffs -----------------------------------------------------------------------------------
 
 _SECRET_VALUE_RE: Final = re.compile(
-    r"""(?P<key>["']?[A-Za-z0-9_$-]*(?:token|secret|password|passwd|api[_-]?key|private[_-]?key|"""
-    r"""credential|auth)s?["']?[ \t]*:[ \t]*)(?P<val>"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*')""",
+    r"""(?P<key>["']?[A-Za-z0-9_$-]*(?:token|secret|password|passwd|key|credential|auth|webhook[_-]?url|"""
+    r"""cookie)s?["']?[ \t]*:[ \t]*)(?P<val>"(?:[^"\\\r\n]|\\.)*"|'(?:[^'\\\r\n]|\\.)*')""",
     re.IGNORECASE)
 
 
 def redact_secrets(line: str) -> str:
-    """Mask string values of secret-looking keys (token, password, apiKey, ...) on one line."""
+    """Mask string values of secret-looking keys (token, password, apiKey, webhookUrl, ...) on one line.
+
+    Over-masking a context line is harmless; the changed lines of a policy edit never match."""
     from moltir.secrets import redact
 
     masked = _SECRET_VALUE_RE.sub(lambda m: m.group("key") + '"<redacted>"', line)

@@ -264,13 +264,12 @@ class Writer:
     def string(self, s: str) -> str:
         q = self.draw(st.sampled_from(['"', "'"]))
         out = []
+        tab = "\\t" if "\t" in s and self.draw(st.booleans()) else "\t"
         for ch in s:
             if ch == q or ch == "\\":
                 out.append("\\" + ch)
-            elif ch == "\t" and self.draw(st.booleans()):
-                out.append("\\t")
             else:
-                out.append(ch)
+                out.append(tab if ch == "\t" else ch)
         return q + "".join(out) + q
 
     def key(self, k: str) -> str:

@@ -386,8 +386,9 @@ class SetDmPolicy(Action):
         details: dict[str, Any] = {"paths": [_dotted(t.path) for t in result.targets], "reported": result.reports,
                                    "notes": result.notes, "config": str(cfg.path)}
         if not edits:
-            return StepResult("already", f"DM policy already {ctx.params['policy']!r} everywhere "
-                                         f"({len(result.targets)} paths)", details, tuple(result.reports))
+            summary = (f"DM policy already {ctx.params['policy']!r} everywhere ({len(result.targets)} paths)"
+                       if result.targets or result.reports else "no channels configured: nothing to turn off")
+            return StepResult("already", summary, details, tuple(result.reports))
         file_edits = cfg.plan_edits(edits)
         self._record(ctx, cfg, edits, file_edits)
         ctx.event("dm_policy.write", files=[str(fe.path) for fe in file_edits],
