@@ -56,6 +56,12 @@ def get_install(ctx: click.Context, given: dict[str, Any]) -> Any:
 
 
 def _fail(exc: MoltirError, as_json: bool) -> None:
+    if exc.exit_code == 0:  # "nothing to do" outcomes: say so, succeed
+        if as_json:
+            click.echo(json.dumps({"ok": True, "status": "noop", "message": exc.one_line(), "exit_code": 0}))
+        else:
+            click.echo(exc.one_line())
+        sys.exit(0)
     if as_json:
         click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint or None,
                                "exit_code": exc.exit_code}))
@@ -228,6 +234,9 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         _render(result, kw["as_json"])
         return
 
+    restore_notes: list[str] = []
+    if kind == "restore":  # refuse a doubtful case before asking anything
+        restore_notes = _restore_preflight(install, case_dir, kw["force"])
     if not kw["yes"]:
         if not sys.stdin.isatty():
             raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
@@ -236,11 +245,14 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         click.echo(f"moltir {kind} will act on {install.state_dir} ({install.generation}):", err=True)
         for s in rb.steps:
             click.echo(f"  {s.id:<18} {s.action}", err=True)
+        for line in restore_notes:
+            click.echo(f"  {line}", err=True)
         if not click.confirm("Proceed?", default=False, err=True):
             raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
 
-    if kind == "restore":
-        _restore_preflight(install, case_dir, kw["force"])
+    if not kw["as_json"]:
+        for line in restore_notes if kw["yes"] else []:
+            click.echo(line, err=True)
     case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
                                      kind=kind)
     result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit,
@@ -254,17 +266,19 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         sys.exit(result.exit_code)
 
 
-def _restore_preflight(install: Any, case_dir: Path | None, force: bool) -> None:
-    try:
-        checks = importlib.import_module("moltir.restore_checks")
-    except ImportError:
-        return
+def _restore_preflight(install: Any, case_dir: Path | None, force: bool) -> list[str]:
+    """Refuse a restore of a doubtful case (unless --force); return what restore will change."""
+    checks = importlib.import_module("moltir.restore_checks")
     from moltir import engine
     from moltir.case import Case
 
     case = Case.open(case_dir) if case_dir else engine.find_latest(install)
-    if case is not None:
-        checks.preflight(case, install, force=force)
+    if case is None:
+        raise MoltirError("there is no case to restore for this install",
+                          hint="run 'moltir status' to see the install's case, or pass --case-dir",
+                          exit_code=EXIT_USAGE)
+    notes: list[str] = list(checks.preflight(case, install, force=force))
+    return [*notes, *checks.describe_restore(case)]
 
 
 def _explain_partial_restore(case: Any, result: Any) -> Any:
