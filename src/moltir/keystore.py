@@ -189,10 +189,8 @@ def get_backend() -> Any:
         raise translate(exc) from None
 
 
-def preflight(allow_insecure: bool) -> BackendInfo:
-    """Check the keyring is usable before anything changes; raise exit 3 when it is not."""
-    backend = get_backend()
-    info = describe_backend(backend)
+def check_backend(info: BackendInfo, allow_insecure: bool) -> None:
+    """Refuse what is no keyring at all, and plaintext backends unless allowed (exit 3). No I/O."""
     if info.name == "keyring.backends.fail.Keyring":
         raise env_error("no keyring backend is available (keyring fell back to fail.Keyring)", _HINT_DBUS)
     if info.name == "keyring.backends.null.Keyring":
@@ -201,6 +199,13 @@ def preflight(allow_insecure: bool) -> BackendInfo:
     if info.insecure and not allow_insecure:
         raise env_error(f"the keyring backend {info.describe()} keeps secrets in a plaintext file",
                         _HINT_INSECURE)
+
+
+def preflight(allow_insecure: bool) -> BackendInfo:
+    """Check the keyring is usable before anything changes; raise exit 3 when it is not."""
+    backend = get_backend()
+    info = describe_backend(backend)
+    check_backend(info, allow_insecure)
     try:
         backend.get_password(SERVICE, "preflight-probe")  # opens (and unlocks) the collection
     except _keyring_errors() as exc:

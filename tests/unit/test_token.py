@@ -373,3 +373,17 @@ def test_verify_fails_when_the_old_token_still_works(running: tuple[Install, Any
         Verify().apply(make_ctx(install, tmp_path, {"timeout_s": 1}, action=Verify, shared=shared))
     assert err.value.exit_code == EXIT_VERIFY and "HTTP 401" in err.value.message and "HTTP 400" in err.value.message
     assert ROLLBACK_KEY not in shared
+
+
+def test_plan_has_no_side_effects_and_warns_about_an_unusable_keyring(tmp_path: Path) -> None:
+    import keyring.backends.fail
+
+    install = make_install(tmp_path)
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    before = install.config_path.read_bytes()
+    plan = Rotate().plan(make_ctx(install, tmp_path))
+    assert any("no keyring backend" in w and "exit 3" in w for w in plan.warnings)
+    assert "gateway.auth.token" in {c.target for c in plan.changes}
+    assert OLD not in plan.diff and "moltir-secret" in plan.diff
+    assert install.config_path.read_bytes() == before
+    assert not keystore.helper_wrapper_path(install.env).exists()

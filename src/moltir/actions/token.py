@@ -212,16 +212,27 @@ def _read_text(path: Path) -> str:
 
 
 def write_config(ctx: StepContext, edits: Mapping[tuple[str, ...], Any]) -> bool:
-    """Apply ``edits`` to the config, saving its exact bytes to ``preimage/`` first. True if changed."""
-    path = ctx.install.config_path
-    text = _read_text(path)
-    new = json5edit.set_values(text, edits, source=str(path))
-    if new == text:
-        return False
-    ctx.case.write_file(f"preimage/{path.name}", text.encode("utf-8"))
-    mode = 0o600
-    atomic_write(path, new.encode("utf-8"), mode=mode)
-    return True
+    """Apply ``edits`` through :class:`moltir.configfile.ConfigFile` (comments kept, ``$include`` aware,
+    pre-image saved to the case first, refused if the file changed meanwhile). True if it changed.
+
+    A config that will hold a plaintext token is made 0600 (OpenClaw's own default)."""
+    from moltir.configfile import ConfigFile
+
+    config = ConfigFile.load(ctx.install)
+    results = config.write(config.plan_edits(edits), case=ctx.case)
+    token = edits.get(("gateway", "auth", "token"))
+    if isinstance(token, str):
+        for r in results:
+            with contextlib.suppress(OSError):
+                if r.path.stat().st_mode & 0o077:
+                    os.chmod(r.path, 0o600)
+    return bool(results)
+
+
+def plan_diff(install: Install, edits: Mapping[tuple[str, ...], Any]) -> str:
+    from moltir.configfile import ConfigFile
+
+    return "".join(fe.diff for fe in ConfigFile.load(install).plan_edits(edits))
 
 
 # ---- results kept in memory for a rollback ------------------------------------------------------
@@ -356,17 +367,19 @@ class Rotate(Action):
         install = ctx.install
         mode = resolve_mode(install, str(ctx.params["mode"]))
         config = install.read_config()
-        text = _read_text(install.config_path)
+        _read_text(install.config_path)
         gateways = find_gateways(install)
         warnings: list[str] = []
         if ctx.params["require_running"] and not gateways:
             warnings.append("the gateway is not running: this step will fail (it needs a running gateway)")
+        backend: keystore.BackendInfo | None = None
         try:
             backend = keystore.describe_backend(keystore.get_backend())
             backend_text = backend.describe()
+            keystore.check_backend(backend, ctx.options.allow_insecure_keyring)
         except MoltirError as exc:
-            backend, backend_text = None, f"unusable: {exc.one_line()}"
-            warnings.append(f"keyring: {exc.one_line()}")
+            backend_text = f"unusable: {exc.one_line()}"
+            warnings.append(f"keyring: {exc.one_line()} (this step will fail, exit 3)")
         entry = keystore.entry_name(install)
         command = str(keystore.helper_wrapper_path(install.env))
         edits = target_edits(install, mode, PLACEHOLDER, command, backend.name if backend else "?")
@@ -393,8 +406,7 @@ class Rotate(Action):
                 changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"))
         elif not gateways:
             changes.append(Change("note", "gateway", detail="not running: it reads the new token at its next start"))
-        diff = json5edit.unified_diff(text, json5edit.set_values(text, edits, source=str(install.config_path)),
-                                      str(install.config_path))
+        diff = plan_diff(install, edits)
         return Plan(f"rotate the gateway token ({mode})", tuple(changes), diff=diff, warnings=tuple(warnings))
 
     # ---- apply ----------------------------------------------------------------------------
