@@ -334,6 +334,12 @@ def _created_value(paths: list[tuple[KeyPath, object]], prefix: KeyPath) -> Any:
     return root
 
 
+def _owner_note(cfg: ConfigFile, path: KeyPath) -> str:
+    """Where the key lives, when that is not the main config file (an ``$include``)."""
+    owner = cfg.owner_of(path)[0]
+    return "" if owner == cfg.path else f"in {owner}"
+
+
 def _load(ctx: StepContext) -> ConfigFile:
     return ConfigFile.load(ctx.install)
 
@@ -367,7 +373,7 @@ class SetDmPolicy(Action):
         cfg, result, edits = self._compute(ctx)
         file_edits = cfg.plan_edits(edits) if edits else []
         changes = tuple(Change("config", _dotted(p), _describe(_get(cfg.data, p)), str(v).lower()
-                               if isinstance(v, bool) else str(v), detail=str(cfg.owner_of(p)[0]))
+                               if isinstance(v, bool) else str(v), detail=_owner_note(cfg, p))
                         for p, v in edits.items())
         warnings = list(result.reports)
         reason = cfg.readonly_reason()
