@@ -470,6 +470,24 @@ def token_source(config: Mapping[str, Any]) -> tuple[str, Any]:
     return "plaintext", token
 
 
+def configured_token(install: Install) -> tuple[str | None, str]:
+    """(token, source) the gateway is configured with, as far as moltir can read it: a plaintext
+    ``gateway.auth.token``, or moltir's keyring entry when the config points at moltir's SecretRef.
+    For health checks in later runs (``restore``), where the rotating run's memory is gone. Never raises."""
+    try:
+        kind, value = token_source(install.read_config())
+        if kind == "plaintext" and isinstance(value, str) and value:
+            register(value)
+            return value, "config"
+        if kind == "ref" and isinstance(value, Mapping) and value.get("source") == "exec" \
+                and value.get("provider") == PROVIDER_ALIAS:
+            stored = read(SERVICE, str(value.get("id")))
+            return (stored, "keyring") if stored else (None, "keyring entry missing")
+    except MoltirError:
+        return None, "unreadable"
+    return None, "none"
+
+
 def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str, bool, str]]:
     """Checks for ``moltir doctor``: (name, ok, detail or fix). Never raises MoltirError."""
     checks: list[tuple[str, bool, str]] = []

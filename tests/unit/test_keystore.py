@@ -249,3 +249,18 @@ def test_doctor_checks_report_without_raising(tmp_path: Path, backend: fakes.Mem
     checks = dict((name, (ok, detail)) for name, ok, detail in keystore.doctor_checks(install))
     assert checks["gateway token source"] == (True, "plaintext in the config; the keyring copy matches")
     assert all(token not in detail for _, detail in checks.values())
+
+
+def test_configured_token_follows_moltirs_ref(tmp_path: Path, backend: fakes.MemKeyring) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    cfg = state / "openclaw.json"
+    install = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    cfg.write_text(json.dumps({"gateway": {"auth": {"token": "plain-token-123456"}}}))
+    assert keystore.configured_token(install) == ("plain-token-123456", "config")
+    cfg.write_text(json.dumps({"gateway": {"auth": {"token": keystore.token_ref(install)}}}))
+    assert keystore.configured_token(install) == (None, "keyring entry missing")
+    keystore.store("moltir", keystore.entry_name(install), "k" * 64)
+    assert keystore.configured_token(install) == ("k" * 64, "keyring")
+    cfg.write_text("{ broken")
+    assert keystore.configured_token(install) == (None, "unreadable")
