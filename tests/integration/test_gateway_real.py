@@ -87,6 +87,10 @@ def assert_all_down(home: OpenClawHome) -> None:
     assert token_status(home.port, home.token) == 0
 
 
+def _cmd(p: dict[str, Any] | None) -> str:
+    return " ".join((p or {}).get("cmdline") or [])
+
+
 def case_text(case_dir: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in case_dir.rglob("*") if p.is_file())
 
@@ -97,7 +101,7 @@ def test_contain_stops_the_real_gateway_and_snapshots_it_first(openclaw_home: Op
                                                                 gateway: Gateway) -> None:
     home = openclaw_home
     gw_pid = gateway.gateway_pid
-    tree = {p.pid for p in processes_for(home.state_dir)}
+    tree = {p.pid: " ".join(p.cmdline()) for p in processes_for(home.state_dir)}
     assert gw_pid in tree and token_status(home.port, home.token) == 400
     case_dir = home.root / "case"
 
@@ -111,15 +115,18 @@ def test_contain_stops_the_real_gateway_and_snapshots_it_first(openclaw_home: Op
 
     snap = json.loads((case_dir / "volatile" / "processes.json").read_text())
     procs = {p["pid"]: p for p in snap["tree"]["processes"]}
-    assert tree <= set(procs), "every process of the tree was snapshotted"
+    # every process of the tree that lived through the stop was snapshotted (2026.9.6 also runs a
+    # transient sqlite worker that may come and go between our look and moltir's)
+    long_lived = {pid for pid, cmd in tree.items() if "sqlite-readonly" not in cmd}
+    assert long_lived <= set(procs), (tree, sorted(procs))
+    if home.release.current:
+        assert any("spawn-broker/worker.js" in _cmd(p) for p in procs.values()), "the node workers too"
     gw = procs[gw_pid]
     assert gw["name"] == "openclaw-gateway"
     listening = {c["laddr"] for c in gw["connections"] if c["status"] == "LISTEN"}
     assert f"127.0.0.1:{home.port}" in listening
     assert "OPENCLAW_STATE_DIR" in gw["environ_names"]
-    if home.release.current:
-        assert len(procs) >= 2, "2026.9.6: the gateway and its node workers"
-    else:
+    if not home.release.current:
         assert snap["tree"]["wrapper_pid"] == gateway.pid, "2026.1.29: the openclaw wrapper is recorded too"
         assert procs[gateway.pid]["name"] == "openclaw"
 
