@@ -387,3 +387,15 @@ def test_plan_has_no_side_effects_and_warns_about_an_unusable_keyring(tmp_path: 
     assert OLD not in plan.diff and "moltir-secret" in plan.diff
     assert install.config_path.read_bytes() == before
     assert not keystore.helper_wrapper_path(install.env).exists()
+
+
+def test_a_store_ref_token_is_replaced_and_the_stale_store_entry_reported(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    text = install.config_path.read_text().replace(
+        f'"{OLD}"', '{ source: "store", provider: "default", id: "OPENCLAW_GATEWAY_TOKEN" }')
+    install.config_path.write_text(text)
+    ctx = make_ctx(install, tmp_path)
+    result = rotate(ctx)
+    assert result.details["old_fingerprint"] is None and "store" in result.details["old_source"]
+    assert any("secrets store rm OPENCLAW_GATEWAY_TOKEN" in w for w in result.warnings)
+    assert ctx.case.restore_section("token")["previous"]["token_ref"]["source"] == "store"

@@ -261,14 +261,21 @@ def _signal_gateways(pids: list[int]) -> list[int]:
     return sent
 
 
-def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float) -> tuple[bool, str]:
-    """Put the previous token back (keyring, config), re-apply, and check the gateway takes it."""
-    if rb.old_token is None:
+def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str | None = None) -> tuple[bool, str]:
+    """Put the previous token back (keyring, config), re-apply, and check the gateway takes it.
+
+    When moltir never knew the previous value (a ``store``/``env`` SecretRef), the previous
+    config is put back and success means the gateway stopped accepting the new token."""
+    prev_is_ref = isinstance(rb.previous_auth_token, Mapping) or (
+        isinstance(rb.previous_auth_token, str) and rb.previous_auth_token.startswith("$"))
+    if rb.old_token is None and not prev_is_ref:
         return False, "the previous token is not known to moltir, so it cannot be put back"
     if rb.old_keyring_value is not None:
         keystore.store(keystore.SERVICE, rb.entry, rb.old_keyring_value)
-    else:
+    elif rb.old_token is not None:
         keystore.store(keystore.SERVICE, rb.entry, rb.old_token)
+    else:
+        keystore.delete(keystore.SERVICE, rb.entry)
     edits: dict[tuple[str, ...], Any] = {
         ("gateway", "auth", "token"): rb.previous_auth_token if rb.previous_auth_token is not None
         else json5edit.DELETE,
@@ -279,9 +286,19 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float) -> tuple[bool,
         edits[("secrets", "providers", keystore.PROVIDER_ALIAS)] = (
             rb.previous_provider if rb.previous_provider is not None else json5edit.DELETE)
     write_config(ctx, edits)
-    ref = isinstance(rb.previous_auth_token, Mapping)
-    if ref or rb.mode == "keyring-ref":
+    if prev_is_ref or rb.mode == "keyring-ref":
         _signal_gateways(rb.gateway_pids)
+    if rb.old_token is None:
+        deadline = time.monotonic() + timeout_s
+        status = gateway_http.token_status(rb.port, new_token) if new_token else gateway_http.DOWN
+        while new_token and status != gateway_http.REFUSED and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = gateway_http.token_status(rb.port, new_token)
+        ctx.event("token.rolled_back", accepted=None, new_token_status=status)
+        if status == gateway_http.REFUSED:
+            return True, ("rolled back to the previous SecretRef (its token is not known to moltir, so "
+                          "check that your clients still get in)")
+        return False, f"rollback did not take: the new token gets HTTP {status or 'no answer'}"
     status = gateway_http.wait_accepted(rb.port, rb.old_token, timeout_s=timeout_s)
     ctx.event("token.rolled_back", accepted=status == gateway_http.ACCEPTED, status=status,
               token_fingerprint=fingerprint(rb.old_token))
@@ -543,7 +560,9 @@ class Rotate(Action):
         what = f"the running gateway did not accept the new token within {wait:g} s (route {details['route']})"
         if ctx.params["on_apply_failure"] == "rollback":
             rb = ctx.shared.get(ROLLBACK_KEY)
-            ok, how = rollback(ctx, rb, timeout_s=wait) if isinstance(rb, Rollback) else (False, "nothing to roll back")
+            new = ctx.shared.get("gateway_token")
+            ok, how = (rollback(ctx, rb, timeout_s=wait, new_token=new if isinstance(new, str) else None)
+                       if isinstance(rb, Rollback) else (False, "nothing to roll back"))
             ctx.shared.pop("gateway_token", None)
             if ok:
                 raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not reload")
@@ -619,6 +638,11 @@ class Rotate(Action):
                     if any(v in read_env_file(f) for v in ENV_TOKEN_VARS):
                         warnings.append(f"{f} sets a gateway token for the service: reinstall the service "
                                         "('openclaw gateway install --force') so it no longer carries one")
+        previous = _get(config, "gateway", "auth", "token")
+        if isinstance(previous, Mapping) and previous.get("source") == "store":
+            warnings.append(f"OpenClaw's secret store still holds the previous token as {previous.get('id')} "
+                            "(unencrypted, no longer used): remove it with 'openclaw secrets store rm "
+                            f"{previous.get('id')} --yes'")
         hooks = _get(config, "hooks", "token")
         if isinstance(hooks, str) and hooks and hooks in (old, new):
             register(hooks)
@@ -721,7 +745,7 @@ class Verify(Action):
         if ctx.params["rollback"] and proof.new_status != gateway_http.ACCEPTED:
             rb = ctx.shared.get(ROLLBACK_KEY)
             if isinstance(rb, Rollback):
-                ok, how = rollback(ctx, rb, timeout_s=float(ctx.params["timeout_s"]))
+                ok, how = rollback(ctx, rb, timeout_s=float(ctx.params["timeout_s"]), new_token=new)
                 if ok:
                     raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not take the token")
                 raise MoltirError(f"{what}, and {how}", hint="restart the gateway", exit_code=EXIT_STEP_FAILED)
