@@ -318,3 +318,28 @@ def test_paired_devices_survive_rotation_until_revoked(openclaw_release: Any, re
     t2 = keyring_value(request.getfixturevalue("secret_service"), _entry(home))
     assert t2 is not None
     assert_no_leak([original, t2], outputs=[second.stdout, second.stderr], argvs=seen, env=env)
+
+
+def test_a_failed_drill_leaves_the_gateway_on_a_working_token(openclaw_home: OpenClawHome,
+                                                              secret_service: SecretService,
+                                                              keyring_gateway: Gateway, tmp_path: Path) -> None:
+    """A drill whose gateway does not take the new token in time (here: a 50 ms budget) puts the
+    previous token back, exits non-zero, and the gateway ends up accepting the previous token."""
+    home, gw = openclaw_home, keyring_gateway
+    original = home.token
+    runbook = tmp_path / "impatient-drill.json5"
+    runbook.write_text('{ name: "drill", steps: [ { id: "rotate-token", action: "token.rotate",'
+                       ' with: { require_running: true, on_apply_failure: "rollback", timeout_s: 0.05 } } ] }')
+    env = dict(home.env)
+    result, seen = run_moltir(["drill", "--yes", "--json", "--runbook", str(runbook)], env, [gw.gateway_pid])
+    assert result.returncode == 5, result.stdout + result.stderr
+    step = json.loads(result.stdout)["steps"][0]
+    assert "rolled back" in step["error"]
+    assert keyring_value(secret_service, _entry(home)) == original
+    assert home.read_config()["gateway"]["auth"]["token"] == original
+    # the restarts/reloads triggered on the way settle on the previous token
+    wait_until(lambda: gw.token_status(original) == 400, 90, interval=0.5, what="the previous token accepted")
+    assert_no_leak([original], outputs=[result.stdout, result.stderr], argvs=seen, env=env)
+    history, _ = run_moltir(["drill", "history", "--json"], env, [])
+    (record,) = json.loads(history.stdout)["drills"]
+    assert record["outcome"] == "failed" and record["exit_code"] == 5
