@@ -399,3 +399,16 @@ def test_a_store_ref_token_is_replaced_and_the_stale_store_entry_reported(tmp_pa
     assert result.details["old_fingerprint"] is None and "store" in result.details["old_source"]
     assert any("secrets store rm OPENCLAW_GATEWAY_TOKEN" in w for w in result.warnings)
     assert ctx.case.restore_section("token")["previous"]["token_ref"]["source"] == "store"
+
+
+def test_switching_from_password_auth_is_reported(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    text = install.config_path.read_text().replace('mode: "token"', 'mode: "password"')
+    install.config_path.write_text(text.replace(f'token: "{OLD}"', f'password: "{OLD}"'))
+    ctx = make_ctx(install, tmp_path, {"mode": "plaintext"})
+    result = rotate(ctx)
+    assert any("gateway.auth.mode was 'password'" in w for w in result.warnings)
+    auth = json5.loads(install.config_path.read_text())["gateway"]["auth"]
+    assert auth == {"mode": "token", "token": ctx.shared["gateway_token"]}
+    assert ctx.shared["old_gateway_token"] == OLD and result.details["old_source"] == "config (gateway.auth.password)"
+    assert OLD in (ctx.case.dir / "preimage" / "openclaw.json").read_text()

@@ -138,6 +138,9 @@ def old_token(install: Install, config: Mapping[str, Any], gateways: list[Any]) 
         var = value.strip("${}")
         got = gw_env.get(var) or install.env.get(var)
         return got, f"environment variable {var}"
+    password = _get(config, "gateway", "auth", "password")
+    if isinstance(password, str) and password and not password.startswith("$"):
+        return password, "config (gateway.auth.password)"
     for var in ENV_TOKEN_VARS:
         got = gw_env.get(var) or read_env_file(install.state_dir / ".env").get(var)
         if got:
@@ -193,12 +196,19 @@ def gateway_port(install: Install, gateways: list[Any], config: Mapping[str, Any
 
 # ---- the config edits ------------------------------------------------------------------------
 
-def target_edits(install: Install, mode: str, token: str, command: str, backend: str) -> dict[tuple[str, ...], Any]:
+def target_edits(install: Install, mode: str, token: str, command: str, backend: str, *,
+                 drop_password: bool = False) -> dict[tuple[str, ...], Any]:
+    """The config edits of a rotation. ``drop_password``: a ``gateway.auth.password`` is the old shared
+    credential too (token mode does not use it): it goes (its value stays in the case's pre-image)."""
+    edits: dict[tuple[str, ...], Any] = {("gateway", "auth", "mode"): "token"}
     if mode == "keyring-ref":
-        return {("gateway", "auth", "mode"): "token",
-                ("gateway", "auth", "token"): keystore.token_ref(install),
-                ("secrets", "providers", keystore.PROVIDER_ALIAS): keystore.provider_config(command, backend)}
-    return {("gateway", "auth", "mode"): "token", ("gateway", "auth", "token"): token}
+        edits[("gateway", "auth", "token")] = keystore.token_ref(install)
+        edits[("secrets", "providers", keystore.PROVIDER_ALIAS)] = keystore.provider_config(command, backend)
+    else:
+        edits[("gateway", "auth", "token")] = token
+    if drop_password:
+        edits[("gateway", "auth", "password")] = json5edit.DELETE
+    return edits
 
 
 def _read_text(path: Path) -> str:
@@ -250,6 +260,7 @@ class Rollback:
     previous_provider: Any
     port: int
     gateway_pids: list[int]
+    previous_password: Any = field(default=None, repr=False)
 
 
 def _signal_gateways(pids: list[int]) -> list[int]:
@@ -282,6 +293,8 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str
         ("gateway", "auth", "mode"): rb.previous_auth_mode if rb.previous_auth_mode is not None
         else json5edit.DELETE,
     }
+    if rb.previous_password is not None:
+        edits[("gateway", "auth", "password")] = rb.previous_password
     if rb.mode == "keyring-ref":
         edits[("secrets", "providers", keystore.PROVIDER_ALIAS)] = (
             rb.previous_provider if rb.previous_provider is not None else json5edit.DELETE)
@@ -441,6 +454,8 @@ class Rotate(Action):
 
         old, old_source = old_token(install, config, gateways)
         register(old)
+        password = _get(config, "gateway", "auth", "password")
+        register(password if isinstance(password, str) else None)
         entry = keystore.entry_name(install)
         previous_keyring = keystore.read(keystore.SERVICE, entry)
         new = pysecrets.token_hex(32)
@@ -498,7 +513,8 @@ class Rotate(Action):
             keystore.delete(keystore.SERVICE, staging)
 
         try:
-            changed = write_config(ctx, target_edits(install, mode, new, command, info.name))
+            changed = write_config(ctx, target_edits(install, mode, new, command, info.name,
+                                                     drop_password="password" in auth))
         except MoltirError:
             # nothing points at the new token yet: put the keyring back the way it was
             if previous_keyring is not None:
@@ -513,9 +529,12 @@ class Rotate(Action):
         ctx.shared[ROLLBACK_KEY] = Rollback(mode, entry, old, previous_keyring,
                                             _get(config, "gateway", "auth", "token"), auth.get("mode"),
                                             _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS),
-                                            port, [g.pid for g in gateways])
+                                            port, [g.pid for g in gateways], auth.get("password"))
 
         details["backups"] = self._neutralise_backups(ctx, mode, new, command, info.name, old)
+        if auth.get("mode") not in (None, "token"):
+            warnings.append(f"gateway.auth.mode was {auth.get('mode')!r} and is now 'token': clients that used "
+                            "the old credential must use the token from the keyring")
         warnings += self._leaks(ctx, config, old, new, gateways)
         if mode == "plaintext":
             warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token is in the "
@@ -574,7 +593,7 @@ class Rotate(Action):
     def _neutralise_backups(self, ctx: StepContext, mode: str, new: str, command: str, backend: str,
                             old: str | None) -> list[dict[str, str]]:
         out = []
-        edits = target_edits(ctx.install, mode, new, command, backend)
+        edits = target_edits(ctx.install, mode, new, command, backend, drop_password=True)
         for path in config_backups(ctx.install):
             try:
                 raw = path.read_bytes()
