@@ -671,6 +671,63 @@ def terminate_tree(roots: Sequence[psutil.Process], *, timeout_s: float, kill_wa
         events=tuple(events))
 
 
+def launcher_of(gw: GatewayProcess) -> dict[str, Any] | None:
+    """pid and create time of the process that started the gateway (its wrapper's parent on
+    2026.1.29), or None when that is init (pid 1) or unknown. ``respawned_by`` watches it."""
+    pid = gw.wrapper_pid or gw.pid
+    try:
+        parent = psutil.Process(pid).parent()
+        if parent is None or parent.pid <= 1:
+            return None
+        return {"pid": parent.pid, "create_time": parent.create_time(), "name": parent.name()}
+    except psutil.Error:
+        return None
+
+
+def _openclaw_like(proc: psutil.Process) -> bool:
+    """An OpenClaw process at any stage of start-up: ``[node] .../openclaw ...`` before it retitles,
+    ``openclaw`` (entry title, 2026.1.29 wrapper), ``openclaw-gateway``."""
+    try:
+        name = proc.name()
+        if is_gateway_name(name) or name in WRAPPER_NAMES:
+            return True
+        argv = [a for a in proc.cmdline() if a]
+    except psutil.Error:
+        return False
+    return any(Path(a).name in ("openclaw", "clawdbot", "openclaw.mjs") for a in argv[:3])
+
+
+def respawned_by(install: Install, launcher: Mapping[str, Any], since: float) -> psutil.Process | None:
+    """A process of ``install`` that ``launcher`` started after ``since`` (epoch seconds), if any.
+
+    Catches a supervisor restarting the gateway during the seconds in which the new process is
+    titled plain ``openclaw`` (2026.9.x retitles twice during start-up; find_gateways cannot tell
+    such a process from any other openclaw CLI command, but a child of the gateway's own
+    launcher that appeared after the stop can only be a restart).
+    """
+    try:
+        parent = psutil.Process(int(launcher["pid"]))
+        if abs(parent.create_time() - float(launcher["create_time"])) > 0.01:
+            return None
+        children = parent.children()
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return None
+    state_real = _real(install.state_dir)
+    config_real = _real(install.config_path)
+    for child in children:
+        try:
+            if child.create_time() < since - 0.5 or child.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if not _openclaw_like(child):
+                continue
+            s, c = environ_install_paths(child.environ())
+        except (psutil.Error, OSError):
+            continue
+        if (s is not None and s == state_real) or (c is not None and c == config_real):
+            return child
+    return None
+
+
 def ancestry(pid: int, *, limit: int = 6) -> list[dict[str, Any]]:
     """``describe_pid`` of the parents of ``pid``, nearest first (to name a respawner)."""
     chain: list[dict[str, Any]] = []

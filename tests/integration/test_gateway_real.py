@@ -193,7 +193,7 @@ def test_respawning_supervisor_fails_verification_and_is_named(openclaw_home: Op
                            env=home.env, cwd=home.home, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         wait_until(lambda: token_status(home.port, home.token) == 400, 180, what="supervised gateway")
-        rc, out, text = run_stop(home, home.root / "case", timeout_s=15, settle_s=20)
+        rc, out, text = run_stop(home, home.root / "case", timeout_s=15)   # default settle_s (5 s)
         assert rc == 5, text
         s = step(out)
         assert s["status"] == "failed"

@@ -205,11 +205,12 @@ def fake_config(tmp: Path, *, port: int | None = None, http_token: str | None = 
     return cfg, ready
 
 
-def shell_command(tmp: Path, cfg: dict[str, Any]) -> list[str]:
-    """argv that starts a fake gateway named openclaw-gateway (bash ``exec -a`` sets argv[0])."""
+def shell_command(tmp: Path, cfg: dict[str, Any], name: str = "openclaw-gateway") -> list[str]:
+    """argv that starts a fake gateway named ``name`` (bash ``exec -a`` sets argv[0])."""
     import shlex
 
-    return ["bash", "-c", f"exec -a openclaw-gateway {shlex.quote(sys.executable)} "
+    cfg = {**cfg, "comm": name}
+    return ["bash", "-c", f"exec -a {shlex.quote(name)} {shlex.quote(sys.executable)} "
                           f"{shlex.quote(str(script_path(tmp)))} {shlex.quote(json.dumps(cfg))}"]
 
 

@@ -264,6 +264,29 @@ def test_respawning_supervisor_is_caught_and_named(tmp_path: Path, reap: list[in
     assert "came back" in err.value.message
 
 
+def test_respawn_still_titled_openclaw_is_caught_through_the_launcher(tmp_path: Path, reap: list[int]) -> None:
+    """2026.9.x is titled plain ``openclaw`` for seconds while it starts: only its parent gives it away."""
+    w = World(tmp_path)
+    cfg, ready = fake_config(tmp_path, port=w.port)
+    script = tmp_path / "respawner.py"
+    script.write_text(SUPERVISOR.replace("p = subprocess.Popen(argv)",
+                                         "p = subprocess.Popen(argv if n == 0 else later)"))
+    later = shell_command(tmp_path, {**cfg, "port": None, "ready": str(tmp_path / "later.ready")}, name="openclaw")
+    sup = subprocess.Popen([sys.executable, "-c", f"later = {later!r}\n" + script.read_text(),
+                            json.dumps(shell_command(tmp_path, cfg)), str(tmp_path / "respawns")],
+                           env=w.env, stdin=subprocess.DEVNULL)
+    reap.append(sup.pid)
+    wait_until(ready.exists, 20, what="fake gateway under the supervisor")
+    action = GatewayStop()
+    ctx = w.ctx(GatewayStop, settle_s=10)
+    result = action.apply(ctx)
+    assert result.details["launcher"]["pid"] == sup.pid
+    with pytest.raises(MoltirError) as err:
+        action.verify(ctx, result)
+    assert err.value.exit_code == EXIT_VERIFY and f"started by pid {sup.pid}" in err.value.message
+    assert "still starting" in err.value.message
+
+
 def test_systemd_supervised_gateway_is_stopped_through_the_manager(tmp_path: Path,
                                                                     fakes: list[FakeGateway]) -> None:
     bindir = tmp_path / "mgrbin"

@@ -190,7 +190,7 @@ class GatewayStop(Action):
             detail = ("stopped by the service manager" if sv.supervisor is not None
                       else f"SIGTERM, SIGKILL after {timeout:g} s")
             changes.append(Change("process", target, before="running", after="stopped", detail=detail))
-        changes.append(Change("file", "volatile/processes.json", after="process snapshot before any signal"))
+        changes.append(Change("file", "volatile/processes.json", detail="process snapshot, taken before any signal"))
         if gw is not None:
             summary = f"stop the gateway {_gw_label(gw)}"
         else:
@@ -231,6 +231,7 @@ class GatewayStop(Action):
 
         # 3) stop
         details: dict[str, Any] = {
+            "launcher": proc.launcher_of(gw) if gw else None,
             "mode": record["mode"], "pid": gw.pid if gw else None, "wrapper_pid": gw.wrapper_pid if gw else None,
             "port": gw.port if gw else None, "listen_ports": list(gw.listen_ports) if gw else [],
             "snapshot": snapshot_rel, "timeout_s": timeout,
@@ -280,6 +281,8 @@ class GatewayStop(Action):
         details.update(forced=forced, elapsed_s=elapsed, stopped_at=time.time())
         ctx.event("gateway.stopped", forced=forced, elapsed_s=elapsed, mode=record["mode"])
         who = _gw_label(gw) if gw else f"service {sv.supervisor.name}" if sv.supervisor else "gateway"
+        if gw is not None and gw.wrapper_pid:
+            who += f" and its openclaw wrapper pid {gw.wrapper_pid}"
         via = f" through {sv.supervisor.manager}" if sv.supervisor is not None else ""
         if forced:
             summary = (f"gateway {who} did not stop within {timeout:g} s (drain hung): killed with SIGKILL{via} "
@@ -361,11 +364,16 @@ class GatewayStop(Action):
         with contextlib.suppress(MoltirError):
             ports.add(ctx.install.gateway_port())
         stopped_at = float(result.details.get("stopped_at") or time.time())
+        launcher = result.details.get("launcher")
         deadline = time.monotonic() + settle
         while True:
             gws = proc.find_gateways(ctx.install, extra_ports=ports)
             if gws:
                 raise _respawn_error(gws[0], stopped_at, result)
+            if isinstance(launcher, Mapping):
+                child = proc.respawned_by(ctx.install, launcher, stopped_at)
+                if child is not None:
+                    raise _respawned_by_launcher(child.pid, launcher)
             open_ports = sorted(p for p in ports if gateway_http.port_open(p))
             if open_ports:
                 listeners = [proc.describe_pid(d["pid"]) if d.get("pid") else d
@@ -403,6 +411,18 @@ def _respawn_error(gw: Any, stopped_at: float, result: StepResult) -> MoltirErro
             who += ", the init system: a system-level service restarts it"
     return verify_error(
         f"the gateway came back after the stop as {_gw_label(gw)}, started by {who}: a supervisor restarts it",
+        "stop the supervisor (or the gateway through it), then run moltir again (it resumes at this step)")
+
+
+def _respawned_by_launcher(pid: int, launcher: Mapping[str, Any]) -> MoltirError:
+    from moltir import proc
+
+    sup = proc.describe_pid(int(launcher["pid"]))
+    cmd = " ".join(sup.get("cmdline") or []) or sup.get("name") or "?"
+    return verify_error(
+        f"the gateway came back after the stop as pid {pid} (still starting), started by pid {sup['pid']} "
+        f"({sup.get('name')}: {proc.one_line(cmd, 120)}), the process that had started the stopped gateway: "
+        "a supervisor restarts it",
         "stop the supervisor (or the gateway through it), then run moltir again (it resumes at this step)")
 
 
