@@ -422,6 +422,33 @@ def test_start_leaves_a_gateway_that_was_not_running_stopped(tmp_path: Path) -> 
     assert result.status == "skipped"
 
 
+def test_health_token_prefers_the_run_then_config_then_keyring(tmp_path: Path) -> None:
+    import keyring
+    from keyring_fakes import MemKeyring
+
+    from moltir import keystore
+    from moltir.actions.gateway import health_token
+
+    w = World(tmp_path)
+    ctx = w.ctx(GatewayStart)
+    assert health_token(ctx) == (TOKEN, "config")
+    w.shared["gateway_token"] = "from-this-run-123456"
+    assert health_token(ctx) == ("from-this-run-123456", "run")
+    w.shared.clear()
+    w.config.write_text(json.dumps({"gateway": {"port": w.port, "auth": {"mode": "token", "token": {
+        "source": "exec", "provider": "moltir", "id": "gateway-token"}}}}))
+    before = keyring.get_keyring()
+    kr = MemKeyring()
+    kr.set_password(keystore.SERVICE, keystore.entry_name(w.install), "from-the-keyring-123456")
+    keyring.set_keyring(kr)
+    try:
+        assert health_token(ctx) == ("from-the-keyring-123456", "keyring")
+        kr.entries.clear()
+        assert health_token(ctx) == (None, "none")
+    finally:
+        keyring.set_keyring(before)
+
+
 def test_error_lines_pick_the_gateways_complaint() -> None:
     old = ("◇  Config ────╮\n│  Config invalid; doctor will run with best-effort config.  │\n├────╯\n"
            "Config invalid\nFile: ~/.openclaw/openclaw.json\nProblem:\n  - gateway.bind: Invalid input\n\n"

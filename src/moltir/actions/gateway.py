@@ -476,8 +476,20 @@ def _config_has_token(install: Install) -> bool:
     return isinstance(auth, dict) and auth.get("token") not in (None, "")
 
 
+def _config_token_is_ref(install: Install) -> bool:
+    try:
+        cfg = install.read_config()
+    except MoltirError:
+        return False
+    gw = cfg.get("gateway")
+    auth = gw.get("auth") if isinstance(gw, dict) else None
+    return isinstance(auth, dict) and isinstance(auth.get("token"), dict)
+
+
 def health_token(ctx: StepContext) -> tuple[str | None, str]:
-    """(token, source) for the health check: the one moltir holds, else the config's plaintext token."""
+    """(token, source) for the health check: the one this run holds (after token.rotate), else the
+    config's plaintext token, else -- when the config points at a SecretRef -- moltir's keyring entry
+    for the install (what token.rotate stored). None when moltir holds no token at all."""
     from moltir.secrets import register
 
     tok = ctx.shared.get("gateway_token")
@@ -488,6 +500,15 @@ def health_token(ctx: StepContext) -> tuple[str | None, str]:
     if tok:
         register(tok)
         return tok, "config"
+    if _config_token_is_ref(ctx.install):
+        try:
+            from moltir import keystore
+
+            tok = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
+        except MoltirError:
+            tok = None
+        if tok:
+            return tok, "keyring"
     return None, "none"
 
 
