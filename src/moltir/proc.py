@@ -310,7 +310,7 @@ def _describe(proc: psutil.Process, *, source: Source, matched_by: str, install_
                 readable = True
             except (psutil.AccessDenied, psutil.ZombieProcess, OSError):
                 env, readable = {}, False
-    except psutil.NoSuchProcess:
+    except psutil.Error:
         return None
     ports = listen_ports(proc)
     if install_port is not None and install_port in ports:
@@ -381,7 +381,7 @@ def find_gateways(install: Install, *, extra_ports: Iterable[int] = ()) -> list[
                 env = proc.environ()
             except (psutil.AccessDenied, OSError):
                 env = None
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             continue
         matched_by = ""
         if env is not None:
