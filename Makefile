@@ -30,14 +30,20 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict src
 
+# Lint, types and tests all run (one report), then the target fails if any of them failed.
 # pytest exit 5 ("no tests collected") is a failure here, never a silent success.
-test: venv deps lint
+test: venv deps
 	@rc=0; \
+	echo "== ruff"; $(VENV)/bin/ruff check . || rc=1; \
+	echo "== mypy --strict src"; $(VENV)/bin/mypy --strict src || rc=1; \
+	echo "== pytest tests/unit tests/integration"; prc=0; \
 	MOLTIR_TEST_RUN_ID=$(RUN_ID) $(PY) -m pytest tests/unit tests/integration \
-	    --basetemp=$(BASETEMP) $(PYTEST_ARGS) || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
+	    --basetemp=$(BASETEMP) $(PYTEST_ARGS) || prc=$$?; \
+	if [ $$prc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
+	[ $$prc -eq 0 ] || rc=$$prc; \
+	echo "== leftover processes"; \
 	$(PY) -m tests.harness.leftovers --run-id $(RUN_ID) --under $(BASETEMP) || { [ $$rc -ne 0 ] || rc=1; }; \
-	if [ $$rc -eq 0 ]; then rm -rf $(BASETEMP); else echo "make test: test files kept in $(BASETEMP)" >&2; fi; \
+	if [ $$rc -eq 0 ]; then rm -rf $(BASETEMP); else echo "make test: FAILED (rc $$rc); test files kept in $(BASETEMP)" >&2; fi; \
 	exit $$rc
 
 demo: venv deps

