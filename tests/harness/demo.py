@@ -135,6 +135,8 @@ def main() -> int:
         say(f"gateway: openclaw {rel.id} pid {gateway.pid} on 127.0.0.1:{home.port}, ready after "
             f"{gateway.ready_after_s:.1f}s; telegram polling the fake Bot API at {home.telegram.url}")
         say(summary(home, home.token))
+        say("note: the sandbox starts exposed on purpose (telegram 'alerts' and discord DMs are 'open'); "
+            "restore puts those pre-incident values back, so expect its final audit to flag them.")
         env = keyring.with_keyring(home.env)
         env[RUN_ID_VAR] = run_id
         missing = run_commands(home, env)
