@@ -98,12 +98,15 @@ def clawdbot_home(tmp_path: Path) -> ClawdbotHome:
 
 
 @pytest.fixture
-def secret_service() -> Iterator[SecretService]:
+def secret_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretService]:
     reason = keyring_missing()
     if reason:
         missing_prerequisite(reason)
-    # Short root: the bus and keyring control sockets must fit in sun_path (108 bytes).
-    root = Path(tempfile.mkdtemp(prefix="mss-"))
+    # The bus and keyring control sockets must fit in sun_path (108 bytes): use the short
+    # basetemp when it is short, else a fresh dir in $TMPDIR.
+    root = tmp_path_factory.mktemp("ss")
+    if len(str(root)) > 60:
+        root = Path(tempfile.mkdtemp(prefix="mss-"))
     service = start_secret_service(root)
     try:
         yield service
