@@ -147,18 +147,22 @@ def test_hanging_drain_is_forced_within_the_bound(openclaw_home: OpenClawHome) -
     home.config_path.write_text(text.replace(home.telegram.url, closed))
     gw = Gateway(home).start(wait_telegram=False)
     try:
-        # the drain hangs once the telegram accounts are in their failing network loop: wait for
-        # every account's command sync to have failed (2026.9.6 runs default/ops/alerts; 2026.1.29
-        # logs it for two of them)
-        accounts = 3 if home.release.current else 2
-        wait_until(lambda: _log_count(home, "setMyCommands failed") >= accounts, 120,
-                   what="telegram to fail against the closed port")
+        # the drain hangs once the telegram accounts are in their failing network loop: wait until
+        # every account's provider started and its command sync failed (2026.9.6 starts default, ops
+        # and alerts; 2026.1.29 logs alerts and ops)
+        accounts = ("default", "ops", "alerts") if home.release.current else ("ops", "alerts")
+
+        def failing() -> bool:
+            return (all(_log_count(home, f"[{a}] starting provider") for a in accounts)
+                    and _log_count(home, "telegram setMyCommands failed") >= len(accounts))
+
+        wait_until(failing, 120, what="telegram to fail against the closed port")
         gw_pid = gw.gateway_pid
         timeout_s = 3
         rc, out, text = run_stop(home, home.root / "case", timeout_s=timeout_s, settle_s=2)
         assert rc == 0, text
         s = step(out)
-        assert s["status"] == "forced", s
+        assert s["status"] == "forced", (s, home.log_file.read_text(errors="replace")[-3000:])
         assert gw_pid in s["details"]["killed"]
         assert s["details"]["elapsed_s"] <= timeout_s + 7, "bounded: SIGKILL after timeout_s, never minutes"
         assert_all_down(home)
