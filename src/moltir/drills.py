@@ -473,7 +473,10 @@ def schedule_status(install: Install, *, platform: str | None = None) -> dict[st
     active = None
     if present and platform.startswith("linux") and shutil.which("systemctl"):
         ok, out = _run(["systemctl", "--user", "is-active", f"{unit_name(install)}.timer"], install.env)
-        active = out if out else ("active" if ok else "unknown")
+        if out in ("active", "inactive", "activating", "failed"):
+            active = out
+        else:
+            active = "active" if ok else "unknown: no systemd user manager reachable from here"
     history = read_history(install)
     return {"installed": bool(present), "files": present, "schedule": schedule, "timer": active,
             "last_drill": history[-1] if history else None, "drills": len(history)}

@@ -7,6 +7,8 @@ install in its environment, so ``moltir.proc.find_gateways`` finds it the real w
 * at start, and whenever the config file's bytes change (OpenClaw's file watcher), unless
   ``frozen`` (a gateway that never reloads);
 * on SIGUSR2 (2026.9.x: in-process restart, SecretRefs re-resolved), unless ``frozen``;
+* with ``lag`` seconds, a reload resolves at once but serves the new token only ``lag`` s later,
+  and every trigger (SIGUSR2, file change) that arrives meanwhile is lost (a slow restart);
 * a plaintext ``gateway.auth.token`` as is; an exec SecretRef by running the provider's
   ``command`` + ``args`` with only ``passEnv`` from its own environment and the request on stdin.
 
@@ -27,19 +29,29 @@ from pathlib import Path
 from typing import Any
 
 SCRIPT = textwrap.dedent(r'''
-    import ctypes, hashlib, json, os, signal, subprocess, sys
+    import ctypes, hashlib, json, os, signal, subprocess, sys, time
     from http.server import BaseHTTPRequestHandler, HTTPServer
     import json5
 
     cfg = json.loads(sys.argv[1])
     ctypes.CDLL(None).prctl(15, b"openclaw-gateway", 0, 0, 0)
-    state = {"token": None, "seen": None, "usr2": False}
+    state = {"token": None, "seen": None, "usr2": False, "pending": None}
 
     def log(event, **kw):
         with open(cfg["ready"] + ".events", "a") as fh:
             fh.write(json.dumps({"event": event, **kw}) + "\n")
 
     def resolve(why):
+        tok = fetch(why)
+        if tok is None:
+            return
+        if cfg.get("lag"):
+            state["pending"] = (tok, time.monotonic() + cfg["lag"], why)
+            return
+        state["token"] = tok
+        log("resolved", why=why, fp=hashlib.sha256(tok.encode()).hexdigest()[:8] if tok else None)
+
+    def fetch(why):
         raw = open(cfg["config_path"], "rb").read()
         state["seen"] = raw
         conf = json5.loads(raw.decode())
@@ -52,10 +64,9 @@ SCRIPT = textwrap.dedent(r'''
                                text=True, env=env)
             if p.returncode != 0:
                 log("resolve_failed", why=why, rc=p.returncode)
-                return
+                return None
             tok = json.loads(p.stdout)["values"].get(tok["id"])
-        state["token"] = tok
-        log("resolved", why=why, fp=hashlib.sha256(tok.encode()).hexdigest()[:8] if tok else None)
+        return tok
 
     def on_usr2(sig, frame):
         state["usr2"] = True
@@ -66,7 +77,14 @@ SCRIPT = textwrap.dedent(r'''
         def log_message(self, *a):
             pass
         def do_POST(self):
-            if not cfg.get("frozen"):
+            pending = state["pending"]
+            if pending is not None:
+                if time.monotonic() >= pending[1]:
+                    state["token"], state["pending"] = pending[0], None
+                    state["usr2"] = False
+                    state["seen"] = open(cfg["config_path"], "rb").read()  # changes meanwhile are lost
+                    log("resolved", why=pending[2], fp=hashlib.sha256(pending[0].encode()).hexdigest()[:8])
+            elif not cfg.get("frozen"):
                 if state["usr2"]:
                     state["usr2"] = False
                     resolve("SIGUSR2")
@@ -79,7 +97,8 @@ SCRIPT = textwrap.dedent(r'''
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-    resolve("start")
+    state["token"] = fetch("start")
+    log("resolved", why="start", fp=hashlib.sha256(state["token"].encode()).hexdigest()[:8])
     server = HTTPServer(("127.0.0.1", cfg["port"]), H)
     with open(cfg["ready"] + ".tmp", "w") as fh:
         json.dump({"pid": os.getpid()}, fh)
@@ -119,11 +138,12 @@ class TokenGateway:
         self.popen.wait(timeout=10)
 
 
-def spawn(tmp: Path, env: Mapping[str, str], *, config_path: Path, port: int, frozen: bool = False) -> TokenGateway:
+def spawn(tmp: Path, env: Mapping[str, str], *, config_path: Path, port: int, frozen: bool = False,
+          lag: float = 0.0) -> TokenGateway:
     script = tmp / "fake_tokengw.py"
     script.write_text(SCRIPT)
     ready = tmp / f"tokengw-{port}.ready"
-    cfg = {"config_path": str(config_path), "port": port, "ready": str(ready), "frozen": frozen}
+    cfg = {"config_path": str(config_path), "port": port, "ready": str(ready), "frozen": frozen, "lag": lag}
     # argv0 is not the venv's python, so the child would not find the venv's packages (json5) by itself
     child_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     popen = subprocess.Popen(["openclaw-gateway", str(script), json.dumps(cfg)], executable=sys.executable,

@@ -327,7 +327,11 @@ def test_plaintext_route_is_the_file_watch(tmp_path: Path) -> None:
         gw.stop()
 
 
-def test_a_gateway_that_does_not_reload_is_rolled_back_in_a_drill(tmp_path: Path) -> None:
+def test_a_gateway_that_does_not_reload_is_rolled_back_in_a_drill(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from moltir.actions import token as token_mod
+
+    monkeypatch.setattr(token_mod, "SETTLE_S", 0.5)
     port = free_port()
     install = make_install(tmp_path, port=port)
     before = json5.loads(install.config_path.read_text())
@@ -412,3 +416,27 @@ def test_switching_from_password_auth_is_reported(tmp_path: Path) -> None:
     assert auth == {"mode": "token", "token": ctx.shared["gateway_token"]}
     assert ctx.shared["old_gateway_token"] == OLD and result.details["old_source"] == "config (gateway.auth.password)"
     assert OLD in (ctx.case.dir / "preimage" / "openclaw.json").read_text()
+
+
+def test_a_gateway_that_takes_the_new_token_late_is_rolled_forward(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reload races the rollback: the gateway serves the new token after the drill gave up on it
+    and loses the rollback's trigger. The keyring and config must then hold the NEW token."""
+    from moltir.actions import token as token_mod
+
+    monkeypatch.setattr(token_mod, "SETTLE_S", 3.0)
+    port = free_port()
+    install = make_install(tmp_path, port=port)
+    rotate(make_ctx(install, tmp_path / "first"))  # on moltir's SecretRef; no gateway yet
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port, lag=1.0)
+    try:
+        ctx = make_ctx(install, tmp_path, {"timeout_s": 0.2, "on_apply_failure": "rollback"})
+        with pytest.raises(MoltirError) as err:
+            rotate(ctx)
+        assert err.value.exit_code == EXIT_VERIFY and "rolled forward" in err.value.message
+        new = ctx.shared["gateway_token"]
+        from moltir import gateway_http
+        assert gateway_http.token_status(port, new) == 400
+        assert keystore.read("moltir", keystore.entry_name(install)) == new
+    finally:
+        gw.stop()

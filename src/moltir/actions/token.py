@@ -46,7 +46,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from moltir import gateway_http, json5edit, keystore
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
@@ -261,6 +261,47 @@ class Rollback:
     port: int
     gateway_pids: list[int]
     previous_password: Any = field(default=None, repr=False)
+    command: str = ""
+    backend: str = ""
+
+
+ROLLBACK_MIN_WAIT_S = 60.0  # how long the previous token may take to be accepted again
+SETTLE_S = 15.0  # then how long both tokens are watched: a slow reload may still land the new one
+
+
+def settle_after_failure(ctx: StepContext, rb: Rollback | None, new: str | None, what: str) -> NoReturn:
+    """The gateway did not take the new token in time: roll back, or forward if it takes it late.
+
+    (1) Put the previous token back (keyring, config) and re-apply; (2) watch both tokens for
+    ``SETTLE_S``: a reload that was still running (and may swallow the rollback's trigger) can land
+    the NEW token after all, and then the new token is put back and kept (rolled forward), so the
+    keyring always holds the token the gateway accepts; (3) if it accepts neither, the previous
+    token stays on record and the message says to restart the gateway."""
+    ctx.shared.pop("gateway_token", None)
+    if rb is None:
+        raise MoltirError(f"{what}, and there is nothing to roll back to", hint="restart the gateway; the "
+                          "keyring holds the token to use", exit_code=EXIT_STEP_FAILED)
+    ok, how = rollback(ctx, rb, timeout_s=ROLLBACK_MIN_WAIT_S, new_token=new)
+    deadline = time.monotonic() + SETTLE_S
+    while new is not None:
+        if gateway_http.token_status(rb.port, new) == gateway_http.ACCEPTED:
+            keystore.store(keystore.SERVICE, rb.entry, new)
+            write_config(ctx, target_edits(ctx.install, rb.mode, new, rb.command, rb.backend,
+                                           drop_password=rb.previous_password is not None))
+            ctx.shared["gateway_token"] = new
+            ctx.event("token.rolled_forward", token_fingerprint=fingerprint(new))
+            raise verify_error(f"{what}; it took the new token {fingerprint(new)} late, after the rollback "
+                               "had started, so the new token was kept (rolled forward)",
+                               "check the gateway's log for slow reloads")
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    if ok and rb.old_token is not None:
+        ok = gateway_http.token_status(rb.port, rb.old_token) == gateway_http.ACCEPTED
+    if ok:
+        raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not take the new token")
+    raise MoltirError(f"{what}, and {how}", hint="restart the gateway: the keyring and the config hold the "
+                      "previous token again", exit_code=EXIT_STEP_FAILED)
 
 
 def _signal_gateways(pids: list[int]) -> list[int]:
@@ -529,7 +570,8 @@ class Rotate(Action):
         ctx.shared[ROLLBACK_KEY] = Rollback(mode, entry, old, previous_keyring,
                                             _get(config, "gateway", "auth", "token"), auth.get("mode"),
                                             _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS),
-                                            port, [g.pid for g in gateways], auth.get("password"))
+                                            port, [g.pid for g in gateways], auth.get("password"), command,
+                                            info.name)
 
         details["backups"] = self._neutralise_backups(ctx, mode, new, command, info.name, old)
         if auth.get("mode") not in (None, "token"):
@@ -580,13 +622,8 @@ class Rotate(Action):
         if ctx.params["on_apply_failure"] == "rollback":
             rb = ctx.shared.get(ROLLBACK_KEY)
             new = ctx.shared.get("gateway_token")
-            ok, how = (rollback(ctx, rb, timeout_s=wait, new_token=new if isinstance(new, str) else None)
-                       if isinstance(rb, Rollback) else (False, "nothing to roll back"))
-            ctx.shared.pop("gateway_token", None)
-            if ok:
-                raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not reload")
-            raise MoltirError(f"{what}, and {how}", hint="restart the gateway; the keyring holds the token to use",
-                              exit_code=EXIT_STEP_FAILED)
+            settle_after_failure(ctx, rb if isinstance(rb, Rollback) else None,
+                                 new if isinstance(new, str) else None, what)
         raise verify_error(what, "the keyring and the config hold the new token: restart the gateway "
                                  "(systemctl --user restart openclaw-gateway, or stop and start it)")
 
@@ -764,10 +801,7 @@ class Verify(Action):
         if ctx.params["rollback"] and proof.new_status != gateway_http.ACCEPTED:
             rb = ctx.shared.get(ROLLBACK_KEY)
             if isinstance(rb, Rollback):
-                ok, how = rollback(ctx, rb, timeout_s=float(ctx.params["timeout_s"]), new_token=new)
-                if ok:
-                    raise verify_error(f"{what}; {how}", "see the gateway's log for why it did not take the token")
-                raise MoltirError(f"{what}, and {how}", hint="restart the gateway", exit_code=EXIT_STEP_FAILED)
+                settle_after_failure(ctx, rb, new, what)
         raise verify_error(what, "the gateway may not have reloaded: restart it and run 'moltir drill' again")
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
