@@ -258,6 +258,9 @@ def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], st
         return f"{runbook.name}: all {len(outcomes)} steps done (case {case.id})"
     failed = [o for o in outcomes if o.status == "failed"]
     names = ", ".join(f"{o.id} ({o.error})" for o in failed)
+    if case.info.get("kind") == "drill":  # every drill is a fresh case: nothing to resume
+        return (f"drill failed: {names}. Fix the cause and run 'moltir drill' again "
+                f"(case {case.id}; 'moltir drill history' keeps the record)")
     return (f"{runbook.name} incomplete: {names}. Fix the cause and run 'moltir {runbook.name}' again: "
             f"it resumes at the first step not done (case {case.id})")
 
