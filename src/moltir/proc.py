@@ -570,9 +570,16 @@ class TerminateResult:
 
 
 def _alive(proc: psutil.Process) -> bool:
+    """Still holding resources. A multi-threaded process whose main thread exited first shows as a
+    zombie while its other threads are still being torn down (node: ~700 MB to unmap), and until
+    they are gone its files and listening sockets stay open: that is not gone yet."""
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        if not proc.is_running():
+            return False
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+        return proc.num_threads() > 1
+    except psutil.Error:
         return False
 
 

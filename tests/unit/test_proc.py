@@ -334,3 +334,40 @@ def test_port_listeners_names_the_owner(tmp_path: Path) -> None:
         port = s.getsockname()[1]
         owners = proc.port_listeners(port)
     assert [o["pid"] for o in owners] == [os.getpid()]
+
+
+HALF_DEAD = r'''
+import ctypes, os, socket, sys, threading, time
+port, hold = int(sys.argv[1]), sys.argv[2]
+sock = socket.socket()
+sock.bind(("127.0.0.1", port))
+sock.listen(1)
+def worker():
+    while os.path.exists(hold):   # keeps the process (and its socket) alive until the test says so
+        time.sleep(0.02)
+    os._exit(0)
+threading.Thread(target=worker).start()
+ctypes.CDLL(None).syscall(60, 0)   # SYS_exit: only the main thread exits -> the leader shows as a zombie
+'''
+
+
+def test_zombie_leader_with_live_threads_is_not_gone(tmp_path: Path) -> None:
+    """What a SIGKILLed node gateway looks like while the kernel tears it down: its main thread is
+    a zombie, its other threads still hold the listening socket. Not gone until they are."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    hold = tmp_path / "hold"
+    hold.touch()
+    p = subprocess.Popen([sys.executable, "-c", HALF_DEAD, str(port), str(hold)])
+    try:
+        ps = psutil.Process(p.pid)
+        wait_until(lambda: ps.status() == psutil.STATUS_ZOMBIE and port_is_open(port), 10, what="half-dead")
+        assert proc.wait_gone([ps], deadline=0) == [ps]
+        hold.unlink()
+        wait_until(lambda: not proc.wait_gone([ps], deadline=0), 10, what="the last thread to exit")
+        assert not port_is_open(port)
+    finally:
+        hold.unlink(missing_ok=True)
+        p.wait(timeout=10)
