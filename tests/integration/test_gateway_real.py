@@ -285,7 +285,12 @@ def _spawn_named_gateway(folder: Path, env: dict[str, str], *, preexec: Any = No
     script.chmod(0o644)
     p = subprocess.Popen(["openclaw-gateway", str(script), str(ready)], executable=python, env=env,
                          stdin=subprocess.DEVNULL, preexec_fn=preexec, cwd=folder)
-    wait_until(ready.exists, 30, what="named fake gateway")
+    try:
+        wait_until(ready.exists, 30, what="named fake gateway")
+    except BaseException:
+        p.kill()
+        p.wait(timeout=10)
+        raise
     return p
 
 
@@ -295,8 +300,9 @@ def test_two_gateways_for_one_state_dir_signal_nothing(openclaw_home: OpenClawHo
     a half-finished restart looks exactly like this)."""
     home = openclaw_home
     folder = Path(tempfile.mkdtemp(prefix="moltir-t4-"))
-    second = _spawn_named_gateway(folder, home.env)
+    second: subprocess.Popen[bytes] | None = None
     try:
+        second = _spawn_named_gateway(folder, home.env)
         rc, out, text = run_stop(home, home.root / "case")
         assert rc == 3, text
         s = step(out)
@@ -306,8 +312,9 @@ def test_two_gateways_for_one_state_dir_signal_nothing(openclaw_home: OpenClawHo
         assert token_status(home.port, home.token) == 400, "the real gateway still serves: nothing signalled"
         assert not (home.root / "case" / "restore.json").exists()
     finally:
-        second.kill()
-        second.wait(timeout=10)
+        if second is not None:
+            second.kill()
+            second.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -335,8 +342,9 @@ def test_gateway_of_another_user_is_refused(openclaw_home: OpenClawHome) -> None
 
         # the venv's interpreter may live under /root (0700): use the system one for the other user
         python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
-        other = _spawn_named_gateway(folder, home.env, preexec=drop, python=python)
+        other: subprocess.Popen[bytes] | None = None
         try:
+            other = _spawn_named_gateway(folder, home.env, preexec=drop, python=python)
             assert psutil.Process(other.pid).uids().real == user.pw_uid
             rc, out, text = run_stop(home, home.root / "case")
             assert rc == 3, text
@@ -345,6 +353,7 @@ def test_gateway_of_another_user_is_refused(openclaw_home: OpenClawHome) -> None
             assert other.poll() is None, "nothing signalled"
             assert not (home.root / "case" / "restore.json").exists()
         finally:
-            other.kill()
-            other.wait(timeout=10)
+            if other is not None:
+                other.kill()
+                other.wait(timeout=10)
             shutil.rmtree(folder, ignore_errors=True)
