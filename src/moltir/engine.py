@@ -14,6 +14,7 @@ durations; the console gets the same events through structlog.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from moltir import actions, paths
-from moltir.actions.base import Plan, RunOptions, StepContext, StepResult
+from moltir.actions.base import Deferred, Plan, RunOptions, StepContext, StepResult
 from moltir.case import Case, latest_case_dir, new_case_id, remember_latest
 from moltir.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
 from moltir.journal import Journal
@@ -193,6 +194,22 @@ class Interrupted(Exception):
     pass
 
 
+class _Watch:
+    """A step's deferred verification, running in a thread while the next steps run."""
+
+    def __init__(self, step: Step, outcome: StepOutcome, deferred: Deferred, started: float) -> None:
+        self.step, self.outcome, self.deferred, self.started = step, outcome, deferred, started
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"verify-{step.id}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.deferred.check()
+        except BaseException as exc:  # reported by the engine thread on join
+            self.error = exc
+
+
 def execute(runbook: Runbook, install: Install, case: Case, options: RunOptions, *, resumed: bool,
             emit: Emit = _no_emit, command: str = "") -> RunResult:
     with run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command or runbook.name):
@@ -220,6 +237,7 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
     emit("run.start", run_fields)
     shared: dict[str, Any] = {}
     outcomes: list[StepOutcome] = []
+    watches: list[_Watch] = []
     exit_code = EXIT_OK
     status = "ok"
     aborted_at = ""
@@ -233,13 +251,21 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
             if aborted_at:
                 outcomes.append(StepOutcome(step.id, step.action, "not-run", f"not run: {aborted_at} failed"))
                 continue
-            outcome = _run_step(step, runbook, install, case, journal, options, shared, emit)
+            outcome, watch = _run_step(step, runbook, install, case, journal, options, shared, emit)
             outcomes.append(outcome)
+            if watch is not None:
+                watches.append(watch)
             if outcome.status == "failed":
                 exit_code = exit_code or outcome.exit_code or EXIT_STEP_FAILED
                 status = "failed"
                 if step.on_failure == "abort":
                     aborted_at = step.id
+        for watch in watches:
+            final = _finish_watch(watch, runbook, journal, emit)
+            outcomes[outcomes.index(watch.outcome)] = final
+            if final.status == "failed":
+                exit_code = exit_code or final.exit_code or EXIT_STEP_FAILED
+                status = "failed"
     except (KeyboardInterrupt, Interrupted):
         journal.append("run.interrupted", runbook=runbook.name, case_id=case.id)
         emit("run.interrupted", {"runbook": runbook.name})
@@ -265,8 +291,35 @@ def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], st
             f"it resumes at the first step not done (case {case.id})")
 
 
+def _finish_watch(watch: _Watch, runbook: Runbook, journal: Journal, emit: Emit) -> StepOutcome:
+    """Wait for a deferred verification; journal the step as verified done, or as failed."""
+    watch.thread.join()
+    step, outcome = watch.step, watch.outcome
+    ms = int((time.monotonic() - watch.started) * 1000)
+    exc = watch.error
+    if exc is None:
+        journal.append("step.done", runbook=runbook.name, step=step.id, action=step.action, status=outcome.status,
+                       summary=outcome.summary, details=dict(outcome.details), warnings=list(outcome.warnings),
+                       duration_ms=outcome.duration_ms, verified=True, watched=watch.deferred.description,
+                       watched_ms=ms)
+        return outcome
+    if isinstance(exc, MoltirError):
+        error, code = exc.one_line(), exc.exit_code
+    else:
+        error = f"internal error while checking that {watch.deferred.description} ({type(exc).__name__})"
+        code = EXIT_STEP_FAILED
+        journal.append("step.error", runbook=runbook.name, step=step.id, action=step.action,
+                       error=redact(f"{type(exc).__name__}: {exc}"),
+                       traceback=redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))))
+    journal.append("step.failed", runbook=runbook.name, step=step.id, action=step.action, error=error,
+                   exit_code=code, duration_ms=outcome.duration_ms, applied=True, result=outcome.summary,
+                   watched=watch.deferred.description)
+    emit("step.failed", {"step": step.id, "action": step.action, "error": error})
+    return replace(outcome, status="failed", error=error, exit_code=code)
+
+
 def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journal: Journal,
-              options: RunOptions, shared: dict[str, Any], emit: Emit) -> StepOutcome:
+              options: RunOptions, shared: dict[str, Any], emit: Emit) -> tuple[StepOutcome, _Watch | None]:
     action = actions.load(step.action)()
     ctx = _context(step, runbook, install, case, journal, options, shared)
     start = time.monotonic()
@@ -279,7 +332,7 @@ def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journa
         journal.append("step.plan", runbook=runbook.name, step=step.id, summary=plan.summary,
                        already_done=plan.already_done, changes=len(plan.changes))
         result = action.apply(ctx)
-        action.verify(ctx, result)
+        deferred = action.verify(ctx, result)
     except MoltirError as exc:
         ms = int((time.monotonic() - start) * 1000)
         journal.append("step.failed", runbook=runbook.name, step=step.id, action=step.action,
@@ -287,7 +340,7 @@ def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journa
                        applied=result is not None, result=result.summary if result else None)
         emit("step.failed", {"step": step.id, "action": step.action, "error": exc.one_line()})
         return StepOutcome(step.id, step.action, "failed", result.summary if result else "", {}, ms,
-                           exc.one_line(), exc.exit_code)
+                           exc.one_line(), exc.exit_code), None
     except (KeyboardInterrupt, Interrupted):
         journal.append("step.interrupted", runbook=runbook.name, step=step.id)
         raise
@@ -298,12 +351,18 @@ def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journa
                        error=f"{type(exc).__name__}: {redact(str(exc))}", traceback=tb, duration_ms=ms)
         line = f"internal error in {step.action} ({type(exc).__name__}); traceback in {case.journal_path}"
         emit("step.failed", {"step": step.id, "action": step.action, "error": line})
-        return StepOutcome(step.id, step.action, "failed", "", {}, ms, line, EXIT_STEP_FAILED)
+        return StepOutcome(step.id, step.action, "failed", "", {}, ms, line, EXIT_STEP_FAILED), None
     ms = int((time.monotonic() - start) * 1000)
+    outcome = StepOutcome(step.id, step.action, result.status, result.summary, result.details, ms,
+                          warnings=result.warnings)
+    emit("step.done", {"step": step.id, "action": step.action, "status": result.status,
+                       "summary": result.summary, "duration_ms": ms, "warnings": list(result.warnings)})
+    if deferred is not None:
+        # applied and checked once; verified done only when the watch passes (see _finish_watch)
+        journal.append("step.applied", runbook=runbook.name, step=step.id, action=step.action,
+                       status=result.status, summary=result.summary, duration_ms=ms, watching=deferred.description)
+        return outcome, _Watch(step, outcome, deferred, start)
     journal.append("step.done", runbook=runbook.name, step=step.id, action=step.action, status=result.status,
                    summary=result.summary, details=dict(result.details), warnings=list(result.warnings),
                    duration_ms=ms, verified=True)
-    emit("step.done", {"step": step.id, "action": step.action, "status": result.status,
-                       "summary": result.summary, "duration_ms": ms, "warnings": list(result.warnings)})
-    return StepOutcome(step.id, step.action, result.status, result.summary, result.details, ms,
-                       warnings=result.warnings)
+    return outcome, None

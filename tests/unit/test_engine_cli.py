@@ -159,3 +159,35 @@ def test_failing_step_aborts_with_exit_1_and_resume_hint(tmp_path: Path) -> None
     assert [s["status"] for s in result["steps"]] == ["failed", "not-run"]
     assert "internal error" in result["steps"][0]["error"] and "journal" in result["steps"][0]["error"]
     assert "Traceback" not in out.stderr
+
+
+def _watch_runbook(tmp_path: Path) -> Path:
+    rb = tmp_path / "watch.json5"
+    rb.write_text(f"""{{ name: "contain", steps: [
+      {{ id: "watched", action: "test.watch", with: {{ seconds: 1, fail_if: "{tmp_path}/respawned" }} }},
+      {{ id: "next", action: "test.sleep", with: {{ marker: "{tmp_path}/marks" }} }} ] }}""")
+    return rb
+
+
+def test_deferred_verification_runs_behind_the_next_steps(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    out = _moltir("contain", "--yes", "--runbook", str(_watch_runbook(tmp_path)), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    journal = _journal(env)
+    assert journal is not None
+    events = [(r["event"], r.get("step")) for r in map(json.loads, journal.read_text().splitlines())]
+    # the next step ran while the first was still being watched; verified done only afterwards
+    assert events.index(("step.applied", "watched")) < events.index(("step.done", "next")) \
+        < events.index(("step.done", "watched"))
+
+
+def test_deferred_verification_failure_fails_the_step_with_its_exit_code(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    (tmp_path / "respawned").touch()
+    out = _moltir("contain", "--yes", "--runbook", str(_watch_runbook(tmp_path)), "--json", env=env)
+    assert out.returncode == 5, out.stderr
+    result = json.loads(out.stdout)
+    assert [s["status"] for s in result["steps"]] == ["failed", "done"]
+    assert "appeared while watching" in result["steps"][0]["error"]
+    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert status["status"] == "failed" and "watched" in status["runs"]["contain"]["steps_failed"]

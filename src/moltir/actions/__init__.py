@@ -27,6 +27,7 @@ REGISTRY: dict[str, str] = {
 TEST_REGISTRY: dict[str, str] = {
     "test.sleep": "moltir.actions.testing:Sleep",
     "test.touch": "moltir.actions.testing:Touch",
+    "test.watch": "moltir.actions.testing:Watch",
 }
 
 

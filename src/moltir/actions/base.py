@@ -7,7 +7,11 @@ An action kind (``gateway.stop``, ``dm_policy.set``, ...) is a class with:
 * ``apply(ctx)``: does it, idempotently (already done -> status "already"); records what
   ``restore`` needs in the case (``ctx.case.record_restore``) BEFORE changing anything;
 * ``verify(ctx, result)``: checks the effect really holds; raises ``MoltirError`` with
-  exit code 5 when it does not.
+  exit code 5 when it does not. When part of the check is "it keeps holding for a while"
+  (the gateway stays down for a few seconds), verify checks what it can at once and returns a
+  :class:`Deferred` watch: the engine runs it in the background while the next steps run
+  (that keeps the contain-critical path fast) and journals the step as verified only when the
+  watch has passed.
 
 Actions may raise :class:`moltir.errors.MoltirError`; anything else is treated as a bug.
 """
@@ -15,7 +19,7 @@ Actions may raise :class:`moltir.errors.MoltirError`; anything else is treated a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -68,6 +72,14 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """The rest of a verification, run by the engine in the background (raises MoltirError)."""
+
+    check: Callable[[], None]
+    description: str
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """Flags of the whole run that actions may consult."""
 
@@ -107,5 +119,6 @@ class Action(ABC):
     @abstractmethod
     def apply(self, ctx: StepContext) -> StepResult: ...
 
-    def verify(self, ctx: StepContext, result: StepResult) -> None:  # noqa: B027 - optional hook
-        """Raise ``MoltirError(exit_code=5)`` if the effect does not hold."""
+    def verify(self, ctx: StepContext, result: StepResult) -> Deferred | None:
+        """Raise ``MoltirError(exit_code=5)`` if the effect does not hold; optionally return a watch."""
+        return None

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.actions.base import Action, Change, Deferred, Param, Plan, StepContext, StepResult
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error, verify_error
 from moltir.openclaw import CREDENTIAL_VARS, Install
 
@@ -356,34 +356,44 @@ class GatewayStop(Action):
         return rec
 
     # -- verify --
-    def verify(self, ctx: StepContext, result: StepResult) -> None:
+    def verify(self, ctx: StepContext, result: StepResult) -> Deferred | None:
+        """Down now (no gateway, ports closed), then -- in the background, while the next steps
+        run -- still down for ``settle_s`` seconds, so a respawning supervisor is caught."""
+        settle = float(ctx.params.get("settle_s", 5) or 0)
+        self._check_down(ctx, result)
+        if settle <= 0:
+            return None
+        deadline = time.monotonic() + settle
+
+        def watch() -> None:
+            while time.monotonic() < deadline:
+                time.sleep(POLL_S)
+                self._check_down(ctx, result)
+
+        return Deferred(watch, f"the gateway stays down for {settle:g} s")
+
+    def _check_down(self, ctx: StepContext, result: StepResult) -> None:
         from moltir import gateway_http, proc
 
-        settle = float(ctx.params.get("settle_s", 5) or 0)
         ports = {int(p) for p in (result.details.get("listen_ports") or [])}
         with contextlib.suppress(MoltirError):
             ports.add(ctx.install.gateway_port())
         stopped_at = float(result.details.get("stopped_at") or time.time())
         launcher = result.details.get("launcher")
-        deadline = time.monotonic() + settle
-        while True:
-            gws = proc.find_gateways(ctx.install, extra_ports=ports)
-            if gws:
-                raise _respawn_error(gws[0], stopped_at, result)
-            if isinstance(launcher, Mapping):
-                child = proc.respawned_by(ctx.install, launcher, stopped_at)
-                if child is not None:
-                    raise _respawned_by_launcher(child.pid, launcher)
-            open_ports = sorted(p for p in ports if gateway_http.port_open(p))
-            if open_ports:
-                listeners = [proc.describe_pid(d["pid"]) if d.get("pid") else d
-                             for d in proc.port_listeners(open_ports[0])]
-                who = "; ".join(_describe_listener(d) for d in listeners) or "a process moltir cannot see"
-                raise verify_error(f"port {open_ports[0]} still accepts connections after the stop ({who})",
-                                   "stop that process, then run moltir again")
-            if time.monotonic() >= deadline:
-                return
-            time.sleep(POLL_S)
+        gws = proc.find_gateways(ctx.install, extra_ports=ports)
+        if gws:
+            raise _respawn_error(gws[0], stopped_at, result)
+        if isinstance(launcher, Mapping):
+            child = proc.respawned_by(ctx.install, launcher, stopped_at)
+            if child is not None:
+                raise _respawned_by_launcher(child.pid, launcher)
+        open_ports = sorted(p for p in ports if gateway_http.port_open(p))
+        if open_ports:
+            listeners = [proc.describe_pid(d["pid"]) if d.get("pid") else d
+                         for d in proc.port_listeners(open_ports[0])]
+            who = "; ".join(_describe_listener(d) for d in listeners) or "a process moltir cannot see"
+            raise verify_error(f"port {open_ports[0]} still accepts connections after the stop ({who})",
+                               "stop that process, then run moltir again")
 
 
 def _describe_listener(d: Mapping[str, Any]) -> str:

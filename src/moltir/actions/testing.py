@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.actions.base import Action, Change, Deferred, Param, Plan, StepContext, StepResult
 from moltir.errors import verify_error
 
 
@@ -52,3 +52,27 @@ class Touch(Action):
     def apply(self, ctx: StepContext) -> StepResult:
         Path(str(ctx.params["path"])).write_text("touched\n", encoding="utf-8")
         return StepResult("done", "touched")
+
+
+class Watch(Action):
+    name = "test.watch"
+    description = "Verify in the background for `seconds`; fail if `fail_if` exists by then."
+    params = {"seconds": Param((int, float), default=1.0), "fail_if": Param((str,), default="")}
+
+    def plan(self, ctx: StepContext) -> Plan:
+        return Plan("watch")
+
+    def apply(self, ctx: StepContext) -> StepResult:
+        return StepResult("done", "applied")
+
+    def verify(self, ctx: StepContext, result: StepResult) -> Deferred:
+        seconds, fail_if = float(ctx.params["seconds"]), str(ctx.params["fail_if"])
+
+        def check() -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            if fail_if and Path(fail_if).exists():
+                raise verify_error(f"{fail_if} appeared while watching")
+
+        return Deferred(check, f"{fail_if or 'nothing'} stays absent")
