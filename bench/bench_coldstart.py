@@ -63,10 +63,10 @@ def import_profile(env: dict[str, str]) -> tuple[int, list[tuple[str, int]]]:
     for line in m.stderr.splitlines():
         hit = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
         if hit:
-            rows.append((hit.group(4), int(hit.group(2)), len(hit.group(3))))
+            rows.append((hit.group(4), int(hit.group(2)), (len(hit.group(3)) - 1) // 2))
     total = sum(cum for _, cum, depth in rows if depth == 0)
-    # top-level modules and their direct imports (depth <= 2 levels), by cumulative time
-    top = [(("  " * (depth // 2)) + name, cum) for name, cum, depth in rows if depth <= 4]
+    # top-level modules and the modules they import directly, by cumulative time
+    top = [(("  " * depth) + name, cum) for name, cum, depth in rows if depth <= 1]
     return total, sorted(top, key=lambda r: -r[1])[:12]
 
 

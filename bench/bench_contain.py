@@ -8,8 +8,11 @@ freshly started real gateway, then:
 
 * **A: moltir** -- ``moltir contain --yes --runbook bench/contain.json5`` (stop-gateway,
   disable-dms, rotate-token) with the harness's private Secret Service (gnome-keyring). Time to
-  contain = journal ``step.start`` of stop-gateway to ``step.done`` of rotate-token
-  (``mono_ns``); the whole command's wall time is reported too.
+  contain = journal ``step.start`` of stop-gateway to the moment the last of the three steps is
+  in effect (``mono_ns``): its ``step.done``, or ``step.applied`` for a step whose verification
+  the engine finishes in the background (gateway.stop's "stays down for settle_s" watch; its
+  ``step.done`` comes after). The time until every check is done and the whole command's wall
+  time are reported too.
 * **B: baseline** -- ``bench/baseline_contain.sh``: ``openclaw gateway stop --force`` (it only
   signals an unmanaged gateway, so the script then waits until the process is gone), one
   ``openclaw config set <path> disabled`` per DM path (60), ``openclaw secrets store set``
@@ -58,11 +61,13 @@ CRITICAL_STEPS = ("stop-gateway", "disable-dms", "rotate-token")
 @dataclass
 class ContainResults:
     moltir_critical: Series = field(default_factory=lambda: Series("moltir: critical path (journal)"))
+    moltir_verified: Series = field(default_factory=lambda: Series("moltir: until every check is done"))
     moltir_wall: Series = field(default_factory=lambda: Series("moltir: `moltir contain` wall"))
     moltir_steps: dict[str, Series] = field(default_factory=dict)
     moltir_in_run_drain: Series = field(default_factory=lambda: Series("moltir: SIGTERM -> gateway.stopped"))
     moltir_pre_signal: Series = field(default_factory=lambda: Series("moltir: step start -> SIGTERM"))
-    moltir_stop_verify: Series = field(default_factory=lambda: Series("moltir: gateway.stopped -> step done"))
+    moltir_stop_verify: Series = field(default_factory=lambda: Series("moltir: gateway.stopped -> stop step applied"))
+    moltir_watch: Series = field(default_factory=lambda: Series("moltir: respawn watch (applied -> done)"))
     baseline: Series = field(default_factory=lambda: Series("baseline: script wall"))
     baseline_phases: dict[str, Series] = field(default_factory=dict)
     baseline_per_set: Series = field(default_factory=lambda: Series("baseline: one `openclaw config set`"))
@@ -166,23 +171,31 @@ def run_moltir(root: Path, rel: Release, ss: SecretService, res: ContainResults,
             recs = _records(case)
             start = {r["step"]: r["mono_ns"] for r in recs if r["event"] == "step.start"}
             done = {r["step"]: r for r in recs if r["event"] == "step.done"}
+            # a step whose verification is deferred (gateway.stop: "stays down for settle_s") is
+            # journaled step.applied once it is in effect and its immediate checks passed; the
+            # engine runs the next steps meanwhile and journals step.done when the watch ends
+            applied = {r["step"]: r for r in recs if r["event"] == "step.applied"}
             for step in CRITICAL_STEPS:
                 if step not in done or done[step].get("status") not in ("done", "forced"):
                     raise RuntimeError(f"moltir: step {step} not done: {done.get(step)}")
-            crit = (done["rotate-token"]["mono_ns"] - start["stop-gateway"]) / 1e9
+            effect = {step: applied.get(step, done[step])["mono_ns"] for step in CRITICAL_STEPS}
+            crit = (max(effect.values()) - start["stop-gateway"]) / 1e9
             if prof is not None:
                 log(f"profiled moltir contain: critical path {crit:.3f} s under cProfile (not counted)")
                 return
             res.moltir_critical.add(crit)
+            res.moltir_verified.add((max(r["mono_ns"] for r in done.values()) - start["stop-gateway"]) / 1e9)
             res.moltir_wall.add(m.elapsed_s)
             for step in CRITICAL_STEPS:
-                res.moltir_steps.setdefault(step, Series(f"moltir step {step}")).add(
-                    (done[step]["mono_ns"] - start[step]) / 1e9)
+                res.moltir_steps.setdefault(step, Series(f"moltir step {step} (start -> in effect)")).add(
+                    (effect[step] - start[step]) / 1e9)
+            if "stop-gateway" in applied:
+                res.moltir_watch.add((done["stop-gateway"]["mono_ns"] - applied["stop-gateway"]["mono_ns"]) / 1e9)
             ev = {r["event"]: r["mono_ns"] for r in recs}
             if "gateway.sigterm" in ev and "gateway.stopped" in ev:
                 res.moltir_in_run_drain.add((ev["gateway.stopped"] - ev["gateway.sigterm"]) / 1e9)
                 res.moltir_pre_signal.add((ev["gateway.sigterm"] - start["stop-gateway"]) / 1e9)
-                res.moltir_stop_verify.add((done["stop-gateway"]["mono_ns"] - ev["gateway.stopped"]) / 1e9)
+                res.moltir_stop_verify.add((effect["stop-gateway"] - ev["gateway.stopped"]) / 1e9)
             steps = ", ".join(f"{k} {v.samples[-1]:.3f}" for k, v in res.moltir_steps.items())
             log(f"round {rnd}: A moltir critical path {crit:.3f} s (wall {m.elapsed_s:.3f} s; {steps})")
         finally:

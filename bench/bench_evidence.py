@@ -69,6 +69,7 @@ class EvidenceResults:
     logs: int = 0
     generate_s: float = 0.0
     rss_floor_mib: float = 0.0  # what bench/launch.py reports for `true`
+    mkdirs_repeat_s: float = 0.0  # evidence._mkdirs once per file on an existing destination dir (see report)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -157,6 +158,21 @@ sync
 """
 
 
+def mkdirs_repeat(base: Path, state: Path, files: int) -> float:
+    """What ``evidence._mkdirs`` costs when called once per file for a directory that exists
+    (what a snapshot does for every transcript in a sessions folder), without a profiler."""
+    from moltir.evidence import _mkdirs, evidence_rel
+
+    target = base / "mkdirs-probe"
+    target.mkdir()
+    rel = evidence_rel(str(state / "agents" / AGENTS[0] / "sessions" / "x.jsonl")).rpartition("/")[0]
+    _mkdirs(target, rel)
+    t0 = time.perf_counter()
+    for _ in range(files):
+        _mkdirs(target, rel)
+    return time.perf_counter() - t0
+
+
 def measure(size_mib: int = 1024, transcripts: int = 20000, logs: int = 4, rounds: int = 3,
             scratch: Path | None = None, profile: Path | None = None,
             profile_if: Callable[[EvidenceResults], bool] | None = None) -> EvidenceResults:
@@ -206,6 +222,7 @@ def measure(size_mib: int = 1024, transcripts: int = 20000, logs: int = 4, round
             res.sha_check.add(c.elapsed_s)
             log(f"evidence round {i}: V moltir evidence verify {v.elapsed_s:.2f} s, sha256sum -c {c.elapsed_s:.2f} s")
         if profile is not None and (profile_if is None or profile_if(res)):
+            res.mkdirs_repeat_s = mkdirs_repeat(base, state, res.files)
             sync()
             check(run_measured([PYTHON, "-m", "cProfile", "-o", str(profile), "-m", "moltir", "contain", "--yes",
                                 "--runbook", str(RUNBOOK), "--case-dir", str(base / "case-profile"),

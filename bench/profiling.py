@@ -50,3 +50,15 @@ def _where(filename: str, line: int, func: str) -> str:
             filename = filename.split(marker, 1)[1]
             break
     return f"{filename}:{line}({func})"
+
+
+def cumulative(prof_path: Path, file_part: str, func: str) -> tuple[int, float]:
+    """(calls, cumulative seconds) of the function ``func`` defined in a file whose path contains
+    ``file_part`` (0, 0.0 when the profile has none)."""
+    stats = pstats.Stats(str(prof_path))
+    calls, cum = 0, 0.0
+    for (filename, _line, name), (_cc, nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if name == func and file_part in filename:
+            calls += nc
+            cum += ct
+    return calls, cum

@@ -15,7 +15,7 @@ from bench.bench_contain import ContainResults
 from bench.bench_evidence import EvidenceResults
 from bench.bench_json5 import Json5Results
 from bench.common import Series
-from bench.profiling import callers_of, top_entries
+from bench.profiling import cumulative, top_entries
 
 CONTAIN_RATIO_GOAL = 0.2
 OVERHEAD_GOAL_S = 0.300
@@ -124,7 +124,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
     c: ContainResults | None = results.get("contain")
     if c is not None:
         ratio = _ratio(c.moltir_critical, c.baseline)
-        rows.append(f"| Time to contain, 10 channels × 5 accounts (critical path from the journal) | "
+        rows.append(f"| Time to contain, 10 channels × 5 accounts (journal: stop-gateway start → last of the three "
+                    f"steps in effect) | "
                     f"{fmt(c.moltir_critical)} | {fmt(c.baseline)} OpenClaw CLI script, one `config set` per path | "
                     f"{fmt_ratio(ratio)} | ≤ {CONTAIN_RATIO_GOAL}× | "
                     f"{verdict(None if math.isnan(ratio) else ratio <= CONTAIN_RATIO_GOAL)} |")
@@ -132,6 +133,10 @@ def _summary(results: dict[str, Any]) -> list[str]:
             rows.append(f"| … the same against a stronger baseline: one `config set --batch-json` for all paths | "
                         f"{fmt(c.moltir_critical)} | {fmt(c.batch)} | {fmt_ratio(_ratio(c.moltir_critical, c.batch))} "
                         f"| (context) | — |")
+        if c.moltir_verified.samples:
+            rows.append(f"| … until every check is done (gateway.stop's {fmt_s(c.moltir_watch.median)} respawn watch "
+                        f"runs in the background) | {fmt(c.moltir_verified)} | {fmt(c.baseline)} | "
+                        f"{fmt_ratio(_ratio(c.moltir_verified, c.baseline))} | (context) | — |")
         rows.append(f"| … whole `moltir contain` command (start-up, plan, lock included) | {fmt(c.moltir_wall)} | "
                     f"{fmt(c.baseline)} | {fmt_ratio(_ratio(c.moltir_wall, c.baseline))} | (context) | — |")
         over = contain_overhead(c)
@@ -215,7 +220,8 @@ def _contain(c: ContainResults, prof: Path) -> list[str]:
     out += [f"- {n}" for n in c.notes]
     out.append("")
     out += _table("moltir (journal `mono_ns`)", [c.moltir_critical, *c.moltir_steps.values(), c.moltir_pre_signal,
-                                                 c.moltir_in_run_drain, c.moltir_stop_verify, c.moltir_wall])
+                                                 c.moltir_in_run_drain, c.moltir_stop_verify, c.moltir_watch,
+                                                 c.moltir_verified, c.moltir_wall])
     out += _table("baseline (script marks, `$EPOCHREALTIME`)", [c.baseline, *c.baseline_phases.values(),
                                                                 c.baseline_per_set])
     if c.batch.samples:
@@ -241,46 +247,87 @@ def _contain_analysis(c: ContainResults, prof: Path) -> list[str]:
         out.append(f"- The critical path is {fmt_ratio(ratio)} the per-path baseline (goal ≤ {CONTAIN_RATIO_GOAL}×).")
     if not math.isnan(over) and over > OVERHEAD_GOAL_S:
         out.append(f"- moltir's overhead beyond the drain is {fmt_s(over)} (goal ≤ {OVERHEAD_GOAL_S * 1000:.0f} ms): "
-                   f"critical path {fmt_s(c.moltir_critical.median)} − drain {fmt_s(c.drain.median)}.")
+                   f"critical path {fmt_s(c.moltir_critical.median)} − drain {fmt_s(c.drain.median)}. From the "
+                   "journal (medians):")
+        steps = c.moltir_steps
+        if c.moltir_pre_signal.samples:
+            out.append(f"  - {fmt_s(c.moltir_pre_signal.median)} before the SIGTERM: the step's plan (process and "
+                       "service survey), the volatile snapshot written to the case and the restore record -- "
+                       "before any signal by design (RFC 3227);")
+        if c.moltir_in_run_drain.samples:
+            out.append(f"  - {fmt_s(c.moltir_in_run_drain.median)} from SIGTERM to `gateway.stopped` (the drain "
+                       "itself, plus up to 50 ms of polling and the wait for the gateway's workers);")
+        if c.moltir_stop_verify.samples:
+            out.append(f"  - {fmt_s(c.moltir_stop_verify.median)} for the stop step's immediate checks (no gateway "
+                       "process, port closed);")
+        if "disable-dms" in steps and "rotate-token" in steps:
+            out.append(f"  - {fmt_s(steps['disable-dms'].median)} for disable-dms and "
+                       f"{fmt_s(steps['rotate-token'].median)} for rotate-token (keyring over D-Bus; the boot "
+                       "check runs the exec SecretRef helper the way the gateway will, a fresh "
+                       "`python -I -m moltir.secret_helper`).")
     watch = c.moltir_stop_verify.median if c.moltir_stop_verify.samples else 0.0
     if watch >= 1.0:
-        out.append(f"- **{fmt_s(watch)} is the stop step's verify** (`gateway.stopped` → `step.done` of "
-                   "stop-gateway): `GatewayStop.verify` (src/moltir/actions/gateway.py) keeps polling for "
-                   "`settle_s` (default 5 s) so that a supervisor that respawns the gateway is caught and named. "
-                   "The watch is deliberate; it is on the critical path only because the engine verifies a step "
-                   "before it starts the next one. **Fix in reach**: do the immediate checks (process gone, port "
-                   "closed) in `verify`, hand the rest of the watch to the engine "
-                   "(`ctx.shared[\"gateway.settle_until\"]`), let disable-dms and rotate-token run meanwhile "
-                   "(both are safe with the gateway down, and a respawned gateway would come up with DMs off and "
-                   "the new token), and finish the watch in `engine._execute_locked` before `run.done`, failing "
-                   "the stop step (exit 5) if the gateway came back. Saves ≈ `settle_s` on the critical path "
-                   "without weakening the check. Files: src/moltir/actions/gateway.py, src/moltir/engine.py.")
-        rest = over - watch
-        if not math.isnan(over):
-            out.append(f"- Without the watch the overhead would be about {fmt_s(rest)} "
-                       f"(derived: overhead − median watch), still "
-                       f"{'over' if rest > OVERHEAD_GOAL_S else 'within'} the {OVERHEAD_GOAL_S * 1000:.0f} ms goal.")
-    steps = c.moltir_steps
-    if c.moltir_pre_signal.samples:
-        out.append(f"- Before the SIGTERM: {fmt_s(c.moltir_pre_signal.median)} (plan, process survey, volatile "
-                   "snapshot written to the case, restore record — by design before any signal, RFC 3227).")
-    if "disable-dms" in steps:
-        out.append(f"- disable-dms: {fmt_s(steps['disable-dms'].median)}; rotate-token: "
-                   f"{fmt_s(steps['rotate-token'].median) if 'rotate-token' in steps else 'n/a'} (keyring over "
-                   "D-Bus, then the boot check runs the exec SecretRef helper the way the gateway will: a fresh "
-                   "`python -I -m moltir.secret_helper`).")
+        out.append(f"- **{fmt_s(watch)} is the stop step's verify**: `GatewayStop.verify` keeps polling for "
+                   "`settle_s` (default 5 s) to catch a respawning supervisor, and the engine waits for it before "
+                   "the next step. Fix in reach: defer that watch (engine runs the next steps meanwhile).")
+    elif c.moltir_watch.samples:
+        out.append(f"- Not on the critical path: the respawn watch of gateway.stop ({fmt_s(c.moltir_watch.median)}, "
+                   "`settle_s`), which the engine runs in the background while disable-dms and rotate-token run "
+                   f"(`step.applied` → `step.done`); every check is done after {fmt_s(c.moltir_verified.median)}.")
     if prof.exists():
+        out += _contain_fixes(prof)
         out += ["", "cProfile of one extra `moltir contain` run (not one of the timed rounds; cProfile inflates "
-                "Python-heavy code such as the pure-Python json5 parser):", ""]
-        out += top_entries(prof, own=10, moltir=14)
-        sleeps = callers_of(prof, "time.sleep")
-        if sleeps:
-            out += ["", "Who sleeps:", ""] + [f"- {line}" for line in sleeps]
-        parses = callers_of(prof, "parse_config_text")
-        if parses:
-            out += ["", "Who parses the config (`json5.loads`, pure Python):", ""] + [f"- {line}" for line in parses]
+                "Python-heavy code such as the pure-Python json5 parser, and sees only the main thread):", ""]
+        out += top_entries(prof, own=8, moltir=16)
     out.append("")
     return out
+
+
+def _contain_fixes(prof: Path, floor_s: float = 0.05) -> list[str]:
+    """Where the remaining overhead could go, each with what the profile measured for it; an item
+    whose code took less than ``floor_s`` in the profiled run is left out."""
+    def share(file_part: str, func: str) -> tuple[str, float]:
+        calls, seconds = cumulative(prof, file_part, func)
+        return f"{calls} call(s), {seconds:.3f} s in the profile", seconds
+
+    items: list[tuple[float, str]] = []
+    dm, dm_s = share("actions/dm_policy", "_compute")
+    tok, tok_s = share("actions/token", "plan")
+    items.append((dm_s + tok_s,
+                  "**The same scan in plan, apply and verify**: `engine._run_step` journals `action.plan()` and "
+                  "then calls `apply()`, which computes the same changes again (dm_policy `_compute` loads and "
+                  f"scans the config in plan, apply and verify: {dm}; token.rotate `plan`: {tok}). Letting apply "
+                  "reuse what plan computed in the same step saves one pass."))
+    svc, svc_s = share("moltir/services", "systemctl")
+    items.append((svc_s, f"**Service-manager probes**: `services.detect` runs `systemctl --user show` ({svc}) in "
+                         "both plan and apply of gateway.stop; caching the survey for the run (ctx.shared) halves "
+                         "it, and checking `/run/systemd/system` first skips it where there is no systemd."))
+    cfg, cfg_s = share("moltir/openclaw", "_parse_config_cached")
+    ref, ref_s = share("moltir/json5edit", "_json5_check")
+    items.append((cfg_s + ref_s,
+                  f"**Config re-parsed after every write, by two caches**: `Install.read_config` {cfg}, and "
+                  f"json5edit's reference parse of the same texts {ref} (distinct texts only: repeated reads of "
+                  "one text are cached since commit 822af5c). json5 is pure Python, so each new text costs tens of "
+                  "ms, twice. One shared cache (text -> value) halves it; seeding it with the value moltir just "
+                  "wrote (`json5edit.expected_value`) removes the re-parse after a write."))
+    jr, jr_s = share("moltir/journal", "append")
+    items.append((jr_s, f"**One fsync per journal record**: `journal.append` {jr}. Durability of every record is a "
+                        "design decision; fsyncing only at step boundaries (and before any signal) would keep the "
+                        "crash guarantees that matter."))
+    snap, snap_s = share("actions/gateway", "_snapshot")
+    items.append((snap_s, f"**Volatile snapshot before the signal**: `GatewayStop._snapshot` {snap}. Required "
+                          "before any signal (RFC 3227); it could be trimmed to what an investigator needs, not "
+                          "skipped."))
+    boot, boot_s = share("moltir/keystore", "boot_check")
+    items.append((boot_s, f"**Boot check**: `keystore.boot_check` {boot} -- a new interpreter runs the exec "
+                          "helper as the gateway will at boot. Deliberate (it proves the gateway can start), so "
+                          "it stays."))
+    kept = [text for seconds, text in sorted(items, key=lambda i: -i[0]) if seconds >= floor_s]
+    if not kept:
+        return []
+    return ["", "Fixes in reach, largest first, each with what its code took in the profiled run below (each "
+            "needs its owner's judgement; none is done here):", "",
+            *[f"{n}. {text}" for n, text in enumerate(kept, 1)]]
 
 
 def _evidence(e: EvidenceResults, prof: Path) -> list[str]:
@@ -321,10 +368,35 @@ def _evidence(e: EvidenceResults, prof: Path) -> list[str]:
                        "entry as one line to a temp file during the copy and keep only (path, sha256) in memory "
                        "for SHA256SUMS, then write manifest.json from that file in one pass.")
         if prof.exists():
+            out += _evidence_fixes(prof, e.files, e.mkdirs_repeat_s)
             out += ["", "cProfile of one extra snapshot run on the same data (not one of the timed rounds):", ""]
             out += top_entries(prof, own=10, moltir=12)
         out.append("")
     return out
+
+
+def _evidence_fixes(prof: Path, files: int, mkdirs_repeat_s: float) -> list[str]:
+    """The snapshot's own costs beyond copy + hash, with what the profiled run measured for each."""
+    mk_calls, mk_s = cumulative(prof, "moltir/evidence", "_mkdirs")
+    mkdir_calls, _ = cumulative(prof, "~", "<built-in method posix.mkdir>")
+    dump_calls, dump_s = cumulative(prof, "moltir/evidence", "_dump")
+    ver_calls, ver_s = cumulative(prof, "moltir/evidence", "verify")
+    sync_calls, sync_s = cumulative(prof, "moltir/evidence", "_syncfs")
+    copy_calls, copy_s = cumulative(prof, "moltir/evidence", "_copy_fd")
+    return ["", f"Where the profiled run's time went besides `_copy_fd` (read + hash, and write when copying; it also "
+            f"serves the verify's re-hash: {copy_calls} calls, {copy_s:.2f} s):", "",
+            f"1. `_mkdirs`: {mk_calls} calls, {mk_s:.2f} s ({mkdir_calls} `mkdir` calls for {files} files): "
+            "every file re-creates every level of its destination path, each level a `pathlib` join and an "
+            f"`mkdir` that fails with EEXIST. Without a profiler, {files} such calls for one existing directory "
+            f"take {mkdirs_repeat_s:.2f} s here. **Fix in reach** (src/moltir/evidence.py, `_Collector.take`): "
+            "remember the directories already made (a set on the collector) and call `_mkdirs` only for a new "
+            "parent directory.",
+            f"2. `_dump`: {dump_calls} calls, {dump_s:.2f} s -- `json.dumps(indent=2)` of the manifest on the pure-"
+            "Python encoder (json uses its C encoder only without `indent`).",
+            f"3. The step's verify, `evidence.verify`: {ver_calls} call(s), {ver_s:.2f} s -- re-reads and re-hashes "
+            "every copy after sealing. Deliberate (the action contract: verify that the effect holds).",
+            f"4. `_syncfs`: {sync_calls} call(s), {sync_s:.2f} s -- flushes the copies before sealing. Deliberate "
+            "(the baseline pays a `sync` too)."]
 
 
 def _coldstart(s: ColdStartResults) -> list[str]:

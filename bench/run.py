@@ -66,7 +66,7 @@ def main() -> int:
             elif name == "json5":
                 from bench import bench_json5
                 results[name] = bench_json5.measure(rounds=1 if q else 3, size_kib=128 if q else 1024,
-                                                    channels=60 if q else 500, budget_s=120, min_rounds=1 if q else 2)
+                                                    channels=60 if q else 500, budget_s=90, min_rounds=1 if q else 2)
             elif name == "evidence":
                 from bench import bench_evidence
                 prof = prof_dir / "evidence.prof"
