@@ -96,6 +96,11 @@ def render(info: dict[str, Any], results: dict[str, Any], failures: dict[str, st
                "in-process round); A (moltir) and B (baseline) alternate round after round; the tables give "
                "the median and [min–max] of n rounds, and ratio = median A / median B. Timings are wall-clock. "
                "No benchmark is a test: nothing here asserts a time.")
+    busy = max([*m.get("loadavg_start", [0.0])[:1], *m.get("loadavg_end", [0.0])[:1]])
+    if m.get("cores") and busy > 0.5 * m["cores"]:
+        out.append(f"- **Note**: the machine was busy (1-minute load average up to {busy:.1f} on {m['cores']} "
+                   "cores, other work running): absolute times are inflated; A and B alternate, so the "
+                   "ratios suffer less.")
     out.append("")
     if failures:
         out.append("## Benchmarks that failed in this run")
