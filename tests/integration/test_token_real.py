@@ -275,12 +275,13 @@ def test_rotation_with_the_gateway_down_then_start(openclaw_home: OpenClawHome, 
         gw.assert_stopped()
 
 
+# Only 2026.1.29 auto-pairs CLI clients on loopback; 2026.9.6 does not, so only 2026.1.29 runs this.
+@pytest.mark.parametrize("openclaw_release", ["2026.1.29"], indirect=True, ids=["oc2026.1.29"])
 def test_paired_devices_survive_rotation_until_revoked(openclaw_release: Any, request: pytest.FixtureRequest,
                                                        tmp_path: Path) -> None:
     """2026.1.29: a CLI that paired itself keeps working with the OLD token after a rotation
     (openclaw-old-run.md §5); the drill lists it, and --revoke-devices ends that."""
-    if openclaw_release.current:
-        pytest.skip("2026.9.6 does not auto-pair CLI clients on loopback")
+    assert not openclaw_release.current
     home: OpenClawHome = request.getfixturevalue("openclaw_home")
     gw: Gateway = request.getfixturevalue("keyring_gateway")
     original = home.token
