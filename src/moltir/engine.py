@@ -103,9 +103,11 @@ def case_status(case: Case) -> dict[str, Any]:
         rb = rec.get("runbook")
         if not isinstance(rb, str):
             continue
-        run = runs.setdefault(rb, {"done": {}, "failed": {}, "started": None, "finished": None, "ok": None})
+        run = runs.setdefault(rb, {"done": {}, "failed": {}, "started": None, "finished": None, "ok": None,
+                                   "order": []})
         ev = rec.get("event")
         if ev == "run.start":
+            run["order"] = list(rec.get("steps") or [])
             run["started"] = rec.get("ts")
             run["finished"] = None
             run["ok"] = None

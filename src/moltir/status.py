@@ -35,13 +35,19 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                         "operator": info.get("operator")},
                   status=st["status"],
                   runs={name: {"started": r["started"], "finished": r["finished"], "ok": r["ok"],
-                               "steps_done": r["done"], "steps_failed": r["failed"]}
+                               "steps_done": _in_order(r["done"], r["order"]), "steps_failed": r["failed"]}
                         for name, r in st["runs"].items()})
     if verify:
         chain = verify_chain(case.journal_path)
         report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
                              "problems": list(chain.problems)}
     return report
+
+
+def _in_order(done: dict[str, Any], order: list[str]) -> dict[str, Any]:
+    """Steps in runbook order (a step verified in the background is journaled out of order)."""
+    rank = {sid: i for i, sid in enumerate(order)}
+    return dict(sorted(done.items(), key=lambda kv: rank.get(kv[0], len(rank))))
 
 
 def render(report: dict[str, Any]) -> str:

@@ -107,6 +107,10 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert fingerprint(new) == record["token"]["new_fingerprint"]
         assert gw.token_status(new) == 400
         assert gw.token_status(old) == 401
+        # ... and restore proved both itself (the old token read back from the case's pre-image)
+        proofs = [r for r in _records(case) if r.get("event") == "token.proved" and r.get("step") == "verify-token"]
+        assert proofs and proofs[-1]["new_status"] == 400 and proofs[-1]["old_status"] == 401
+        assert proofs[-1]["old_fingerprint"] == fingerprint(old)
 
         # DM policies equal the pre-incident values; the rest of the config equals its pre-image
         post_text = home.config_path.read_text()

@@ -774,7 +774,9 @@ class Verify(Action):
         old = ctx.shared.get("old_gateway_token")
         if not isinstance(new, str):
             new = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
-        return new, old if isinstance(old, str) else None
+        if not isinstance(old, str):
+            old = _old_token_from_case(ctx)
+        return new, old
 
     def apply(self, ctx: StepContext) -> StepResult:
         gateways = find_gateways(ctx.install)
@@ -807,3 +809,31 @@ class Verify(Action):
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         if result.status == "done" and not result.details.get("ok"):
             raise verify_error("the token proof did not hold")
+
+
+def _old_token_from_case(ctx: StepContext) -> str | None:
+    """The previous token, for a later run (restore) to prove it refused.
+
+    The case keeps the config's pre-incident bytes in ``preimage/`` as evidence; when the
+    previous token was a plaintext ``gateway.auth.token`` there, it is read back from them, and
+    used only if its fingerprint is the one token.rotate recorded.
+    """
+    record = ctx.case.restore_section("token")
+    if not isinstance(record, Mapping):
+        return None
+    previous = record.get("previous")
+    want = previous.get("token_fingerprint") if isinstance(previous, Mapping) else None
+    rel = record.get("preimage")
+    if not want or not isinstance(rel, str):
+        return None
+    try:
+        text = (ctx.case.dir / rel).read_text(encoding="utf-8-sig")
+        from moltir.openclaw import parse_config_text
+
+        value = _get(parse_config_text(text, ctx.case.dir / rel), "gateway", "auth", "token")
+    except (OSError, MoltirError):
+        return None
+    if isinstance(value, str) and value and fingerprint(value) == want:
+        register(value)
+        return value
+    return None
