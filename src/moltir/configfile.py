@@ -204,7 +204,7 @@ class ConfigFile:
             except MoltirError:
                 owner, inner = path, ()
             doc = self.files[owner].doc
-            raise doc.error_at(_start_of(doc, inner), f"channels is {_kind(channels)}, expected an object",
+            raise doc.error_at(_start_of(doc, inner), f"channels is {kind_name(channels)}, expected an object",
                                "fix the file by hand (channels maps channel ids to their settings); "
                                "moltir changed nothing")
         return self
@@ -408,13 +408,13 @@ class ConfigFile:
         shadow.main = shadow.files[self.path]
         data = shadow._resolve(shadow.main, shadow.main.doc.value, (), 0, frozenset({self.path}))
         for p, value in edits.items():
-            got = _get(data, p)
-            if (value is DELETE and got is not _MISSING) or (value is not DELETE and not same_value(got, value)):
+            got = get_path(data, p)
+            if (value is DELETE and got is not MISSING) or (value is not DELETE and not same_value(got, value)):
                 raise MoltirError(f"refusing to write: after the edit {_dotted(p)} would not be {value!r} "
                                   "(an include or a merge overrides it)",
                                   hint="edit that key by hand; moltir changed nothing", exit_code=EXIT_STEP_FAILED)
         for protected in PROTECTED_PATHS:
-            if not same_value(_get(data, protected), _get(self.data, protected)):
+            if not same_value(get_path(data, protected), get_path(self.data, protected)):
                 raise MoltirError(f"refusing to write: the edit would change {_dotted(protected)}",
                                   hint="this is a moltir bug, please report it", exit_code=EXIT_STEP_FAILED)
 
@@ -480,13 +480,14 @@ class ConfigFile:
                                    "moltir will re-read it", exit_code=EXIT_STEP_FAILED)
 
 
-_MISSING: Final = object()
+MISSING: Final = object()
 
 
-def _get(data: Any, path: KeyPath) -> Any:
+def get_path(data: Any, path: KeyPath) -> Any:
+    """The value at ``path`` in parsed config data, or :data:`MISSING`."""
     for key in path:
-        if not isinstance(data, dict) or key not in data:
-            return _MISSING
+        if not isinstance(data, Mapping) or key not in data:
+            return MISSING
         data = data[key]
     return data
 
@@ -496,7 +497,8 @@ def _start_of(doc: Document, path: KeyPath) -> int:
     return node.start if node is not None else doc.root.start
 
 
-def _kind(value: Any) -> str:
+def kind_name(value: Any) -> str:
+    """'a string', 'an object', ... for error messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):

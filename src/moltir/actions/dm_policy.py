@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult, StepStatus
-from moltir.configfile import ConfigFile, FileEdit, sha256
+from moltir.configfile import MISSING, ConfigFile, FileEdit, get_path, kind_name, sha256
 from moltir.errors import MoltirError, usage_error, verify_error
 from moltir.json5edit import DELETE, KeyPath, parse, same_value, unified_diff
 
@@ -159,32 +159,9 @@ class Scan:
     notes: list[str] = field(default_factory=list)  # informational (disabled, nothing inserted)
 
 
-def _get(data: Any, path: KeyPath) -> Any:
-    for key in path:
-        if not isinstance(data, Mapping) or key not in data:
-            return _MISSING
-        data = data[key]
-    return data
-
-
-_MISSING: Final = object()
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else "an object"
-
-
 def _require_object(cfg: ConfigFile, path: KeyPath, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        kind = _kind(value)
+        kind = kind_name(value)
         raise usage_error(f"{cfg.location(path)}: {_dotted(path)} is {kind}, expected an object",
                           "fix the file by hand; moltir changed nothing")
     return value
@@ -216,11 +193,11 @@ def scan(cfg: ConfigFile, table: Mapping[str, ChannelRule], policy: str, no_dm_k
 
 def _guess_rule(block: Mapping[str, Any]) -> ChannelRule:
     """A channel without a table row: trust the keys it already has, insert nothing new."""
-    keys: list[KeyPath] = [k for k in (("dmPolicy",), ("dm", "policy")) if _get(block, k) is not _MISSING]
+    keys: list[KeyPath] = [k for k in (("dmPolicy",), ("dm", "policy")) if get_path(block, k) is not MISSING]
     accounts = block.get("accounts")
     if isinstance(accounts, Mapping):
         for acc in accounts.values():
-            keys += [k for k in (("dmPolicy",), ("dm", "policy")) if _get(acc, k) is not _MISSING]
+            keys += [k for k in (("dmPolicy",), ("dm", "policy")) if get_path(acc, k) is not MISSING]
     if not keys:
         return ChannelRule(dm=None, account_dm=None, group=None, account_group=None, account_enabled=False)
     primary = keys[0]
@@ -289,7 +266,7 @@ def _scan_channel(cfg: ConfigFile, out: Scan, base: KeyPath, block: Mapping[str,
 
 def _want(out: Scan, block: Mapping[str, Any], base: KeyPath, key: KeyPath, value: str, kind: str, *,
           insert: bool) -> None:
-    if _get(block, key) is not _MISSING or insert:
+    if get_path(block, key) is not MISSING or insert:
         out.targets.append(Target((*base, *key), value, kind))
 
 
@@ -314,7 +291,7 @@ def _group_overrides(block: Mapping[str, Any], base: KeyPath, accounts: Mapping[
 # ---- shared plumbing -------------------------------------------------------------------------
 
 def _describe(value: Any) -> str:
-    return "(absent)" if value is _MISSING else repr(value) if not isinstance(value, str) else value
+    return "(absent)" if value is MISSING else repr(value) if not isinstance(value, str) else value
 
 
 def _diff(file_edits: list[FileEdit]) -> str:
@@ -364,15 +341,15 @@ class SetDmPolicy(Action):
                       ctx.params.get("groups"))
         edits: dict[KeyPath, object] = {}
         for t in result.targets:
-            current = _get(cfg.data, t.path)
-            if current is _MISSING or not same_value(current, t.value):
+            current = get_path(cfg.data, t.path)
+            if current is MISSING or not same_value(current, t.value):
                 edits[t.path] = t.value
         return cfg, result, edits
 
     def plan(self, ctx: StepContext) -> Plan:
         cfg, result, edits = self._compute(ctx)
         file_edits = cfg.plan_edits(edits) if edits else []
-        changes = tuple(Change("config", _dotted(p), _describe(_get(cfg.data, p)), str(v).lower()
+        changes = tuple(Change("config", _dotted(p), _describe(get_path(cfg.data, p)), str(v).lower()
                                if isinstance(v, bool) else str(v), detail=_owner_note(cfg, p))
                         for p, v in edits.items())
         warnings = list(result.reports)
@@ -415,8 +392,8 @@ class SetDmPolicy(Action):
         for p, value in edits.items():
             owner, inner = owners[p]
             entry: dict[str, Any] = {"path": list(p), "file": str(owner), "written": value}
-            old = _get(cfg.data, p)
-            if old is _MISSING:
+            old = get_path(cfg.data, p)
+            if old is MISSING:
                 doc = cfg.files[owner].doc
                 missing = doc.missing_prefix(inner) or inner
                 created = p[:len(p) - len(inner) + len(missing)]
@@ -500,11 +477,11 @@ class RestoreDmPolicy(Action):
         for entry in record.get("paths", []):
             path: KeyPath = tuple(entry["path"])
             written = entry["written"]
-            current = _get(cfg.data, path)
+            current = get_path(cfg.data, path)
             old = entry["old"]
             name = _dotted(path)
             if old == ABSENT:
-                if current is _MISSING:
+                if current is MISSING:
                     already.append(name)
                     continue
                 if not same_value(current, written):
@@ -517,17 +494,17 @@ class RestoreDmPolicy(Action):
                 created: KeyPath = tuple(entry.get("created") or path)
                 if created in deleted_prefixes:
                     continue
-                if created != path and same_value(_get(cfg.data, created), entry.get("created_value")):
+                if created != path and same_value(get_path(cfg.data, created), entry.get("created_value")):
                     edits[created] = DELETE
                     deleted_prefixes.add(created)
                 else:
                     edits[path] = DELETE
                 continue
             old_value = old["value"]
-            if current is not _MISSING and same_value(current, old_value):
+            if current is not MISSING and same_value(current, old_value):
                 already.append(name)
                 continue
-            if current is _MISSING or not same_value(current, written):
+            if current is MISSING or not same_value(current, written):
                 if not force:
                     conflicts.append(f"{name} is now {_describe(current)!r}, not {written!r} as moltir left it: "
                                      "left as it is")
@@ -570,7 +547,7 @@ class RestoreDmPolicy(Action):
         if rp is None:
             return Plan("nothing to restore: dm_policy.set changed nothing in this case", already_done=True)
         file_edits = self._file_edits(rp)
-        changes = tuple(Change("config", _dotted(p), _describe(_get(rp.cfg.data, p)),
+        changes = tuple(Change("config", _dotted(p), _describe(get_path(rp.cfg.data, p)),
                                "(removed)" if v is DELETE else str(v)) for p, v in rp.edits.items())
         summary = (f"put back {len(rp.restored)} DM/group paths" if rp.edits
                    else "DM policies already as before containment")
@@ -616,12 +593,12 @@ class RestoreDmPolicy(Action):
             path: KeyPath = tuple(entry["path"])
             if _dotted(path) in conflicts:
                 continue
-            current = _get(cfg.data, path)
+            current = get_path(cfg.data, path)
             old = entry["old"]
             if old == ABSENT:
-                if current is not _MISSING:
+                if current is not MISSING:
                     wrong.append(_dotted(path))
-            elif current is _MISSING or current != old["value"]:
+            elif current is MISSING or current != old["value"]:
                 wrong.append(_dotted(path))
         if wrong:
             raise verify_error(f"DM policies not back at {', '.join(wrong[:5])}"
