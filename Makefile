@@ -13,7 +13,7 @@ RUN_ID := $(shell date +%s)-$(shell echo $$PPID)
 BASETEMP := $(or $(TMPDIR),/tmp)/moltir-pytest-$(RUN_ID)
 PYTEST_ARGS ?=
 
-.PHONY: venv deps lint test demo bench clean distclean
+.PHONY: venv deps lint test fuzz demo bench clean distclean
 
 venv: $(STAMP)
 
@@ -45,6 +45,11 @@ test: venv deps
 	$(PY) -m tests.harness.leftovers --run-id $(RUN_ID) --under $(BASETEMP) || { [ $$rc -ne 0 ] || rc=1; }; \
 	if [ $$rc -eq 0 ]; then rm -rf $(BASETEMP); else echo "make test: FAILED (rc $$rc); test files kept in $(BASETEMP)" >&2; fi; \
 	exit $$rc
+
+# The JSON5 editor's property test with many more examples than the 2,000 of `make test`.
+fuzz: venv
+	MOLTIR_FUZZ_EXAMPLES=$${MOLTIR_FUZZ_EXAMPLES:-50000} $(PY) -m pytest -q -p no:cacheprovider \
+	    tests/unit/test_json5edit.py -k property --hypothesis-show-statistics
 
 demo: venv deps
 	scripts/demo.sh
