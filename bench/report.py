@@ -33,16 +33,27 @@ def _ratio(a: Series, b: Series) -> float:
     return a.median / b.median
 
 
-def contain_overhead(r: ContainResults) -> float:
-    """moltir's critical path beyond the gateway's own drain (medians)."""
+def overhead_vs_drain_alone(r: ContainResults) -> float:
+    """The issue's definition: median critical path - median drain of the gateway alone (D)."""
     if not r.moltir_critical.samples or not r.drain.samples:
         return math.nan
     return r.moltir_critical.median - r.drain.median
 
 
+def contain_overhead(r: ContainResults) -> float:
+    """moltir's critical path beyond the drain, the larger (more conservative) of two estimates:
+    per run, critical path - that run's own SIGTERM -> exit (journal; no run-to-run drain
+    variance), and median critical path - median drain of the gateway alone."""
+    values = [v for v in (r.moltir_overhead.median if r.moltir_overhead.samples else math.nan,
+                          overhead_vs_drain_alone(r)) if not math.isnan(v)]
+    return max(values) if values else math.nan
+
+
 def contain_goals_met(r: ContainResults) -> bool:
     ratio = _ratio(r.moltir_critical, r.baseline)
-    return (not math.isnan(ratio) and ratio <= CONTAIN_RATIO_GOAL) and contain_overhead(r) <= OVERHEAD_GOAL_S
+    over = contain_overhead(r)
+    return (not math.isnan(ratio) and ratio <= CONTAIN_RATIO_GOAL) and not math.isnan(over) \
+        and over <= OVERHEAD_GOAL_S
 
 
 def evidence_goals_met(r: EvidenceResults) -> bool:
@@ -145,8 +156,10 @@ def _summary(results: dict[str, Any]) -> list[str]:
         rows.append(f"| … whole `moltir contain` command (start-up, plan, lock included) | {fmt(c.moltir_wall)} | "
                     f"{fmt(c.baseline)} | {fmt_ratio(_ratio(c.moltir_wall, c.baseline))} | (context) | — |")
         over = contain_overhead(c)
-        rows.append(f"| moltir's overhead beyond the gateway's drain (median critical path − median drain) | "
-                    f"{fmt_s(over)} | drain {fmt(c.drain)} | — | ≤ {OVERHEAD_GOAL_S * 1000:.0f} ms | "
+        rows.append(f"| moltir's overhead beyond the gateway's drain: per run, critical path − that run's "
+                    f"SIGTERM → exit (journal) | {fmt(c.moltir_overhead)} | gateway alone (D): drain "
+                    f"{fmt(c.drain)}; median critical path − median D = {fmt_s(overhead_vs_drain_alone(c))} | — | "
+                    f"≤ {OVERHEAD_GOAL_S * 1000:.0f} ms (the larger of the two: {fmt_s(over)}) | "
                     f"{verdict(None if math.isnan(over) else over <= OVERHEAD_GOAL_S)} |")
     e: EvidenceResults | None = results.get("evidence")
     if e is not None:
@@ -217,7 +230,9 @@ def _contain(c: ContainResults, prof: Path) -> list[str]:
            "Each side gets a fresh isolated home from the test harness (fake Telegram Bot API on loopback for "
            "the six Telegram bots, so the drain is clean; the nine channel plugins 2026.9.6 does not bundle are "
            "`enabled: false` in `plugins.entries` so nothing is fetched) and a freshly started real gateway "
-           f"(start-up, not timed: {fmt(c.gateway_start)}). Every run is checked: the gateway process gone and "
+           f"(start-up until all six Telegram bots poll the fake, not timed: {fmt(c.gateway_start)}; stopping a "
+           "gateway that is still starting its channels makes the drain slower and noisier). Every run is "
+           "checked: the gateway process gone and "
            "its port closed, all 60 paths `disabled`, `gateway.auth.token` moved (moltir: exec SecretRef to the "
            "keyring; baseline: store SecretRef).", ""]
     out += ["Rounds: the per-path baseline B first, then A (moltir), C (batch baseline) and D (drain) per round. "
@@ -225,8 +240,8 @@ def _contain(c: ContainResults, prof: Path) -> list[str]:
     out += [f"- {n}" for n in c.notes]
     out.append("")
     out += _table("moltir (journal `mono_ns`)", [c.moltir_critical, *c.moltir_steps.values(), c.moltir_pre_signal,
-                                                 c.moltir_in_run_drain, c.moltir_stop_verify, c.moltir_watch,
-                                                 c.moltir_verified, c.moltir_wall])
+                                                 c.moltir_in_run_drain, c.moltir_overhead, c.moltir_stop_verify,
+                                                 c.moltir_watch, c.moltir_verified, c.moltir_wall])
     out += _table("baseline (script marks, `$EPOCHREALTIME`)", [c.baseline, *c.baseline_phases.values(),
                                                                 c.baseline_per_set])
     if c.batch.samples:
@@ -251,9 +266,9 @@ def _contain_analysis(c: ContainResults, prof: Path) -> list[str]:
     if not math.isnan(ratio) and ratio > CONTAIN_RATIO_GOAL:
         out.append(f"- The critical path is {fmt_ratio(ratio)} the per-path baseline (goal ≤ {CONTAIN_RATIO_GOAL}×).")
     if not math.isnan(over) and over > OVERHEAD_GOAL_S:
-        out.append(f"- moltir's overhead beyond the drain is {fmt_s(over)} (goal ≤ {OVERHEAD_GOAL_S * 1000:.0f} ms): "
-                   f"critical path {fmt_s(c.moltir_critical.median)} − drain {fmt_s(c.drain.median)}. From the "
-                   "journal (medians):")
+        out.append(f"- moltir's overhead beyond the drain is {fmt_s(over)} (goal ≤ {OVERHEAD_GOAL_S * 1000:.0f} ms; "
+                   f"per run {fmt_s(c.moltir_overhead.median)}, against the gateway alone "
+                   f"{fmt_s(overhead_vs_drain_alone(c))}). From the journal (medians):")
         steps = c.moltir_steps
         if c.moltir_pre_signal.samples:
             out.append(f"  - {fmt_s(c.moltir_pre_signal.median)} before the SIGTERM: the step's plan (process and "
