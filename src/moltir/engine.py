@@ -258,7 +258,10 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
             if watch is not None:
                 watches.append(watch)
             if outcome.status == "failed":
-                exit_code = exit_code or outcome.exit_code or EXIT_STEP_FAILED
+                code = outcome.exit_code or EXIT_STEP_FAILED
+                if code == EXIT_USAGE and any(o.status in ("done", "forced") for o in outcomes):
+                    code = EXIT_STEP_FAILED  # exit 2 promises "nothing changed": earlier steps did change things
+                exit_code = exit_code or code
                 status = "failed"
                 if step.on_failure == "abort":
                     aborted_at = step.id

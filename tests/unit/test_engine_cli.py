@@ -191,3 +191,17 @@ def test_deferred_verification_failure_fails_the_step_with_its_exit_code(tmp_pat
     assert "appeared while watching" in result["steps"][0]["error"]
     status = json.loads(_moltir("status", "--json", env=env).stdout)
     assert status["status"] == "failed" and "watched" in status["runs"]["contain"]["steps_failed"]
+
+
+def test_bad_input_after_a_change_is_exit_1_not_2(tmp_path: Path) -> None:
+    """Exit 2 means 'nothing changed'; once an earlier step changed something, a bad-input failure is 1."""
+    env = _env(tmp_path)
+    first = tmp_path / "a.json5"
+    first.write_text('{ name: "contain", steps: [ { id: "bad", action: "test.touch", with: { path: "" } } ] }')
+    assert _moltir("contain", "--yes", "--runbook", str(first), env=env).returncode == 2
+    second = tmp_path / "b.json5"
+    second.write_text(f"""{{ name: "contain", steps: [
+      {{ id: "change", action: "test.touch", with: {{ path: "{tmp_path}/changed" }} }},
+      {{ id: "bad", action: "test.touch", with: {{ path: "" }} }} ] }}""")
+    out = _moltir("contain", "--yes", "--new-case", "--runbook", str(second), env=env)
+    assert out.returncode == 1 and (tmp_path / "changed").exists(), out.stderr

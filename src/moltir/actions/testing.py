@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from moltir.actions.base import Action, Change, Deferred, Param, Plan, StepContext, StepResult
-from moltir.errors import verify_error
+from moltir.errors import usage_error, verify_error
 
 
 class Sleep(Action):
@@ -50,6 +50,8 @@ class Touch(Action):
         return Plan(f"create {ctx.params['path']}", (Change("file", str(ctx.params["path"]), after="exists"),))
 
     def apply(self, ctx: StepContext) -> StepResult:
+        if not ctx.params["path"]:
+            raise usage_error("test.touch needs a path", "set with: { path: ... }")
         Path(str(ctx.params["path"])).write_text("touched\n", encoding="utf-8")
         return StepResult("done", "touched")
 
