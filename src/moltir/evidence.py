@@ -741,15 +741,27 @@ def _changed(a: os.stat_result, b: os.stat_result, copied: int) -> bool:
             or copied != a.st_size)
 
 
-def _mkdirs(case_dir: Path, rel_dir: str) -> None:
-    """Create ``rel_dir`` under the case, every level 0700 (mkdir(parents=True) would use the umask)."""
+def _mkdirs(case_dir: Path, rel_dir: str, made: set[str] | None = None) -> None:
+    """Create ``rel_dir`` under the case, every level 0700 (mkdir(parents=True) would use the umask).
+
+    ``made`` remembers the folders this snapshot already created, so 20,000 files in one folder
+    cost one mkdir, not one per level per file (measured by bench/: 240,000 calls, 1.3 s).
+    """
+    if made is not None and rel_dir in made:
+        return
     path = case_dir
+    prefix = ""
     try:
         for part in rel_dir.split("/"):
             if part:
                 path = path / part
+                prefix = f"{prefix}/{part}" if prefix else part
+                if made is not None and prefix in made:
+                    continue
                 with contextlib.suppress(FileExistsError):
                     path.mkdir(mode=0o700)
+                if made is not None:
+                    made.add(prefix)
     except OSError as exc:
         raise _DestError(exc, str(path)) from None
 
@@ -765,6 +777,7 @@ class _Collector:
     credentials: CredentialMode
     on_chunk: OnChunk | None
     buf: bytearray = field(default_factory=lambda: bytearray(BUF_SIZE))
+    made_dirs: set[str] = field(default_factory=set)
     files: list[dict[str, Any]] = field(default_factory=list)
     listed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
@@ -808,7 +821,7 @@ class _Collector:
             with contextlib.suppress(OSError, AttributeError):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             if copy:
-                _mkdirs(self.case_dir, rel.rpartition("/")[0])
+                _mkdirs(self.case_dir, rel.rpartition("/")[0], self.made_dirs)
                 try:
                     dst = os.open(self.case_dir / rel,
                                   os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -883,7 +896,7 @@ def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
     keep = ("PATH", "HOME", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "LANG", "LC_ALL", "USER", "LOGNAME")
     env = {k: v for k, v in install.env.items() if k in keep}
     env["SYSTEMD_PAGER"] = ""
-    _mkdirs(col.case_dir, rel.rpartition("/")[0])
+    _mkdirs(col.case_dir, rel.rpartition("/")[0], col.made_dirs)
     tmp = col.case_dir / f"{rel}.partial"
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -958,7 +971,7 @@ def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
 
     source = str(entry["source"])
     rel = evidence_rel(source, "sqlite-backup")
-    _mkdirs(col.case_dir, rel.rpartition("/")[0])
+    _mkdirs(col.case_dir, rel.rpartition("/")[0], col.made_dirs)
     tmp = col.case_dir / f"{rel}.partial"
     try:
         src = sqlite3.connect(f"file:{quote(source)}?mode=ro", uri=True, timeout=10)
@@ -1302,7 +1315,9 @@ def sums_line(digest: str, rel: str) -> bytes:
 
 
 def _dump(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode()
+    """Compact JSON: ``indent`` would switch json to its pure-Python encoder, which for a 20,000-file
+    manifest costs ~90 MiB of peak memory and seconds (measured by bench/). ``jq .`` pretty-prints it."""
+    return (json.dumps(obj, sort_keys=True, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
 
 
 def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any]) -> SnapshotResult:
@@ -1385,6 +1400,17 @@ class VerifyReport:
                 "added_after_seal": list(self.added_after_seal)}
 
 
+def _case_file_size(case_dir: Path, rel: str) -> int | None:
+    """Size of a regular file inside the case, or None when it is missing or not a regular file."""
+    if rel.startswith("/") or ".." in rel.split("/"):
+        return None
+    try:
+        st = os.lstat(case_dir / rel)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
 def _hash_case_file(case_dir: Path, rel: str) -> str | None:
     """SHA-256 of a file inside the case, or None when it is missing or not a regular file."""
     if rel.startswith("/") or ".." in rel.split("/"):
@@ -1411,8 +1437,14 @@ def _tree(case_dir: Path, sub: str) -> list[str]:
     return sorted(out)
 
 
-def verify(case_dir: Path) -> VerifyReport:
-    """Check every hash, missing and extra files, the seal, the journal chain and the custody log."""
+def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
+    """Check every hash, missing and extra files, the seal, the journal chain and the custody log.
+
+    ``rehash=False`` (the snapshot step's own verify, right after it hashed every byte it wrote)
+    checks each file's presence, type and size instead of reading it all again; everything else
+    (seal, manifest, SHA256SUMS, extra files, journal) is checked the same. ``moltir evidence
+    verify`` always re-hashes.
+    """
     case_dir = Path(case_dir)
     if not (case_dir / "case.json").is_file():
         raise usage_error(f"{case_dir} is not a moltir case (no case.json)",
@@ -1455,6 +1487,13 @@ def verify(case_dir: Path) -> VerifyReport:
     mismatched: list[str] = []
     missing: list[str] = []
     for f in files:
+        if not rehash:
+            size = _case_file_size(case_dir, f["path"])
+            if size is None:
+                missing.append(f["path"])
+            elif size != f.get("size"):
+                mismatched.append(f["path"])
+            continue
         digest = _hash_case_file(case_dir, f["path"])
         if digest is None:
             missing.append(f["path"])

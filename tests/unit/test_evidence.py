@@ -609,10 +609,16 @@ def test_action_apply_verify_and_idempotence(lay: Layout, monkeypatch: pytest.Mo
     assert again.status == "already"
     rel = lay.entry(lay.state / "openclaw.json")["path"]
     (lay.case.dir / rel).parent.chmod(0o700)
-    _flip_byte(lay.case.dir / rel)
+    # the step's own verify (right after hashing what it wrote) checks presence and size ...
+    (lay.case.dir / rel).chmod(0o600)
+    with (lay.case.dir / rel).open("ab") as fh:
+        fh.write(b"appended")
     with pytest.raises(MoltirError) as info:
         action.verify(ctx, StepResult("done", ""))
     assert info.value.exit_code == EXIT_VERIFY and rel in info.value.message
+    # ... and the full verifier ('moltir evidence verify') re-hashes: a same-size flip is caught
+    _flip_byte(lay.case.dir / rel)
+    assert rel in evidence.verify(lay.case.dir).mismatched
 
 
 # ---- CLI -----------------------------------------------------------------------------------
