@@ -54,6 +54,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fnmatch
+import functools
 import getpass
 import gzip
 import hashlib
@@ -722,6 +723,7 @@ def _iso(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@functools.lru_cache(maxsize=64)
 def _owner_name(uid: int) -> str | None:
     try:
         return pwd.getpwuid(uid).pw_name
