@@ -371,22 +371,19 @@ def _evidence(e: EvidenceResults, prof: Path) -> list[str]:
             out.append(f"- Time: {fmt_ratio(ratio)} `cp -a` + `sha256sum` (goal ≤ {SNAPSHOT_RATIO_GOAL}×). The step "
                        f"itself (journal) takes {fmt_s(e.snapshot_step.median)} of the command's "
                        f"{fmt_s(e.snapshot.median)}. Part of it is work the baseline does not do: after sealing, "
-                       "the step's verify re-reads and re-hashes every copy (`evidence.verify`, the action "
-                       "contract's check that the effect holds), and the manifest records per-file stat data, "
-                       "owner names and timestamps.")
+                       "the step's verify checks the seal, manifest, SHA256SUMS, extra files and every copy's "
+                       "presence and size (`evidence.verify(rehash=False)`; `moltir evidence verify` re-hashes), "
+                       "and the manifest records per-file stat data, owner names and timestamps.")
         if e.snapshot_rss.hi > SNAPSHOT_RSS_GOAL_MIB:
             out.append(f"- Memory: peak RSS {e.snapshot_rss.hi:.0f} MiB (goal ≤ {SNAPSHOT_RSS_GOAL_MIB:.0f} MiB). "
                        "The copy itself streams through one 1 MiB buffer; the peak is the manifest. "
                        "`evidence.snapshot` holds every file's manifest entry (23 fields each) in one dict until "
                        f"`_seal`: ~40 MiB of Python objects for {e.files} files (tracemalloc, measured by hand "
-                       "on this data set). `_dump` serialises it with `json.dumps(indent=2)`, which bypasses "
-                       "the C encoder and builds a list of millions of small strings before joining them (+~90 MiB "
-                       "at the peak, same measurement). **Fix in reach** (src/moltir/evidence.py): "
-                       "(1) `_dump` without `indent` (the C encoder: ~10× "
-                       "faster, +~28 MiB instead of +~90 MiB), or stream `json.dump` into the atomic temp file "
-                       "while hashing it; (2) to stay under 64 MiB whatever the file count, append each file's "
-                       "entry as one line to a temp file during the copy and keep only (path, sha256) in memory "
-                       "for SHA256SUMS, then write manifest.json from that file in one pass.")
+                       "on this data set), serialised at the end by `_dump` (compact `json.dumps`, the C encoder; "
+                       "with `indent=2` it was +~90 MiB). **Fix in reach** (src/moltir/evidence.py): to stay "
+                       "under 64 MiB whatever the file count, append each file's entry as one line to a temp file "
+                       "during the copy and keep only (path, sha256) in memory for SHA256SUMS, then write "
+                       "manifest.json from that file in one pass.")
         if prof.exists():
             out += _evidence_fixes(prof, e.files, e.mkdirs_repeat_s)
             out += ["", "cProfile of one extra snapshot run on the same data (not one of the timed rounds):", ""]
@@ -406,15 +403,12 @@ def _evidence_fixes(prof: Path, files: int, mkdirs_repeat_s: float) -> list[str]
     return ["", f"Where the profiled run's time went besides `_copy_fd` (read + hash, and write when copying; it also "
             f"serves the verify's re-hash: {copy_calls} calls, {copy_s:.2f} s):", "",
             f"1. `_mkdirs`: {mk_calls} calls, {mk_s:.2f} s ({mkdir_calls} `mkdir` calls for {files} files): "
-            "every file re-creates every level of its destination path, each level a `pathlib` join and an "
-            f"`mkdir` that fails with EEXIST. Without a profiler, {files} such calls for one existing directory "
-            f"take {mkdirs_repeat_s:.2f} s here. **Fix in reach** (src/moltir/evidence.py, `_Collector.take`): "
-            "remember the directories already made (a set on the collector) and call `_mkdirs` only for a new "
-            "parent directory.",
-            f"2. `_dump`: {dump_calls} calls, {dump_s:.2f} s -- `json.dumps(indent=2)` of the manifest on the pure-"
-            "Python encoder (json uses its C encoder only without `indent`).",
-            f"3. The step's verify, `evidence.verify`: {ver_calls} call(s), {ver_s:.2f} s -- re-reads and re-hashes "
-            "every copy after sealing. Deliberate (the action contract: verify that the effect holds).",
+            "the collector remembers the folders it made, so a folder costs one `mkdir` (before that fix, "
+            f"{files} calls for one existing folder took {mkdirs_repeat_s:.2f} s here, measured without a "
+            "profiler).",
+            f"2. `_dump`: {dump_calls} calls, {dump_s:.2f} s -- compact `json.dumps` of the manifest (C encoder).",
+            f"3. The step's verify, `evidence.verify(rehash=False)`: {ver_calls} call(s), {ver_s:.2f} s -- seal, "
+            "manifest, sums, extra files, each copy's presence and size (no second read of the data).",
             f"4. `_syncfs`: {sync_calls} call(s), {sync_s:.2f} s -- flushes the copies before sealing. Deliberate "
             "(the baseline pays a `sync` too)."]
 
