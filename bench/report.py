@@ -400,8 +400,8 @@ def _evidence_fixes(prof: Path, files: int, mkdirs_repeat_s: float) -> list[str]
     ver_calls, ver_s = cumulative(prof, "moltir/evidence", "verify")
     sync_calls, sync_s = cumulative(prof, "moltir/evidence", "_syncfs")
     copy_calls, copy_s = cumulative(prof, "moltir/evidence", "_copy_fd")
-    return ["", f"Where the profiled run's time went besides `_copy_fd` (read + hash, and write when copying; it also "
-            f"serves the verify's re-hash: {copy_calls} calls, {copy_s:.2f} s):", "",
+    return ["", f"Where the profiled run's time went besides `_copy_fd` (read + hash, and write when copying: "
+            f"{copy_calls} calls, {copy_s:.2f} s):", "",
             f"1. `_mkdirs`: {mk_calls} calls, {mk_s:.2f} s ({mkdir_calls} `mkdir` calls for {files} files): "
             "the collector remembers the folders it made, so a folder costs one `mkdir` (before that fix, "
             f"{files} calls for one existing folder took {mkdirs_repeat_s:.2f} s here, measured without a "
