@@ -16,6 +16,10 @@ from moltir.openclaw import Install
 
 Check = tuple[str, bool, str]
 
+# Not yet done, rather than broken: a token still in plaintext (and so none in the keyring) is the
+# normal state before the first `moltir contain` or `moltir drill`. Shown with "!", never exit 3.
+ADVISORY = frozenset({"gateway token in keyring", "gateway token source"})
+
 
 def _config_checks(install: Install) -> list[Check]:
     checks: list[Check] = []
@@ -74,17 +78,26 @@ def build(install: Install) -> dict[str, Any]:
         checks += _adapter_checks(module, install)
     home = paths.moltir_home(install.env)
     checks.append(("moltir home", True, f"{home} (cases, locks, drill history)"))
+    def level(name: str, ok: bool) -> str:
+        return "ok" if ok else ("advice" if name in ADVISORY else "problem")
+
     return {
-        "ok": all(ok for _, ok, _ in checks),
+        "ok": all(ok or name in ADVISORY for name, ok, _ in checks),
         "install": install.describe(),
         "uid": os.getuid(),
-        "checks": [{"check": name, "ok": ok, "detail": detail} for name, ok, detail in checks],
+        "checks": [{"check": name, "ok": ok, "level": level(name, ok), "detail": detail}
+                   for name, ok, detail in checks],
     }
 
 
 def render(report: dict[str, Any]) -> str:
     lines = []
+    marks = {"ok": "✓", "advice": "!", "problem": "✗"}
     for c in report["checks"]:
-        lines.append(f"{'✓' if c['ok'] else '✗'} {c['check']:<22} {c['detail']}")
-    lines.append("all good" if report["ok"] else "problems found: fix the ✗ lines above")
+        lines.append(f"{marks[c['level']]} {c['check']:<22} {c['detail']}")
+    if not report["ok"]:
+        lines.append("problems found: fix the ✗ lines above")
+    else:
+        lines.append("ready" + (" (the ! lines are advice)" if any(c["level"] == "advice" for c in report["checks"])
+                                else ""))
     return "\n".join(lines)
