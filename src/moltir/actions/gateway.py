@@ -465,35 +465,32 @@ def _refuse_secret_args(argv: Sequence[str]) -> None:
                               "put the credential in the config (or a SecretRef) and drop the flag")
 
 
-def _config_token(install: Install) -> str | None:
+_UNREADABLE = object()
+
+
+def _configured_token(install: Install) -> Any:
+    """``gateway.auth.token`` as configured (None when absent), or ``_UNREADABLE``."""
     try:
         cfg = install.read_config()
     except MoltirError:
-        return None
+        return _UNREADABLE
     gw = cfg.get("gateway")
     auth = gw.get("auth") if isinstance(gw, dict) else None
-    tok = auth.get("token") if isinstance(auth, dict) else None
+    return auth.get("token") if isinstance(auth, dict) else None
+
+
+def _config_token(install: Install) -> str | None:
+    tok = _configured_token(install)
     return tok if isinstance(tok, str) and tok and "${" not in tok else None
 
 
 def _config_has_token(install: Install) -> bool:
-    try:
-        cfg = install.read_config()
-    except MoltirError:
-        return True  # unknown: do not add one
-    gw = cfg.get("gateway")
-    auth = gw.get("auth") if isinstance(gw, dict) else None
-    return isinstance(auth, dict) and auth.get("token") not in (None, "")
+    tok = _configured_token(install)
+    return tok is _UNREADABLE or tok not in (None, "")  # unreadable: assume it has one (do not add one)
 
 
 def _config_token_is_ref(install: Install) -> bool:
-    try:
-        cfg = install.read_config()
-    except MoltirError:
-        return False
-    gw = cfg.get("gateway")
-    auth = gw.get("auth") if isinstance(gw, dict) else None
-    return isinstance(auth, dict) and isinstance(auth.get("token"), dict)
+    return isinstance(_configured_token(install), dict)
 
 
 def health_token(ctx: StepContext) -> tuple[str | None, str]:
