@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,33 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tests.harness import net
+from tests.harness.net import free_port as free_port  # re-exported for the tests
+from tests.harness.net import port_is_open as port_is_open
+
 T = TypeVar("T")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll ``predicate`` until truthy; TimeoutError at the deadline (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
+    """The harness's poller (never a bare sleep), polling a little faster for these small fakes."""
+    return net.wait_until(predicate, timeout, interval=interval, what=what)
+
 
 SCRIPT = textwrap.dedent(r'''
     import ctypes, json, os, signal, socket, subprocess, sys, time, datetime
