@@ -103,6 +103,21 @@ class GatewayProcess:
 
 # ---- lock files ---------------------------------------------------------------------------------
 
+def create_clock() -> float:
+    """Now, on the clock of ``psutil.Process.create_time()``, to tell whether a process started
+    before or after a moment.
+
+    On Linux a create time is the kernel's boot time (``btime`` in /proc/stat, whole seconds) plus
+    the process's start tick, so it lags ``time.time()`` by up to a second, by a different amount
+    on each machine: a process started just after ``time.time()`` can look older than it. Boot
+    time plus CLOCK_BOOTTIME is the same clock, to the tick.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError, psutil.Error):
+            return psutil.boot_time() + time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.time()
+
+
 def _real(path: str | os.PathLike[str] | None) -> str | None:
     if not path:
         return None
@@ -705,7 +720,7 @@ def _openclaw_like(proc: psutil.Process) -> bool:
 
 
 def respawned_by(install: Install, launcher: Mapping[str, Any], since: float) -> psutil.Process | None:
-    """A process of ``install`` that ``launcher`` started after ``since`` (epoch seconds), if any.
+    """A process of ``install`` that ``launcher`` started after ``since`` (``create_clock()``), if any.
 
     Catches a supervisor restarting the gateway during the seconds in which the new process is
     titled plain ``openclaw`` (2026.9.x retitles twice during start-up; find_gateways cannot tell
@@ -723,7 +738,7 @@ def respawned_by(install: Install, launcher: Mapping[str, Any], since: float) ->
     config_real = _real(install.config_path)
     for child in children:
         try:
-            if child.create_time() < since - 0.5 or child.status() == psutil.STATUS_ZOMBIE:
+            if child.create_time() < since or child.status() == psutil.STATUS_ZOMBIE:
                 continue
             if not _openclaw_like(child):
                 continue

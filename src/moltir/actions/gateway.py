@@ -229,8 +229,9 @@ class GatewayStop(Action):
         ctx.case.record_restore("gateway", record)
         ctx.event("gateway.recorded", mode=record["mode"], pid=record.get("pid"), port=record.get("port"))
 
-        # 3) stop
+        # 3) stop. A gateway process created after this moment is a restart, not the one stopped.
         details: dict[str, Any] = {
+            "signalled_at": proc.create_clock(),
             "launcher": proc.launcher_of(gw) if gw else None,
             "mode": record["mode"], "pid": gw.pid if gw else None, "wrapper_pid": gw.wrapper_pid if gw else None,
             "port": gw.port if gw else None, "listen_ports": list(gw.listen_ports) if gw else [],
@@ -378,13 +379,13 @@ class GatewayStop(Action):
         ports = {int(p) for p in (result.details.get("listen_ports") or [])}
         with contextlib.suppress(MoltirError):
             ports.add(ctx.install.gateway_port())
-        stopped_at = float(result.details.get("stopped_at") or time.time())
+        since = _signalled_at(result)
         launcher = result.details.get("launcher")
         gws = proc.find_gateways(ctx.install, extra_ports=ports)
         if gws:
-            raise _respawn_error(gws[0], stopped_at, result)
+            raise _respawn_error(gws[0], since, result)
         if isinstance(launcher, Mapping):
-            child = proc.respawned_by(ctx.install, launcher, stopped_at)
+            child = proc.respawned_by(ctx.install, launcher, since)
             if child is not None:
                 raise _respawned_by_launcher(child.pid, launcher)
         open_ports = sorted(p for p in ports if gateway_http.port_open(p))
@@ -403,10 +404,17 @@ def _describe_listener(d: Mapping[str, Any]) -> str:
     return f"pid {d['pid']} {d.get('name') or ''} [{cmd}]".strip()
 
 
-def _respawn_error(gw: Any, stopped_at: float, result: StepResult) -> MoltirError:
+def _signalled_at(result: StepResult) -> float:
+    """When the stop began, on the process create-time clock (``proc.create_clock``); 0 when
+    nothing was signalled (already stopped), so any gateway found since is a new one."""
+    at = result.details.get("signalled_at")
+    return float(at) if isinstance(at, int | float) else 0.0
+
+
+def _respawn_error(gw: Any, since: float, result: StepResult) -> MoltirError:
     from moltir import proc
 
-    if result.details.get("pid") == gw.pid or gw.create_time < stopped_at - 0.5:
+    if result.details.get("pid") == gw.pid or gw.create_time < since:
         return verify_error(f"the gateway {_gw_label(gw)} is still running after the stop",
                             "stop it by hand (kill -KILL PID) and find out what keeps it alive")
     chain = proc.ancestry(gw.pid)
