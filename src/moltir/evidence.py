@@ -9,7 +9,8 @@ is opened relative to its parent's descriptor with ``O_NOFOLLOW`` (``openat``), 
 anywhere below a root is recorded as skipped, never followed. Only regular files are opened
 (``lstat`` first, ``fstat`` after open must show the same inode); FIFOs, sockets and devices
 are skipped, and ``O_NONBLOCK`` keeps a FIFO swapped in between the two from hanging the
-snapshot. In a shared temp dir (``/tmp/openclaw``) or any world-writable dir, a file owned by
+snapshot; a file of 64 MiB or more that is mostly holes (sparse) is skipped, not copied
+(:func:`_hole_fraction`). In a shared temp dir (``/tmp/openclaw``) or any world-writable dir, a file owned by
 another user than the install's owner is skipped: it may be planted. ``O_NOATIME`` is used
 where permitted; the copy gets the source's atime/mtime; ``fstat`` before and after flags
 ``changed_during_copy``.
@@ -102,6 +103,8 @@ JOURNAL_TIMEOUT_S: Final = 120.0
 MAX_CONFIG_BYTES: Final = 16 << 20
 MAX_INCLUDE_DEPTH: Final = 10
 PROGRESS_MIN_BYTES: Final = 64 << 20  # show a progress line for files at least this big (TTY only)
+SPARSE_MIN_BYTES: Final = 64 << 20  # a file at least this big that is mostly holes is not copied (see _sparse)
+SPARSE_MAX_EXTENTS: Final = 4096  # SEEK_DATA/SEEK_HOLE steps examined before judging from what was seen
 
 Category = Literal["config", "log", "journal", "transcript", "sqlite", "approvals", "devices", "pairing",
                    "credential", "persistence", "state", "case"]
@@ -655,6 +658,9 @@ def estimate(install: Install, *, credentials: CredentialMode = "list", journal:
             if item.rule.category == "credential" and credentials != "copy":
                 listed += 1
                 continue
+            if _sparse_suspect(item.lst):  # the snapshot confirms with SEEK_HOLE; the plan opens nothing
+                skipped.add(item.source)
+                continue
             files += 1
             size += item.lst.st_size
             by_cat[item.rule.category] = by_cat.get(item.rule.category, 0) + item.lst.st_size
@@ -704,6 +710,61 @@ def _copy_fd(src: int, dst: int | None, buf: bytearray, source: str, size: int, 
         if on_chunk is not None:
             on_chunk(source, total, size)
     return h.hexdigest(), total
+
+
+def _sparse_suspect(st: os.stat_result) -> bool:
+    """Big and with less than half of its length allocated: maybe sparse (cheap, from stat alone).
+
+    Compressing filesystems (ZFS, btrfs) also allocate less than the length of a text log, so
+    a suspect is confirmed with :func:`_hole_fraction` before it is skipped.
+    """
+    return st.st_size >= SPARSE_MIN_BYTES and st.st_blocks * 512 < st.st_size // 2
+
+
+def _hole_fraction(fd: int, size: int) -> float:
+    """The share of the file that is holes (SEEK_DATA/SEEK_HOLE); 0.0 where the filesystem cannot tell.
+
+    At most :data:`SPARSE_MAX_EXTENTS` extents are examined; past that, the share seen so far is used.
+
+    Decision: a file of at least 64 MiB that is more than half holes is skipped, not copied and not
+    hashed. Copying would write (and hashing would read) every zero of its apparent length: a
+    sparse "log" of 200 GiB planted in /tmp/openclaw would fill the case's disk or hold the
+    snapshot for minutes. OpenClaw's logs, transcripts and SQLite stores are never sparse, so the
+    manifest lists it with its size and what is allocated, for a human to look at.
+    """
+    seek_data, seek_hole = getattr(os, "SEEK_DATA", None), getattr(os, "SEEK_HOLE", None)
+    if seek_data is None or seek_hole is None or size <= 0:
+        return 0.0
+    pos = holes = 0
+    try:
+        for _ in range(SPARSE_MAX_EXTENTS):
+            try:
+                data = os.lseek(fd, pos, seek_data)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # no data after pos: the rest is one hole
+                    holes += size - pos
+                    pos = size
+                    break
+                raise
+            holes += data - pos
+            pos = os.lseek(fd, data, seek_hole)
+            if pos >= size:
+                break
+    except OSError:
+        return 0.0
+    finally:
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+    return holes / pos if pos else 0.0
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"
 
 
 def _open_source(name: str, dir_fd: int | None) -> tuple[int, bool]:
@@ -817,6 +878,12 @@ class _Collector:
                 what = "a different file" if stat.S_ISREG(st0.st_mode) else f"a {_kind(st0.st_mode)}"
                 self.skip(Skip(f.source, f"replaced by {what} after listing (not copied)", f.root.key,
                                f.rule.category))
+                return None
+            if _sparse_suspect(st0) and (holes := _hole_fraction(fd, st0.st_size)) > 0.5:
+                self.skip(Skip(f.source, f"sparse file: {_human(st0.st_size)} long but {holes:.0%} holes, "
+                               f"{_human(st0.st_blocks * 512)} on disk (not copied: a planted sparse file "
+                               "would fill the case's disk; no OpenClaw log or store is sparse)",
+                               f.root.key, f.rule.category))
                 return None
             if not noatime:
                 self.noatime_refused += 1

@@ -301,6 +301,43 @@ def test_symlink_fifo_and_device_are_skipped_and_never_followed(lay: Layout, tmp
     assert evidence.verify(lay.case.dir).ok
 
 
+def test_a_huge_sparse_file_is_skipped_not_copied(lay: Layout) -> None:
+    # a "log" of holes (200 GiB in real life) planted in the shared temp dir must not fill the case's disk
+    sparse = lay.tmplogs / "openclaw-2026-11-27.log"
+    with sparse.open("wb") as fh:
+        fh.write(b"head\n")
+        fh.truncate(1 << 30)
+    plan = evidence.estimate(lay.install, journal=False)
+    assert plan.bytes < 512 << 20  # the plan does not promise to copy it either (the real /tmp/openclaw is in it)
+    res = lay.snapshot()
+    reason = lay.skipped()[str(sparse)]
+    assert reason.startswith("sparse file: 1.0 GiB long but 100% holes") and "not copied" in reason
+    assert res.bytes < 1 << 20
+    assert not (lay.case.dir / evidence.evidence_rel(str(sparse))).exists()
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_a_big_file_without_holes_is_copied_even_when_little_is_allocated(
+        lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ZFS/btrfs compression allocates less than a text log's length: no holes, so it is evidence
+    big = _write(lay.tmplogs / "openclaw-2026-11-24.log", b"x" * 4096)
+    monkeypatch.setattr(evidence, "SPARSE_MIN_BYTES", 1024)
+    real_fstat = os.fstat
+
+    def fstat(fd: int) -> os.stat_result:
+        st = real_fstat(fd)
+        if st.st_size == 4096 and stat.S_ISREG(st.st_mode):  # looks compressed: 1 block for 4 KiB
+            vals = list(st)
+            return os.stat_result((*vals[:10],), {"st_blocks": 1, "st_atime_ns": st.st_atime_ns,
+                                                  "st_mtime_ns": st.st_mtime_ns, "st_ctime_ns": st.st_ctime_ns,
+                                                  "st_blksize": st.st_blksize})
+        return st
+
+    monkeypatch.setattr(evidence.os, "fstat", fstat)
+    lay.snapshot()
+    assert lay.entry(big)["sha256"] == _sha(big)
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to create a file owned by another user")
 def test_foreign_file_in_world_writable_dir_is_skipped(lay: Layout) -> None:
     planted = _write(lay.tmplogs / "openclaw-2026-11-20.log", "planted\n", 0o644)
