@@ -465,7 +465,8 @@ class Assessment:
 
 
 def assess(report: AuditReport, *, gateway: GatewayExpectation, token_via_env: bool = False,
-           config: Mapping[str, Any] | None = None) -> Assessment:
+           config: Mapping[str, Any] | None = None,
+           down_reason: str = "the gateway is stopped for containment") -> Assessment:
     """Mark the findings that are expected at this point (shown, not counted).
 
     * ``gateway.probe_failed`` when the probe authenticated (2026.9.6's "missing scope" quirk),
@@ -482,7 +483,7 @@ def assess(report: AuditReport, *, gateway: GatewayExpectation, token_via_env: b
                 reason = ("the probe authenticated; OpenClaw 2026.9.x reports 'missing scope: operator.read' "
                           "for a probe without a device identity")
             elif gateway == "down" and probe == "unreachable":
-                reason = "the gateway is stopped for containment"
+                reason = down_reason
         elif f.check_id == ENV_TOKEN_CONFLICT and token_via_env:
             reason = "moltir passed the current token to the probe through OPENCLAW_GATEWAY_TOKEN"
         items.append(Assessed(f, bool(reason), reason))

@@ -133,3 +133,29 @@ def test_deep_probe_with_the_gateway_up_and_the_right_token(openclaw_home: OpenC
     assert "deep probe: the gateway answered and accepted the token" in out
     assert gateway.running
     _no_secret_in_case(home, case)
+
+
+def test_restore_of_a_case_that_found_the_gateway_stopped_passes_its_final_audit(
+        openclaw_home: OpenClawHome, tmp_path: Path) -> None:
+    # contain found nothing running (gateway.stop: "already"), so restore leaves the gateway
+    # stopped; the final audit (expect_gateway "up") must then expect it down, not fail the restore
+    home = openclaw_home
+    case = tmp_path / "case"
+    stop_only = home.root / "stop-only.json5"
+    stop_only.write_text(json.dumps({"name": "contain", "steps": [
+        {"id": "stop-gateway", "action": "gateway.stop", "with": {"settle_s": 0}}]}))
+    run = _moltir(home, "contain", "--runbook", str(stop_only), "--case-dir", str(case), "--yes")
+    assert run.returncode == 0, run.stdout + run.stderr
+    restore = home.root / "restore-tail.json5"
+    restore.write_text(json.dumps({"name": "restore", "steps": [
+        {"id": "start-gateway", "action": "gateway.start"},
+        {"id": "final-audit", "action": "audit.run",
+         "with": {"deep": True, "expect_gateway": "up", "fail_on": "never"}}]}))
+    run = _moltir(home, "restore", "--runbook", str(restore), "--case-dir", str(case), "--yes")
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert "Traceback" not in out
+    details = [json.loads(line) for line in (case / "journal.jsonl").read_text().splitlines()
+               if '"final-audit"' in line and '"step.done"' in line][-1]["details"]
+    assert details["gateway_expected"] == "down" and details["probe"]["state"] == "unreachable"
+    assert "gateway.probe_failed" in [e["checkId"] for e in details["expected"]]

@@ -437,6 +437,17 @@ def test_action_expect_up_fails_when_unreachable(fake_home: dict[str, Any]) -> N
     assert err.value.exit_code == EXIT_STEP_FAILED
 
 
+def test_action_expect_up_expects_down_when_the_case_found_the_gateway_stopped(fake_home: dict[str, Any]) -> None:
+    # contain found no gateway running (was_running false): restore leaves it stopped, so the
+    # final audit must not fail the restore on a probe that cannot reach it
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / OLD / "deep-stopped.stdout"))
+    ctx = make_ctx(fake_home, inst, params={"expect_gateway": "up"}, runbook="restore", step_id="final-audit")
+    ctx.case.record_restore("gateway", {"was_running": False})
+    result = run_step(ctx)
+    assert result.details["gateway_expected"] == "down" and result.details["gate"]["failed"] is False
+    assert "expected gateway.probe_failed: the gateway was not running when this case contained" in result.summary
+
+
 def test_action_expect_up_passes_on_the_missing_scope_quirk(fake_home: dict[str, Any]) -> None:
     inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-up-config-token.stdout"))
     result = run_step(make_ctx(fake_home, inst, params={"expect_gateway": "up"}, runbook="restore"))

@@ -6,7 +6,9 @@
                                   this severity fail the step (exit 1), naming their check ids
   ``expect_gateway`` (auto)       "down" (containment: ``gateway.probe_failed`` for an unreachable
                                   gateway is expected), "up" (restore: the probe must authenticate;
-                                  a token mismatch or no answer fails the step), "auto" (down when
+                                  a token mismatch or no answer fails the step; but "down" when the
+                                  case recorded that the gateway was not running when it was
+                                  contained and it is still down), "auto" (down when
                                   the gateway port is closed when the step starts, else up but not
                                   required)
   ``timeout_s`` (default 60)      kill the audit after this long (the step's own ``timeout_s``
@@ -50,10 +52,29 @@ def _expectation(ctx: StepContext, config: dict[str, Any] | None) -> tuple[audit
     if wanted == "down":
         return "down", False
     if wanted == "up":
+        if _left_stopped(ctx, config):
+            return "down", False
         return "up", bool(ctx.params.get("deep", True))
     if config is None:
         return "unknown", False
     return ("up" if port_open(ctx.install.gateway_port(config)) else "down"), False
+
+
+def _left_stopped(ctx: StepContext, config: dict[str, Any] | None) -> bool:
+    """The gateway was not running when this case contained the install, and it is still down.
+
+    Decision: ``gateway.start`` then leaves it stopped (restore puts back what was), so an
+    ``expect_gateway: "up"`` audit (restore's final audit) expects it down instead of failing
+    the restore on a probe that cannot reach a gateway nobody meant to start.
+    """
+    rec = ctx.case.restore_section("gateway")
+    if not isinstance(rec, dict) or rec.get("was_running") is not False:
+        return False
+    try:
+        port = ctx.install.gateway_port(config) if config is not None else ctx.install.gateway_port()
+    except MoltirError:
+        return True
+    return not port_open(port)
 
 
 def _timeout(ctx: StepContext) -> float:
@@ -140,7 +161,11 @@ class RunAudit(Action):
         except audit.AuditOutputError as exc:
             raise MoltirError(exc.message, hint=f"{exc.hint}; output kept in {ctx.case.dir / rel}",
                               exit_code=EXIT_STEP_FAILED) from None
-        assessment = audit.assess(report, gateway=expect, token_via_env=run.token_via_env, config=config)
+        why_down = ("the gateway was not running when this case contained the install, and stays stopped"
+                    if expect == "down" and ctx.params.get("expect_gateway") == "up"
+                    else "the gateway is stopped for containment")
+        assessment = audit.assess(report, gateway=expect, token_via_env=run.token_via_env, config=config,
+                                  down_reason=why_down)
         gate = audit.Gate(assessment.failing(cast(audit.FailOn, fail_on)),
                           audit.probe_problem(report, expect) if required else None, fail_on)
         lines, warnings, fixes = self._summary(ctx, report, assessment, expect, run)
