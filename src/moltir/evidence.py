@@ -103,6 +103,7 @@ JOURNAL_TIMEOUT_S: Final = 120.0
 MAX_CONFIG_BYTES: Final = 16 << 20
 MAX_INCLUDE_DEPTH: Final = 10
 PROGRESS_MIN_BYTES: Final = 64 << 20  # show a progress line for files at least this big (TTY only)
+SKIPPED_SHOWN: Final = 8  # skipped sources named (with their reason) in the step's warnings
 SPARSE_MIN_BYTES: Final = 64 << 20  # a file at least this big that is mostly holes is not copied (see _sparse)
 SPARSE_MAX_EXTENTS: Final = 4096  # SEEK_DATA/SEEK_HOLE steps examined before judging from what was seen
 
@@ -531,7 +532,12 @@ class _Walker:
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 raise _RootSkip("") from None
-            raise _RootSkip(f"cannot open the folder: {exc.strerror}") from None
+            if root.shared and exc.errno in (errno.EACCES, errno.EPERM) and lst.st_uid != self.sources.expected_uid:
+                owner = _owner_name(lst.st_uid) or f"uid {lst.st_uid}"
+                raise _RootSkip(f"cannot open the folder: permission denied (owned by {owner}, mode "
+                                f"{stat.S_IMODE(lst.st_mode):04o}): another user's folder, where OpenClaw does not "
+                                "log for this install (it falls back to <tmp>/openclaw-<uid>, collected)") from None
+            raise _RootSkip(_cannot("open the folder", exc, lst)) from None
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) in self.exclude:
             os.close(fd)
@@ -566,7 +572,7 @@ class _Walker:
                     cfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
                 except OSError as exc:
                     reason = ("replaced by a symlink during the walk (not followed)" if exc.errno == errno.ELOOP
-                              else f"cannot open the folder: {exc.strerror}")
+                              else _cannot("open the folder", exc, lst))
                     yield Skip(source, reason, root.key)
                     continue
                 try:
@@ -601,6 +607,19 @@ class _Walker:
             else:
                 self.seen[(lst.st_dev, lst.st_ino)] = source
                 yield Found(root, pat.rule, source, dfd, name, lst)
+
+
+def _cannot(doing: str, exc: OSError, st: os.stat_result) -> str:
+    """Why an entry could not be read; for a permission problem, whose it is and what to do.
+
+    A file in the user's own state dir owned by root is typically left by a gateway once run
+    with sudo: the reason names the owner and mode so the user can take it deliberately.
+    """
+    if exc.errno not in (errno.EACCES, errno.EPERM):
+        return f"cannot {doing}: {exc.strerror}"
+    owner = _owner_name(st.st_uid) or f"uid {st.st_uid}"
+    return (f"cannot {doing}: permission denied (owned by {owner}, mode {stat.S_IMODE(st.st_mode):04o}); "
+            f"not collected: run moltir as {owner} to take it")
 
 
 class _RootSkip(Exception):
@@ -866,7 +885,7 @@ class _Collector:
             if exc.errno == errno.ENOENT:
                 return None  # vanished since the listing
             reason = ("replaced by a symlink after listing (not followed)" if exc.errno == errno.ELOOP
-                      else f"cannot open: {exc.strerror}")
+                      else _cannot("open", exc, f.lst))
             self.skip(Skip(f.source, reason, f.root.key, f.rule.category))
             return None
         dst: int | None = None
@@ -1420,8 +1439,12 @@ def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any
     if changed:
         warnings.append(f"{len(changed)} file(s) changed while being copied (flagged in the manifest): "
                         + ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else ""))
-    if manifest["skipped"]:
-        warnings.append(f"{len(manifest['skipped'])} source(s) skipped (reasons in manifest.json)")
+    skipped = manifest["skipped"]
+    if skipped:  # named with their reasons: a symlink to /etc/shadow should not hide in a count
+        warnings.append(f"{len(skipped)} source(s) skipped, not copied (all in manifest.json):")
+        warnings += [f"  skipped {s['source']}: {s['reason']}" for s in skipped[:SKIPPED_SHOWN]]
+        if len(skipped) > SKIPPED_SHOWN:
+            warnings.append(f"  ... and {len(skipped) - SKIPPED_SHOWN} more")
     return SnapshotResult(case_dir, seal["files"], seal["bytes"], len(manifest["listed"]), len(manifest["skipped"]),
                           changed, seal["manifest_sha256"], seal["sealed_at"], manifest["gateway_running"],
                           tuple(warnings))

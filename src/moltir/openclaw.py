@@ -161,11 +161,18 @@ class Install:
         return ["ai.openclaw.gateway", "com.clawdbot.gateway", "com.steipete.clawdbot.gateway"]
 
     def tmp_log_dirs(self) -> list[Path]:
-        """Default file-log folders (pruned by OpenClaw after 24 h): /tmp/openclaw and $TMPDIR/openclaw."""
+        """Default file-log folders (pruned by OpenClaw after 24 h).
+
+        ``/tmp/openclaw`` when it is safe for the user; otherwise -- owned by another user,
+        group/world-writable or a symlink, e.g. planted by someone else on a shared host --
+        2026.9.x logs to ``<os.tmpdir()>/openclaw-<uid>`` (``resolveSecureTempRoot`` in
+        @openclaw/fs-safe), which is ``/tmp/openclaw-<uid>`` when TMPDIR is unset. Both are taken.
+        """
         dirs = [Path("/tmp/openclaw"), Path("/tmp/clawdbot")]
-        tmp = self.env.get("TMPDIR")
-        if tmp and Path(tmp) != Path("/tmp"):
-            dirs += [Path(tmp) / "openclaw", Path(tmp) / f"openclaw-{self.uid}"]
+        tmp = next((self.env[v] for v in ("TMPDIR", "TMP", "TEMP") if self.env.get(v)), "/tmp")  # os.tmpdir()
+        if Path(tmp) != Path("/tmp"):
+            dirs.append(Path(tmp) / "openclaw")
+        dirs.append(Path(tmp) / f"openclaw-{self.uid}")
         return dirs
 
     # ---- running the openclaw CLI -----------------------------------------------------------

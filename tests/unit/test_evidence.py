@@ -338,6 +338,32 @@ def test_a_big_file_without_holes_is_copied_even_when_little_is_allocated(
     assert lay.entry(big)["sha256"] == _sha(big)
 
 
+def test_unreadable_file_is_skipped_naming_owner_and_mode_and_the_step_names_it(
+        lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. a log left by a gateway once run with sudo: root-owned 0600 in the user's state dir
+    # (simulated: root bypasses mode bits); the snapshot goes on, and the warning names it
+    locked = _write(lay.state / "logs" / "sudo-run.log", "root wrote this\n")
+    real_open = evidence._open_source
+
+    def open_source(name: str, dir_fd: int | None) -> tuple[int, bool]:
+        if name == "sudo-run.log":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(name, dir_fd)
+
+    monkeypatch.setattr(evidence, "_open_source", open_source)
+    (lay.tmplogs / "openclaw-2026-11-30.log").symlink_to("/etc/shadow")
+    res = lay.snapshot()
+    owner = evidence._owner_name(os.getuid())
+    assert lay.skipped()[str(locked)] == (f"cannot open: permission denied (owned by {owner}, mode 0600); "
+                                          f"not collected: run moltir as {owner} to take it")
+    assert f"  skipped {locked}: cannot open: permission denied (owned by {owner}, mode 0600); " \
+           f"not collected: run moltir as {owner} to take it" in res.warnings
+    assert f"  skipped {lay.tmplogs}/openclaw-2026-11-30.log: symlink to '/etc/shadow' (not followed: it may " \
+           "leave the collected folders)" in res.warnings
+    assert res.warnings[0] == "2 source(s) skipped, not copied (all in manifest.json):"
+    assert evidence.verify(lay.case.dir).ok
+
+
 @pytest.mark.skipif(not IS_ROOT, reason="needs root to create a file owned by another user")
 def test_foreign_file_in_world_writable_dir_is_skipped(lay: Layout) -> None:
     planted = _write(lay.tmplogs / "openclaw-2026-11-20.log", "planted\n", 0o644)

@@ -90,3 +90,16 @@ def test_bad_profile_and_missing_binary_are_clear_errors(tmp_path: Path) -> None
     with pytest.raises(MoltirError) as err:
         discover(openclaw_bin=str(tmp_path / "nope"), env={"HOME": str(tmp_path), "PATH": ""})
     assert err.value.exit_code == 3
+
+
+def test_default_log_dirs_include_the_per_user_fallback(tmp_path: Path) -> None:
+    # 2026.9.x logs to <os.tmpdir()>/openclaw-<uid> when /tmp/openclaw is not safe for the user
+    # (another user's, group/world-writable, a symlink): with TMPDIR unset that is /tmp/openclaw-<uid>
+    import os
+
+    uid = os.getuid()
+    inst = discover(env={"HOME": str(tmp_path), "PATH": ""})
+    assert inst.tmp_log_dirs() == [Path("/tmp/openclaw"), Path("/tmp/clawdbot"), Path(f"/tmp/openclaw-{uid}")]
+    inst = discover(env={"HOME": str(tmp_path), "PATH": "", "TMPDIR": str(tmp_path / "t")})
+    assert Path(f"/tmp/openclaw-{uid}") not in inst.tmp_log_dirs()
+    assert {tmp_path / "t" / "openclaw", tmp_path / "t" / f"openclaw-{uid}"} <= set(inst.tmp_log_dirs())
