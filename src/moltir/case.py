@@ -163,10 +163,25 @@ def index_path(installs_dir: Path, install_key: str) -> Path:
     return installs_dir / f"{install_key}.json"
 
 
-def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_dir: Path) -> None:
+def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_dir: Path, *,
+                    kind: str = "contain") -> None:
+    """Record ``case_dir`` as the install's latest case.
+
+    A drill is its own small case and has its own history (``moltir drill history``): it is
+    recorded as ``latest_drill`` and never replaces ``latest_case``, the incident that
+    ``status``, ``restore`` and a resumed ``contain`` act on. (Otherwise a drill run during
+    an incident, or a failed one, would hide the containment from ``moltir restore``.)
+    """
     ensure_private_dir(installs_dir)
-    write_json(index_path(installs_dir, install_key),
-               {"latest_case": str(case_dir.absolute()), "state_dir": str(state_dir)})
+    path = index_path(installs_dir, install_key)
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    record = dict(current) if isinstance(current, dict) else {}
+    record["latest_drill" if kind == "drill" else "latest_case"] = str(case_dir.absolute())
+    record["state_dir"] = str(state_dir)
+    write_json(path, record)
 
 
 def latest_case_dir(installs_dir: Path, install_key: str) -> Path | None:
@@ -175,5 +190,7 @@ def latest_case_dir(installs_dir: Path, install_key: str) -> Path | None:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    latest = Path(str(data.get("latest_case", "")))
+    if not isinstance(data, dict) or not data.get("latest_case"):
+        return None
+    latest = Path(str(data["latest_case"]))
     return latest if (latest / "case.json").is_file() else None

@@ -74,12 +74,17 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "as_json" in kwargs and _root_json():  # `moltir --json CMD` means `moltir CMD --json`
+            kwargs["as_json"] = True
         as_json = bool(kwargs.get("as_json"))
         try:
             return fn(*args, **kwargs)
         except MoltirError as exc:
             _fail(exc, as_json)
         except KeyboardInterrupt:
+            if as_json:
+                click.echo(json.dumps({"ok": False, "error": "interrupted", "hint": None,
+                                       "exit_code": EXIT_INTERRUPTED}))
             click.echo("moltir: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
@@ -93,12 +98,19 @@ def handle_errors(fn: F) -> F:
             raise
         except Exception as exc:
             where = _write_crash_log(exc)
-            click.echo(f"moltir: internal error ({type(exc).__name__}); the traceback is in {where}. "
-                       "Please report it.", err=True)
+            line = f"internal error ({type(exc).__name__}); the traceback is in {where}. Please report it."
+            if as_json:
+                click.echo(json.dumps({"ok": False, "error": line, "hint": None, "exit_code": EXIT_STEP_FAILED}))
+            click.echo(f"moltir: {line}", err=True)
             sys.exit(EXIT_STEP_FAILED)
         return None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _root_json() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and (ctx.find_root().obj or {}).get("json"))
 
 
 def _write_crash_log(exc: BaseException) -> str:
@@ -166,9 +178,10 @@ EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, tex
     "evidence": ("moltir.commands.evidence:evidence", "List, verify, export evidence; custody notes."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")
+@click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON object (any command).")
 @install_options
 @click.pass_context
-def cli(ctx: click.Context, /, **install: Any) -> None:
+def cli(ctx: click.Context, /, as_json: bool, **install: Any) -> None:
     """moltir: incident response for a self-hosted OpenClaw gateway.
 
     \b
@@ -178,7 +191,7 @@ def cli(ctx: click.Context, /, **install: Any) -> None:
     moltir drill     rotation drill: rotate, prove new token accepted and old refused
     moltir status    what the current case says
     """
-    ctx.obj = {"install": {k: v for k, v in install.items() if v not in (None, False)}}
+    ctx.obj = {"install": {k: v for k, v in install.items() if v not in (None, False)}, "json": as_json}
 
 
 # ---- runbook runners ----------------------------------------------------------------------
@@ -211,6 +224,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
     rb = runbook.load(runbook.resolve(kw["runbook_path"] or default_runbook))
+    engine.require_install(install)
     options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
                          allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
                          revoke_devices=kw["revoke_devices"], reason=kw["reason"])
@@ -218,45 +232,47 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         click.echo(f"warning: {note}", err=True)
     case_dir: Path | None = kw["case_dir"]
 
-    if kw["dry_run"]:
-        existing = None
-        if case_dir is not None and (case_dir / "case.json").is_file():
-            existing = Case.open(case_dir, readonly=True)
-        elif kind in ("contain", "restore") and not new_case:
-            existing = engine.find_latest(install)
-        if kind == "restore" and existing is None:
-            raise MoltirError("there is no case to restore for this install", hint="run 'moltir status'",
-                              exit_code=EXIT_USAGE)
-        case = Case(existing.dir if existing else Path("(new case)"), readonly=True)
+    if kw["dry_run"]:  # the case the run would use (engine.existing_case), read-only; no lock, no writes
+        existing = engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, readonly=True)
+        case = existing if existing is not None else Case(case_dir or Path("(new case)"), readonly=True)
         plans = engine.plan_run(rb, install, case, options)
         result = engine.RunResult(rb.name, "dry-run", 0, case.id if existing else "", str(case.dir),
                                   plans=tuple(plans), message="dry run: nothing was changed")
         _render(result, kw["as_json"])
         return
 
-    restore_notes: list[str] = []
-    if kind == "restore":  # refuse a doubtful case before asking anything
-        restore_notes = _restore_preflight(install, case_dir, kw["force"])
-    if not kw["yes"]:
-        if not sys.stdin.isatty():
-            raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
-                              hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
-                              exit_code=EXIT_USAGE)
-        click.echo(f"moltir {kind} will act on {install.state_dir} ({install.generation}):", err=True)
-        for s in rb.steps:
-            click.echo(f"  {s.id:<18} {s.action}", err=True)
-        for line in restore_notes:
-            click.echo(f"  {line}", err=True)
-        if not click.confirm("Proceed?", default=False, err=True):
-            raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
+    command = " ".join(["moltir", *sys.argv[1:]])
+    # The lock comes first: what restore checks and which case a run resumes are only true
+    # while no other moltir run changes them (a second run exits 4 naming the holder).
+    with engine.install_lock(install, command):
+        restore_notes: list[str] = []
+        if kind == "restore":  # refuse a doubtful case before asking anything
+            restore_notes = _restore_preflight(install, case_dir, kw["force"])
+        if not kw["yes"]:
+            if not sys.stdin.isatty():
+                raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
+                                  hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
+                                  exit_code=EXIT_USAGE)
+            click.echo(f"moltir {kind} will act on {install.state_dir} ({install.generation}):", err=True)
+            for s in rb.steps:
+                click.echo(f"  {s.id:<18} {s.action}", err=True)
+            for line in restore_notes:
+                click.echo(f"  {line}", err=True)
+            try:
+                proceed = click.confirm("Proceed?", default=False, err=True)
+            except click.Abort:  # Ctrl-C or end of input at the prompt
+                raise MoltirError("interrupted at the confirmation; nothing was changed",
+                                  exit_code=EXIT_INTERRUPTED) from None
+            if not proceed:
+                raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
 
-    if not kw["as_json"]:
-        for line in restore_notes if kw["yes"] else []:
-            click.echo(line, err=True)
-    case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
-                                     kind=kind)
-    result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit,
-                            command=" ".join(["moltir", *sys.argv[1:]]))
+        if not kw["as_json"]:
+            for line in restore_notes if kw["yes"] else []:
+                click.echo(line, err=True)
+        case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
+                                         kind=kind)
+        result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit, command=command,
+                                role=kind)
     if kind == "drill":
         _record_drill(install, result)
     if kind == "restore" and result.exit_code not in (0, EXIT_INTERRUPTED):
@@ -270,13 +286,9 @@ def _restore_preflight(install: Any, case_dir: Path | None, force: bool) -> list
     """Refuse a restore of a doubtful case (unless --force); return what restore will change."""
     checks = importlib.import_module("moltir.restore_checks")
     from moltir import engine
-    from moltir.case import Case
 
-    case = Case.open(case_dir) if case_dir else engine.find_latest(install)
-    if case is None:
-        raise MoltirError("there is no case to restore for this install",
-                          hint="run 'moltir status' to see the install's case, or pass --case-dir",
-                          exit_code=EXIT_USAGE)
+    case = engine.existing_case(install, case_dir=case_dir, new_case=False, kind="restore")
+    assert case is not None  # existing_case raises when there is none to restore
     notes: list[str] = list(checks.preflight(case, install, force=force))
     return [*notes, *checks.describe_restore(case)]
 
@@ -426,24 +438,40 @@ def runbook() -> None:
 
 
 @runbook.command("list")
+@json_option
 @handle_errors
-def runbook_list() -> None:
+def runbook_list(as_json: bool) -> None:
     """The shipped runbooks."""
     from moltir import runbook as rb
 
-    for name in rb.shipped_names():
-        loaded = rb.load(rb.resolve(name))
-        click.echo(f"{name:<10} {loaded.description}")
+    loaded = [rb.load(rb.resolve(name)) for name in rb.shipped_names()]
+    if as_json:
+        click.echo(json.dumps({"ok": True, "runbooks": [
+            {"name": r.name, "description": r.description, "source": r.source,
+             "steps": [s.id for s in r.steps]} for r in loaded]}, indent=2, sort_keys=True))
+        return
+    for r in loaded:
+        click.echo(f"{r.name:<10} {r.description}")
+
+
+def _runbook_json(loaded: Any) -> dict[str, Any]:
+    return {"ok": True, "name": loaded.name, "description": loaded.description, "source": loaded.source,
+            "steps": [{"id": s.id, "action": s.action, "with": dict(s.params), "on_failure": s.on_failure,
+                       "timeout_s": s.timeout_s, "description": s.description or None} for s in loaded.steps]}
 
 
 @runbook.command("show")
 @click.argument("name")
+@json_option
 @handle_errors
-def runbook_show(name: str) -> None:
+def runbook_show(name: str, as_json: bool) -> None:
     """The steps of a runbook (shipped name or path)."""
     from moltir import runbook as rb
 
     loaded = rb.load(rb.resolve(name))
+    if as_json:
+        click.echo(json.dumps(_runbook_json(loaded), indent=2, sort_keys=True))
+        return
     click.echo(f"{loaded.name}: {loaded.description}\nsource: {loaded.source}")
     for i, s in enumerate(loaded.steps, 1):
         extra = f" timeout_s={s.timeout_s:g}" if s.timeout_s else ""
@@ -452,12 +480,16 @@ def runbook_show(name: str) -> None:
 
 @runbook.command("validate")
 @click.argument("path", type=click.Path(path_type=Path))
+@json_option
 @handle_errors
-def runbook_validate(path: Path) -> None:
-    """Check a runbook file; errors name the file, line and key."""
+def runbook_validate(path: Path, as_json: bool) -> None:
+    """Check a runbook file; errors name the file, line and key (exit 2)."""
     from moltir import runbook as rb
 
     loaded = rb.load(rb.resolve(str(path)))
+    if as_json:
+        click.echo(json.dumps(_runbook_json(loaded), indent=2, sort_keys=True))
+        return
     click.echo(f"{path}: ok ({len(loaded.steps)} steps)")
 
 
@@ -468,10 +500,11 @@ def journal() -> None:
 
 @journal.command("verify")
 @click.option("--case-dir", type=click.Path(path_type=Path), help="The case (default: the latest).")
+@json_option
 @install_options
 @click.pass_context
 @handle_errors
-def journal_verify(ctx: click.Context, /, case_dir: Path | None, **kw: Any) -> None:
+def journal_verify(ctx: click.Context, /, case_dir: Path | None, as_json: bool, **kw: Any) -> None:
     """Verify the journal's hash chain (exit 5 when broken)."""
     from moltir import engine
     from moltir.case import Case
@@ -481,6 +514,13 @@ def journal_verify(ctx: click.Context, /, case_dir: Path | None, **kw: Any) -> N
     if case is None:
         raise MoltirError("no case found for this install", hint="pass --case-dir", exit_code=EXIT_USAGE)
     report = verify_chain(case.journal_path)
+    if as_json:
+        click.echo(json.dumps({"ok": report.ok, "case_id": case.id, "journal": str(case.journal_path),
+                               "records": report.records, "head": report.head, "problems": list(report.problems),
+                               "exit_code": 0 if report.ok else 5}, indent=2, sort_keys=True))
+        if not report.ok:
+            sys.exit(5)
+        return
     if report.ok:
         click.echo(f"{case.journal_path}: ok, {report.records} records, head {report.head[:16]}")
         return
@@ -489,5 +529,35 @@ def journal_verify(ctx: click.Context, /, case_dir: Path | None, **kw: Any) -> N
     sys.exit(5)
 
 
+def _json_requested(argv: list[str]) -> bool:
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
 def main() -> None:
-    cli(prog_name="moltir")
+    """The console entry point. Click's own usage errors follow moltir's rules too: one line on
+    stderr, exit 2, and with ``--json`` one JSON object on stdout."""
+    argv = sys.argv[1:]
+    try:
+        rv = cli.main(args=argv, prog_name="moltir", standalone_mode=False)
+    except click.ClickException as exc:
+        code = exc.exit_code if exc.exit_code else EXIT_USAGE
+        usage_ctx = getattr(exc, "ctx", None)
+        path = usage_ctx.command_path if usage_ctx else "moltir"
+        if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # a group named without its command
+            group = usage_ctx.command if usage_ctx else None
+            names = group.list_commands(usage_ctx) if isinstance(group, click.Group) and usage_ctx else []
+            message = f"'{path}' needs a command" + (f": {', '.join(names)}" if names else "")
+        else:
+            message = " ".join(exc.format_message().split())
+        hint = f"see '{path} --help'"
+        if _json_requested(argv):
+            click.echo(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
+        text = message.rstrip(".")
+        click.echo(f"moltir: {text}{' ' if text.endswith(('?', '!')) else '. '}{hint}", err=True)
+        sys.exit(code)
+    except click.Abort:
+        if _json_requested(argv):
+            click.echo(json.dumps({"ok": False, "error": "interrupted", "hint": None, "exit_code": EXIT_INTERRUPTED}))
+        click.echo("moltir: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -13,19 +13,23 @@ durations; the console gets the same events through structlog.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from moltir import actions, paths
 from moltir.actions.base import Deferred, Plan, RunOptions, StepContext, StepResult
 from moltir.case import Case, latest_case_dir, new_case_id, remember_latest
-from moltir.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
+from moltir.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError, env_error
 from moltir.journal import Journal
 from moltir.lock import run_lock
 from moltir.openclaw import Install
@@ -87,6 +91,7 @@ class RunResult:
 
 
 Emit = Callable[[str, Mapping[str, Any]], None]
+CHANGED = ("done", "forced")  # step statuses that changed something (not "already", "skipped")
 
 
 def _no_emit(event: str, fields: Mapping[str, Any]) -> None:
@@ -99,18 +104,21 @@ def case_status(case: Case) -> dict[str, Any]:
     """What the journal says about a case: status, per-runbook step states, timestamps."""
     records = Journal(case.journal_path).records() if case.journal_path.exists() else []
     runs: dict[str, dict[str, Any]] = {}
+    roles: dict[str, str] = {}  # command (contain/restore/drill) -> the runbook it ran last
     for rec in records:
         rb = rec.get("runbook")
         if not isinstance(rb, str):
             continue
         run = runs.setdefault(rb, {"done": {}, "failed": {}, "started": None, "finished": None, "ok": None,
-                                   "order": []})
+                                   "order": [], "changed": False})
         ev = rec.get("event")
         if ev == "run.start":
             run["order"] = list(rec.get("steps") or [])
             run["started"] = rec.get("ts")
             run["finished"] = None
             run["ok"] = None
+            role = rec.get("role")
+            roles[role if isinstance(role, str) and role else rb] = rb
         elif ev == "run.done":
             run["finished"] = rec.get("ts")
             run["ok"] = rec.get("status") in ("ok", "noop")
@@ -119,14 +127,18 @@ def case_status(case: Case) -> dict[str, Any]:
             run["failed"].pop(rec.get("step"), None)
         elif ev == "step.failed":
             run["failed"][rec.get("step")] = rec.get("error")
+        if (ev in ("step.done", "step.applied") and rec.get("status") in CHANGED) or \
+                (ev == "step.failed" and rec.get("applied")):
+            run["changed"] = True
     kind = case.info.get("kind", "contain")
     status = "open"
-    main = runs.get(kind) or runs.get("contain")
-    if "restore" in runs and runs["restore"]["ok"]:
+    main = runs.get(roles.get(kind, kind)) or runs.get("contain")
+    restore = runs.get(roles.get("restore", "restore"))
+    if restore and restore["ok"]:
         status = "restored"
-    elif "restore" in runs and runs["restore"]["finished"] is None and runs["restore"]["started"]:
+    elif restore and restore["finished"] is None and restore["started"]:
         status = "restore-interrupted"
-    elif "restore" in runs and runs["restore"]["ok"] is False:
+    elif restore and restore["ok"] is False:
         status = "restore-failed"
     elif main and main["ok"]:
         status = "contained" if kind == "contain" else "done"
@@ -138,32 +150,77 @@ def case_status(case: Case) -> dict[str, Any]:
 
 
 def find_latest(install: Install) -> Case | None:
+    """The install's latest incident case (a drill never takes that place; see ``remember_latest``)."""
     folder = latest_case_dir(paths.installs_dir(install.env), install.key)
     return Case.open(folder) if folder else None
+
+
+def require_install(install: Install) -> None:
+    """Refuse (exit 3, before any case or lock) an install that is not there at all.
+
+    A state dir that does not exist and no config file is a mistyped ``--state-dir`` /
+    ``--profile`` / ``OPENCLAW_STATE_DIR`` far more often than an install: running the
+    runbook against it would open a case for nothing and report a gateway "already stopped".
+    A config without its state dir (OpenClaw creates the state dir at first start) is an
+    install, and so is a state dir without a config (the gateway runs on defaults).
+    """
+    if install.state_dir.exists() or install.config_path.exists():
+        return
+    raise env_error(f"no OpenClaw install at {install.state_dir}: the folder does not exist and there is no "
+                    f"config at {install.config_path}",
+                    "check --state-dir / --profile / --config (or OPENCLAW_STATE_DIR, OPENCLAW_PROFILE); "
+                    "'moltir doctor' shows what moltir found; nothing was changed")
+
+
+def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, kind: str,
+                  readonly: bool = False) -> Case | None:
+    """The case a run of ``kind`` would work in if it started now, or None when it opens a new one.
+
+    One rule for real runs and dry runs, so ``--dry-run`` plans against the case the run will
+    use: ``--case-dir`` names it (a folder that is not a case must be new or empty: exit 2);
+    ``contain`` resumes the install's latest contain case unless it is restored (a drill never
+    counts); ``restore`` works in the latest case, and there must be one (exit 2).
+    """
+    if case_dir is not None:
+        if (case_dir / "case.json").is_file():
+            return Case.open(case_dir, readonly=readonly)
+        if kind == "restore" or (case_dir.exists() and (not case_dir.is_dir() or any(case_dir.iterdir()))):
+            raise MoltirError(f"{case_dir} is not a moltir case (no case.json)",
+                              hint="pass a case folder from 'moltir evidence list'" if kind == "restore"
+                              else "choose a new or empty folder for --case-dir", exit_code=EXIT_USAGE)
+        return None
+    if kind == "restore":
+        latest = find_latest(install)
+        if latest is None:
+            raise MoltirError("there is no case to restore for this install",
+                              hint="run 'moltir status' to see the install's case, or pass --case-dir",
+                              exit_code=EXIT_USAGE)
+        return replace(latest, readonly=readonly)
+    if kind == "contain" and not new_case:
+        latest = find_latest(install)
+        if latest is not None and latest.info.get("kind", "contain") == "contain":
+            st = case_status(latest)["status"]
+            if st in ("open", "interrupted", "failed", "contained"):
+                return replace(latest, readonly=readonly)
+    return None
 
 
 def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
               reason: str, kind: str) -> tuple[Case, bool]:
     """The case this run belongs to, and whether it resumes an earlier run in it."""
-    if case_dir is not None and (case_dir / "case.json").is_file():
-        return Case.open(case_dir), True
-    if kind == "contain" and case_dir is None and not new_case:
-        latest = find_latest(install)
-        if latest is not None and latest.info.get("kind", "contain") == "contain":
-            st = case_status(latest)["status"]
-            if st in ("open", "interrupted", "failed", "contained"):
-                return latest, True
-    if kind == "restore":
-        latest = Case.open(case_dir) if case_dir else find_latest(install)
-        if latest is None:
-            raise MoltirError("there is no case to restore for this install",
-                              hint="run 'moltir status' to see cases, or pass --case-dir", exit_code=EXIT_USAGE)
-        return latest, True
+    found = existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind)
+    if found is not None:
+        return found, True
     cid = new_case_id()
     folder = case_dir if case_dir is not None else paths.cases_root(install.env) / cid
     case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid)
-    remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir)
+    remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir, kind=kind)
     return case, False
+
+
+def install_lock(install: Install, command: str) -> AbstractContextManager[None]:
+    """The per-install run lock (exit 4 naming the holder); re-entrant within this process."""
+    return run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command)
 
 
 # ---- planning -----------------------------------------------------------------------------
@@ -192,8 +249,27 @@ def plan_run(runbook: Runbook, install: Install, case: Case, options: RunOptions
 
 # ---- execution ----------------------------------------------------------------------------
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """Raised to stop a run; a BaseException so no action's ``except Exception`` swallows it."""
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """During a run, SIGTERM (``kill``, a service manager, a closing terminal) stops it like Ctrl-C:
+    the step in progress cleans up (child processes, temp files, an incomplete evidence marker),
+    the journal records ``run.interrupted`` and the run exits 130, resumable."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Watch:
@@ -213,16 +289,25 @@ class _Watch:
 
 
 def execute(runbook: Runbook, install: Install, case: Case, options: RunOptions, *, resumed: bool,
-            emit: Emit = _no_emit, command: str = "") -> RunResult:
-    with run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command or runbook.name):
-        return _execute_locked(runbook, install, case, options, resumed=resumed, emit=emit)
+            emit: Emit = _no_emit, command: str = "", role: str = "") -> RunResult:
+    """Run ``runbook`` in ``case`` under the install's lock.
+
+    ``role`` is the command that runs it (contain, restore, drill; default: the runbook's
+    name): a copied runbook with another name still counts as that command's run in
+    ``moltir status`` and for restore.
+    """
+    with install_lock(install, command or runbook.name), _sigterm_interrupts():
+        return _execute_locked(runbook, install, case, options, resumed=resumed, emit=emit,
+                               role=role or runbook.name)
 
 
 def _execute_locked(runbook: Runbook, install: Install, case: Case, options: RunOptions, *, resumed: bool,
-                    emit: Emit) -> RunResult:
+                    emit: Emit, role: str) -> RunResult:
     journal = case.journal()
     previous = case_status(case)["runs"].get(runbook.name, {})
     done_before: dict[str, Any] = dict(previous.get("done", {})) if resumed else {}
+    # exit 2 promises "nothing changed": not so once an earlier run of this runbook in the case changed things
+    changed_before = bool(previous.get("changed")) if resumed else False
     pending = [s for s in runbook.steps if s.id not in done_before]
     resumed_from = pending[0].id if (pending and done_before) else ""
     if not pending:
@@ -232,9 +317,10 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
                         for s in runbook.steps)
         return RunResult(runbook.name, "noop", EXIT_OK, case.id, str(case.dir), earlier, message=msg)
 
-    run_fields = {"runbook": runbook.name, "case_id": case.id, "pid": os.getpid(), "source": runbook.source,
-                  "steps": [s.id for s in runbook.steps], "resumed_from": resumed_from or None,
-                  "openclaw": install.describe(), "reason": options.reason or None}
+    run_fields = {"runbook": runbook.name, "role": role, "case_id": case.id, "pid": os.getpid(),
+                  "source": runbook.source, "steps": [s.id for s in runbook.steps],
+                  "resumed_from": resumed_from or None, "openclaw": install.describe(),
+                  "reason": options.reason or None}
     journal.append("run.start", **run_fields)
     emit("run.start", run_fields)
     shared: dict[str, Any] = {}
@@ -259,7 +345,7 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
                 watches.append(watch)
             if outcome.status == "failed":
                 code = outcome.exit_code or EXIT_STEP_FAILED
-                if code == EXIT_USAGE and any(o.status in ("done", "forced") for o in outcomes):
+                if code == EXIT_USAGE and (changed_before or any(o.status in CHANGED for o in outcomes)):
                     code = EXIT_STEP_FAILED  # exit 2 promises "nothing changed": earlier steps did change things
                 exit_code = exit_code or code
                 status = "failed"

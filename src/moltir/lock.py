@@ -3,6 +3,10 @@
 An ``flock`` on ``<moltir state>/locks/<install key>.lock``. The kernel frees it when the holder
 exits, even by ``kill -9``, so a crash never leaves a stale lock. The file holds the holder's pid
 and start time so the loser can say who holds it (exit 4).
+
+The CLI takes the lock before it reads anything a run depends on (the case, the restore
+record) and before it asks for confirmation, and the engine takes it again around the steps:
+within one process the lock is re-entrant, so the inner ``run_lock`` just nests.
 """
 
 from __future__ import annotations
@@ -18,11 +22,21 @@ from pathlib import Path
 from moltir.errors import EXIT_LOCKED, MoltirError
 from moltir.fsutil import ensure_private_dir
 
+_HELD: dict[str, int] = {}  # lock file -> nesting depth, for this process
+
 
 @contextlib.contextmanager
 def run_lock(lock_dir: Path, key: str, what: str, command: str) -> Iterator[None]:
     ensure_private_dir(lock_dir)
     path = lock_dir / f"{key}.lock"
+    held = os.path.realpath(path)
+    if held in _HELD:  # this process holds it already (the CLI around the engine)
+        _HELD[held] += 1
+        try:
+            yield
+        finally:
+            _HELD[held] -= 1
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         try:
@@ -38,7 +52,11 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str) -> Iterator[None
                 "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        yield
+        _HELD[held] = 1
+        try:
+            yield
+        finally:
+            del _HELD[held]
     finally:
         os.close(fd)
 

@@ -205,3 +205,181 @@ def test_bad_input_after_a_change_is_exit_1_not_2(tmp_path: Path) -> None:
       {{ id: "bad", action: "test.touch", with: {{ path: "" }} }} ] }}""")
     out = _moltir("contain", "--yes", "--new-case", "--runbook", str(second), env=env)
     assert out.returncode == 1 and (tmp_path / "changed").exists(), out.stderr
+
+
+# ---- acceptance findings (engine area) ------------------------------------------------------------
+
+def _cases(env: dict[str, str]) -> list[Path]:
+    root = Path(env["MOLTIR_HOME"]) / "cases"
+    return sorted(p for p in root.iterdir()) if root.exists() else []
+
+
+def test_restore_and_drill_while_a_contain_runs_exit_4_and_open_no_case(tmp_path: Path) -> None:
+    """The lock is taken before restore's checks and before a case is opened: a restore started
+    during a contain used to say "nothing to restore" (exit 0), a drill opened a case that hid
+    the containment from restore."""
+    env = _env(tmp_path)
+    rb = _runbook(tmp_path)
+    drill_rb = tmp_path / "drill.json5"
+    drill_rb.write_text('{ name: "drill", steps: [ { id: "d", action: "test.sleep" } ] }')
+    first = _spawn("contain", "--yes", "--runbook", str(rb), env=env)
+    try:
+        _wait_for(lambda: _slow_step_started(env))
+        for args in (("restore", "--yes"), ("drill", "--yes", "--runbook", str(drill_rb)),
+                     ("contain", "--yes", "--new-case", "--runbook", str(rb))):
+            out = _moltir(*args, "--json", env=env)
+            assert out.returncode == 4, (args, out.stdout, out.stderr)
+            assert json.loads(out.stdout)["exit_code"] == 4
+            assert f"pid {first.pid}" in out.stderr and "moltir contain" in out.stderr
+        assert len(_cases(env)) == 1
+    finally:
+        (tmp_path / "go").touch()
+        first.wait(timeout=30)
+    assert first.returncode == 0, first.stderr
+
+
+def test_a_drill_never_becomes_the_case_status_and_restore_act_on(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    (tmp_path / "go").touch()
+    contained = _moltir("contain", "--yes", "--runbook", str(_runbook(tmp_path)), "--json", env=env)
+    assert contained.returncode == 0, contained.stderr
+    case_id = json.loads(contained.stdout)["case_id"]
+    drill_rb = tmp_path / "drill.json5"
+    drill_rb.write_text('{ name: "drill", steps: [ { id: "d", action: "test.touch", with: { path: "" } } ] }')
+    drill = _moltir("drill", "--yes", "--runbook", str(drill_rb), "--json", env=env)
+    assert drill.returncode == 2 and json.loads(drill.stdout)["case_id"] != case_id
+    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert status["case"]["id"] == case_id and status["status"] == "contained"
+    plan = json.loads(_moltir("restore", "--dry-run", "--json", env=env).stdout)
+    assert plan["case_id"] == case_id
+
+
+def test_resumed_run_after_an_earlier_change_exits_1_not_2(tmp_path: Path) -> None:
+    """Exit 2 promises "nothing changed": a change made by an earlier run of the case counts too."""
+    env = _env(tmp_path)
+    rb = tmp_path / "b.json5"
+    rb.write_text(f"""{{ name: "contain", steps: [
+      {{ id: "change", action: "test.touch", with: {{ path: "{tmp_path}/changed" }} }},
+      {{ id: "bad", action: "test.touch", with: {{ path: "" }} }} ] }}""")
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 1
+    again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert again.returncode == 1, again.stdout
+    assert [s["status"] for s in json.loads(again.stdout)["steps"]] == ["done-earlier", "failed"]
+
+
+def test_a_state_dir_that_does_not_exist_is_exit_3_before_any_case(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    (tmp_path / "go").touch()
+    missing = tmp_path / "typo" / ".openclaw"
+    for extra in (("--yes",), ("--dry-run",)):
+        out = _moltir("contain", *extra, "--state-dir", str(missing), "--runbook", str(_runbook(tmp_path)),
+                      "--json", env=env)
+        assert out.returncode == 3, out.stderr
+        assert "no OpenClaw install at" in json.loads(out.stdout)["error"]
+        errors = [ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")]
+        assert len(errors) == 1 and str(missing) in errors[0]
+    assert not missing.exists() and _cases(env) == []
+
+
+def test_dry_run_plans_in_the_case_the_run_would_use(tmp_path: Path) -> None:
+    from moltir.journal import Journal
+
+    env = _env(tmp_path)
+    (tmp_path / "go").touch()
+    rb = str(_runbook(tmp_path))
+    first = json.loads(_moltir("contain", "--yes", "--runbook", rb, "--json", env=env).stdout)
+    # contained: a further contain resumes (no-op) in that case, and the dry run says so
+    plan = json.loads(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
+    assert plan["case_id"] == first["case_id"]
+    # once restored, contain opens a new case: the dry run must not plan in the restored one
+    journal = Journal(Path(first["case_dir"]) / "journal.jsonl")
+    journal.append("run.start", runbook="restore", role="restore", steps=[])
+    journal.append("run.done", runbook="restore", status="ok")
+    plan = json.loads(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
+    assert plan["case_id"] == "" and plan["case_dir"] == "(new case)"
+    # a --case-dir that is not a case is refused by the dry run as by the run, not swapped for the latest
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "file").write_text("x")
+    for kind in ("contain", "restore"):
+        out = _moltir(kind, "--dry-run", "--case-dir", str(tmp_path / "junk"), "--runbook", rb, "--json", env=env)
+        assert out.returncode == 2 and "not a moltir case" in json.loads(out.stdout)["error"], out.stdout
+
+
+def test_a_copied_runbook_with_another_name_still_counts_as_contain(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = tmp_path / "mine.json5"
+    rb.write_text('{ name: "my-contain", steps: [ { id: "only", action: "test.sleep" } ] }')
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
+    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert status["status"] == "contained", status
+
+
+def test_sigterm_mid_run_exits_130_and_the_run_resumes(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = _runbook(tmp_path)
+    first = _spawn("contain", "--yes", "--runbook", str(rb), env=env)
+    _wait_for(lambda: _slow_step_started(env))
+    first.terminate()
+    first.wait(timeout=30)
+    assert first.returncode == 130, first.stderr
+    journal = _journal(env)
+    assert journal is not None and '"event":"run.interrupted"' in journal.read_text()
+    assert json.loads(_moltir("status", "--json", env=env).stdout)["status"] == "interrupted"
+    (tmp_path / "go").touch()
+    again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert again.returncode == 0 and json.loads(again.stdout)["resumed_from"] == "slow"
+    assert verify_chain(journal).ok
+
+
+def test_ctrl_c_during_the_audit_ends_the_audit_process_too(tmp_path: Path) -> None:
+    """The audit runs in its own session (so a timeout kills its tree): Ctrl-C never reaches it
+    from the terminal, so moltir must end it before exiting 130."""
+    env = _env(tmp_path)
+    Path(env["OPENCLAW_STATE_DIR"], "openclaw.json").write_text("{}\n")
+    pidfile = tmp_path / "audit.pid"
+    fake = tmp_path / "openclaw"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 120\n")
+    fake.chmod(0o755)
+    rb = tmp_path / "audit.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "a", action: "audit.run", with: { deep: false } } ] }')
+    run = _spawn("contain", "--yes", "--runbook", str(rb), "--openclaw-bin", str(fake), env=env)
+    _wait_for(lambda: pidfile.exists() and pidfile.read_text().strip().isdigit())
+    pid = int(pidfile.read_text())
+    run.send_signal(signal.SIGINT)
+    run.wait(timeout=30)
+    assert run.returncode == 130, run.stderr
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+
+    _wait_for(gone, timeout=10)
+
+
+JSON_COMMANDS = [
+    ("runbook", "list"), ("runbook", "show", "contain"), ("runbook", "show", "nosuch"),
+    ("runbook", "validate", "{rb}"), ("runbook", "validate", "{bad}"), ("journal", "verify"),
+    ("status",), ("contain", "--bogus-option"), ("contain",), ("restore", "--yes"),
+    ("status", "--profile", "not a profile"), ("--json-first", "status"),
+]
+
+
+def test_every_command_prints_one_json_object_even_on_errors(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = _runbook(tmp_path, 0)
+    bad = tmp_path / "bad.json5"
+    bad.write_text('{ name: "x", steps: [ { id: "a", action: "nope" } ] }')
+    for args in JSON_COMMANDS:
+        argv = [a.format(rb=rb, bad=bad) for a in args]
+        argv = ["--json", *argv[1:]] if argv[0] == "--json-first" else [*argv, "--json"]
+        out = _moltir(*argv, env=env)
+        obj = json.loads(out.stdout)  # exactly one JSON document
+        assert isinstance(obj, dict), argv
+        if out.returncode:
+            assert obj["exit_code"] == out.returncode and obj["ok"] is False, (argv, obj)
+            assert len([ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")]) == 1, (argv, out.stderr)
+    bogus = _moltir("contain", "--bogus-option", env=env)
+    assert bogus.returncode == 2 and bogus.stderr.count("\n") == 1 and "moltir contain --help" in bogus.stderr
