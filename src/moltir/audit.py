@@ -379,6 +379,12 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
             os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
         returncode = None
+    except BaseException:  # Ctrl-C / SIGTERM: its own session gets no signal from the terminal, so end it here
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=5)
+        raise
     return AuditRun(argv=tuple(argv), returncode=returncode, stdout=stdout, stderr=stderr,
                     duration_s=time.monotonic() - start, deep=deep, timeout_s=timeout_s,
                     token_via_env=bool(token), token_fingerprint=fingerprint(token) if token else None)

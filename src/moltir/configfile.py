@@ -440,6 +440,7 @@ class ConfigFile:
                             "system that manages the config (e.g. your Nix module)")
         for fe in changed:
             self._check_unchanged(fe)
+            remove_stale_temps(fe.path)
         results: list[WriteResult] = []
         written: list[tuple[SourceFile, FileEdit]] = []
         try:
@@ -478,6 +479,34 @@ class ConfigFile:
             raise MoltirError(f"{fe.path} changed on disk since moltir read it; nothing written",
                               hint="someone (or OpenClaw) edited the config meanwhile: run the step again, "
                                    "moltir will re-read it", exit_code=EXIT_STEP_FAILED)
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temp files a killed moltir (``kill -9`` mid-write) left next to ``path``.
+
+    :func:`moltir.fsutil.atomic_write` names them ``.<name>.moltir-<pid>.tmp``; one whose pid no
+    longer runs is garbage (the target was never replaced by it). Returns what was removed.
+    """
+    removed: list[Path] = []
+    for tmp in path.parent.glob(f".{path.name}.moltir-*.tmp"):
+        pid_text = tmp.name[len(f".{path.name}.moltir-"):-len(".tmp")]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # still running (another moltir mid-write): not ours to touch
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(tmp).st_mode):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 MISSING: Final = object()

@@ -49,6 +49,10 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise os_error(exc, f"writing {path}") from None
+    except BaseException:  # Ctrl-C mid-write: no temp file is left next to the target
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def os_error(exc: OSError, doing: str) -> MoltirError:

@@ -237,6 +237,9 @@ def _parse_config_cached(text: str, path: str) -> dict[str, Any]:
     try:
         data = json5.loads(text)
     except ValueError as exc:
+        from moltir.json5edit import parse
+
+        parse(text, source=path)  # raises the same file:line:col message as the config editor
         raise usage_error(f"{path}: not valid JSON5: {exc}",
                           "fix the syntax error (moltir changed nothing)") from None
     if not isinstance(data, dict):

@@ -89,7 +89,12 @@ def load(path: Path) -> Runbook:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise usage_error(f"runbook {source}: cannot read it ({exc.strerror})") from None
-    locator = _Locator(text, source)  # raises a file:line:col error on bad syntax or duplicate keys
+    from moltir.json5edit import Json5Error
+
+    try:
+        locator = _Locator(text, source)
+    except Json5Error as exc:  # bad syntax or duplicate keys, with file:line:col
+        raise usage_error(f"runbook {exc.message}", "fix the runbook (nothing was run)") from None
     data = locator.doc.value
 
     def fail(where: Sequence[str | int], message: str, hint: str = "") -> NoReturn:

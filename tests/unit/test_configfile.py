@@ -274,3 +274,38 @@ def test_owner_mode_preserved_for_group_readable_file(tmp_path: Path) -> None:
     cfg.write(cfg.plan_edits({("channels", "slack", "dmPolicy"): "disabled"}))
     assert path.stat().st_mode & 0o777 == 0o644
     assert path.stat().st_uid == os.getuid()
+
+
+def test_ctrl_c_mid_write_leaves_no_temp_file_and_the_config_as_it_was(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    main = write(tmp_path / "state" / "openclaw.json", '{ channels: { slack: { dmPolicy: "open" } } }\n')
+    cfg = ConfigFile.load_path(main, env={})
+    planned = cfg.plan_edits({("channels", "slack", "dmPolicy"): "disabled"})
+    before = snapshot(main.parent)
+    import moltir.fsutil as fsutil
+
+    def interrupted(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsutil.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cfg.write(planned)
+    monkeypatch.undo()
+    assert snapshot(main.parent) == before and sorted(p.name for p in main.parent.iterdir()) == ["openclaw.json"]
+
+
+def test_temp_files_of_a_killed_moltir_are_removed_at_the_next_write(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    main = write(tmp_path / "openclaw.json", '{ channels: { slack: { dmPolicy: "open" } } }\n')
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    stale = tmp_path / f".openclaw.json.moltir-{int(dead.stdout)}.tmp"  # kill -9 mid-write
+    stale.write_text('{ channels: { slack: { dmPo')
+    alive = tmp_path / f".openclaw.json.moltir-{os.getppid()}.tmp"  # a live process: not ours to touch
+    alive.write_text("x")
+    cfg = ConfigFile.load_path(main, env={})
+    cfg.write(cfg.plan_edits({("channels", "slack", "dmPolicy"): "disabled"}))
+    assert not stale.exists() and alive.exists()
+    assert json5.loads(main.read_text())["channels"]["slack"]["dmPolicy"] == "disabled"

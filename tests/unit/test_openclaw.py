@@ -103,3 +103,12 @@ def test_default_log_dirs_include_the_per_user_fallback(tmp_path: Path) -> None:
     inst = discover(env={"HOME": str(tmp_path), "PATH": "", "TMPDIR": str(tmp_path / "t")})
     assert Path(f"/tmp/openclaw-{uid}") not in inst.tmp_log_dirs()
     assert {tmp_path / "t" / "openclaw", tmp_path / "t" / f"openclaw-{uid}"} <= set(inst.tmp_log_dirs())
+
+
+def test_a_config_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
+    from moltir.openclaw import parse_config_text
+
+    path = tmp_path / "openclaw.json"
+    with pytest.raises(MoltirError) as err:
+        parse_config_text('{\n  a: 1\n  b: 2\n}\n', path)
+    assert err.value.exit_code == 2 and err.value.message.startswith(f"{path}:3:3:")

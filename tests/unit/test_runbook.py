@@ -88,3 +88,11 @@ def test_contain_runbook_is_in_the_documented_order() -> None:
     rb = runbook.load(runbook.resolve("contain"))
     assert [s.action for s in rb.steps] == ["gateway.stop", "dm_policy.set", "token.rotate",
                                             "evidence.snapshot", "audit.run"]
+
+
+def test_syntax_error_in_a_runbook_says_runbook_not_config(tmp_path: Path) -> None:
+    with pytest.raises(MoltirError) as err:
+        runbook.load(_write(tmp_path, '{ name: "x", name: "y", steps: [] }'))
+    assert err.value.exit_code == 2
+    assert err.value.message.startswith(f"runbook {tmp_path / 'rb.json5'}:1:")
+    assert "fix the runbook" in err.value.one_line() and "moltir changed nothing" not in err.value.one_line()
