@@ -137,7 +137,7 @@ def describe_backend(backend: object) -> BackendInfo:
 
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
+    return text[:300].rstrip(".!")
 
 
 def translate(exc: BaseException, backend: str = "") -> MoltirError:
@@ -191,7 +191,11 @@ def get_backend() -> Any:
 
 def check_backend(info: BackendInfo, allow_insecure: bool) -> None:
     """Refuse what is no keyring at all, and plaintext backends unless allowed (exit 3). No I/O."""
+    chosen = os.environ.get("PYTHON_KEYRING_BACKEND", "")
     if info.name == "keyring.backends.fail.Keyring":
+        if chosen.endswith("fail.Keyring"):
+            raise env_error(f"no keyring backend is available (PYTHON_KEYRING_BACKEND={chosen})",
+                            "unset PYTHON_KEYRING_BACKEND (or name a real keyring in it), then run again")
         raise env_error("no keyring backend is available (keyring fell back to fail.Keyring)", _HINT_DBUS)
     if info.name == "keyring.backends.null.Keyring":
         raise env_error("the keyring backend is null.Keyring, which stores nothing",
@@ -225,6 +229,39 @@ def read(service: str, entry: str, *, backend: Any | None = None) -> str | None:
     if value is not None:
         register(value)
     return value if isinstance(value, str) else None
+
+
+def pinned_backend_name(config: Mapping[str, Any]) -> str | None:
+    """The backend moltir pinned in ``secrets.providers.moltir.args`` (``--backend X``): where the gateway reads."""
+    provider = _configured_provider(config)
+    args = provider.get("args") if provider is not None else None
+    if not isinstance(args, list):
+        return None
+    for i, arg in enumerate(args):
+        if arg == "--backend" and i + 1 < len(args) and isinstance(args[i + 1], str):
+            return str(args[i + 1])
+        if isinstance(arg, str) and arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def pinned_backend(config: Mapping[str, Any]) -> Any:
+    """The keyring backend the running gateway's helper reads (the one pinned in the config), or keyring's
+    own choice when none is pinned or the pinned one cannot be loaded here.
+
+    A drill run from another environment (a timer with another ``PYTHON_KEYRING_BACKEND``) or a backend
+    switch must read the PREVIOUS token where the gateway reads it, not a stale copy in the current
+    backend: that is the token it must prove refused, and the one a rollback puts back."""
+    current = get_backend()
+    name = pinned_backend_name(config)
+    if not name or name == _qualname(current):
+        return current
+    from moltir.secret_helper import load_backend
+
+    try:
+        return load_backend(name)
+    except Exception:
+        return current
 
 
 def store(service: str, entry: str, token: str, *, backend: Any | None = None) -> str:
@@ -475,13 +512,14 @@ def configured_token(install: Install) -> tuple[str | None, str]:
     ``gateway.auth.token``, or moltir's keyring entry when the config points at moltir's SecretRef.
     For health checks in later runs (``restore``), where the rotating run's memory is gone. Never raises."""
     try:
-        kind, value = token_source(install.read_config())
+        config = install.read_config()
+        kind, value = token_source(config)
         if kind == "plaintext" and isinstance(value, str) and value:
             register(value)
             return value, "config"
         if kind == "ref" and isinstance(value, Mapping) and value.get("source") == "exec" \
                 and value.get("provider") == PROVIDER_ALIAS:
-            stored = read(SERVICE, str(value.get("id")))
+            stored = read(SERVICE, str(value.get("id")), backend=pinned_backend(config))
             return (stored, "keyring") if stored else (None, "keyring entry missing")
     except MoltirError:
         return None, "unreadable"

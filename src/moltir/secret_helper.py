@@ -75,7 +75,8 @@ def _parse_request(raw: str) -> list[str] | str:
     return list(ids)
 
 
-def _load_backend(name: str | None) -> Any:
+def load_backend(name: str | None) -> Any:
+    """The keyring backend class ``name`` (``module.Class``), instantiated; keyring's choice when None."""
     if not name:
         import keyring
 
@@ -140,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(ids, 2)
     _default_bus()
     try:
-        backend = _load_backend(backend_name)
+        backend = load_backend(backend_name)
         response = answer(ids, service, backend)
     except (ImportError, AttributeError, ValueError) as exc:
         return _fail(f"cannot load keyring backend {backend_name}: {type(exc).__name__}: {exc}", 1)

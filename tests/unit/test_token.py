@@ -440,3 +440,112 @@ def test_a_gateway_that_takes_the_new_token_late_is_rolled_forward(tmp_path: Pat
         assert keystore.read("moltir", keystore.entry_name(install)) == new
     finally:
         gw.stop()
+
+
+# ---- acceptance findings: failures after the commit, pinned backends, devices, restore's proof ------
+
+def test_a_failure_after_the_keyring_commit_is_rolled_back_in_a_drill(running: tuple[Install, Any], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any error between the keyring/config commit and the proof (a backup that cannot be rewritten, a
+    bug, Ctrl-C) must not leave the keyring on a token the running gateway refuses: a drill rolls back."""
+    install, _gw = running
+    before = json5.loads(install.config_path.read_text())["gateway"]["auth"]
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(Rotate, "_neutralise_backups", boom)
+    ctx = make_ctx(install, tmp_path, {"timeout_s": 20, "on_apply_failure": "rollback"})
+    Rotate().plan(ctx)
+    with pytest.raises(OSError, match="disk on fire"):
+        Rotate().apply(ctx)
+    assert keystore.read("moltir", keystore.entry_name(install)) == OLD
+    assert json5.loads(install.config_path.read_text())["gateway"]["auth"] == before
+    from moltir import gateway_http
+    assert gateway_http.token_status(install.gateway_port(install.read_config()), OLD) == 400
+    events = [json.loads(line)["event"] for line in ctx.case.journal_path.read_text().splitlines()]
+    assert "token.rolled_back_after_error" in events
+
+
+def test_a_failure_after_the_commit_keeps_the_new_token_in_contain(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    install = make_install(tmp_path)
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise MoltirError("cannot rewrite openclaw.json.bak")
+
+    monkeypatch.setattr(Rotate, "_neutralise_backups", boom)
+    ctx = make_ctx(install, tmp_path)
+    with pytest.raises(MoltirError):
+        Rotate().apply(ctx)
+    assert keystore.read("moltir", keystore.entry_name(install)) == ctx.shared["gateway_token"]
+
+
+def test_the_old_token_is_read_from_the_backend_the_config_pins(tmp_path: Path,
+                                                                file_keyring: fakes.FileKeyring) -> None:
+    """After a backend switch (or a drill run from another environment), the previous token is where
+    the gateway reads it (the pinned backend), not a stale copy in keyring's current choice."""
+    from moltir.actions.token import old_token
+
+    install = make_install(tmp_path)
+    rotate(make_ctx(install, tmp_path))  # config now pins keyring_fakes.FileKeyring
+    entry = keystore.entry_name(install)
+    live = keystore.read("moltir", entry)
+    config = install.read_config()
+    assert keystore.pinned_backend_name(config) == "keyring_fakes.FileKeyring"
+    stale = fakes.MemKeyring()
+    stale.set_password("moltir", entry, "stale-token-from-another-backend")
+    keyring.set_keyring(stale)
+    token, source = old_token(install, config, [])
+    assert token == live and source == "keyring (moltir SecretRef)"
+    assert keystore.configured_token(install) == (live, "keyring")
+
+
+def test_early_openclaw_devices_are_never_listed_through_its_cli(tmp_path: Path) -> None:
+    """2026.1.x auto-pairs a CLI that connects from loopback: asking its CLI for the device list would
+    mint a paired device whose token survives every rotation."""
+    from dataclasses import replace
+
+    from moltir.actions.token import list_devices
+
+    marker = tmp_path / "cli-ran"
+    cli = tmp_path / "openclaw"
+    cli.write_text(f"#!/bin/sh\ntouch {marker}\necho '{{\"paired\": []}}'\n")
+    cli.chmod(0o755)
+    install = replace(make_install(tmp_path, generation="openclaw-early"), binary=cli)
+    devices, source = list_devices(install, "some-token-value")
+    assert devices == [] and "absent" in source
+    assert not marker.exists()
+
+
+def test_rotate_preflight_refuses_an_unusable_keyring_and_touches_nothing(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    before = install.config_path.read_bytes()
+    (Path(os.environ["HOME"]) / "LOCKED").write_text("")
+    with pytest.raises(MoltirError) as err:
+        Rotate().preflight(install, {"mode": "auto"}, RunOptions())
+    assert err.value.exit_code == EXIT_ENV and "locked" in err.value.message
+    assert install.config_path.read_bytes() == before
+    (Path(os.environ["HOME"]) / "LOCKED").unlink()
+    keyring.set_keyring(fakes.PlaintextKeyring())
+    with pytest.raises(MoltirError) as err:
+        Rotate().preflight(install, {"mode": "auto"}, RunOptions())
+    assert err.value.exit_code == EXIT_ENV and "--allow-insecure-keyring" in err.value.hint
+    Rotate().preflight(install, {"mode": "auto"}, RunOptions(allow_insecure_keyring=True))
+
+
+def test_restore_proves_a_keyring_held_previous_token_refused(running: tuple[Install, Any], tmp_path: Path) -> None:
+    """drill, then contain, then restore: the token contain replaced lived in the keyring (not in the
+    config's pre-image); contain keeps it in the keyring as <entry>:previous so restore can prove it
+    refused, and restore removes it once it has."""
+    install, _gw = running
+    rotate(make_ctx(install, tmp_path / "drill", {"timeout_s": 20}))  # the "drill": old now in the keyring
+    entry = keystore.entry_name(install)
+    drilled = keystore.read("moltir", entry)
+    contain = make_ctx(install, tmp_path / "contain", {"timeout_s": 20})
+    rotate(contain)
+    assert keystore.read("moltir", entry + ":previous") == drilled
+    later = make_ctx(install, tmp_path / "contain", action=Verify)  # restore: same case, a new run
+    proof = Verify().apply(later)
+    assert proof.details["old_status"] == 401 and proof.details["old_fingerprint"] == fingerprint(drilled)
+    assert keystore.read("moltir", entry + ":previous") is None

@@ -119,6 +119,13 @@ class Action(ABC):
     @abstractmethod
     def apply(self, ctx: StepContext) -> StepResult: ...
 
+    def preflight(self, install: Install, params: Mapping[str, Any], options: RunOptions) -> None:
+        """Environment checks that must hold before the RUN changes anything: raise ``MoltirError``
+        (exit 3) when one does not. No side effects. The engine runs the preflight of every step still
+        to run before the first step, so a run that would stop half-way on an unusable environment (a
+        locked keyring at step 3 of contain, after the gateway was stopped) changes nothing instead."""
+        return None
+
     def verify(self, ctx: StepContext, result: StepResult) -> Deferred | None:
         """Raise ``MoltirError(exit_code=5)`` if the effect does not hold; optionally return a watch."""
         return None

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from moltir import gateway_http, json5edit, keystore
-from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
+from moltir.actions.base import Action, Change, Param, Plan, RunOptions, StepContext, StepResult
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error, verify_error
 from moltir.fsutil import atomic_write, os_error
 from moltir.openclaw import Install
@@ -59,7 +59,12 @@ MODES = ("auto", "keyring-ref", "plaintext")
 ENV_TOKEN_VARS = ("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN")
 PLACEHOLDER = "<new token>"
 ROLLBACK_KEY = "token_rollback"  # ctx.shared: what a rollback needs (in memory only)
+SETTLED_KEY = "token_settled"  # ctx.shared: a rollback (or roll-forward) already ran in this run
 STAGING_SUFFIX = ":next"
+# The token a rotation replaced, kept IN THE KEYRING (never in a file) when the config's pre-image does
+# not hold it (it came from the keyring or the environment), so that a later `moltir restore` can still
+# prove it refused; token.verify removes it once it has.
+PREVIOUS_SUFFIX = ":previous"
 
 
 # ---- reading the install ------------------------------------------------------------------------
@@ -127,7 +132,7 @@ def old_token(install: Install, config: Mapping[str, Any], gateways: list[Any]) 
         return value, "config (plaintext)"
     if kind == "ref" and isinstance(value, Mapping):
         if value.get("source") == "exec" and value.get("provider") == keystore.PROVIDER_ALIAS:
-            stored = keystore.read(keystore.SERVICE, str(value.get("id")))
+            stored = keystore.read(keystore.SERVICE, str(value.get("id")), backend=keystore.pinned_backend(config))
             return stored, "keyring (moltir SecretRef)" if stored else "keyring entry missing"
         if value.get("source") == "env":
             var = str(value.get("id"))
@@ -278,6 +283,7 @@ def settle_after_failure(ctx: StepContext, rb: Rollback | None, new: str | None,
     keyring always holds the token the gateway accepts; (3) if it accepts neither, the previous
     token stays on record and the message says to restart the gateway."""
     ctx.shared.pop("gateway_token", None)
+    ctx.shared[SETTLED_KEY] = True
     if rb is None:
         raise MoltirError(f"{what}, and there is nothing to roll back to", hint="restart the gateway; the "
                           "keyring holds the token to use", exit_code=EXIT_STEP_FAILED)
@@ -366,7 +372,11 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str
 def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], str]:
     """Paired devices (id, roles, platform, client): 2026.1.x from devices/paired.json, else the CLI."""
     paired = install.state_dir / "devices" / "paired.json"
-    if not install.supports_secret_refs and paired.is_file():
+    if not install.supports_secret_refs and not paired.is_file():
+        # Never ask 2026.1.x's CLI: its first connect from loopback is auto-paired, so listing the
+        # devices would MINT a paired device whose token survives every rotation (openclaw-old-run.md §5).
+        return [], f"{paired} (absent: no paired device)"
+    if not install.supports_secret_refs:
         try:
             data = json.loads(paired.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -480,6 +490,21 @@ class Rotate(Action):
         diff = plan_diff(install, edits)
         return Plan(f"rotate the gateway token ({mode})", tuple(changes), diff=diff, warnings=tuple(warnings))
 
+    # ---- preflight ------------------------------------------------------------------------
+    def preflight(self, install: Install, params: Mapping[str, Any], options: RunOptions) -> None:
+        """Checked before the run changes anything (the engine's preflight): the mode fits this OpenClaw,
+        the gateway runs when the step needs it to, and the keyring can keep a secret. Reading a probe
+        entry is what unlocks a Secret Service collection (a desktop prompts for the password here), so a
+        locked or missing keyring stops ``contain`` BEFORE the gateway is stopped and the DMs edited: the
+        operator unlocks it and runs again, instead of finding containment half-done. Whether the helper
+        can read the keyring in the gateway's own environment is checked by :meth:`apply` (it needs the
+        new token in a staging entry)."""
+        resolve_mode(install, str(params.get("mode", "auto")))
+        if params.get("require_running") and not find_gateways(install):
+            raise env_error("the gateway is not running", "start it first: this step proves the rotation on the "
+                                                          "running gateway")
+        keystore.preflight(options.allow_insecure_keyring)
+
     # ---- apply ----------------------------------------------------------------------------
     def apply(self, ctx: StepContext) -> StepResult:
         install = ctx.install
@@ -564,6 +589,11 @@ class Rotate(Action):
                 keystore.delete(keystore.SERVICE, entry)
             raise
         ctx.event("token.config_written", changed=changed, mode=mode, config=str(install.config_path))
+        if old and kind != "plaintext" and ctx.case.info.get("kind") != "drill":
+            with contextlib.suppress(MoltirError):
+                keystore.store(keystore.SERVICE, entry + PREVIOUS_SUFFIX, old)
+                ctx.event("token.previous_kept", entry=f"{keystore.SERVICE}/{entry}{PREVIOUS_SUFFIX}",
+                          token_fingerprint=fingerprint(old))
         ctx.shared["gateway_token"] = new
         ctx.shared["old_gateway_token"] = old
         port = gateway_port(install, gateways, config)
@@ -573,31 +603,35 @@ class Rotate(Action):
                                             port, [g.pid for g in gateways], auth.get("password"), command,
                                             info.name)
 
-        details["backups"] = self._neutralise_backups(ctx, mode, new, command, info.name, old)
-        if auth.get("mode") not in (None, "token"):
-            warnings.append(f"gateway.auth.mode was {auth.get('mode')!r} and is now 'token': clients that used "
-                            "the old credential must use the token from the keyring")
-        warnings += self._leaks(ctx, config, old, new, gateways)
-        if mode == "plaintext":
-            warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token is in the "
-                            f"0600 config {install.config_path}; the keyring copy "
-                            f"({keystore.SERVICE}/{entry}) is the record")
+        try:
+            details["backups"] = self._neutralise_backups(ctx, mode, new, command, info.name, old)
+            if auth.get("mode") not in (None, "token"):
+                warnings.append(f"gateway.auth.mode was {auth.get('mode')!r} and is now 'token': clients that used "
+                                "the old credential must use the token from the keyring")
+            warnings += self._leaks(ctx, config, old, new, gateways)
+            if mode == "plaintext":
+                warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token is "
+                                f"in the 0600 config {install.config_path}; the keyring copy "
+                                f"({keystore.SERVICE}/{entry}) is the record")
 
-        summary = f"new token {new_fp} in the keyring ({info.label})"
-        summary += "; gateway reads it from the keyring" if mode == "keyring-ref" else "; copied into the config"
-        if not gateways:
-            details["applied"] = None
-            summary += "; gateway not running: it takes the new token at its next start"
-        elif ctx.params["apply"] == "none":
-            details["applied"] = None
-            summary += "; not applied to the running gateway (apply: none)"
-        else:
-            applied = self._apply_running(ctx, mode, new, port, gateways, details)
-            if not applied:
-                self._apply_failed(ctx, details)
-            summary += f"; running gateway took it via {details['route']} in {details['apply_ms']} ms"
-            details["devices"] = self._devices(ctx, new, warnings)
-        return StepResult("done", summary, details, tuple(warnings))
+            summary = f"new token {new_fp} in the keyring ({info.label})"
+            summary += "; gateway reads it from the keyring" if mode == "keyring-ref" else "; copied into the config"
+            if not gateways:
+                details["applied"] = None
+                summary += "; gateway not running: it takes the new token at its next start"
+            elif ctx.params["apply"] == "none":
+                details["applied"] = None
+                summary += "; not applied to the running gateway (apply: none)"
+            else:
+                applied = self._apply_running(ctx, mode, new, port, gateways, details)
+                if not applied:
+                    self._apply_failed(ctx, details)
+                summary += f"; running gateway took it via {details['route']} in {details['apply_ms']} ms"
+                details["devices"] = self._devices(ctx, new, warnings)
+            return StepResult("done", summary, details, tuple(warnings))
+        except BaseException as exc:
+            self._rollback_after_error(ctx, exc)
+            raise
 
     def _apply_running(self, ctx: StepContext, mode: str, new: str, port: int, gateways: list[Any],
                        details: dict[str, Any]) -> bool:
@@ -615,6 +649,26 @@ class Rotate(Action):
         ctx.event("token.applied", route=details["route"], accepted=details["applied"], status=status,
                   ms=details["apply_ms"])
         return bool(details["applied"])
+
+    def _rollback_after_error(self, ctx: StepContext, exc: BaseException) -> None:
+        """A failure (or Ctrl-C) after the keyring and the config took the new token but before the running
+        gateway was proved on it. In a drill (``on_apply_failure: "rollback"``) the previous token is put
+        back, so the keyring never ends up holding a token the running gateway refuses; the original error
+        still propagates. Contain (``"keep"``) keeps the new token: the gateway is down, or is told to restart.
+        A failure that already went through :func:`settle_after_failure` is not rolled back twice."""
+        if ctx.params["on_apply_failure"] != "rollback" or ctx.shared.get(SETTLED_KEY):
+            return
+        rb = ctx.shared.get(ROLLBACK_KEY)
+        new = ctx.shared.pop("gateway_token", None)
+        if not isinstance(rb, Rollback):
+            return
+        ctx.shared[SETTLED_KEY] = True
+        try:
+            ok, how = rollback(ctx, rb, timeout_s=ROLLBACK_MIN_WAIT_S,
+                               new_token=new if isinstance(new, str) else None)
+        except BaseException as inner:  # never hide the error that got us here
+            ok, how = False, f"the rollback failed too ({type(inner).__name__})"
+        ctx.event("token.rolled_back_after_error", error=type(exc).__name__, ok=ok, detail=how)
 
     def _apply_failed(self, ctx: StepContext, details: dict[str, Any]) -> None:
         wait = float(ctx.params["timeout_s"])
@@ -770,10 +824,15 @@ class Verify(Action):
                     (Change("command", f"POST http://127.0.0.1:{port}/tools/invoke", detail="no side effect"),))
 
     def _tokens(self, ctx: StepContext) -> tuple[str | None, str | None]:
+        """(new, old). In a later run (restore) the new token is the one the gateway is configured with
+        (the 0600 config on 2026.1.x, else the keyring through the pinned backend), the old one is read
+        back from the case (:func:`_old_token_from_case`)."""
         new = ctx.shared.get("gateway_token")
         old = ctx.shared.get("old_gateway_token")
         if not isinstance(new, str):
-            new = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
+            new, _ = keystore.configured_token(ctx.install)
+            if new is None:
+                new = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
         if not isinstance(old, str):
             old = _old_token_from_case(ctx)
         return new, old
@@ -796,6 +855,8 @@ class Verify(Action):
                    "ok": proof.ok}
         ctx.event("token.proved", **details)
         if proof.ok:
+            if old and ctx.shared.get(PREVIOUS_SUFFIX) == old:  # proved refused: the keyring copy has served
+                keystore.delete(keystore.SERVICE, keystore.entry_name(ctx.install) + PREVIOUS_SUFFIX)
             tail = "old refused (401)" if old else "old token unknown to this run: not tested"
             return StepResult("done", f"new token {fingerprint(new)} accepted (400); {tail}", details)
         what = (f"token proof failed on port {port}: new token HTTP {proof.new_status or 'no answer'}, "
@@ -824,16 +885,25 @@ def _old_token_from_case(ctx: StepContext) -> str | None:
     previous = record.get("previous")
     want = previous.get("token_fingerprint") if isinstance(previous, Mapping) else None
     rel = record.get("preimage")
-    if not want or not isinstance(rel, str):
+    if not want:
         return None
-    try:
-        text = (ctx.case.dir / rel).read_text(encoding="utf-8-sig")
-        from moltir.openclaw import parse_config_text
+    value: Any = None
+    if isinstance(rel, str):
+        try:
+            text = (ctx.case.dir / rel).read_text(encoding="utf-8-sig")
+            from moltir.openclaw import parse_config_text
 
-        value = _get(parse_config_text(text, ctx.case.dir / rel), "gateway", "auth", "token")
-    except (OSError, MoltirError):
-        return None
+            value = _get(parse_config_text(text, ctx.case.dir / rel), "gateway", "auth", "token")
+        except (OSError, MoltirError):
+            value = None
     if isinstance(value, str) and value and fingerprint(value) == want:
         register(value)
         return value
+    # the previous token lived in the keyring (an earlier drill) or the environment: token.rotate kept it
+    # in the keyring as <entry>:previous
+    with contextlib.suppress(MoltirError):
+        kept = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install) + PREVIOUS_SUFFIX)
+        if kept and fingerprint(kept) == want:
+            ctx.shared[PREVIOUS_SUFFIX] = kept
+            return kept
     return None
