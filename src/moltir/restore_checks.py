@@ -22,7 +22,7 @@ from typing import Any
 
 from moltir import paths
 from moltir.case import Case, latest_case_dir
-from moltir.errors import EXIT_OK, EXIT_USAGE, MoltirError
+from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install
 
 RESTORE_RUNBOOK = "restore"
@@ -146,7 +146,54 @@ def preflight(case: Case, install: Install, *, force: bool) -> list[str]:
                           hint="check 'moltir status'; pass --force to restore this case anyway",
                           exit_code=EXIT_USAGE)
     notes.extend(f"--force: {r}" for r in refusals)
+    keyring_note = _keyring_ready_for_start(case, install)
+    if keyring_note:
+        notes.append(keyring_note)
     return notes
+
+
+def _keyring_ready_for_start(case: Case, install: Install) -> str | None:
+    """Refuse (exit 3, nothing changed) a restore whose gateway could not start: its token is in the
+    keyring (moltir's exec SecretRef, openclaw 2026.9.x) and the secret helper cannot read it in the
+    environment the gateway starts in (a locked or unreachable keyring). OpenClaw then refuses to start
+    ("required secrets are unavailable"), after restore would already have put the DM policies back.
+
+    Checked only when restore will start the gateway (it ran before containment and is not running
+    now). Returns a note when the check ran and passed, else None. The environment cannot be forced:
+    ``--force`` overrides the case checks only."""
+    from moltir import keystore
+
+    gateway = case.restore_data().get("gateway")
+    if isinstance(gateway, Mapping) and gateway.get("was_running") is False:
+        return None
+    try:
+        config = install.read_config()
+    except MoltirError:
+        return None  # restore-dms reports a broken config with its own message
+    kind, ref = keystore.token_source(config)
+    if kind != "ref" or not isinstance(ref, Mapping) or ref.get("source") != "exec" \
+            or ref.get("provider") != keystore.PROVIDER_ALIAS:
+        return None
+    try:
+        from moltir import proc
+
+        if proc.find_gateways(install):
+            return None
+    except MoltirError:
+        return None
+    provider = config.get("secrets", {}).get("providers", {}).get(keystore.PROVIDER_ALIAS) \
+        if isinstance(config.get("secrets"), Mapping) else None
+    if not isinstance(provider, Mapping) or not isinstance(provider.get("command"), str):
+        return None
+    args = [str(a) for a in provider.get("args", []) if isinstance(a, str)]
+    boot = keystore.boot_check(install, str(provider["command"]), args, entry=str(ref.get("id")))
+    if not boot.ok:
+        raise MoltirError(f"the gateway could not start: its token is in the keyring and the secret helper "
+                          f"cannot read it ({boot.source}): {boot.detail}; nothing was changed",
+                          hint="unlock the keyring (or start the D-Bus session the gateway uses), check with "
+                               "'moltir doctor', then run 'moltir restore' again",
+                          exit_code=EXIT_ENV)
+    return f"keyring: the gateway's secret helper reads its token ({boot.detail})"
 
 
 # ---- what will change ----------------------------------------------------------------------

@@ -226,3 +226,42 @@ def test_partial_failure_after_a_resume_counts_earlier_steps(install: Install) -
     j.append("run.done", runbook="restore", status="failed")
     msg = restore_checks.partial_failure_message(case, "start-gateway")
     assert "DM policies are back" in msg and "(again)" in msg
+
+
+# ---- the keyring the gateway needs to start -------------------------------------------------------
+
+def _keyring_ref_config(install: Install, tmp_path: Path, helper_body: str) -> Path:
+    helper = tmp_path / "helper-bin" / "moltir-secret"
+    helper.parent.mkdir(mode=0o700)
+    helper.write_text("#!/bin/sh\ncat >/dev/null\n" + helper_body)
+    helper.chmod(0o700)
+    install.config_path.write_text(
+        '{ gateway: { auth: { mode: "token", token: { source: "exec", provider: "moltir", id: "gateway-token:k" } } },'
+        f' secrets: {{ providers: {{ moltir: {{ source: "exec", command: "{helper}", args: ["--backend", "x.Y"],'
+        ' passEnv: ["HOME"], jsonOnly: true } } } }')
+    install.config_path.chmod(0o600)
+    return helper
+
+
+def test_a_locked_keyring_refuses_the_restore_before_anything_changes(install: Install, tmp_path: Path) -> None:
+    """On 2026.9.x the gateway reads its token through moltir's helper: with the keyring locked it refuses
+    to start, and restore would have put the DM policies back first. Refused up front, exit 3."""
+    case = contained(new_case(install, "c1"))
+    _keyring_ref_config(install, tmp_path, "echo 'moltir-secret: cannot read the keyring (KeyringLocked)' >&2\n"
+                                           "exit 1\n")
+    before = install.config_path.read_bytes()
+    with pytest.raises(MoltirError) as err:
+        restore_checks.preflight(case, install, force=True)
+    assert err.value.exit_code == 3
+    assert "KeyringLocked" in err.value.message and "nothing was changed" in err.value.message
+    assert "unlock the keyring" in err.value.hint
+    assert install.config_path.read_bytes() == before
+
+
+def test_a_readable_keyring_passes_with_a_note(install: Install, tmp_path: Path) -> None:
+    case = contained(new_case(install, "c1"))
+    answer = """echo '{"protocolVersion":1,"values":{"gateway-token:k":"tok-123456"}}'\n"""
+    _keyring_ref_config(install, tmp_path, answer)
+    notes = restore_checks.preflight(case, install, force=False)
+    assert any(n.startswith("keyring: the gateway's secret helper reads its token") for n in notes)
+    assert not any("tok-123456" in n for n in notes)
