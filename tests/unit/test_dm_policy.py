@@ -277,6 +277,9 @@ def test_restore_keeps_unrelated_edits_and_reports_conflicts(tmp_path: Path) -> 
     # with --force the recorded value goes back too
     forced = env.run(RestoreDmPolicy(), force=True)
     assert forced.status == "forced"
+    # the summary names what --force overwrote (an operator's hand edit is gone: say so)
+    assert "--force overwrote 1 edited during the incident: channels.telegram.accounts.alerts.dmPolicy" \
+        in forced.summary
     assert env.text() == env.original.replace('bind: "loopback"', 'bind: "loopback" /* checked */')
 
 

@@ -551,8 +551,10 @@ class RestoreDmPolicy(Action):
                                "(removed)" if v is DELETE else str(v)) for p, v in rp.edits.items())
         summary = (f"put back {len(rp.restored)} DM/group paths" if rp.edits
                    else "DM policies already as before containment")
+        warnings = [*rp.conflicts, *(f"{name} was edited during the incident: --force puts the recorded value "
+                                     "back over that edit" for name in rp.overridden)]
         return Plan(summary, changes, diff="".join(fe.diff for fe in file_edits), already_done=not rp.edits,
-                    warnings=tuple(rp.conflicts))
+                    warnings=tuple(warnings))
 
     def apply(self, ctx: StepContext) -> StepResult:
         rp = self._compute(ctx)
@@ -576,6 +578,8 @@ class RestoreDmPolicy(Action):
                         "(--force puts the recorded values back)")
         if rp.overridden:
             details["forced"] = rp.overridden
+            summary += (f"; --force overwrote {len(rp.overridden)} edited during the incident: "
+                        + ", ".join(rp.overridden))
         final: StepStatus = "forced" if rp.overridden else "done"
         return StepResult(final, summary, details, tuple(rp.conflicts))
 
