@@ -248,6 +248,13 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         restore_notes: list[str] = []
         if kind == "restore":  # refuse a doubtful case before asking anything
             restore_notes = _restore_preflight(install, case_dir, kw["force"])
+        try:  # every pending step's environment check (a usable keyring), before anything changes
+            engine.preflight(rb, install, options,
+                             engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind))
+        except MoltirError as exc:
+            if kind == "drill":  # a drill refused up front is history too (a scheduled one above all)
+                _record_drill(install, engine.RunResult(rb.name, "failed", exc.exit_code, message=exc.one_line()))
+            raise
         if not kw["yes"]:
             if not sys.stdin.isatty():
                 raise MoltirError("refusing to run without confirmation: stdin is not a terminal",

@@ -145,9 +145,15 @@ def render_history(records: Sequence[Mapping[str, Any]]) -> str:
         fps = r.get("fingerprints") or {}
         proof = r.get("proof") or {}
         proof_text = f"new {proof.get('new_status')} / old {proof.get('old_status')}" if proof else "-"
-        rows.append(f"{r.get('finished_at', '?'):<21} {r.get('outcome', '?'):<7} "
-                    f"{(r.get('duration_ms') or 0) / 1000:>6.1f} s  token {fps.get('old') or '?'} -> "
-                    f"{fps.get('new') or '?'}  proof {proof_text}  case {r.get('case_id') or '-'}")
+        row = (f"{r.get('finished_at', '?'):<21} {r.get('outcome', '?'):<7} "
+               f"{(r.get('duration_ms') or 0) / 1000:>6.1f} s  token {fps.get('old') or '?'} -> "
+               f"{fps.get('new') or '?'}  proof {proof_text}  case {r.get('case_id') or '-'}")
+        if r.get("outcome") != "ok":  # why it failed: the failed step's error, else the run's message
+            steps = r.get("steps") or []
+            why = next((str(s.get("error")) for s in steps if isinstance(s, Mapping) and s.get("error")),
+                       str(r.get("message") or ""))
+            row += f"\n    exit {r.get('exit_code')}: {why[:300]}"
+        rows.append(row)
     return "\n".join(rows)
 
 

@@ -205,6 +205,28 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
     return None
 
 
+def preflight(runbook: Runbook, install: Install, options: RunOptions, case: Case | None = None) -> None:
+    """Every still-pending step's :meth:`~moltir.actions.base.Action.preflight`, before the case is
+    opened and before the first step: an environment that cannot finish the run (no usable keyring
+    for ``token.rotate``) is refused with its exit code (3) while nothing has changed, instead of
+    after ``contain`` stopped the gateway and edited the config. Steps already verified done in
+    ``case`` (the case the run resumes) are not checked again. When a step that is not the first
+    is refused, the hint also says how to run the steps before it without it (an operator who
+    cannot fix the keyring in the middle of an incident can still stop the gateway)."""
+    done = set(case_status(case)["runs"].get(runbook.name, {}).get("done", {})) if case is not None else set()
+    pending = [s for s in runbook.steps if s.id not in done]
+    for i, step in enumerate(pending):
+        try:
+            actions.load(step.action)().preflight(install, step.params, options)
+        except MoltirError as exc:
+            hint = exc.hint
+            if i > 0:
+                hint += (f"{'; ' if hint else ''}or run without it: copy the runbook ('moltir runbook show "
+                         f"{runbook.name}'), drop step '{step.id}' and pass --runbook")
+            raise MoltirError(f"{exc.message.rstrip('.')} (needed by step '{step.id}'; nothing was changed)",
+                              hint=hint, exit_code=exc.exit_code) from None
+
+
 def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
               reason: str, kind: str) -> tuple[Case, bool]:
     """The case this run belongs to, and whether it resumes an earlier run in it."""
