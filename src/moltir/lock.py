@@ -68,3 +68,37 @@ def _read_holder(fd: int) -> dict[str, object]:
         return holder if isinstance(holder, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def current_holder(lock_dir: Path, key: str) -> dict[str, object] | None:
+    """Who holds the lock right now (pid, command, started_at), or None; read-only.
+
+    Never takes the lock itself (a probe could make a run that starts at that moment exit 4):
+    the holder record must name a live process that was already running when it wrote it.
+    """
+    path = lock_dir / f"{key}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        holder = _read_holder(fd)
+    finally:
+        os.close(fd)
+    pid = holder.get("pid")
+    started = holder.get("started_at")
+    if not isinstance(pid, int) or not isinstance(started, str) or pid == os.getpid():
+        return None
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        created = proc.create_time()
+        alive = proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, OSError):
+        return None
+    try:
+        wrote = dt.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    return holder if alive and created <= wrote + 1 else None

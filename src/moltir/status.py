@@ -1,16 +1,23 @@
-"""``moltir status``: the install's latest case, told from its journal."""
+"""``moltir status``: the install's latest case, told from its journal.
+
+While another moltir run holds the install's lock, the journal of its case looks like an
+interrupted run (no ``run.done`` yet): the status then says ``running`` and names the run
+(pid, command, start time) instead of telling the user to resume it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from moltir import engine
+from moltir import engine, paths
 from moltir.case import Case
 from moltir.journal import verify_chain
+from moltir.lock import current_holder
 from moltir.openclaw import Install
 
 _WORDS = {
+    "running": "RUNNING: a moltir run is working on this case right now",
     "open": "open (no run finished yet)",
     "interrupted": "INTERRUPTED: a run stopped mid-way; run 'moltir contain' to resume it",
     "failed": "containment INCOMPLETE: a step failed; fix it and run 'moltir contain' again",
@@ -29,6 +36,12 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
         report.update(case=None, status="none")
         return report
     st = engine.case_status(case)
+    holder = current_holder(paths.locks_dir(install.env), install.key)
+    if holder is not None:
+        # a run in progress looks "interrupted" in the journal until it ends: say what it is
+        report["running"] = holder
+        if st["status"] in ("open", "interrupted", "restore-interrupted"):
+            st["status"] = "running"
     info = case.info
     report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
@@ -61,6 +74,9 @@ def render(report: dict[str, Any]) -> str:
                                                                          if case.get("reason") else ""))
     lines.append(f"folder:  {case['dir']}")
     lines.append(f"status:  {_WORDS.get(report['status'], report['status'])}")
+    if report.get("running"):
+        run = report["running"]
+        lines.append(f"running: pid {run.get('pid')}, '{run.get('command')}' since {run.get('started_at')}")
     for name, run in report.get("runs", {}).items():
         state = "ok" if run["ok"] else ("failed" if run["ok"] is False else "unfinished")
         lines.append(f"{name}: {state}, started {run['started']}" +

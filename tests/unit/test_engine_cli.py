@@ -232,6 +232,11 @@ def test_restore_and_drill_while_a_contain_runs_exit_4_and_open_no_case(tmp_path
             assert json.loads(out.stdout)["exit_code"] == 4
             assert f"pid {first.pid}" in out.stderr and "moltir contain" in out.stderr
         assert len(_cases(env)) == 1
+        # status tells a run in progress from an interrupted one
+        status = _moltir("status", "--json", env=env)
+        report = json.loads(status.stdout)
+        assert report["status"] == "running" and report["running"]["pid"] == first.pid, report
+        assert f"pid {first.pid}" in _moltir("status", env=env).stdout
     finally:
         (tmp_path / "go").touch()
         first.wait(timeout=30)
