@@ -573,14 +573,19 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str
                         running = proc.find_gateways(install)
                         pid = running[0].pid if running else None
                 boot = boot_check(install, command, args, expected=stored, pid=pid)
-                checks.append(("secret helper at gateway start", boot.ok, f"{boot.detail} [{boot.source}]"))
+                detail = f"{boot.detail} [{boot.source}]"
+                if not boot.ok:  # the gateway will refuse to start ("required secrets are unavailable")
+                    detail += (": the gateway cannot start like this; unlock the keyring (and give the gateway's "
+                               "environment the same D-Bus session), or run 'moltir drill' to rewrite the helper")
+                checks.append(("secret helper at gateway start", boot.ok, detail))
     elif kind == "plaintext":
         same = stored is not None and stored == value
         if isinstance(value, str):
             register(value)
+        move = ("moves it to the keyring" if install.supports_secret_refs else
+                "rotates it and keeps the keyring copy as the record (this OpenClaw reads it only from the config)")
         detail = ("plaintext in the config; the keyring copy matches" if same else
-                  "plaintext in the config, with no matching keyring copy: "
-                  "'moltir drill' moves it to the keyring")
+                  f"plaintext in the config, with no matching keyring copy: 'moltir drill' {move}")
         checks.append(("gateway token source", same, detail))
     elif kind == "env-shorthand":
         checks.append(("gateway token source", True, f"environment variable {value}"))

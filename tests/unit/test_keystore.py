@@ -264,3 +264,54 @@ def test_configured_token_follows_moltirs_ref(tmp_path: Path, backend: fakes.Mem
     assert keystore.configured_token(install) == ("k" * 64, "keyring")
     cfg.write_text("{ broken")
     assert keystore.configured_token(install) == (None, "unreadable")
+
+
+def test_a_fail_backend_chosen_by_the_environment_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PYTHON_KEYRING_BACKEND=...fail.Keyring is a choice, not a missing D-Bus: the fix is the variable."""
+    use(keyring.backends.fail.Keyring())
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with pytest.raises(MoltirError) as err:
+        keystore.preflight(allow_insecure=False)
+    assert "PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring" in err.value.message
+    assert "unset PYTHON_KEYRING_BACKEND" in err.value.hint and "D-Bus" not in err.value.hint
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND")
+    with pytest.raises(MoltirError) as err:
+        keystore.preflight(allow_insecure=False)
+    assert "fell back" in err.value.message and "D-Bus" in err.value.hint
+
+
+def test_a_backend_message_reads_as_one_sentence() -> None:
+    use(fakes.LockedKeyring())  # "Failed to unlock the collection!"
+    with pytest.raises(MoltirError) as err:
+        keystore.preflight(allow_insecure=False)
+    assert "collection!." not in err.value.one_line() and "collection. unlock" in err.value.one_line()
+
+
+def test_doctor_says_how_to_fix_a_helper_that_cannot_read_the_keyring(tmp_path: Path,
+                                                                      backend: fakes.MemKeyring) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    helper = tmp_path / "bin" / "moltir-secret"
+    helper.parent.mkdir(mode=0o700)
+    helper.write_text("#!/bin/sh\necho 'moltir-secret: cannot read the keyring (KeyringLocked)' >&2\nexit 1\n")
+    helper.chmod(0o700)
+    install = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    (state / "openclaw.json").write_text(json.dumps({
+        "gateway": {"auth": {"mode": "token", "token": keystore.token_ref(install)}},
+        "secrets": {"providers": {"moltir": keystore.provider_config(str(helper), "x.Y")}}}))
+    checks = dict((name, (ok, detail)) for name, ok, detail in keystore.doctor_checks(install, pid=None))
+    ok, detail = checks["secret helper at gateway start"]
+    assert not ok and "KeyringLocked" in detail and "unlock the keyring" in detail
+
+
+def test_doctor_on_early_openclaw_does_not_promise_a_move_to_the_keyring(tmp_path: Path,
+                                                                          backend: fakes.MemKeyring) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "openclaw.json").write_text(json.dumps({"gateway": {"auth": {"token": "t" * 40}}}))
+    install = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    from dataclasses import replace
+
+    early = replace(install, generation="openclaw-early")
+    detail = dict((n, d) for n, _, d in keystore.doctor_checks(early))["gateway token source"]
+    assert "moves it to the keyring" not in detail and "record" in detail
