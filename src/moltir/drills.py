@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from moltir import paths
-from moltir.errors import usage_error
+from moltir.errors import env_error, usage_error
 from moltir.fsutil import atomic_write, ensure_private_dir, os_error
 from moltir.secrets import redact
 
@@ -248,6 +248,17 @@ def moltir_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "moltir"]
 
 
+def job_env(install: Install) -> dict[str, str]:
+    """What the scheduled job needs from THIS environment, spelled out because a timer, cron or launchd
+    starts it with almost none: ``MOLTIR_HOME`` (so the drill writes the history, cases, locks and the
+    secret helper moltir uses here, not a second moltir home under the scheduler's defaults) and
+    ``PATH`` (the openclaw launcher runs ``node`` through ``/usr/bin/env``)."""
+    env = {"MOLTIR_HOME": str(paths.moltir_home(install.env))}
+    if install.env.get("PATH"):
+        env["PATH"] = install.env["PATH"]
+    return env
+
+
 def drill_argv(install: Install, moltir: Sequence[str]) -> list[str]:
     argv = [*moltir, "drill", "--yes", "--state-dir", str(install.state_dir), "--config", str(install.config_path)]
     if install.profile:
@@ -285,7 +296,8 @@ def systemd_units(install: Install, fields: Sequence[str], moltir: Sequence[str]
         "\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"ExecStart={exec_start}\n"
+        + "".join(f"Environment={_systemd_quote(f'{k}={v}')}\n" for k, v in job_env(install).items())
+        + f"ExecStart={exec_start}\n"
         "NoNewPrivileges=yes\n"
         "PrivateTmp=no\n"
     )
@@ -327,6 +339,10 @@ def launchd_plist(install: Install, fields: Sequence[str], moltir: Sequence[str]
         "  <array>\n"
         + "\n".join(intervals) + "\n"
         "  </array>\n"
+        "  <key>EnvironmentVariables</key>\n"
+        "  <dict>\n"
+        + "".join(f"    <key>{escape(k)}</key><string>{escape(v)}</string>\n" for k, v in job_env(install).items())
+        + "  </dict>\n"
         "  <key>RunAtLoad</key><false/>\n"
         f"  <key>StandardOutPath</key><string>{log}</string>\n"
         f"  <key>StandardErrorPath</key><string>{log}</string>\n"
@@ -338,9 +354,9 @@ def launchd_plist(install: Install, fields: Sequence[str], moltir: Sequence[str]
 def crontab_line(install: Install, fields: Sequence[str], moltir: Sequence[str], *,
                  platform: str | None = None) -> str:
     platform = platform or sys.platform
-    env = ""
+    env = "".join(f"{k}={shlex.quote(v)} " for k, v in job_env(install).items())
     if platform.startswith("linux"):
-        env = f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{os.getuid()}/bus "
+        env += f"DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{os.getuid()}/bus "
     cmd = " ".join(shlex.quote(a) for a in drill_argv(install, moltir))
     log = shlex.quote(str(_log_path(install)))
     return f"{' '.join(fields)} {env}{cmd} >> {log} 2>&1"
@@ -381,6 +397,14 @@ def _run(argv: list[str], env: Mapping[str, str]) -> tuple[bool, str]:
     return proc.returncode == 0, " ".join((proc.stderr or proc.stdout).split())[:200]
 
 
+def systemd_user_reachable(env: Mapping[str, str]) -> tuple[bool, str]:
+    """Can ``systemctl --user`` talk to a user manager from this environment (a login session)?"""
+    if not shutil.which("systemctl", path=env.get("PATH")):
+        return False, "systemctl not found"
+    ok, out = _run(["systemctl", "--user", "show-environment"], env)
+    return (True, "") if ok else (False, out or "systemctl --user failed")
+
+
 def plan_schedule(install: Install, every: str, *, platform: str | None = None,
                   moltir: Sequence[str] | None = None) -> Schedule:
     """What ``schedule install`` would write (no side effects)."""
@@ -403,6 +427,14 @@ def install_schedule(install: Install, every: str, *, platform: str | None = Non
     if plan.kind == "cron":
         return Schedule("cron", {}, plan.line, notes=("no systemd or launchd here: add this line with "
                                                       "'crontab -e'",))
+    if activate and plan.kind == "systemd":
+        reachable, why = systemd_user_reachable(install.env)
+        if not reachable:
+            raise env_error(f"no systemd user manager is reachable from here ({why}), so the drill timer could "
+                            "not be enabled; nothing was written",
+                            "run this in your login session (or after 'loginctl enable-linger'), or schedule it "
+                            "with cron: 'moltir drill schedule install --print' gives the line for 'crontab -e' "
+                            "(--no-activate writes the unit files only)")
     ensure_private_dir(paths.drills_dir(install.env))
     for path, text in plan.files.items():
         p = Path(path)
@@ -423,14 +455,17 @@ def install_schedule(install: Install, every: str, *, platform: str | None = Non
                   ["launchctl", "bootstrap", f"gui/{os.getuid()}", plist]]
     commands = [" ".join(shlex.quote(a) for a in argv) for argv in wanted]
     if activate:
-        ok = True
         for argv in wanted:
             done, out = _run(argv, install.env)
             if not done and argv[1] != "bootout":
-                ok = False
-                notes.append(f"'{' '.join(argv)}' failed ({out}): run it yourself in your user session")
-                break
-        activated = ok
+                for path in plan.files:  # nothing half-installed: a unit file that is not enabled never runs
+                    with contextlib.suppress(OSError):
+                        Path(path).unlink()
+                raise env_error(f"'{' '.join(argv)}' failed ({out or 'no output'}); the drill schedule was not "
+                                "installed",
+                                "run 'moltir drill schedule install' in your login session, or use cron "
+                                "('moltir drill schedule install --print')")
+        activated = True
     else:
         notes.append("written, not activated: run " + " && ".join(commands[-2:] if plan.kind == "systemd"
                                                                    else commands[-1:]))
@@ -450,6 +485,11 @@ def remove_schedule(install: Install, *, platform: str | None = None, deactivate
         targets = [systemd_dir(install) / f"{name}.timer", systemd_dir(install) / f"{name}.service"]
         if deactivate and targets[0].exists():
             _run(["systemctl", "--user", "disable", "--now", f"{name}.timer"], install.env)
+        # what 'enable' made; left behind when no manager was reachable to 'disable' it
+        wants = systemd_dir(install) / "timers.target.wants" / f"{name}.timer"
+        if wants.is_symlink() or wants.exists():
+            with contextlib.suppress(OSError):
+                wants.unlink()
     for t in targets:
         try:
             t.unlink()

@@ -172,3 +172,82 @@ def test_cli_history_and_schedule(tmp_path: Path) -> None:
         assert json.loads(out.output)["installed"] is True
         out = runner.invoke(cli, [*base, "drill", "schedule", "remove", "--json"])
         assert len(json.loads(out.output)["removed"]) == 2
+
+
+# ---- acceptance findings: no user manager, half-installed schedules, the job's environment ----------
+
+def _fake_systemctl(tmp_path: Path, *, reachable: bool, enable_ok: bool = True) -> dict[str, str]:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "systemctl.log"
+    script = bin_dir / "systemctl"
+    show = "echo PATH=/usr/bin; exit 0" if reachable else 'echo "Failed to connect to bus: No medium found" >&2; exit 1'
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {log}
+case "$2" in
+  show-environment) {show};;
+  enable) {'exit 0' if enable_ok else 'echo "Failed to enable unit: Access denied" >&2; exit 1'};;
+esac
+exit 0
+""")
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_install_without_a_user_manager_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    base = alice(tmp_path)
+    install = replace(base, env={**base.env, **_fake_systemctl(tmp_path, reachable=False)})
+    with pytest.raises(MoltirError) as err:
+        drills.install_schedule(install, "weekly", platform="linux", moltir=MOLTIR)
+    assert err.value.exit_code == 3
+    assert "no systemd user manager is reachable" in err.value.message and "nothing was written" in err.value.message
+    assert "--print" in err.value.hint and "crontab -e" in err.value.hint
+    assert not drills.systemd_dir(install).exists() or not any(drills.systemd_dir(install).iterdir())
+    assert not drills.schedule_status(install, platform="linux")["installed"]
+
+
+def test_an_activation_that_fails_leaves_no_half_installed_schedule(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    base = alice(tmp_path)
+    install = replace(base, env={**base.env, **_fake_systemctl(tmp_path, reachable=True, enable_ok=False)})
+    with pytest.raises(MoltirError) as err:
+        drills.install_schedule(install, "weekly", platform="linux", moltir=MOLTIR)
+    assert err.value.exit_code == 3 and "Access denied" in err.value.message
+    assert not any(drills.systemd_dir(install).iterdir())
+    ok_install = replace(base, env={**base.env, **_fake_systemctl(tmp_path, reachable=True)})
+    result = drills.install_schedule(ok_install, "weekly", platform="linux", moltir=MOLTIR)
+    assert result.activated and len(result.files) == 2
+
+
+def test_remove_also_drops_the_enable_link(tmp_path: Path) -> None:
+    install = alice(tmp_path)
+    result = drills.install_schedule(install, "daily", platform="linux", moltir=MOLTIR, activate=False)
+    timer = next(f for f in result.files if f.endswith(".timer"))
+    wants = drills.systemd_dir(install) / "timers.target.wants"
+    wants.mkdir()
+    (wants / Path(timer).name).symlink_to(timer)
+    drills.remove_schedule(install, platform="linux", deactivate=False)
+    assert not (wants / Path(timer).name).is_symlink()
+
+
+def test_the_job_runs_with_this_moltir_home_and_path(tmp_path: Path) -> None:
+    install = alice(tmp_path)
+    line = drills.crontab_line(install, drills.DAILY, MOLTIR, platform="linux")
+    assert f"MOLTIR_HOME={tmp_path / 'mh'} " in line and "PATH=" in line
+    service = drills.systemd_units(install, drills.DAILY, MOLTIR)[f"{drills.unit_name(install)}.service"]
+    assert f"Environment=MOLTIR_HOME={tmp_path / 'mh'}\n" in service
+
+
+def test_print_creates_the_folder_the_cron_line_logs_to(tmp_path: Path) -> None:
+    from moltir.cli import cli
+
+    state = tmp_path / "home" / ".openclaw"
+    state.mkdir(parents=True)
+    out = CliRunner().invoke(cli, ["--state-dir", str(state), "drill", "schedule", "install", "--print"],
+                             env={"MOLTIR_HOME": str(tmp_path / "mh")})
+    assert out.exit_code == 0, out.output
+    log = Path(out.output.split(">> ")[1].split()[0])
+    assert log.parent.is_dir() and oct(log.parent.stat().st_mode & 0o777) == "0o700"

@@ -70,6 +70,12 @@ def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_act
     install = _install(ctx, kw)
     if print_only:
         line = drills.crontab_line(install, drills.cron_fields(every), drills.moltir_command())
+        # the line appends to <moltir home>/drills/<key>.log: cron's shell cannot open it (and so never
+        # runs the drill) while that folder does not exist, so it is created now (0700, moltir's own)
+        from moltir import paths
+        from moltir.fsutil import ensure_private_dir
+
+        ensure_private_dir(paths.drills_dir(install.env))
         click.echo(json.dumps({"line": line}) if as_json else line)
         return
     result = drills.install_schedule(install, every, activate=not no_activate)
