@@ -294,6 +294,7 @@ class AuditRun:
     timeout_s: float
     token_via_env: bool = False
     token_fingerprint: str | None = None
+    port: int | None = None  # OPENCLAW_GATEWAY_PORT given to the probe (gateway on a non-config port)
 
     @property
     def timed_out(self) -> bool:
@@ -322,7 +323,8 @@ class AuditRun:
     def meta(self) -> dict[str, Any]:
         return {"argv": list(self.argv), "exit": self.returncode, "timed_out": self.timed_out,
                 "duration_s": round(self.duration_s, 3), "deep": self.deep, "timeout_s": self.timeout_s,
-                "token_via_env": self.token_via_env, "token_fingerprint": self.token_fingerprint}
+                "token_via_env": self.token_via_env, "token_fingerprint": self.token_fingerprint,
+                "probe_port": self.port}
 
 
 def _with_stderr(hint: str, run: AuditRun) -> str:
@@ -348,11 +350,13 @@ def token_needed(config: Mapping[str, Any]) -> bool:
 
 
 def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
-              timeout_s: float = 60.0) -> AuditRun:
+              timeout_s: float = 60.0, port: int | None = None) -> AuditRun:
     """Run ``<openclaw> security audit --json [--deep]`` for ``install`` and keep everything it says.
 
     ``token`` (the current gateway token) is passed as ``OPENCLAW_GATEWAY_TOKEN`` in the child's
-    environment, never on argv. Inherited gateway credentials are stripped. The child runs in
+    environment, never on argv. ``port`` (a gateway running on another port than its config
+    names, started with ``gateway run --port N``) goes in as ``OPENCLAW_GATEWAY_PORT``, which
+    both releases' probe read before ``gateway.port``. Inherited gateway credentials are stripped. The child runs in
     its own session so a timeout kills the whole tree (2026.1.29 respawns itself).
     Missing/unrunnable binary -> exit 3. A timeout is reported in the result, not raised.
     """
@@ -361,6 +365,8 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
     if token:
         register(token)
         extra["OPENCLAW_GATEWAY_TOKEN"] = token
+    if port:
+        extra["OPENCLAW_GATEWAY_PORT"] = str(port)
     env = install.child_env(extra)
     start = time.monotonic()
     try:
@@ -387,7 +393,8 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
         raise
     return AuditRun(argv=tuple(argv), returncode=returncode, stdout=stdout, stderr=stderr,
                     duration_s=time.monotonic() - start, deep=deep, timeout_s=timeout_s,
-                    token_via_env=bool(token), token_fingerprint=fingerprint(token) if token else None)
+                    token_via_env=bool(token), token_fingerprint=fingerprint(token) if token else None,
+                    port=port)
 
 
 # ---- what is expected at this point -------------------------------------------------------------

@@ -359,3 +359,69 @@ def test_gateway_of_another_user_is_refused(openclaw_home: OpenClawHome) -> None
                 other.kill()
                 other.wait(timeout=10)
             shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- (8) a gateway started with --port N: brought back there, audited there; a taken port ---------
+
+RESTORE_TAIL = """// start it again, then the deep audit with the gateway expected up
+{ name: "restore", steps: [
+  { id: "start-gateway", action: "gateway.start", with: { timeout_s: 120 } },
+  { id: "final-audit", action: "audit.run", with: { deep: true, expect_gateway: "up", fail_on: "never" } },
+] }
+"""
+
+
+def test_gateway_on_a_cli_port_comes_back_there_audited_there_and_a_taken_port_is_named(
+        openclaw_home: OpenClawHome) -> None:
+    from tests.harness.net import free_port
+
+    home = openclaw_home
+    port = free_port()
+    assert port != home.port
+    log = (home.root / "cli-port-gateway.log").open("ab")
+    # how a user runs it on another port: 2026.1.29 takes --port on `gateway` only (`gateway run --port N`
+    # listens on the config's port there: commander hands the option to the parent command)
+    run = ["gateway", "run"] if home.release.current else ["gateway"]
+    gw = subprocess.Popen([str(home.openclaw_bin), *run, "--port", str(port)], env=home.env,
+                          cwd=home.home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                          start_new_session=True)
+    squat: Any = None
+    try:
+        wait_until(lambda: token_status(port, home.token) == 400, 120, what=f"gateway on --port {port}")
+        case_dir = home.root / "case"
+        rc, out, text = run_stop(home, case_dir)
+        assert rc == 0, text
+        rec = json.loads((case_dir / "restore.json").read_text())["gateway"]
+        assert rec["argv"] == [str(home.openclaw_bin), *run, "--port", str(port)], rec
+
+        # something else took the port meanwhile: named, and no gateway launched onto it
+        import socket
+
+        squat = socket.socket()
+        squat.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squat.bind(("127.0.0.1", port))
+        squat.listen(8)
+        rb = home.root / "restore-tail.json5"
+        rb.write_text(RESTORE_TAIL)
+        rc, out, text = moltir(home, "restore", "--runbook", str(rb), "--case-dir", str(case_dir), "--yes")
+        assert rc == 1, text
+        error = out["steps"][0]["error"]
+        assert f"port {port} is already in use by pid {os.getpid()}" in error, error
+        assert not gateway_procs(home), "nothing launched onto a taken port"
+        squat.close()
+        squat = None
+
+        rc, out, text = moltir(home, "restore", "--runbook", str(rb), "--case-dir", str(case_dir), "--yes")
+        assert rc == 0, text
+        assert token_status(port, home.token) == 400 and not port_is_open(home.port)
+        audit = next(s for s in out["steps"] if s["id"] == "final-audit")["details"]
+        assert audit["probe"]["state"] == "authenticated", audit
+        assert audit["probe"]["url"].endswith(f":{port}")
+    finally:
+        if squat is not None:
+            squat.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(gw.pid, signal.SIGKILL)
+        gw.wait(timeout=30)
+        log.close()
+        kill_leftovers(home.state_dir)

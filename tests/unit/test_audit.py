@@ -274,7 +274,8 @@ FAKE = textwrap.dedent("""\
     if rec:
         with open(rec, "a") as fh:
             fh.write(json.dumps({{"argv": sys.argv[1:],
-                                 "token": os.environ.get("OPENCLAW_GATEWAY_TOKEN")}}) + "\\n")
+                                 "token": os.environ.get("OPENCLAW_GATEWAY_TOKEN"),
+                                 "port": os.environ.get("OPENCLAW_GATEWAY_PORT")}}) + "\\n")
     if os.environ.get("FAKE_SLEEP"):
         child = subprocess.Popen(["sleep", "300"])
         open(os.environ["FAKE_CHILD_PID"], "w").write(str(child.pid))
@@ -446,6 +447,27 @@ def test_action_expect_up_expects_down_when_the_case_found_the_gateway_stopped(f
     result = run_step(ctx)
     assert result.details["gateway_expected"] == "down" and result.details["gate"]["failed"] is False
     assert "expected gateway.probe_failed: the gateway was not running when this case contained" in result.summary
+
+
+def test_action_probes_a_gateway_running_on_another_port_than_its_config(
+        fake_home: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # started with 'openclaw gateway run --port N' (and relaunched so by restore): the probe,
+    # which reads OPENCLAW_GATEWAY_PORT before gateway.port, must look where it listens
+    from types import SimpleNamespace
+
+    from moltir import proc
+
+    monkeypatch.setattr(proc, "find_gateways", lambda install, **kw: [SimpleNamespace(port=45977)])
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-up-config-token.stdout"))
+    ctx = make_ctx(fake_home, inst, params={"expect_gateway": "up"}, runbook="restore", step_id="final-audit")
+    result = run_step(ctx)
+    [rec] = records(fake_home)
+    assert rec["port"] == "45977"
+    assert result.details["gateway_expected"] == "up"
+    monkeypatch.setattr(proc, "find_gateways", lambda install, **kw: [SimpleNamespace(port=9)])  # = config
+    run_step(make_ctx(fake_home, inst, params={"expect_gateway": "up"}, runbook="restore", step_id="final-audit",
+                      case=ctx.case))
+    assert records(fake_home)[-1]["port"] is None
 
 
 def test_action_expect_up_passes_on_the_missing_scope_quirk(fake_home: dict[str, Any]) -> None:

@@ -156,6 +156,19 @@ def test_stop_records_port_flag_when_the_gateway_ran_on_another_port(tmp_path: P
     assert w.case.restore_section("gateway")["argv"][-2:] == ["--port", str(other)]
 
 
+def test_stop_records_gateway_port_flag_for_the_old_generation(tmp_path: Path, fakes: list[FakeGateway]) -> None:
+    # 2026.1.x: `gateway run --port N` listens on the config's port (commander gives --port to `gateway`)
+    import dataclasses
+
+    w = World(tmp_path)
+    w.install = dataclasses.replace(w.install, generation="openclaw-early")
+    other = free_port()
+    w.gateway(fakes, port=other)
+    stop(w)
+    argv = w.case.restore_section("gateway")["argv"]
+    assert argv[-3:] == ["gateway", "--port", str(other)] and "run" not in argv
+
+
 def test_stop_hanging_drain_is_forced_within_the_bound(tmp_path: Path, fakes: list[FakeGateway]) -> None:
     w = World(tmp_path)
     fake = w.gateway(fakes, ignore_term=True, worker="stubborn")
@@ -396,6 +409,26 @@ def test_start_failure_quotes_the_gateways_own_error(tmp_path: Path) -> None:
     assert err.value.exit_code == EXIT_STEP_FAILED
     assert "exited with code 1" in err.value.message and "gateway.bind: Invalid input" in err.value.message
     assert "moltir-gateway-start.log" in err.value.hint
+
+
+def test_start_refuses_a_port_another_process_holds_naming_it(tmp_path: Path) -> None:
+    # a squatter that never accepts: its backlog fills, so connects time out; the socket table names it
+    import socket
+
+    w = World(tmp_path)
+    squat = socket.socket()
+    squat.bind(("127.0.0.1", w.port))
+    squat.listen(0)
+    marker = tmp_path / "launched"
+    try:
+        with pytest.raises(MoltirError) as err:
+            GatewayStart().apply(w.ctx(GatewayStart, command=["touch", str(marker)], timeout_s=20))
+    finally:
+        squat.close()
+    assert err.value.exit_code == EXIT_STEP_FAILED
+    assert err.value.message.startswith(f"port {w.port} is already in use by pid {os.getpid()} ")
+    assert "was not started" in err.value.message and "\n" not in err.value.message
+    assert not marker.exists(), "nothing is launched onto a taken port"
 
 
 def test_start_that_never_gets_healthy_times_out_clearly(tmp_path: Path, reap: list[int]) -> None:

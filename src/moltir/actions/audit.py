@@ -46,18 +46,42 @@ def _config(ctx: StepContext) -> dict[str, Any] | None:
         return None  # the audit itself reports an unreadable/invalid config
 
 
-def _expectation(ctx: StepContext, config: dict[str, Any] | None) -> tuple[audit.GatewayExpectation, bool]:
+def _expectation(ctx: StepContext, config: dict[str, Any] | None,
+                 live_port: int | None = None) -> tuple[audit.GatewayExpectation, bool]:
     """(what the gateway should be, whether the probe must prove it)."""
     wanted = str(ctx.params.get("expect_gateway", "auto"))
     if wanted == "down":
         return "down", False
     if wanted == "up":
-        if _left_stopped(ctx, config):
+        if live_port is None and _left_stopped(ctx, config):
             return "down", False
         return "up", bool(ctx.params.get("deep", True))
+    if live_port is not None:
+        return "up", False
     if config is None:
         return "unknown", False
     return ("up" if port_open(ctx.install.gateway_port(config)) else "down"), False
+
+
+def _live_port(ctx: StepContext, config: dict[str, Any] | None) -> int | None:
+    """The port of this install's running gateway when it is not the one its config names.
+
+    Decision: a gateway started with ``openclaw gateway run --port N`` (``gateway.start``
+    relaunches it so) listens where the audit's probe would not look (it reads
+    ``OPENCLAW_GATEWAY_PORT``, then ``gateway.port``): the probe is pointed at the running
+    gateway, so restore's final audit proves the gateway that actually serves.
+    """
+    if not ctx.params.get("deep", True):
+        return None
+    from moltir import proc
+
+    gws = proc.find_gateways(ctx.install)
+    live = gws[0].port if gws else None
+    try:
+        configured = ctx.install.gateway_port(config) if config is not None else ctx.install.gateway_port()
+    except MoltirError:
+        configured = None
+    return live if live and live != configured else None
 
 
 def _left_stopped(ctx: StepContext, config: dict[str, Any] | None) -> bool:
@@ -130,7 +154,7 @@ class RunAudit(Action):
         deep = bool(ctx.params.get("deep", True))
         argv = ctx.install.command("security", "audit", "--json", *(["--deep"] if deep else []))
         config = _config(ctx)
-        expect, required = _expectation(ctx, config)
+        expect, required = _expectation(ctx, config, _live_port(ctx, config))
         needs_token = deep and (config is None or audit.token_needed(config))
         notes = [f"gateway expected {expect}" + (" (the probe must authenticate)" if required else "")]
         if needs_token:
@@ -149,13 +173,14 @@ class RunAudit(Action):
         deep = bool(ctx.params.get("deep", True))
         fail_on = str(ctx.params.get("fail_on", "critical"))
         config = _config(ctx)
-        expect, required = _expectation(ctx, config)
+        live_port = _live_port(ctx, config)
+        expect, required = _expectation(ctx, config, live_port)
         token, token_from = _token(ctx, config, deep)
-        run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx))
+        run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx), port=live_port)
         rel = self._store(ctx, run)
         ctx.event("audit.ran", exit=run.returncode, timed_out=run.timed_out, duration_s=round(run.duration_s, 2),
                   deep=deep, token_via_env=run.token_via_env, token_fingerprint=run.token_fingerprint,
-                  token_from=token_from or None, evidence=rel)
+                  token_from=token_from or None, probe_port=live_port, evidence=rel)
         try:
             report = run.report()
         except audit.AuditOutputError as exc:

@@ -350,7 +350,12 @@ class GatewayStop(Action):
             except MoltirError:
                 config_port = None
             if gw is not None and gw.port and gw.port != config_port:
-                argv += ["--port", str(gw.port)]  # it ran on a port its config does not name (--port)
+                # it ran on a port its config does not name (--port). 2026.1.x/clawdbot define --port on
+                # both `gateway` and `gateway run`, and commander gives it to the parent, so `gateway run
+                # --port N` listens on the config's port there: `gateway --port N` is what works
+                if inst.generation in ("openclaw-early", "clawdbot"):
+                    argv = inst.command("gateway")
+                argv += ["--port", str(gw.port)]
         rec["argv"] = argv
         rec["argv_source"] = ("derived from the install: the gateway's own argv is overwritten by its process "
                               "title" if argv else "unknown: openclaw binary not found; pass with: {command}")
@@ -400,7 +405,9 @@ class GatewayStop(Action):
 def _describe_listener(d: Mapping[str, Any]) -> str:
     if not d.get("pid"):
         return "owner not visible (another user's process?)"
-    cmd = " ".join(d.get("cmdline") or []) or d.get("name") or "?"
+    from moltir.proc import one_line
+
+    cmd = one_line(" ".join(d.get("cmdline") or []) or d.get("name") or "?", 120)
     return f"pid {d['pid']} {d.get('name') or ''} [{cmd}]".strip()
 
 
@@ -454,6 +461,25 @@ def _free_name(case_dir: Path, stem: str, suffix: str) -> str:
 
 
 # ---- gateway.start ------------------------------------------------------------------------------
+
+def _refuse_taken_port(port: int) -> None:
+    """Fail before launching when another process already listens on the gateway's port.
+
+    Decision: no gateway of this install runs (checked just before), so whatever holds the
+    port would make the gateway exit with EADDRINUSE after a slow start-up. Say at once who
+    holds it (pid, name, command line) and start nothing; the restore resumes at this step once
+    the port is free.
+    """
+    from moltir import gateway_http, proc
+
+    holders = proc.port_listeners(port)  # the socket table: a squatter with a full backlog refuses connects
+    if not holders and not gateway_http.port_open(port):
+        return
+    who = "; ".join(_describe_listener(d) for d in holders) or "a process moltir cannot see (another user's?)"
+    raise MoltirError(f"port {port} is already in use by {who}: the gateway cannot listen there, so it was not "
+                      "started", hint="stop that process (or free the port), then run the same command again "
+                                      "(it resumes at this step)", exit_code=EXIT_STEP_FAILED)
+
 
 def _check_command(command: object) -> list[str] | None:
     if command is None:
@@ -625,6 +651,7 @@ class GatewayStart(Action):
         if mode == "leave-stopped":
             return StepResult("skipped", "left stopped: the gateway was not running when it was contained",
                               {"mode": None})
+        _refuse_taken_port(port)
         ctx.event("gateway.start", mode=mode, port=port, token_source=token_source)
         if mode == "foreground":
             return self._start_foreground(ctx, rec, port, token, token_source, timeout, warnings)
