@@ -158,6 +158,14 @@ def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClaw
     assert gw.token_status(t2) == 400
     assert gw.token_status(t1) == 401 and gw.token_status(original) == 401
 
+    if not current:
+        # 2026.1.29 auto-pairs a CLI that connects from loopback: moltir must not mint a paired device
+        # (whose token would survive every rotation) by asking its CLI for the device list
+        paired = home.state_dir / "devices" / "paired.json"
+        assert not paired.exists() or not json.loads(paired.read_text()), "a drill paired a device"
+        for rotate_step in (json.loads(r.stdout)["steps"][0] for r in (first, second)):
+            assert rotate_step["details"]["devices"]["paired"] == []
+
     history, _ = run_moltir(["drill", "history", "--json"], env, [])
     records = json.loads(history.stdout)["drills"]
     assert [r["outcome"] for r in records] == ["ok", "ok"]
@@ -351,3 +359,84 @@ def test_a_failed_drill_leaves_the_gateway_on_a_working_token(openclaw_home: Ope
     history, _ = run_moltir(["drill", "history", "--json"], env, [])
     (record,) = json.loads(history.stdout)["drills"]
     assert record["outcome"] == "failed" and record["exit_code"] == 5
+
+
+def test_contain_with_a_locked_keyring_changes_nothing(openclaw_home: OpenClawHome, secret_service: SecretService,
+                                                       keyring_gateway: Gateway) -> None:
+    """contain stops the gateway and edits the config before it rotates the token: with the keyring locked
+    it is refused up front (exit 3, one line), the gateway still serves, the config and keyring are
+    untouched and no case is opened. Unlocked, the same command then contains."""
+    home, gw = openclaw_home, keyring_gateway
+    env = dict(home.env)
+    before = home.config_path.read_bytes()
+    pid = gw.gateway_pid
+    secret_service.lock()
+    try:
+        locked, seen = run_moltir(["contain", "--yes", "--reason", "locked keyring"], env, [pid])
+        assert secret_service.is_locked()
+    finally:
+        secret_service.unlock()
+    assert locked.returncode == 3, locked.stdout + locked.stderr
+    errors = [ln for ln in locked.stderr.splitlines() if ln.startswith("moltir:")]
+    assert len(errors) == 1 and "keyring is locked" in errors[0] and "nothing was changed" in errors[0], locked.stderr
+    assert "unlock" in errors[0] and "Traceback" not in locked.stdout + locked.stderr
+    assert not [ln for ln in locked.stderr.splitlines() if ln.startswith(("→", "✓", "✗"))], "a step ran"
+    assert gw.gateway_pid == pid and gw.token_status(home.token) == 400
+    assert home.config_path.read_bytes() == before
+    assert keyring_value(secret_service, _entry(home)) is None
+    cases = Path(env["XDG_STATE_HOME"]) / "moltir" / "cases"
+    assert not cases.exists() or not any(cases.iterdir())
+    assert_no_leak([home.token], outputs=[locked.stdout, locked.stderr], argvs=seen, env=env)
+
+
+# Only 2026.9.6 reads the token from the keyring at start (exec SecretRef); 2026.1.29 reads the config.
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True, ids=["oc2026.9.6"])
+def test_drill_contain_restore_proves_the_keyring_held_token_refused(openclaw_release: Any,
+                                                                      request: pytest.FixtureRequest,
+                                                                      tmp_path: Path) -> None:
+    """drill (the token moves to the keyring), contain (the gateway is stopped, the token rotated again),
+    then restore: with the keyring locked, restore is refused before it changes anything (the gateway
+    could not read its token at start); unlocked, the gateway comes back on the NEW token and restore
+    proves the drilled token (which the config's pre-image does not hold) refused."""
+    home: OpenClawHome = request.getfixturevalue("openclaw_home")
+    ss: SecretService = request.getfixturevalue("secret_service")
+    gw: Gateway = request.getfixturevalue("keyring_gateway")
+    env = dict(home.env)
+    contain_rb = tmp_path / "contain.json5"
+    contain_rb.write_text('{ name: "contain", steps: [ { id: "stop-gateway", action: "gateway.stop" },'
+                          ' { id: "disable-dms", action: "dm_policy.set" },'
+                          ' { id: "rotate-token", action: "token.rotate" } ] }')
+    restore_rb = tmp_path / "restore.json5"
+    restore_rb.write_text('{ name: "restore", steps: [ { id: "restore-dms", action: "dm_policy.restore" },'
+                          ' { id: "start-gateway", action: "gateway.start" },'
+                          ' { id: "verify-token", action: "token.verify" } ] }')
+
+    drill, seen1 = run_moltir(["drill", "--yes"], env, [gw.gateway_pid])
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    drilled = keyring_value(ss, _entry(home))
+    contain, seen2 = run_moltir(["contain", "--yes", "--runbook", str(contain_rb)], env, [gw.gateway_pid])
+    assert contain.returncode == 0, contain.stdout + contain.stderr
+    new = keyring_value(ss, _entry(home))
+    assert drilled and new and new != drilled and not gw.running
+    contained = home.config_path.read_bytes()
+
+    ss.lock()
+    try:
+        locked, seen3 = run_moltir(["restore", "--yes", "--runbook", str(restore_rb)], env, [])
+    finally:
+        ss.unlock()
+    assert locked.returncode == 3, locked.stdout + locked.stderr
+    errors = [ln for ln in locked.stderr.splitlines() if ln.startswith("moltir:")]
+    assert len(errors) == 1 and "secret helper cannot read it" in errors[0] and "unlock" in errors[0], locked.stderr
+    assert home.config_path.read_bytes() == contained, "restore changed the config before it was refused"
+
+    restored, seen4 = run_moltir(["restore", "--yes", "--json", "--runbook", str(restore_rb)], env, [])
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    proof = next(s for s in json.loads(restored.stdout)["steps"] if s["id"] == "verify-token")["details"]
+    assert proof["new_fingerprint"] == fingerprint(new)
+    assert proof["old_fingerprint"] == fingerprint(drilled) and proof["old_status"] == 401
+    assert gw.token_status(new) == 400 and gw.token_status(drilled) == 401 and gw.token_status(home.token) == 401
+    assert keyring_value(ss, _entry(home) + ":previous") is None, "the kept previous token outlived its proof"
+    assert_no_leak([home.token, drilled, new], outputs=[drill.stdout, drill.stderr, contain.stdout, contain.stderr,
+                                                       locked.stdout, locked.stderr, restored.stdout, restored.stderr],
+                   argvs=seen1 | seen2 | seen3 | seen4, env=env)
