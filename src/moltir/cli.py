@@ -338,7 +338,8 @@ def _render(result: Any, as_json: bool) -> None:
             tag = " [already done]" if p.plan.already_done else ("" if p.plan.simulated else " [not simulated]")
             click.echo(f"{head}: {p.plan.summary}{tag}")
             for c in p.plan.changes:
-                arrow = f": {c.before} -> {c.after}" if (c.before or c.after) else ""
+                arrow = (f": {c.before} -> {c.after}" if c.before is not None and c.after is not None else
+                         f": {c.after if c.after is not None else c.before}" if (c.before or c.after) else "")
                 click.echo(f"     {c.kind:<8} {c.target}{arrow}{('  ' + c.detail) if c.detail else ''}")
             for w in p.plan.warnings:
                 click.echo(f"     warning: {w}")

@@ -67,3 +67,11 @@ def test_a_drill_refused_up_front_is_in_the_history(tmp_path: Path) -> None:
     assert "the gateway is not running" in history[0]["message"]
     text = _moltir("drill", "history", env=env).stdout
     assert "exit 3" in text and "the gateway is not running" in text
+
+
+def test_the_dry_run_plan_never_prints_none(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = _moltir("contain", "--dry-run", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "keyring  moltir/gateway-token:" in result.stdout
+    assert "None" not in result.stdout, result.stdout
