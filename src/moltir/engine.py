@@ -380,6 +380,11 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
                 exit_code = exit_code or final.exit_code or EXIT_STEP_FAILED
                 status = "failed"
     except (KeyboardInterrupt, Interrupted):
+        # a background verification that already ended still counts: a resumed run need not redo its step
+        for watch in watches:
+            if not watch.thread.is_alive() and watch.outcome in outcomes:
+                with contextlib.suppress(KeyboardInterrupt, Interrupted):
+                    outcomes[outcomes.index(watch.outcome)] = _finish_watch(watch, runbook, journal, emit)
         journal.append("run.interrupted", runbook=runbook.name, case_id=case.id)
         emit("run.interrupted", {"runbook": runbook.name})
         return RunResult(runbook.name, "interrupted", EXIT_INTERRUPTED, case.id, str(case.dir), tuple(outcomes),

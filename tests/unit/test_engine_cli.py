@@ -388,3 +388,21 @@ def test_every_command_prints_one_json_object_even_on_errors(tmp_path: Path) -> 
             assert len([ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")]) == 1, (argv, out.stderr)
     bogus = _moltir("contain", "--bogus-option", env=env)
     assert bogus.returncode == 2 and bogus.stderr.count("\n") == 1 and "moltir contain --help" in bogus.stderr
+
+
+def test_ctrl_c_keeps_a_background_verification_that_already_passed(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = tmp_path / "w.json5"
+    rb.write_text(f"""{{ name: "contain", steps: [
+      {{ id: "watched", action: "test.watch", with: {{ seconds: 0 }} }},
+      {{ id: "slow", action: "test.sleep", with: {{ seconds: 60, until: "{tmp_path}/go" }} }} ] }}""")
+    run = _spawn("contain", "--yes", "--runbook", str(rb), env=env)
+    _wait_for(lambda: _slow_step_started(env))
+    run.send_signal(signal.SIGINT)
+    run.wait(timeout=30)
+    assert run.returncode == 130
+    (tmp_path / "go").touch()
+    again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    result = json.loads(again.stdout)
+    assert result["resumed_from"] == "slow" and result["steps"][0]["status"] == "done-earlier"
