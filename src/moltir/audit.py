@@ -315,7 +315,8 @@ class AuditRun:
             report = parse_report(self.stdout.decode("utf-8", "replace"))
         except AuditOutputError as exc:
             rc = f"exit {self.returncode}"
-            hint = ("fix the config OpenClaw complains about (moltir changed nothing), then run the step again"
+            hint = ("fix what OpenClaw complains about (the audit itself changed nothing), then run the same "
+                    "moltir command again: it resumes at this step"
                     if self.returncode else "run the same command by hand to see what it prints")
             raise AuditOutputError(f"{exc.message} ({rc})", hint=_with_stderr(hint, self)) from None
         return report

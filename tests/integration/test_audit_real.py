@@ -159,3 +159,56 @@ def test_restore_of_a_case_that_found_the_gateway_stopped_passes_its_final_audit
                if '"final-audit"' in line and '"step.done"' in line][-1]["details"]
     assert details["gateway_expected"] == "down" and details["probe"]["state"] == "unreachable"
     assert "gateway.probe_failed" in [e["checkId"] for e in details["expected"]]
+
+
+WRAPPER = """#!/bin/sh
+# the real openclaw, except 'security audit' when {mode} says otherwise
+if [ "$1" = security ] && [ "$2" = audit ]; then
+  case "$(cat {mode})" in
+    garbage) echo "not a report"; echo "Error: plugin loader exploded" >&2; echo "second line" >&2; exit 3;;
+  esac
+fi
+exec {real} "$@"
+"""
+
+
+def test_audit_failures_are_step_errors_and_the_run_resumes(openclaw_home: OpenClawHome, tmp_path: Path) -> None:
+    # unparseable output, then the binary gone at audit time: exit 1 naming why (with the audit's
+    # first stderr lines), evidence kept; once fixed, the same command resumes at the audit and passes
+    home = openclaw_home
+    _close_open_dms(home)
+    mode = tmp_path / "mode"
+    mode.write_text("garbage")
+    wrapper = tmp_path / "bin" / "openclaw"
+    wrapper.parent.mkdir()
+    wrapper.write_text(WRAPPER.format(mode=mode, real=home.openclaw_bin))
+    wrapper.chmod(0o755)
+    case = tmp_path / "case"
+    rb = _runbook(home, expect_gateway="down")
+    args = ("--openclaw-bin", str(wrapper), "contain", "--runbook", str(rb), "--case-dir", str(case), "--yes")
+
+    run = _moltir(home, *args)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "Traceback" not in out and "internal error" not in out
+    error = _step_record(case, "step.failed")["error"]
+    assert "printed no JSON report (exit 3)" in error and "stderr: Error: plugin loader exploded | second line" in error
+    assert (case / "evidence" / "audit" / "contain-deep-audit" / "security-audit.stdout").exists()
+
+    # found when moltir starts, but it cannot run at the audit (what it runs is gone): a failed step too
+    good = wrapper.read_text()
+    wrapper.write_text(good.replace("#!/bin/sh", f"#!{tmp_path}/gone/sh", 1))
+    run = _moltir(home, *args)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "Traceback" not in out and "internal error" not in out
+    assert "the security audit could not run: cannot run" in _step_record(case, "step.failed")["error"]
+
+    wrapper.write_text(good)
+    mode.write_text("real")
+    run = _moltir(home, *args)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out
+    assert _step_record(case, "step.done")["details"]["probe"]["state"] == "unreachable"
+    events = [json.loads(line)["event"] for line in (case / "journal.jsonl").read_text().splitlines()]
+    assert events.count("step.failed") == 2 and events.count("run.start") == 3, "one case, resumed twice"

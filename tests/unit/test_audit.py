@@ -490,6 +490,17 @@ def test_action_unparseable_is_a_step_error_with_stderr_and_files_kept(fake_home
     assert (folder / "security-audit.exit").read_text() == "1\n"
 
 
+def test_action_binary_gone_at_audit_time_is_a_failed_step(fake_home: dict[str, Any]) -> None:
+    # found when moltir started, removed (an update, an uninstall) before the audit step: the step
+    # fails (exit 1, containment incomplete, resumable), it is not an "environment not ready" refusal
+    inst = make_install(fake_home)
+    fake_home["bin"].unlink()
+    with pytest.raises(MoltirError) as err:
+        run_step(make_ctx(fake_home, inst))
+    assert err.value.exit_code == EXIT_STEP_FAILED
+    assert f"cannot run {fake_home['bin']}" in err.value.message and "resumes at this step" in err.value.hint
+
+
 def test_action_doctor_boxes_json_split_from_raw_stdout(fake_home: dict[str, Any]) -> None:
     inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / OLD / "doctor-boxes.stdout"))
     ctx = make_ctx(fake_home, inst, params={"fail_on": "never"})

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 from moltir import audit
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
-from moltir.errors import EXIT_STEP_FAILED, MoltirError
+from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
 from moltir.gateway_http import port_open
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -176,7 +176,17 @@ class RunAudit(Action):
         live_port = _live_port(ctx, config)
         expect, required = _expectation(ctx, config, live_port)
         token, token_from = _token(ctx, config, deep)
-        run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx), port=live_port)
+        try:
+            run = audit.run_audit(ctx.install, deep=deep, token=token, timeout_s=_timeout(ctx), port=live_port)
+        except MoltirError as exc:
+            # Decision: the binary was there when moltir found the install; gone (or no longer runnable)
+            # at this step -- an update or uninstall mid-incident -- is this step failing (exit 1:
+            # containment incomplete, earlier steps stand), not an environment refusal before any change
+            if exc.exit_code != EXIT_ENV:
+                raise
+            raise MoltirError(f"the security audit could not run: {exc.message}",
+                              hint="reinstall openclaw or pass --openclaw-bin PATH, then run the same moltir "
+                                   "command again: it resumes at this step", exit_code=EXIT_STEP_FAILED) from None
         rel = self._store(ctx, run)
         ctx.event("audit.ran", exit=run.returncode, timed_out=run.timed_out, duration_s=round(run.duration_s, 2),
                   deep=deep, token_via_env=run.token_via_env, token_fingerprint=run.token_fingerprint,
