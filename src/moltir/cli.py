@@ -236,9 +236,26 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         existing = engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, readonly=True)
         case = existing if existing is not None else Case(case_dir or Path("(new case)"), readonly=True)
         plans = engine.plan_run(rb, install, case, options)
-        result = engine.RunResult(rb.name, "dry-run", 0, case.id if existing else "", str(case.dir),
-                                  plans=tuple(plans), message="dry run: nothing was changed")
+        # Decision: a dry run exits with the code the run would end with when a step cannot be
+        # planned (2 malformed config, 3 read-only config / no keyring ...), so a script (or a
+        # scared user) can tell "this would work" from "this would stop half-way" by the exit code.
+        blocked = next((p for p in plans if p.error), None)
+        problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED) if blocked else None
+        if problem is None:
+            try:
+                engine.preflight(rb, install, options, existing)
+            except MoltirError as exc:
+                problem = ("preflight", exc.one_line(), exc.exit_code)
+        message = "dry run: nothing was changed"
+        if problem is not None:
+            message += f"; the run would stop at step '{problem[0]}': {problem[1]}" if problem[0] != "preflight" \
+                else f"; the run would be refused: {problem[1]}"
+        result = engine.RunResult(rb.name, "dry-run", problem[2] if problem else 0, case.id if existing else "",
+                                  str(case.dir), plans=tuple(plans), message=message)
         _render(result, kw["as_json"])
+        if problem is not None:
+            click.echo(f"moltir: {message}", err=True)
+            sys.exit(problem[2])
         return
 
     command = " ".join(["moltir", *sys.argv[1:]])

@@ -55,6 +55,7 @@ class PlannedStep:
     step: Step
     plan: Plan | None
     error: str = ""
+    exit_code: int = 0  # the exit code the run would end with at this step (error set)
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ def plan_run(runbook: Runbook, install: Install, case: Case, options: RunOptions
         try:
             planned.append(PlannedStep(step, action.plan(ctx)))
         except MoltirError as exc:
-            planned.append(PlannedStep(step, None, exc.one_line()))
+            planned.append(PlannedStep(step, None, exc.one_line(), exc.exit_code))
     return planned
 
 

@@ -406,3 +406,22 @@ def test_ctrl_c_keeps_a_background_verification_that_already_passed(tmp_path: Pa
     assert again.returncode == 0, again.stderr
     result = json.loads(again.stdout)
     assert result["resumed_from"] == "slow" and result["steps"][0]["status"] == "done-earlier"
+
+
+def test_a_dry_run_that_cannot_plan_a_step_exits_with_that_steps_code(tmp_path: Path) -> None:
+    """A malformed config: the dry run shows the plan and exits 2 (the run would stop there)."""
+    env = _env(tmp_path)
+    config = Path(env["OPENCLAW_STATE_DIR"]) / "openclaw.json"
+    config.write_text('{\n  channels: { slack: { dmPolicy: "open" } }\n  gateway: {}\n}\n')
+    before = config.read_bytes()
+    rb = tmp_path / "dms.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "disable-dms", action: "dm_policy.set" } ] }')
+    out = _moltir("contain", "--dry-run", "--runbook", str(rb), "--json", env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    result = json.loads(out.stdout)
+    assert result["exit_code"] == 2 and result["status"] == "dry-run"
+    assert f"{config}:3:3" in result["message"] and "disable-dms" in result["message"]
+    assert next(ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")).startswith("moltir: dry run:")
+    assert config.read_bytes() == before and not (Path(env["MOLTIR_HOME"]) / "cases").exists()
+    config.write_text('{\n  channels: { slack: { dmPolicy: "open" } },\n}\n')
+    assert _moltir("contain", "--dry-run", "--runbook", str(rb), env=env).returncode == 0
