@@ -239,8 +239,13 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         # Decision: a dry run exits with the code the run would end with when a step cannot be
         # planned (2 malformed config, 3 read-only config / no keyring ...), so a script (or a
         # scared user) can tell "this would work" from "this would stop half-way" by the exit code.
-        blocked = next((p for p in plans if p.error), None)
-        problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED) if blocked else None
+        blocked = next((p for p in plans if p.error or (p.plan and p.plan.fails)), None)
+        problem = None
+        if blocked is not None and blocked.plan is not None:
+            why = blocked.plan.warnings[-1] if blocked.plan.warnings else blocked.plan.summary  # the refusal: last
+            problem = (blocked.step.id, why, blocked.plan.fails)
+        elif blocked is not None:
+            problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED)
         if problem is None:
             try:
                 engine.preflight(rb, install, options, existing)

@@ -425,3 +425,16 @@ def test_a_dry_run_that_cannot_plan_a_step_exits_with_that_steps_code(tmp_path: 
     assert config.read_bytes() == before and not (Path(env["MOLTIR_HOME"]) / "cases").exists()
     config.write_text('{\n  channels: { slack: { dmPolicy: "open" } },\n}\n')
     assert _moltir("contain", "--dry-run", "--runbook", str(rb), env=env).returncode == 0
+
+
+def test_a_dry_run_on_a_read_only_config_exits_3_like_the_run(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "OPENCLAW_NIX_MODE": "1"}
+    config = Path(env["OPENCLAW_STATE_DIR"]) / "openclaw.json"
+    config.write_text('{\n  channels: { slack: { dmPolicy: "open" } },\n}\n')
+    rb = tmp_path / "dms.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "disable-dms", action: "dm_policy.set" } ] }')
+    out = _moltir("contain", "--dry-run", "--runbook", str(rb), "--json", env=env)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "OPENCLAW_NIX_MODE=1" in json.loads(out.stdout)["message"]
+    run = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
+    assert run.returncode == 3 and "OPENCLAW_NIX_MODE=1" in run.stderr + run.stdout

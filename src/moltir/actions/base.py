@@ -58,6 +58,7 @@ class Plan:
     already_done: bool = False
     simulated: bool = True  # False: "would run (not simulated)" -- the plan could not be computed exactly
     warnings: tuple[str, ...] = ()
+    fails: int = 0  # as things stand the step would fail with this exit code (e.g. 3: read-only config)
 
 
 StepStatus = Literal["done", "already", "skipped", "forced", "failed"]

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Final
 
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult, StepStatus
 from moltir.configfile import MISSING, ConfigFile, FileEdit, get_path, kind_name, sha256
-from moltir.errors import MoltirError, usage_error, verify_error
+from moltir.errors import EXIT_ENV, MoltirError, usage_error, verify_error
 from moltir.json5edit import DELETE, KeyPath, parse, same_value, unified_diff
 
 ALL_DM: Final = frozenset({"pairing", "allowlist", "open", "disabled"})
@@ -355,14 +355,15 @@ class SetDmPolicy(Action):
         warnings = list(result.reports)
         reason = cfg.readonly_reason()
         if reason and edits:
-            warnings.append(f"the config is read-only ({reason}): the step will refuse to write")
+            warnings.append(f"the config is read-only ({reason}): the step will refuse to write (exit 3)")
         policy = ctx.params["policy"]
         if not edits:
             summary = f"DM policy already {policy!r} on all {len(result.targets)} paths"
         else:
             summary = (f"set {len(edits)} of {len(result.targets)} DM/group paths to {policy!r} "
                        f"in {len(file_edits)} file(s)")
-        return Plan(summary, changes, diff=_diff(file_edits), already_done=not edits, warnings=tuple(warnings))
+        return Plan(summary, changes, diff=_diff(file_edits), already_done=not edits, warnings=tuple(warnings),
+                    fails=EXIT_ENV if reason and edits else 0)
 
     def apply(self, ctx: StepContext) -> StepResult:
         cfg, result, edits = self._compute(ctx)
@@ -553,8 +554,11 @@ class RestoreDmPolicy(Action):
                    else "DM policies already as before containment")
         warnings = [*rp.conflicts, *(f"{name} was edited during the incident: --force puts the recorded value "
                                      "back over that edit" for name in rp.overridden)]
+        reason = rp.cfg.readonly_reason()
+        if reason and file_edits:
+            warnings.append(f"the config is read-only ({reason}): the step will refuse to write (exit 3)")
         return Plan(summary, changes, diff="".join(fe.diff for fe in file_edits), already_done=not rp.edits,
-                    warnings=tuple(warnings))
+                    warnings=tuple(warnings), fails=EXIT_ENV if reason and file_edits else 0)
 
     def apply(self, ctx: StepContext) -> StepResult:
         rp = self._compute(ctx)
