@@ -180,7 +180,9 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
     One rule for real runs and dry runs, so ``--dry-run`` plans against the case the run will
     use: ``--case-dir`` names it (a folder that is not a case must be new or empty: exit 2);
     ``contain`` resumes the install's latest contain case unless it is restored (a drill never
-    counts); ``restore`` works in the latest case, and there must be one (exit 2).
+    counts); ``restore`` works in the latest case. Decision: a restore with no case at all is a
+    no-op that says so (exit 0, like a second restore): nothing is contained, so there is
+    nothing to undo; the message names where moltir looked, for a case kept elsewhere.
     """
     if case_dir is not None:
         if (case_dir / "case.json").is_file():
@@ -193,9 +195,10 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
     if kind == "restore":
         latest = find_latest(install)
         if latest is None:
-            raise MoltirError("there is no case to restore for this install",
-                              hint="run 'moltir status' to see the install's case, or pass --case-dir",
-                              exit_code=EXIT_USAGE)
+            raise MoltirError(f"nothing to restore: moltir has no case for {install.state_dir} (it was never "
+                              f"contained with the moltir state in {paths.moltir_home(install.env)})",
+                              hint="if it was contained with another MOLTIR_HOME or --case-dir, pass --case-dir",
+                              exit_code=EXIT_OK)
         return replace(latest, readonly=readonly)
     if kind == "contain" and not new_case:
         latest = find_latest(install)

@@ -438,3 +438,14 @@ def test_a_dry_run_on_a_read_only_config_exits_3_like_the_run(tmp_path: Path) ->
     assert "OPENCLAW_NIX_MODE=1" in json.loads(out.stdout)["message"]
     run = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
     assert run.returncode == 3 and "OPENCLAW_NIX_MODE=1" in run.stderr + run.stdout
+
+
+def test_restore_with_nothing_contained_is_a_no_op_that_says_so(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    for extra in (("--yes",), ("--dry-run",)):
+        out = _moltir("restore", *extra, "--json", env=env)
+        assert out.returncode == 0, out.stderr
+        obj = json.loads(out.stdout)
+        assert obj["status"] == "noop" and "nothing to restore" in obj["message"]
+        assert env["OPENCLAW_STATE_DIR"] in obj["message"]
+    assert not (Path(env["MOLTIR_HOME"]) / "cases").exists()
