@@ -525,7 +525,13 @@ class _Walker:
             raise _RootSkip(f"cannot read the folder: {exc.strerror}") from None
         if stat.S_ISLNK(lst.st_mode):
             if root.shared or _world_writable(path.parent):
-                raise _RootSkip("is a symlink in a world-writable folder (not followed)")
+                try:
+                    target = str(path.readlink())
+                except OSError:
+                    target = "?"
+                where = "a shared temp folder" if root.shared else "a world-writable folder"
+                raise _RootSkip(f"symlink to {target!r} where {where} is expected (not followed: anyone could "
+                                "have planted it)")
             path = Path(os.path.realpath(path))  # the user's own choice, e.g. ~/.openclaw -> /data/openclaw
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)

@@ -301,6 +301,20 @@ def test_symlink_fifo_and_device_are_skipped_and_never_followed(lay: Layout, tmp
     assert evidence.verify(lay.case.dir).ok
 
 
+def test_a_symlinked_shared_log_folder_is_not_followed(lay: Layout, tmp_path: Path) -> None:
+    # /tmp/openclaw (here $TMPDIR/openclaw) replaced by a symlink to somewhere else: never walked
+    elsewhere = tmp_path / "elsewhere"
+    _write(elsewhere / "openclaw-2026-10-01.log", "OUTSIDE-THE-ROOTS\n")
+    for p in lay.tmplogs.iterdir():
+        p.unlink()
+    lay.tmplogs.rmdir()
+    lay.tmplogs.symlink_to(elsewhere, target_is_directory=True)
+    lay.snapshot()
+    assert lay.skipped()[str(lay.tmplogs)] == (f"symlink to {str(elsewhere)!r} where a shared temp folder is "
+                                               "expected (not followed: anyone could have planted it)")
+    assert not any("elsewhere" in f["source"] for f in lay.manifest()["files"])
+
+
 def test_a_huge_sparse_file_is_skipped_not_copied(lay: Layout) -> None:
     # a "log" of holes (200 GiB in real life) planted in the shared temp dir must not fill the case's disk
     sparse = lay.tmplogs / "openclaw-2026-11-27.log"
