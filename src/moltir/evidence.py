@@ -607,9 +607,9 @@ class _Walker:
                 if first != source:  # same path again = two overlapping roots (config dir == state dir)
                     yield Skip(source, f"hard link to {first} (copied once, under that name)", root.key, cat)
             elif lst.st_uid != self.sources.expected_uid and (root.shared or dir_st.st_mode & stat.S_IWOTH):
+                where = "a world-writable folder" if dir_st.st_mode & stat.S_IWOTH else "a shared temp folder"
                 yield Skip(source, f"owned by uid {lst.st_uid}, not the install's owner (uid "
-                           f"{self.sources.expected_uid}), in a world-writable folder: may be planted",
-                           root.key, cat)
+                           f"{self.sources.expected_uid}), in {where}: may be planted", root.key, cat)
             else:
                 self.seen[(lst.st_dev, lst.st_ino)] = source
                 yield Found(root, pat.rule, source, dfd, name, lst)

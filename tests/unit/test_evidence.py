@@ -390,8 +390,8 @@ def test_foreign_file_in_world_writable_dir_is_skipped(lay: Layout) -> None:
     mine = _write(shared / "mine.log", "mine\n")
     lay.snapshot()
     skipped = lay.skipped()
-    assert "owned by uid 65534" in skipped[str(planted)]
-    assert "owned by uid 65534" in skipped[str(planted2)]
+    assert "owned by uid 65534" in skipped[str(planted)] and "in a shared temp folder" in skipped[str(planted)]
+    assert "owned by uid 65534" in skipped[str(planted2)] and "in a world-writable folder" in skipped[str(planted2)]
     assert lay.entry(mine)["sha256"] == _sha(mine)
 
 
