@@ -478,9 +478,10 @@ def boot_refusal(check: BootCheck) -> MoltirError:
     """The error that stops a switch to the keyring when the helper would fail at gateway start."""
     return MoltirError(
         f"the gateway could not read its token from the keyring ({check.source}): {check.detail}",
-        hint="choose: keep the token in the 0600 config with the keyring copy as the record "
-             "(token.rotate with: {mode: \"plaintext\"}), or fix the gateway's environment "
-             "(D-Bus session, unlocked keyring) and run again",
+        hint="choose: give the gateway the D-Bus session of an unlocked keyring (DBUS_SESSION_BUS_ADDRESS in "
+             "the environment it starts in; 'moltir doctor' re-checks) and run again; or keep the token in the "
+             "0600 config with the keyring copy as the record: copy the runbook ('moltir runbook show drill' or "
+             "'contain'), give its token.rotate step with: {mode: \"plaintext\"} and pass --runbook",
         exit_code=EXIT_ENV)
 
 

@@ -227,6 +227,7 @@ def test_boot_check_refuses_the_switch_when_the_gateway_env_cannot_read_the_keyr
         Rotate().apply(ctx)
     assert err.value.exit_code == EXIT_ENV
     assert "NOT_FOUND" in err.value.message and "plaintext" in err.value.hint
+    assert "DBUS_SESSION_BUS_ADDRESS" in err.value.hint and "--runbook" in err.value.hint  # actionable
     assert install.config_path.read_bytes() == before
     assert keystore.read("moltir", keystore.entry_name(install)) is None
     assert keystore.read("moltir", keystore.entry_name(install) + ":next") is None
@@ -549,3 +550,43 @@ def test_restore_proves_a_keyring_held_previous_token_refused(running: tuple[Ins
     proof = Verify().apply(later)
     assert proof.details["old_status"] == 401 and proof.details["old_fingerprint"] == fingerprint(drilled)
     assert keystore.read("moltir", entry + ":previous") is None
+
+
+def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C (or SIGTERM) in a drill right after SIGUSR2: the rollback puts the previous token back, but
+    the reload already under way lands the NEW token and swallows the rollback's signal. The keyring
+    must end up holding the token the gateway serves (rolled forward), never one it refuses."""
+    from moltir import gateway_http
+    from moltir.actions import token as token_mod
+
+    monkeypatch.setattr(token_mod, "SETTLE_S", 5.0)
+    port = free_port()
+    install = make_install(tmp_path, port=port)
+    rotate(make_ctx(install, tmp_path / "first"))  # on moltir's SecretRef; no gateway yet
+    gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port, lag=1.0)
+    try:
+        real_wait = gateway_http.wait_accepted
+        calls: list[int] = []
+
+        def interrupted(*args: Any, **kwargs: Any) -> int:  # Ctrl-C while waiting for the reload, once
+            calls.append(1)
+            if len(calls) == 1:
+                # the fake reloads when it is next asked: the reload resolves the new token now and
+                # serves it `lag` s later, losing the rollback's signal meanwhile
+                gateway_http.token_status(port, "poke-the-reload")
+                raise KeyboardInterrupt
+            return real_wait(*args, **kwargs)
+
+        monkeypatch.setattr(token_mod.gateway_http, "wait_accepted", interrupted)
+        ctx = make_ctx(install, tmp_path, {"timeout_s": 20, "on_apply_failure": "rollback"})
+        with pytest.raises(KeyboardInterrupt):
+            Rotate().apply(ctx)
+        held = keystore.read("moltir", keystore.entry_name(install))
+        assert held is not None
+        assert gateway_http.wait_accepted(port, held, timeout_s=10) == 400
+        events = [json.loads(line)["event"] for line in ctx.case.journal_path.read_text().splitlines()]
+        assert "token.rolled_back_after_error" in events and "token.rolled_forward" in events
+        assert held == ctx.shared["gateway_token"]
+    finally:
+        gw.stop()

@@ -60,6 +60,7 @@ ENV_TOKEN_VARS = ("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN")
 PLACEHOLDER = "<new token>"
 ROLLBACK_KEY = "token_rollback"  # ctx.shared: what a rollback needs (in memory only)
 SETTLED_KEY = "token_settled"  # ctx.shared: a rollback (or roll-forward) already ran in this run
+SIGNALLED_KEY = "token_signalled"  # ctx.shared: the running gateway was told to take the new token
 STAGING_SUFFIX = ":next"
 # The token a rotation replaced, kept IN THE KEYRING (never in a file) when the config's pre-image does
 # not hold it (it came from the keyring or the environment), so that a later `moltir restore` can still
@@ -274,6 +275,23 @@ ROLLBACK_MIN_WAIT_S = 60.0  # how long the previous token may take to be accepte
 SETTLE_S = 15.0  # then how long both tokens are watched: a slow reload may still land the new one
 
 
+def roll_forward_if_late(ctx: StepContext, rb: Rollback, new: str) -> bool:
+    """After a rollback, watch the gateway for ``SETTLE_S``: when a reload that was still running lands
+    the NEW token after all, put the new token back (keyring, config) and keep it. True if it did."""
+    deadline = time.monotonic() + SETTLE_S
+    while True:
+        if gateway_http.token_status(rb.port, new) == gateway_http.ACCEPTED:
+            keystore.store(keystore.SERVICE, rb.entry, new)
+            write_config(ctx, target_edits(ctx.install, rb.mode, new, rb.command, rb.backend,
+                                           drop_password=rb.previous_password is not None))
+            ctx.shared["gateway_token"] = new
+            ctx.event("token.rolled_forward", token_fingerprint=fingerprint(new))
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
 def settle_after_failure(ctx: StepContext, rb: Rollback | None, new: str | None, what: str) -> NoReturn:
     """The gateway did not take the new token in time: roll back, or forward if it takes it late.
 
@@ -288,20 +306,10 @@ def settle_after_failure(ctx: StepContext, rb: Rollback | None, new: str | None,
         raise MoltirError(f"{what}, and there is nothing to roll back to", hint="restart the gateway; the "
                           "keyring holds the token to use", exit_code=EXIT_STEP_FAILED)
     ok, how = rollback(ctx, rb, timeout_s=ROLLBACK_MIN_WAIT_S, new_token=new)
-    deadline = time.monotonic() + SETTLE_S
-    while new is not None:
-        if gateway_http.token_status(rb.port, new) == gateway_http.ACCEPTED:
-            keystore.store(keystore.SERVICE, rb.entry, new)
-            write_config(ctx, target_edits(ctx.install, rb.mode, new, rb.command, rb.backend,
-                                           drop_password=rb.previous_password is not None))
-            ctx.shared["gateway_token"] = new
-            ctx.event("token.rolled_forward", token_fingerprint=fingerprint(new))
-            raise verify_error(f"{what}; it took the new token {fingerprint(new)} late, after the rollback "
-                               "had started, so the new token was kept (rolled forward)",
-                               "check the gateway's log for slow reloads")
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.25)
+    if new is not None and roll_forward_if_late(ctx, rb, new):
+        raise verify_error(f"{what}; it took the new token {fingerprint(new)} late, after the rollback "
+                           "had started, so the new token was kept (rolled forward)",
+                           "check the gateway's log for slow reloads")
     if ok and rb.old_token is not None:
         ok = gateway_http.token_status(rb.port, rb.old_token) == gateway_http.ACCEPTED
     if ok:
@@ -639,9 +647,11 @@ class Rotate(Action):
         if mode == "keyring-ref":
             details["route"] = "SIGUSR2"
             sent = _signal_gateways([g.pid for g in gateways])
+            ctx.shared[SIGNALLED_KEY] = True
             ctx.event("token.signalled", signal="SIGUSR2", pids=sent)
         else:
             details["route"] = "config file watch"
+            ctx.shared[SIGNALLED_KEY] = True  # the watcher has seen the new config
         status = gateway_http.wait_accepted(port, new, timeout_s=float(ctx.params["timeout_s"]))
         details["apply_ms"] = int((time.monotonic() - started) * 1000)
         details["applied"] = status == gateway_http.ACCEPTED
@@ -666,6 +676,9 @@ class Rotate(Action):
         try:
             ok, how = rollback(ctx, rb, timeout_s=ROLLBACK_MIN_WAIT_S,
                                new_token=new if isinstance(new, str) else None)
+            # the gateway was already told to reload: that reload may land the new token after the rollback
+            if ctx.shared.get(SIGNALLED_KEY) and isinstance(new, str) and roll_forward_if_late(ctx, rb, new):
+                ok, how = True, f"the gateway took the new token {fingerprint(new)} late: it was kept"
         except BaseException as inner:  # never hide the error that got us here
             ok, how = False, f"the rollback failed too ({type(inner).__name__})"
         ctx.event("token.rolled_back_after_error", error=type(exc).__name__, ok=ok, detail=how)
