@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from moltir import __version__
-from moltir.errors import EXIT_USAGE, MoltirError, usage_error
+from moltir.errors import EXIT_USAGE, EXIT_VERIFY, MoltirError, usage_error
 from moltir.fsutil import atomic_write, ensure_private_dir, write_json
 from moltir.journal import Journal, utc_now
 
@@ -87,11 +87,16 @@ class Case:
 
     @property
     def info(self) -> dict[str, Any]:
+        path = self.dir / "case.json"
         try:
-            data = json.loads((self.dir / "case.json").read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:  # a dry run's would-be case
             return {}
-        return data if isinstance(data, dict) else {}
+        except (OSError, ValueError) as exc:
+            raise _damaged(path, exc) from None
+        if not isinstance(data, dict):
+            raise _damaged(path, ValueError("not a JSON object"))
+        return data
 
     @property
     def journal_path(self) -> Path:
@@ -108,8 +113,13 @@ class Case:
         path = self.dir / "restore.json"
         if not path.exists():
             return {}
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _damaged(path, exc) from None
+        if not isinstance(data, dict):
+            raise _damaged(path, ValueError("not a JSON object"))
+        return data
 
     def restore_section(self, section: str) -> Any:
         return self.restore_data().get(section)
@@ -155,6 +165,14 @@ class Case:
     def write_json(self, rel: str, obj: Any, *, overwrite: bool = False) -> Path:
         text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
         return self.write_file(rel, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _damaged(path: Path, exc: Exception) -> MoltirError:
+    """A case record moltir wrote atomically no longer reads: edited or corrupted (exit 5)."""
+    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).split(":")[0]
+    return MoltirError(f"{path} is damaged ({why}): moltir writes it atomically, so it was edited or corrupted",
+                       hint="keep the case as evidence; 'moltir evidence verify' checks the sealed copy; "
+                            "'moltir contain --new-case' starts a fresh case", exit_code=EXIT_VERIFY)
 
 
 # ---- the per-install index --------------------------------------------------------------------

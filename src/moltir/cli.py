@@ -298,8 +298,11 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         if not kw["as_json"]:
             for line in restore_notes if kw["yes"] else []:
                 click.echo(line, err=True)
+        case_notes: list[str] = []
         case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
-                                         kind=kind)
+                                         kind=kind, notes=case_notes)
+        for note in case_notes:
+            click.echo(f"warning: {note}", err=True)
         result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit, command=command,
                                 role=kind)
     if kind == "drill":
@@ -439,7 +442,7 @@ def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, as_json: 
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         click.echo(status_mod.render(report))
-    if verify and report.get("journal", {}).get("ok") is False:
+    if report.get("status") == "damaged" or (verify and report.get("journal", {}).get("ok") is False):
         sys.exit(5)
 
 

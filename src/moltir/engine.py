@@ -174,7 +174,7 @@ def require_install(install: Install) -> None:
 
 
 def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, kind: str,
-                  readonly: bool = False) -> Case | None:
+                  readonly: bool = False, notes: list[str] | None = None) -> Case | None:
     """The case a run of ``kind`` would work in if it started now, or None when it opens a new one.
 
     One rule for real runs and dry runs, so ``--dry-run`` plans against the case the run will
@@ -202,10 +202,16 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
         return replace(latest, readonly=readonly)
     if kind == "contain" and not new_case:
         latest = find_latest(install)
-        if latest is not None and latest.info.get("kind", "contain") == "contain":
-            st = case_status(latest)["status"]
-            if st in ("open", "interrupted", "failed", "contained"):
-                return replace(latest, readonly=readonly)
+        try:
+            if latest is not None and latest.info.get("kind", "contain") == "contain":
+                st = case_status(latest)["status"]
+                if st in ("open", "interrupted", "failed", "contained"):
+                    return replace(latest, readonly=readonly)
+        except MoltirError as exc:
+            # Decision: a damaged case (journal or case.json edited/corrupted) never blocks containment:
+            # the run opens a new case and says so; the damaged one stays as it is, as evidence.
+            if notes is not None:
+                notes.append(f"the latest case cannot be resumed ({exc.message}); opening a new case")
     return None
 
 
@@ -232,9 +238,9 @@ def preflight(runbook: Runbook, install: Install, options: RunOptions, case: Cas
 
 
 def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
-              reason: str, kind: str) -> tuple[Case, bool]:
+              reason: str, kind: str, notes: list[str] | None = None) -> tuple[Case, bool]:
     """The case this run belongs to, and whether it resumes an earlier run in it."""
-    found = existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind)
+    found = existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, notes=notes)
     if found is not None:
         return found, True
     cid = new_case_id()

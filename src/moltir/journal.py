@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moltir.errors import EXIT_VERIFY, MoltirError
 from moltir.fsutil import os_error
 from moltir.secrets import redact_value
 
@@ -43,6 +44,18 @@ class ChainReport:
     problems: tuple[str, ...]
 
 
+class JournalDamaged(MoltirError):
+    """A line other than a crash's partial tail is not a JSON record: edited or corrupted (exit 5)."""
+
+    def __init__(self, path: Path, lineno: int) -> None:
+        super().__init__(f"the case journal {path} is damaged: line {lineno} is not a JSON record "
+                         "(edited or corrupted)",
+                         hint="'moltir journal verify --case-dir CASE' lists every break; the case is kept as "
+                              "evidence: leave it as it is ('moltir contain' opens a new case)",
+                         exit_code=EXIT_VERIFY)
+        self.lineno = lineno
+
+
 class Journal:
     """Append-only writer. ``path=None`` gives a journal that records nothing (dry runs)."""
 
@@ -59,9 +72,16 @@ class Journal:
     def _read_lines(self) -> Iterator[tuple[dict[str, Any], bytes]]:
         assert self.path is not None
         with self.path.open("rb") as fh:
-            for raw in fh:
-                if raw.strip():
-                    yield json.loads(raw), raw
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError:
+                    record = None
+                if not isinstance(record, dict):
+                    raise JournalDamaged(self.path, lineno)
+                yield record, raw
 
     def _recover_tail(self) -> None:
         assert self.path is not None

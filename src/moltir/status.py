@@ -12,6 +12,7 @@ from typing import Any
 
 from moltir import engine, paths
 from moltir.case import Case
+from moltir.errors import MoltirError
 from moltir.journal import verify_chain
 from moltir.lock import current_holder
 from moltir.openclaw import Install
@@ -26,6 +27,7 @@ _WORDS = {
     "restore-failed": "restore INCOMPLETE: run 'moltir restore' again after fixing the cause",
     "restore-interrupted": "restore INTERRUPTED: run 'moltir restore' again to resume",
     "done": "done",
+    "damaged": "DAMAGED: a case record was edited or corrupted (see below); 'moltir contain' opens a new case",
 }
 
 
@@ -35,14 +37,21 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
     if case is None:
         report.update(case=None, status="none")
         return report
-    st = engine.case_status(case)
+    try:
+        st = engine.case_status(case)
+        info = case.info
+    except MoltirError as exc:  # a damaged journal or case.json: say so, with the chain check (exit 5)
+        chain = verify_chain(case.journal_path)
+        report.update(case={"id": case.dir.name, "dir": str(case.dir)}, status="damaged", error=exc.one_line(),
+                      runs={}, journal={"ok": False, "records": chain.records, "head": chain.head,
+                                        "problems": list(chain.problems) or [exc.message]})
+        return report
     holder = current_holder(paths.locks_dir(install.env), install.key)
     if holder is not None:
         # a run in progress looks "interrupted" in the journal until it ends: say what it is
         report["running"] = holder
         if st["status"] in ("open", "interrupted", "restore-interrupted"):
             st["status"] = "running"
-    info = case.info
     report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
                         "operator": info.get("operator")},
@@ -70,8 +79,8 @@ def render(report: dict[str, Any]) -> str:
     if not case:
         lines.append("no case yet for this install (nothing has been contained)")
         return "\n".join(lines)
-    lines.append(f"case:    {case['id']}  opened {case['opened_at']}" + (f"  reason: {case['reason']}"
-                                                                         if case.get("reason") else ""))
+    lines.append(f"case:    {case['id']}" + (f"  opened {case['opened_at']}" if case.get("opened_at") else "")
+                 + (f"  reason: {case['reason']}" if case.get("reason") else ""))
     lines.append(f"folder:  {case['dir']}")
     lines.append(f"status:  {_WORDS.get(report['status'], report['status'])}")
     if report.get("running"):
@@ -85,6 +94,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  ✓ {step}  {ts}")
         for step, err in run["steps_failed"].items():
             lines.append(f"  ✗ {step}  {err}")
+    if report.get("error"):
+        lines.append(f"error:   {report['error']}")
     if "journal" in report:
         j = report["journal"]
         lines.append(f"journal: {'hash chain intact' if j['ok'] else 'BROKEN'} ({j['records']} records)")

@@ -449,3 +449,31 @@ def test_restore_with_nothing_contained_is_a_no_op_that_says_so(tmp_path: Path) 
         assert obj["status"] == "noop" and "nothing to restore" in obj["message"]
         assert env["OPENCLAW_STATE_DIR"] in obj["message"]
     assert not (Path(env["MOLTIR_HOME"]) / "cases").exists()
+
+
+def test_a_damaged_case_is_reported_never_a_crash_and_contain_opens_a_new_case(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = tmp_path / "two.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "a", action: "test.sleep" },\n'
+                  '  { id: "b", action: "test.sleep" } ] }')
+    first = json.loads(_moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env).stdout)
+    journal = Path(first["case_dir"]) / "journal.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    lines[2] = "garbage{\n"  # a hand edit in the middle (not a crash's partial tail)
+    journal.write_text("".join(lines))
+
+    status = _moltir("status", "--json", env=env)
+    assert status.returncode == 5 and json.loads(status.stdout)["status"] == "damaged"
+    assert "line 3" in json.loads(status.stdout)["error"]
+    again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["case_id"] != first["case_id"]
+    assert "cannot be resumed" in again.stderr and "damaged" in again.stderr
+    (Path(first["case_dir"]) / "case.json").write_text("{bad")
+    (Path(first["case_dir"]) / "restore.json").write_text("{bad")
+    for args in (("status", "--case-dir", first["case_dir"]), ("restore", "--yes", "--case-dir", first["case_dir"]),
+                 ("journal", "verify", "--case-dir", first["case_dir"])):
+        out = _moltir(*args, env=env)
+        assert out.returncode == 5, (args, out.stdout, out.stderr)
+        assert "internal error" not in out.stderr and "Traceback" not in out.stderr
+    assert not (Path(env["MOLTIR_HOME"]) / "crash").exists()

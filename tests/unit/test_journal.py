@@ -65,3 +65,19 @@ def test_null_journal_writes_nothing(tmp_path: Path) -> None:
     before = sorted(tmp_path.rglob("*"))
     Journal(None).append("x")
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_a_damaged_middle_line_is_an_exit_5_error_not_a_crash(tmp_path: Path) -> None:
+    import pytest
+
+    from moltir.journal import JournalDamaged
+
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path)
+    for i in range(3):
+        j.append("e", i=i)
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + "[1, 2]\n" + lines[2])
+    with pytest.raises(JournalDamaged) as err:
+        Journal(path)
+    assert err.value.exit_code == 5 and "line 2" in err.value.message
