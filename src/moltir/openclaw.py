@@ -116,9 +116,15 @@ class Install:
             text = self.config_path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             return {}
+        except IsADirectoryError:
+            raise usage_error(f"{self.config_path} is a directory, not a config file",
+                              "point --config at the file") from None
         except OSError as exc:
             raise env_error(f"cannot read {self.config_path}: {exc.strerror}",
                             "check the file's permissions") from None
+        except UnicodeDecodeError as exc:
+            raise usage_error(f"{self.config_path}: not UTF-8 text (bad byte at offset {exc.start})",
+                              "save the file as UTF-8; moltir changed nothing") from None
         return parse_config_text(text, self.config_path)
 
     def gateway_port(self, config: Mapping[str, Any] | None = None) -> int:

@@ -112,3 +112,19 @@ def test_a_config_syntax_error_names_file_line_and_column(tmp_path: Path) -> Non
     with pytest.raises(MoltirError) as err:
         parse_config_text('{\n  a: 1\n  b: 2\n}\n', path)
     assert err.value.exit_code == 2 and err.value.message.startswith(f"{path}:3:3:")
+
+
+def test_a_config_that_is_not_utf8_or_a_folder_is_exit_2_not_a_crash(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    config = state / "openclaw.json"
+    config.write_bytes(b'{ channels: { slack: { dmPolicy: "op\xffen" } } }\n')
+    install = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    with pytest.raises(MoltirError) as err:
+        install.read_config()
+    assert err.value.exit_code == 2 and "not UTF-8" in err.value.message and "offset 36" in err.value.message
+    config.unlink()
+    config.mkdir()
+    with pytest.raises(MoltirError) as err:
+        install.read_config()
+    assert err.value.exit_code == 2 and "is a directory" in err.value.message
