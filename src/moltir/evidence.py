@@ -573,6 +573,10 @@ class _Walker:
                     continue
                 sub = [p for p in patterns if p.may_descend(child)]
                 if not sub:
+                    hit = next((p for p in patterns if p.match(child)), None)
+                    if hit is not None:  # e.g. logging.file naming a folder: say so, do not stay silent
+                        yield Skip(source, "a folder where a file is expected (not collected)", root.key,
+                                   hit.rule.category)
                     continue
                 try:
                     cfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)

@@ -315,6 +315,14 @@ def test_a_symlinked_shared_log_folder_is_not_followed(lay: Layout, tmp_path: Pa
     assert not any("elsewhere" in f["source"] for f in lay.manifest()["files"])
 
 
+def test_a_folder_where_a_file_is_expected_is_reported(lay: Layout) -> None:
+    odd = lay.tmplogs / "openclaw-2026-11-29.log"
+    odd.mkdir()
+    _write(odd / "inner.txt", "x\n")
+    lay.snapshot()
+    assert lay.skipped()[str(odd)] == "a folder where a file is expected (not collected)"
+
+
 def test_a_huge_sparse_file_is_skipped_not_copied(lay: Layout) -> None:
     # a "log" of holes (200 GiB in real life) planted in the shared temp dir must not fill the case's disk
     sparse = lay.tmplogs / "openclaw-2026-11-27.log"
