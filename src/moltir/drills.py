@@ -144,7 +144,9 @@ def render_history(records: Sequence[Mapping[str, Any]]) -> str:
     for r in records:
         fps = r.get("fingerprints") or {}
         proof = r.get("proof") or {}
-        proof_text = f"new {proof.get('new_status')} / old {proof.get('old_status')}" if proof else "-"
+        old_status = proof.get("old_status") if proof else None
+        proof_text = (f"new {proof.get('new_status')} / old {old_status if old_status is not None else 'not tested'}"
+                      if proof else "-")
         row = (f"{r.get('finished_at', '?'):<21} {r.get('outcome', '?'):<7} "
                f"{(r.get('duration_ms') or 0) / 1000:>6.1f} s  token {fps.get('old') or '?'} -> "
                f"{fps.get('new') or '?'}  proof {proof_text}  case {r.get('case_id') or '-'}")

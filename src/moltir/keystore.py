@@ -245,9 +245,10 @@ def pinned_backend_name(config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def pinned_backend(config: Mapping[str, Any]) -> Any:
-    """The keyring backend the running gateway's helper reads (the one pinned in the config), or keyring's
-    own choice when none is pinned or the pinned one cannot be loaded here.
+def pinned_backend(config: Mapping[str, Any]) -> Any | None:
+    """The keyring backend the running gateway's helper reads (the one pinned in the config), keyring's
+    own choice when none is pinned, or None when the pinned one cannot be loaded here (then what the
+    current backend holds may be a stale copy: the caller treats the token as unknown).
 
     A drill run from another environment (a timer with another ``PYTHON_KEYRING_BACKEND``) or a backend
     switch must read the PREVIOUS token where the gateway reads it, not a stale copy in the current
@@ -261,7 +262,7 @@ def pinned_backend(config: Mapping[str, Any]) -> Any:
     try:
         return load_backend(name)
     except Exception:
-        return current
+        return None
 
 
 def store(service: str, entry: str, token: str, *, backend: Any | None = None) -> str:
@@ -520,7 +521,10 @@ def configured_token(install: Install) -> tuple[str | None, str]:
             return value, "config"
         if kind == "ref" and isinstance(value, Mapping) and value.get("source") == "exec" \
                 and value.get("provider") == PROVIDER_ALIAS:
-            stored = read(SERVICE, str(value.get("id")), backend=pinned_backend(config))
+            backend = pinned_backend(config)
+            if backend is None:
+                return None, f"keyring backend {pinned_backend_name(config)} (pinned in the config) unavailable"
+            stored = read(SERVICE, str(value.get("id")), backend=backend)
             return (stored, "keyring") if stored else (None, "keyring entry missing")
     except MoltirError:
         return None, "unreadable"

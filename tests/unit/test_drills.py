@@ -148,6 +148,9 @@ def test_history_records_successes_and_failures(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     text = drills.render_history(records)
     assert "bbbb2222 -> aaaa1111" in text and "failed" in text
+    assert "exit 3: keyring locked" in text  # why it failed
+    untested = {**first, "proof": {"new_status": 400, "old_status": None}}
+    assert "old not tested" in drills.render_history([untested]) and "None" not in drills.render_history([untested])
 
 
 def test_cli_history_and_schedule(tmp_path: Path) -> None:

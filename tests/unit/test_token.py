@@ -500,6 +500,10 @@ def test_the_old_token_is_read_from_the_backend_the_config_pins(tmp_path: Path,
     token, source = old_token(install, config, [])
     assert token == live and source == "keyring (moltir SecretRef)"
     assert keystore.configured_token(install) == (live, "keyring")
+    # a pinned backend this moltir cannot load: unknown, never the stale copy of the current backend
+    config["secrets"]["providers"]["moltir"]["args"] = ["--backend", "no_such_module.Keyring"]
+    token, source = old_token(install, config, [])
+    assert token is None and "no_such_module.Keyring" in source and "cannot be loaded" in source
 
 
 def test_early_openclaw_devices_are_never_listed_through_its_cli(tmp_path: Path) -> None:

@@ -133,7 +133,16 @@ def old_token(install: Install, config: Mapping[str, Any], gateways: list[Any]) 
         return value, "config (plaintext)"
     if kind == "ref" and isinstance(value, Mapping):
         if value.get("source") == "exec" and value.get("provider") == keystore.PROVIDER_ALIAS:
-            stored = keystore.read(keystore.SERVICE, str(value.get("id")), backend=keystore.pinned_backend(config))
+            # where the gateway reads it; a backend that cannot be loaded or read here makes it unknown (the
+            # current backend may hold a stale copy: proving or rolling back to that would be wrong)
+            pinned = keystore.pinned_backend(config)
+            where = keystore.pinned_backend_name(config)
+            if pinned is None:
+                return None, f"keyring backend {where} (pinned in the config) cannot be loaded here"
+            try:
+                stored = keystore.read(keystore.SERVICE, str(value.get("id")), backend=pinned)
+            except MoltirError as exc:
+                return None, f"keyring backend {where} (pinned in the config) unreadable here: {exc.message}"
             return stored, "keyring (moltir SecretRef)" if stored else "keyring entry missing"
         if value.get("source") == "env":
             var = str(value.get("id"))
