@@ -24,7 +24,7 @@ import psutil
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
-from tests.harness.procs import describe, processes_for
+from tests.harness.procs import describe, kill_leftovers, processes_for
 from tests.harness.secret_service import SecretService
 
 
@@ -179,8 +179,11 @@ def test_a_bom_crlf_single_quoted_config_survives_contain_and_restore(openclaw_h
     mid = home.config_path.read_bytes()
     assert mid.startswith(b"\xef\xbb\xbf") and mid.count(b"\r\n") == mid.count(b"\n")
     assert b"'dmPolicy': 'disabled' /* risky */" in mid
-    restore = _moltir(env, home.root, "restore", "--yes", "--runbook", str(restore_rb))
-    assert restore.returncode == 0, restore.stdout + restore.stderr
+    try:
+        restore = _moltir(env, home.root, "restore", "--yes", "--runbook", str(restore_rb))
+        assert restore.returncode == 0, restore.stdout + restore.stderr
+    finally:  # the gateway restore started lives on the test's keyring bus: end it before the keyring goes
+        kill_leftovers(home.state_dir)
 
     post = home.config_path.read_bytes()
     assert post.startswith(b"\xef\xbb\xbf") and post.count(b"\r\n") == post.count(b"\n")
