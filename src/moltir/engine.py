@@ -252,7 +252,8 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
 
 def install_lock(install: Install, command: str) -> AbstractContextManager[None]:
     """The per-install run lock (exit 4 naming the holder); re-entrant within this process."""
-    return run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command)
+    return run_lock(paths.locks_dir(install.env), install.key, str(install.state_dir), command,
+                    anchor=install.state_dir)
 
 
 # ---- planning -----------------------------------------------------------------------------

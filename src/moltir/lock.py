@@ -26,7 +26,14 @@ _HELD: dict[str, int] = {}  # lock file -> nesting depth, for this process
 
 
 @contextlib.contextmanager
-def run_lock(lock_dir: Path, key: str, what: str, command: str) -> Iterator[None]:
+def run_lock(lock_dir: Path, key: str, what: str, command: str, *, anchor: Path | None = None) -> Iterator[None]:
+    """Hold the run lock for the install ``key``; exit 4 naming the holder when another run has it.
+
+    ``anchor`` (the OpenClaw state dir) is flocked too, through a read-only descriptor on the
+    folder itself: nothing is written there, and two moltir runs with different moltir homes
+    (``MOLTIR_HOME``, ``XDG_STATE_HOME``, another user's sudo environment) still exclude each other
+    on the same install.
+    """
     ensure_private_dir(lock_dir)
     path = lock_dir / f"{key}.lock"
     held = os.path.realpath(path)
@@ -48,17 +55,41 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str) -> Iterator[None
                 f"'{holder.get('command', '?')}' started {holder.get('started_at', '?')}",
                 hint="wait for it to finish (the lock frees itself when that process exits)",
                 exit_code=EXIT_LOCKED) from None
-        info = {"pid": os.getpid(), "command": command,
-                "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-        _HELD[held] = 1
-        try:
-            yield
-        finally:
-            del _HELD[held]
+        with _anchor_lock(anchor, what):
+            info = {"pid": os.getpid(), "command": command,
+                    "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            _HELD[held] = 1
+            try:
+                yield
+            finally:
+                del _HELD[held]
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _anchor_lock(anchor: Path | None, what: str) -> Iterator[None]:
+    try:
+        dfd = os.open(anchor, os.O_RDONLY | os.O_DIRECTORY) if anchor is not None else None
+    except OSError:  # no state dir yet (a config-only install): the moltir-home lock alone
+        dfd = None
+    if dfd is None:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MoltirError(
+                f"another moltir run holds the lock for {what}, from another moltir home "
+                "(MOLTIR_HOME / XDG_STATE_HOME, or another user's environment)",
+                hint="wait for it to finish ('pgrep -af moltir' shows it); the lock frees itself when it exits",
+                exit_code=EXIT_LOCKED) from None
+        yield
+    finally:
+        os.close(dfd)
 
 
 def _read_holder(fd: int) -> dict[str, object]:
