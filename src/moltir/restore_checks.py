@@ -295,7 +295,8 @@ def describe_restore(case: Case) -> list[str]:
         old = _fp(prev, "token_fingerprint") if isinstance(prev, Mapping) else _fp(tok, "old_fingerprint")
         lines.append("token: the gateway keeps the NEW token" + (f" (fingerprint {new})" if new else "")
                      + "; the old token" + (f" ({old})" if old else "") + " stays refused: restore never brings "
-                     "it back. Then proven on the live gateway: new accepted, old refused")
+                     "it back. Then proven on the live gateway: new accepted, and old refused when the case can still "
+                     "recover the old token (restore says if it could not)")
     elif tok is not None:
         lines.append("token: the gateway keeps the NEW token; the old one stays refused")
     else:
