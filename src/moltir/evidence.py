@@ -96,6 +96,9 @@ OWN_DIRS: Final = ("fs", "journald", "sqlite-backup")  # under evidence/: writte
 # Earlier steps' output, hashed in place and sealed: evidence/ outside OWN_DIRS (e.g. evidence/audit/,
 # written by audit.run), and these case folders.
 COVERED_CASE_DIRS: Final = ("volatile", "preimage", "audit")
+# Written once when the case opens (who, where, when, why): sealed in place too, so an edited
+# reason or operator fails verification. Not reported as "added" by a case sealed before it was.
+COVERED_CASE_FILES: Final = ("case.json",)
 CUSTODY: Final = "custody.jsonl"
 JOURNAL_MAX_LINES: Final = 200_000
 JOURNAL_SINCE: Final = "-30d"
@@ -1235,6 +1238,7 @@ def covered_case_files(case_dir: Path) -> list[str]:
     for sub in COVERED_CASE_DIRS:
         if (case_dir / sub).is_dir() and not (case_dir / sub).is_symlink():
             out += _tree(case_dir, sub)
+    out += [name for name in COVERED_CASE_FILES if (case_dir / name).is_file() and not (case_dir / name).is_symlink()]
     return out
 
 
@@ -1392,7 +1396,8 @@ def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, s
                   for r in RULES if install.generation in r.generations],
         "journal_units": list(sources.units),
         "notes": [*sources.notes, *col.notes],
-        "sealed_in_place": "evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS),
+        "sealed_in_place": ("evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS)
+                            + "; " + ", ".join(COVERED_CASE_FILES)),
         "previous_attempts": previous,
         "counts": {"files": len(col.files), "bytes": col.bytes, "listed": len(col.listed),
                    "skipped": len(col.skipped),
@@ -1603,7 +1608,7 @@ def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
             mismatched.append(f["path"])
     listed = {f["path"] for f in files}
     extra = [p for d in OWN_DIRS for p in _tree(case_dir, f"{EVIDENCE}/{d}") if p not in listed]
-    added = [p for p in covered_case_files(case_dir) if p not in listed]
+    added = [p for p in covered_case_files(case_dir) if p not in listed and p not in COVERED_CASE_FILES]
 
     chain = verify_chain(case_dir / "journal.jsonl")
     problems += [f"journal.jsonl: {p}" for p in chain.problems]

@@ -511,6 +511,19 @@ def test_earlier_case_output_is_sealed_in_place(lay: Layout) -> None:
     assert report.added_after_seal == ("evidence/audit/restore-final-audit/security-audit.json",)
 
 
+def test_an_edited_case_record_fails_verification(lay: Layout) -> None:
+    # case.json (who, when, why) is written once when the case opens: the seal covers it
+    lay.snapshot()
+    assert "case.json" in {f["path"] for f in lay.manifest()["files"]}
+    path = lay.case.dir / "case.json"
+    path.chmod(0o600)
+    text = path.read_text()
+    assert '"reason": "unit"' in text
+    path.write_text(text.replace('"reason": "unit"', '"reason": "nothing happened"'))
+    report = evidence.verify(lay.case.dir)
+    assert not report.ok and report.mismatched == ("case.json",)
+
+
 def test_sqlite_consistent_copy_when_the_gateway_runs(lay: Layout) -> None:
     db = lay.state / "state" / "openclaw.sqlite"
     db.parent.mkdir()
