@@ -536,6 +536,9 @@ class _Walker:
                 raise _RootSkip(f"symlink to {target!r} where {where} is expected (not followed: anyone could "
                                 "have planted it)")
             path = Path(os.path.realpath(path))  # the user's own choice, e.g. ~/.openclaw -> /data/openclaw
+        elif not stat.S_ISDIR(lst.st_mode):  # e.g. a FIFO or a file planted as /tmp/openclaw: say so
+            what = "a regular file" if stat.S_ISREG(lst.st_mode) else f"a {_kind(lst.st_mode)}"
+            raise _RootSkip(f"{what} where a folder is expected (not opened)")
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:

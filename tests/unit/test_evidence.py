@@ -315,6 +315,15 @@ def test_a_symlinked_shared_log_folder_is_not_followed(lay: Layout, tmp_path: Pa
     assert not any("elsewhere" in f["source"] for f in lay.manifest()["files"])
 
 
+def test_a_fifo_where_the_shared_log_folder_should_be_is_reported(lay: Layout) -> None:
+    for p in lay.tmplogs.iterdir():
+        p.unlink()
+    lay.tmplogs.rmdir()
+    os.mkfifo(lay.tmplogs)
+    lay.snapshot()
+    assert lay.skipped()[str(lay.tmplogs)] == "a FIFO where a folder is expected (not opened)"
+
+
 def test_a_folder_where_a_file_is_expected_is_reported(lay: Layout) -> None:
     odd = lay.tmplogs / "openclaw-2026-11-29.log"
     odd.mkdir()
