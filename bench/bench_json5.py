@@ -132,7 +132,7 @@ def _get(data: Any, path: tuple[str, ...]) -> Any:
 
 def moltir_round(path: Path, original: bytes) -> dict[str, float]:
     path.write_bytes(original)
-    json5edit._json5_check.cache_clear()
+    json5edit.reference_parse.cache_clear()
     t: dict[str, float] = {}
     t0 = time.perf_counter()
     cfg = ConfigFile.load_path(path, env={})

@@ -323,7 +323,7 @@ def _contain_fixes(prof: Path, floor_s: float = 0.05) -> list[str]:
                          "both plan and apply of gateway.stop; caching the survey for the run (ctx.shared) halves "
                          "it, and checking `/run/systemd/system` first skips it where there is no systemd."))
     cfg, cfg_s = share("moltir/openclaw", "_parse_config_cached")
-    ref, ref_s = share("moltir/json5edit", "_json5_check")
+    ref, ref_s = share("moltir/json5edit", "reference_parse")
     items.append((cfg_s + ref_s,
                   f"**Config re-parsed after every write, by two caches**: `Install.read_config` {cfg}, and "
                   f"json5edit's reference parse of the same texts {ref} (distinct texts only: repeated reads of "

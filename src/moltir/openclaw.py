@@ -227,27 +227,23 @@ class Install:
 def parse_config_text(text: str, path: Path) -> dict[str, Any]:
     """``json5.loads`` of a config; a fresh copy each call (callers may mutate it).
 
-    json5 is a pure-Python parser (~0.1 s for a 6 KiB config on 2 cores) and one contain run
-    reads the same config a dozen times or more (gateway_port() in every stop-verify poll), so
-    the parse of the last few distinct texts is cached (bench/RESULTS.md, time to contain).
+    json5 is slow and one contain run reads the same config a dozen times or more
+    (gateway_port() in every stop-verify poll): the parse is the editor's cached reference parse
+    (:func:`moltir.json5edit.reference_parse`), so each distinct text is parsed once.
     """
     import copy
 
     return copy.deepcopy(_parse_config_cached(text, str(path)))
 
 
-@functools.lru_cache(maxsize=4)
 def _parse_config_cached(text: str, path: str) -> dict[str, Any]:
-    import json5  # lazy: keeps `moltir --help` fast
+    from moltir.json5edit import parse, reference_parse  # lazy: keeps `moltir --help` fast
 
-    try:
-        data = json5.loads(text)
-    except ValueError as exc:
-        from moltir.json5edit import parse
-
+    data, err = reference_parse(text)   # one json5 parse per distinct text, shared with the editor
+    if err is not None:
         parse(text, source=path)  # raises the same file:line:col message as the config editor
-        raise usage_error(f"{path}: not valid JSON5: {exc}",
-                          "fix the syntax error (moltir changed nothing)") from None
+        raise usage_error(f"{path}: not valid JSON5: {err}",
+                          "fix the syntax error (moltir changed nothing)")
     if not isinstance(data, dict):
         raise usage_error(f"{path}: the config must be a JSON5 object", "fix the file (moltir changed nothing)")
     return data
