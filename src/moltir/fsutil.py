@@ -75,10 +75,39 @@ def write_json(path: Path, obj: object, *, mode: int = 0o600) -> None:
     atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode(), mode=mode)
 
 
+def make_private_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and every missing parent, each with mode 0700; return the folders this call
+    created, outermost first (so a caller that fails later can remove exactly those).
+
+    ``Path.mkdir(parents=True)`` gives the parents it creates the umask's mode (0755), which is how a
+    case's ``evidence/`` and ``evidence/audit/`` came out world-readable when the deep audit wrote
+    ``evidence/audit/<step>/...`` before (or without) the evidence snapshot. Folders that already
+    exist are left as they are. OSError propagates (see :func:`ensure_private_dir`).
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    created: list[Path] = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made concurrently by another run: not ours to remove
+        created.append(folder)
+    return created
+
+
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) with mode 0700 for what we create."""
+    """Create ``path`` and every missing parent with mode 0700 (existing folders are left as they are)."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(path)
     except OSError as exc:
         raise os_error(exc, f"creating {path}") from None
     return path

@@ -415,6 +415,22 @@ def test_action_insecure_fails_exit_1_naming_ids_and_keeps_evidence(fake_home: d
     assert not (folder / "security-audit.stdout").exists()  # the stdout was pure JSON
 
 
+def test_action_evidence_audit_folders_are_private_like_the_rest_of_the_case(fake_home: dict[str, Any]) -> None:
+    # the audit writes evidence/audit/<step>/ before (or without) the evidence snapshot: every folder it
+    # creates is 0700 like the rest of the case, never the umask's 0755 (mkdir -p gives parents that)
+    inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-stopped.stdout"))
+    old_umask = os.umask(0o022)
+    try:
+        ctx = make_ctx(fake_home, inst, params={"expect_gateway": "down"})
+        run_step(ctx)
+    finally:
+        os.umask(old_umask)
+    for rel in ("evidence", "evidence/audit", "evidence/audit/contain-deep-audit"):
+        assert stat.S_IMODE((ctx.case.dir / rel).stat().st_mode) == 0o700, rel
+    for f in (ctx.case.dir / "evidence" / "audit" / "contain-deep-audit").iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
 def test_action_contained_gateway_down_passes_with_probe_failed_expected(fake_home: dict[str, Any]) -> None:
     inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-stopped.stdout"))
     result = run_step(make_ctx(fake_home, inst, params={"expect_gateway": "down"}))
