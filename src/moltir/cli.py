@@ -269,7 +269,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     with engine.install_lock(install, command):
         restore_notes: list[str] = []
         if kind == "restore":  # refuse a doubtful case before asking anything
-            restore_notes = _restore_preflight(install, case_dir, kw["force"])
+            restore_notes = _restore_preflight(install, case_dir, kw["force"], rb)
         try:  # every pending step's environment check (a usable keyring), before anything changes
             engine.preflight(rb, install, options,
                              engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind))
@@ -314,15 +314,15 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         sys.exit(result.exit_code)
 
 
-def _restore_preflight(install: Any, case_dir: Path | None, force: bool) -> list[str]:
-    """Refuse a restore of a doubtful case (unless --force); return what restore will change."""
+def _restore_preflight(install: Any, case_dir: Path | None, force: bool, rb: Any) -> list[str]:
+    """Refuse a restore of a doubtful case (unless --force); return what this runbook will change."""
     checks = importlib.import_module("moltir.restore_checks")
     from moltir import engine
 
     case = engine.existing_case(install, case_dir=case_dir, new_case=False, kind="restore")
     assert case is not None  # existing_case raises when there is none to restore
     notes: list[str] = list(checks.preflight(case, install, force=force))
-    return [*notes, *checks.describe_restore(case)]
+    return [*notes, *checks.describe_restore(case, rb, install)]
 
 
 def _explain_partial_restore(case: Any, result: Any) -> Any:

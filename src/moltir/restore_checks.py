@@ -24,6 +24,7 @@ from moltir import paths
 from moltir.case import Case, latest_case_dir
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install
+from moltir.runbook import Runbook, Step
 
 RESTORE_RUNBOOK = "restore"
 _ABSENT = ("absent", "<absent>", "__absent__")
@@ -271,12 +272,45 @@ def _fp(section: Mapping[str, Any], *keys: str) -> str | None:
     return None
 
 
-def describe_restore(case: Case) -> list[str]:
-    """What ``moltir restore`` will change for this case, one line per effect."""
+def _running_gateway(install: Install | None) -> str | None:
+    """A label for this install's gateway when one runs now, else None (never raises)."""
+    if install is None:
+        return None
+    try:
+        from moltir import proc
+
+        gws = proc.find_gateways(install)
+    except MoltirError:
+        return None
+    return f"pid {gws[0].pid}" if gws else None
+
+
+def describe_restore(case: Case, runbook: Runbook | None = None, install: Install | None = None) -> list[str]:
+    """What ``moltir restore`` will change for this case, one line per effect.
+
+    Decision: the preview says what the run will really do, not what the shipped runbook does in
+    the usual case. With ``runbook`` it describes only the steps that runbook has (a copy without
+    ``token.verify`` promises no proof); with ``install`` it sees a gateway already running. When
+    containment found the gateway stopped (``gateway.stop`` recorded ``was_running: false``),
+    ``gateway.start`` leaves it stopped, so the token cannot be proven live (``token.verify`` skips)
+    and the final audit runs with the gateway down and expects it so (``audit.run``'s
+    ``_left_stopped``): the preview says exactly that instead of "with the gateway up".
+    """
     data = case.restore_data()
+    by_action: dict[str, Step] | None = None
+    if runbook is not None:
+        by_action = {}
+        for step in runbook.steps:
+            by_action.setdefault(step.action, step)
+
+    def has(action: str) -> bool:
+        return by_action is None or action in by_action
+
     lines = [f"case {case.id}:"]
     dm = data.get("dm_policy")
-    if dm is not None:
+    if dm is not None and not has("dm_policy.restore"):
+        lines.append("DM policies: left disabled (this runbook has no dm_policy.restore step)")
+    elif dm is not None:
         entries = _dm_entries(dm)
         if entries:
             lines.append(f"DM policies: {len(entries)} path(s) back to their pre-incident values:")
@@ -287,21 +321,71 @@ def describe_restore(case: Case) -> list[str]:
             lines.append("DM policies: back to their pre-incident values")
     else:
         lines.append("DM policies: nothing recorded, left as they are")
-    lines.append(_gateway_line(data.get("gateway")))
+
+    gw = data.get("gateway")
+    running = _running_gateway(install)
+    start = by_action.get("gateway.start") if by_action is not None else None
+    override = start is not None and bool(start.params.get("command"))
+    left_stopped = isinstance(gw, Mapping) and gw.get("was_running") is False
+    if not has("gateway.start"):
+        up = running is not None
+        lines.append("gateway: this runbook has no gateway.start step: "
+                     + (f"it keeps running ({running})" if up else "it stays stopped"))
+    elif running is not None:
+        up = True
+        lines.append(f"gateway: already running ({running}): left as it is; restore checks that it accepts "
+                     "the new token")
+    elif left_stopped and not override:
+        up = False
+        lines.append(_gateway_line(gw))
+    else:
+        up = True
+        lines.append("gateway: launched with the runbook's command (gateway.start with: {command})" if override
+                     else _gateway_line(gw))
+
     tok = data.get("token")
     if isinstance(tok, Mapping):
         new = _fp(tok, "new_fingerprint", "fingerprint")
         prev = tok.get("previous")
         old = _fp(prev, "token_fingerprint") if isinstance(prev, Mapping) else _fp(tok, "old_fingerprint")
-        lines.append("token: the gateway keeps the NEW token" + (f" (fingerprint {new})" if new else "")
-                     + "; the old token" + (f" ({old})" if old else "") + " stays refused: restore never brings "
-                     "it back. Then proven on the live gateway: new accepted, and old refused when the case can still "
+        line = ("token: the gateway keeps the NEW token" + (f" (fingerprint {new})" if new else "")
+                + "; the old token" + (f" ({old})" if old else "") + " stays refused: restore never brings it back.")
+        if not has("token.verify"):
+            line += " Not proven live: this runbook has no token.verify step"
+        elif not up:
+            line += (" Not proven live: the gateway stays stopped (it reads the new token at its next start; "
+                     "'moltir drill' proves it then)")
+        else:
+            line += (" Then proven on the live gateway: new accepted, and old refused when the case can still "
                      "recover the old token (restore says if it could not)")
+        lines.append(line)
     elif tok is not None:
         lines.append("token: the gateway keeps the NEW token; the old one stays refused")
     else:
         lines.append("token: not rotated in this case; unchanged")
-    lines.append("then: a deep security audit with the gateway up, kept in the case")
+
+    audit_step = by_action.get("audit.run") if by_action is not None else None
+    if by_action is not None and audit_step is None:
+        lines.append("then: no final audit (this runbook has no audit.run step)")
+        return lines
+    params: Mapping[str, Any] = audit_step.params if audit_step is not None else \
+        {"deep": True, "expect_gateway": "up", "fail_on": "never"}
+    deep = params.get("deep", True) is not False
+    expect = str(params.get("expect_gateway", "auto"))
+    fail_on = str(params.get("fail_on", "critical"))
+    what = "a deep security audit" if deep else "a security audit"
+    if up:
+        where = "with the gateway up" + (" (its probe must authenticate with the new token)"
+                                         if deep and expect == "up" else "")
+    elif left_stopped and expect != "down":
+        where = ("with the gateway stopped, as before containment (the audit expects it down: its probe "
+                 "finding no gateway is not a failure)")
+    elif expect == "up" and deep:
+        where = "with the gateway stopped: its probe must reach the gateway, so this step will fail"
+    else:
+        where = "with the gateway stopped"
+    gate = "findings are listed, not gating" if fail_on == "never" else f"unexpected {fail_on} findings fail it"
+    lines.append(f"then: {what} {where}, kept in the case; {gate}")
     return lines
 
 
@@ -313,15 +397,23 @@ _STATE_DONE = {
     "token.verify": "the gateway accepts the new token and refuses the old one",
     "audit.run": "the final audit ran",
 }
+# (action, the status its step.done recorded) -> the state, where the status changes what is true
+_STATE_DONE_AS = {
+    ("gateway.start", "skipped"): ("the gateway stays stopped, as before containment (it was not running when "
+                                   "the case contained it)"),
+    ("gateway.start", "already"): "the gateway is running (it was already up)",
+    ("token.verify", "skipped"): ("the token was not proven live: the gateway is not running (it reads the new "
+                                  "token at its next start)"),
+}
 _STATE_FAILED = {
     "dm_policy.restore": ("DM policies are NOT restored: they are still disabled (or partly restored if "
                           "the step stopped mid-way; a path someone edited during the incident is left "
                           "alone and reported)"),
-    "gateway.start": "the gateway is NOT running: it did not start or did not come up",
+    "gateway.start": ("the gateway is NOT up on the new token: it did not start, did not come up, or does not "
+                      "accept the new token (see the error)"),
     "token.verify": ("the gateway is running but the new token is NOT proven: it may serve another token; "
                      "do not expose it"),
-    "audit.run": ("the gateway runs on the new token, but the final audit failed or found problems "
-                  "(report in the case under evidence/audit/)"),
+    "audit.run": "the final audit failed or found problems (report in the case under evidence/audit/)",
 }
 _STATE_NOT_RUN = {
     "dm_policy.restore": "DM policies are still disabled",
@@ -329,6 +421,24 @@ _STATE_NOT_RUN = {
     "token.verify": "the token was not checked",
     "audit.run": "no final audit yet",
 }
+
+
+def _done_state(action: str, record: Mapping[str, Any]) -> str | None:
+    """What a done step left true, from its journal record (status, details)."""
+    status = str(record.get("status") or "done")
+    if (action, status) in _STATE_DONE_AS:
+        return _STATE_DONE_AS[(action, status)]
+    details = record.get("details")
+    if action == "token.verify" and isinstance(details, Mapping) and details.get("ok") \
+            and details.get("old_status") is None:
+        return "the gateway accepts the new token (the old token could not be tested)"
+    return _STATE_DONE.get(action)
+
+
+def _failed_state(action: str, gateway_up: bool | None) -> str | None:
+    if action == "token.verify" and gateway_up is False:
+        return "the token was NOT proven: the gateway is not running"
+    return _STATE_FAILED.get(action)
 
 
 # step id -> action in the shipped runbooks/restore.json5 (used when the runbook file is gone)
@@ -351,10 +461,13 @@ def _runbook_actions(source: object) -> dict[str, str]:
             if isinstance(s, dict) and isinstance(s.get("id"), str) and isinstance(s.get("action"), str)}
 
 
-def _restore_steps(case: Case) -> list[tuple[str, str]]:
-    """(step id, action) of the last restore run, in runbook order."""
+def _restore_steps(case: Case) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """(step id, action) of the last restore run, in runbook order, and each step's last
+    verified ``step.done`` record (its status: a ``gateway.start`` that left the gateway stopped
+    is "skipped", one that found it running "already")."""
     actions: dict[str, str] = dict(_SHIPPED_ACTIONS)
     planned: list[str] = []
+    done: dict[str, dict[str, Any]] = {}
     for rec in _journal_records(case):
         if rec.get("runbook") != RESTORE_RUNBOOK:
             continue
@@ -364,28 +477,42 @@ def _restore_steps(case: Case) -> list[tuple[str, str]]:
         elif rec.get("event") in ("step.start", "step.failed") and isinstance(rec.get("step"), str) \
                 and rec.get("action"):
             actions[rec["step"]] = str(rec["action"])
-    return [(sid, actions.get(sid, "")) for sid in planned]
+        if rec.get("event") == "step.done" and rec.get("verified") and isinstance(rec.get("step"), str):
+            done[rec["step"]] = rec
+    return [(sid, actions.get(sid, "")) for sid in planned], done
 
 
 def partial_failure_message(case: Case, failed_step: str) -> str:
-    """The state the install is left in after ``failed_step`` failed, and the next command."""
+    """The state the install is left in after ``failed_step`` failed, and the next command.
+
+    Decision: every clause is true of this run, not of the usual one: a ``gateway.start`` that
+    left the gateway stopped (it was not running when the case contained it) says so instead of
+    "the gateway is running again", and a token proof that could not run on a stopped gateway
+    says that.
+    """
     st = _status(case)
     run = st["runs"].get(RESTORE_RUNBOOK, {})
     done = set(run.get("done", {}))
     error = run.get("failed", {}).get(failed_step)
-    steps = _restore_steps(case) or [(failed_step, "")]
+    planned, records = _restore_steps(case)
+    steps = planned or [(failed_step, "")]
     state: list[str] = []
-    passed = False
+    gateway_up: bool | None = None  # what gateway.start left: True running, False stopped, None unknown
     for sid, action in steps:
         if sid == failed_step:
-            state.append(_STATE_FAILED.get(action, f"step {sid} ({action or '?'}) failed"))
-            passed = True
-        elif sid in done and not passed:
-            state.append(_STATE_DONE.get(action, f"step {sid} done"))
-        elif passed:
+            state.append(_failed_state(action, gateway_up) or f"step {sid} ({action or '?'}) failed")
+            if action == "gateway.start":
+                gateway_up = False
+            break
+        if sid in done:
+            state.append(_done_state(action, records.get(sid, {})) or f"step {sid} done")
+            if action == "gateway.start":
+                gateway_up = str(records.get(sid, {}).get("status") or "done") != "skipped"
+    passed = False
+    for sid, action in steps:
+        if passed:
             state.append(_STATE_NOT_RUN.get(action, f"step {sid} not run"))
-        elif sid in done:
-            state.append(_STATE_DONE.get(action, f"step {sid} done"))
+        passed = passed or sid == failed_step
     action = dict(steps).get(failed_step, "")
     cmd = f"moltir restore --yes{_case_flag(case)}"
     extra = ""

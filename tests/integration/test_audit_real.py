@@ -212,3 +212,33 @@ def test_audit_failures_are_step_errors_and_the_run_resumes(openclaw_home: OpenC
     assert _step_record(case, "step.done")["details"]["probe"]["state"] == "unreachable"
     events = [json.loads(line)["event"] for line in (case / "journal.jsonl").read_text().splitlines()]
     assert events.count("step.failed") == 2 and events.count("run.start") == 3, "one case, resumed twice"
+
+
+def test_restore_of_a_case_that_found_the_gateway_stopped_says_it_stays_stopped(
+        openclaw_home: OpenClawHome, tmp_path: Path) -> None:
+    # the preview and the partial-failure message tell what this restore really does: the gateway stays
+    # stopped (contain found it so), the token is not proven live, the final audit runs with it down;
+    # the audit here gates on the open DMs (fail_on critical), so the restore stops at the final audit
+    home = openclaw_home
+    case = tmp_path / "case"
+    stop_only = home.root / "stop-only.json5"
+    stop_only.write_text(json.dumps({"name": "contain", "steps": [
+        {"id": "stop-gateway", "action": "gateway.stop", "with": {"settle_s": 0}}]}))
+    run = _moltir(home, "contain", "--runbook", str(stop_only), "--case-dir", str(case), "--yes")
+    assert run.returncode == 0, run.stdout + run.stderr
+    restore = home.root / "restore-gating.json5"
+    restore.write_text(json.dumps({"name": "restore", "steps": [
+        {"id": "start-gateway", "action": "gateway.start"},
+        {"id": "verify-token", "action": "token.verify"},
+        {"id": "final-audit", "action": "audit.run",
+         "with": {"deep": True, "expect_gateway": "up", "fail_on": "critical"}}]}))
+    run = _moltir(home, "restore", "--runbook", str(restore), "--case-dir", str(case), "--yes")
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "gateway: was not running before containment; it stays stopped" in run.stderr
+    assert "then: a deep security audit with the gateway stopped, as before containment" in run.stderr
+    assert "gateway up" not in run.stderr
+    assert "Install state: the gateway stays stopped, as before containment" in out
+    assert "the token was not proven live: the gateway is not running" in out
+    assert "running again" not in out and "runs on the new token" not in out
+    assert "Traceback" not in out

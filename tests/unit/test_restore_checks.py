@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from moltir import paths, restore_checks
+from moltir import paths, restore_checks, runbook
 from moltir.case import Case, remember_latest
 from moltir.errors import EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install, discover
@@ -61,12 +61,14 @@ RESTORE_STEPS = [("restore-dms", "dm_policy.restore"), ("start-gateway", "gatewa
                  ("verify-token", "token.verify"), ("final-audit", "audit.run")]
 
 
-def restore_run(case: Case, *, done: int, failed: str | None = None, finished: bool = True) -> None:
+def restore_run(case: Case, *, done: int, failed: str | None = None, finished: bool = True,
+                statuses: dict[str, str] | None = None) -> None:
     j = case.journal()
     j.append("run.start", runbook="restore", steps=[s for s, _ in RESTORE_STEPS])
     for sid, action in RESTORE_STEPS[:done]:
         j.append("step.start", runbook="restore", step=sid, action=action)
-        j.append("step.done", runbook="restore", step=sid, action=action, verified=True)
+        j.append("step.done", runbook="restore", step=sid, action=action, verified=True,
+                 status=(statuses or {}).get(sid, "done"))
     if failed:
         action = dict(RESTORE_STEPS)[failed]
         j.append("step.start", runbook="restore", step=failed, action=action)
@@ -184,6 +186,40 @@ def test_describe_gateway_modes(install: Install, record: dict[str, Any], expect
     assert any(expected in line for line in restore_checks.describe_restore(case))
 
 
+def _left_stopped_case(install: Install) -> Case:
+    case = new_case(install, "c1")
+    case.record_restore("gateway", {"was_running": False})  # contain found the gateway already stopped
+    case.record_restore("token", {"new_fingerprint": "bbbb2222", "previous": {"token_fingerprint": "aaaa1111"}})
+    return case
+
+
+def test_describe_a_gateway_left_stopped_promises_no_live_proof_and_a_down_audit(install: Install) -> None:
+    # contain found the gateway stopped: restore leaves it so, token.verify skips, and the final audit
+    # expects it down (actions/audit.py _left_stopped); the preview says so, not "with the gateway up"
+    rb = runbook.load(runbook.resolve("restore"))
+    for lines in (restore_checks.describe_restore(_left_stopped_case(install)),
+                  restore_checks.describe_restore(Case.open(paths.cases_root(install.env) / "c1"), rb, install)):
+        text = "\n".join(lines)
+        assert "gateway: was not running before containment; it stays stopped" in text
+        assert "Not proven live: the gateway stays stopped" in text and "Then proven" not in text
+        assert "then: a deep security audit with the gateway stopped, as before containment" in text
+        assert "gateway up" not in text and "findings are listed, not gating" in text
+
+
+def test_describe_follows_the_runbook_it_will_run(install: Install, tmp_path: Path) -> None:
+    case = contained(new_case(install, "c1"))
+    copy = tmp_path / "restore-short.json5"
+    copy.write_text('{ name: "restore", steps: [ { id: "restore-dms", action: "dm_policy.restore" },'
+                    ' { id: "start-gateway", action: "gateway.start" } ] }')
+    text = "\n".join(restore_checks.describe_restore(case, runbook.load(copy), install))
+    assert "relaunched in the background" in text
+    assert "Not proven live: this runbook has no token.verify step" in text and "Then proven" not in text
+    assert "then: no final audit (this runbook has no audit.run step)" in text
+    full = "\n".join(restore_checks.describe_restore(case, runbook.load(runbook.resolve("restore")), install))
+    assert "Then proven on the live gateway" in full
+    assert "then: a deep security audit with the gateway up (its probe must authenticate with the new token)" in full
+
+
 # ---- partial failure -----------------------------------------------------------------------------
 
 def test_partial_failure_at_gateway_start(install: Install) -> None:
@@ -192,7 +228,7 @@ def test_partial_failure_at_gateway_start(install: Install) -> None:
     msg = restore_checks.partial_failure_message(case, "start-gateway")
     assert msg.startswith("restore stopped at step 'start-gateway' (boom: it broke).")
     assert "DM policies are back to their pre-incident values" in msg
-    assert "the gateway is NOT running" in msg
+    assert "the gateway is NOT up on the new token" in msg
     assert "the token was not checked" in msg
     assert f"moltir restore --yes --case-dir {case.dir}" in msg
     assert "resumes at 'start-gateway'" in msg
@@ -265,3 +301,31 @@ def test_a_readable_keyring_passes_with_a_note(install: Install, tmp_path: Path)
     notes = restore_checks.preflight(case, install, force=False)
     assert any(n.startswith("keyring: the gateway's secret helper reads its token") for n in notes)
     assert not any("tok-123456" in n for n in notes)
+
+
+def test_partial_failure_after_a_gateway_left_stopped_never_says_it_runs(install: Install) -> None:
+    # gateway.start left the gateway stopped (status "skipped": it was not running before the incident),
+    # token.verify skipped too; then the final audit failed
+    case = _left_stopped_case(install)
+    restore_run(case, done=3, failed="final-audit",
+                statuses={"start-gateway": "skipped", "verify-token": "skipped"})
+    msg = restore_checks.partial_failure_message(case, "final-audit")
+    assert "the gateway stays stopped, as before containment" in msg
+    assert "running again" not in msg and "runs on the new token" not in msg
+    assert "accepts the new token" not in msg and "the token was not proven live: the gateway is not running" in msg
+    assert "the final audit failed or found problems" in msg
+
+
+def test_partial_failure_of_the_token_proof_on_a_stopped_gateway(install: Install) -> None:
+    case = _left_stopped_case(install)
+    restore_run(case, done=2, failed="verify-token", statuses={"start-gateway": "skipped"})
+    msg = restore_checks.partial_failure_message(case, "verify-token")
+    assert "the token was NOT proven: the gateway is not running" in msg
+    assert "the gateway is running but" not in msg and "running again" not in msg
+
+
+def test_partial_failure_with_a_gateway_found_running(install: Install) -> None:
+    case = contained(new_case(install, "c1"))
+    restore_run(case, done=2, failed="verify-token", statuses={"start-gateway": "already"})
+    msg = restore_checks.partial_failure_message(case, "verify-token")
+    assert "the gateway is running (it was already up)" in msg and "running again" not in msg
