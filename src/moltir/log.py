@@ -53,10 +53,6 @@ class _FriendlyRenderer:
             resumed = ev.get("resumed_from")
             tail = f", resuming at step '{resumed}'" if resumed else ""
             return f"moltir {ev.get('runbook')}: case {ev.get('case_id')}{tail}"
-        if event == "run.done":
-            return str(ev.get("message", ""))
-        if event == "run.interrupted":
-            return self._c("interrupted: run the same command again to resume", "33")
         rest = " ".join(f"{k}={v}" for k, v in ev.items())
         return f"{event} {rest}".rstrip()
 
@@ -72,6 +68,19 @@ def configure(*, verbose: bool = False, quiet: bool = False) -> None:
     )
 
 
+# Events whose text is the run's result: the CLI prints it once, on stdout (cli._render).
+RESULT_EVENTS = frozenset({"run.done", "run.interrupted"})
+
+
 def emit(event: str, fields: Mapping[str, Any]) -> None:
-    """The engine's progress callback."""
+    """The engine's progress callback: progress lines go to stderr.
+
+    Decision (the usual CLI convention): stderr carries progress, warnings and errors; stdout carries
+    the result. The run's final message ("contain: all 5 steps done (case ...)", a failed or
+    interrupted run's message) is the result, so it is printed once, on stdout, by the CLI, and not
+    here as well; with ``--json`` stdout is the one JSON object and holds it as ``message``. The
+    journal still records ``run.done`` / ``run.interrupted``.
+    """
+    if event in RESULT_EVENTS:
+        return
     structlog.get_logger().info(event, **dict(fields))

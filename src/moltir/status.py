@@ -13,7 +13,7 @@ from typing import Any
 from moltir import engine, paths
 from moltir.case import Case
 from moltir.errors import MoltirError
-from moltir.journal import verify_chain
+from moltir.journal import Journal, verify_chain
 from moltir.lock import current_holder
 from moltir.openclaw import Install
 
@@ -46,6 +46,7 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                       runs={}, journal={"ok": False, "records": chain.records, "head": chain.head,
                                         "problems": list(chain.problems) or [exc.message]})
         return report
+    effects = _effect_times(case)
     holder = current_holder(paths.locks_dir(install.env), install.key)
     if holder is not None:
         # a run in progress looks "interrupted" in the journal until it ends: say what it is
@@ -56,9 +57,7 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
                         "operator": info.get("operator")},
                   status=st["status"],
-                  runs={name: {"started": r["started"], "finished": r["finished"], "ok": r["ok"],
-                               "steps_done": _in_order(r["done"], r["order"]), "steps_failed": r["failed"]}
-                        for name, r in st["runs"].items()})
+                  runs={name: _run_report(r, effects.get(name, {})) for name, r in st["runs"].items()})
     if verify:
         chain = verify_chain(case.journal_path)
         report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
@@ -66,10 +65,51 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
     return report
 
 
-def _in_order(done: dict[str, Any], order: list[str]) -> dict[str, Any]:
-    """Steps in runbook order (a step verified in the background is journaled out of order)."""
-    rank = {sid: i for i, sid in enumerate(order)}
-    return dict(sorted(done.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+def _effect_times(case: Case) -> dict[str, dict[str, str]]:
+    """runbook -> step -> when each verified step took effect.
+
+    A step whose check goes on in the background (``gateway.stop`` watches that the gateway stays
+    down while the next steps run) is journaled ``step.applied`` when it acted and ``step.done``
+    (verified) only when the watch ends, after the later steps: its time is the ``step.applied``
+    one, when the gateway actually went down, not the end of the deep audit.
+    """
+    records = Journal(case.journal_path).records() if case.journal_path.exists() else []
+    applied: dict[tuple[str, str], str] = {}
+    out: dict[str, dict[str, str]] = {}
+    for rec in records:
+        rb, step, ts = rec.get("runbook"), rec.get("step"), rec.get("ts")
+        if not isinstance(rb, str) or not isinstance(step, str) or not isinstance(ts, str):
+            continue
+        ev = rec.get("event")
+        if ev == "step.start":
+            applied.pop((rb, step), None)  # a new attempt: an earlier attempt's time no longer counts
+        elif ev == "step.applied":
+            applied[(rb, step)] = ts
+        elif ev == "step.done" and rec.get("verified"):
+            out.setdefault(rb, {})[step] = applied.pop((rb, step), ts)
+    return out
+
+
+def _run_report(run: dict[str, Any], effects: dict[str, str]) -> dict[str, Any]:
+    """One run for the report. Decision: ``steps`` lists every step in runbook order, each where it
+    belongs: done with the time it took effect, failed with its error, or not done; a step verified
+    in the background or a failed step that did not abort the run (``on_failure: continue``, e.g. a
+    snapshot on a full disk) is not moved to the end. ``steps_done`` (runbook order) and
+    ``steps_failed`` stay for scripts."""
+    done = {sid: effects.get(sid, ts) for sid, ts in run["done"].items()}
+    failed: dict[str, Any] = dict(run["failed"])
+    order = list(run["order"]) + [sid for sid in [*done, *failed] if sid not in run["order"]]
+    steps: list[dict[str, Any]] = []
+    for sid in dict.fromkeys(order):
+        if sid in done:
+            steps.append({"id": sid, "state": "done", "at": done[sid]})
+        elif sid in failed:
+            steps.append({"id": sid, "state": "failed", "error": failed[sid]})
+        else:
+            steps.append({"id": sid, "state": "not done"})
+    return {"started": run["started"], "finished": run["finished"], "ok": run["ok"],
+            "steps": steps, "steps_done": {s["id"]: s["at"] for s in steps if s["state"] == "done"},
+            "steps_failed": failed}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -90,10 +130,13 @@ def render(report: dict[str, Any]) -> str:
         state = "ok" if run["ok"] else ("failed" if run["ok"] is False else "unfinished")
         lines.append(f"{name}: {state}, started {run['started']}" +
                      (f", finished {run['finished']}" if run["finished"] else ""))
-        for step, ts in run["steps_done"].items():
-            lines.append(f"  ✓ {step}  {ts}")
-        for step, err in run["steps_failed"].items():
-            lines.append(f"  ✗ {step}  {err}")
+        for step in run["steps"]:
+            if step["state"] == "done":
+                lines.append(f"  ✓ {step['id']}  {step['at']}")
+            elif step["state"] == "failed":
+                lines.append(f"  ✗ {step['id']}  {step['error']}")
+            else:
+                lines.append(f"  · {step['id']}  not done")
     if report.get("error"):
         lines.append(f"error:   {report['error']}")
     if "journal" in report:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -81,11 +82,24 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         out = contain.stdout + contain.stderr
         assert contain.returncode == 0, out
         assert "Traceback" not in out
+        # the result once, on stdout; progress on stderr
+        assert contain.stdout.count("contain: all 5 steps done") == 1 and "steps done" not in contain.stderr, out
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway port closed after contain")
         contained = json5.loads(home.config_path.read_text())
         status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
         assert status["status"] == "contained"
         case = Path(status["case"]["dir"])
+        # steps in runbook order, each stamped when it took effect: stop-gateway (verified only when its
+        # respawn watch ended, after the deep audit) when the gateway went down
+        steps = status["runs"]["contain"]["steps"]
+        assert [s["id"] for s in steps] == ["stop-gateway", "disable-dms", "rotate-token", "snapshot", "deep-audit"]
+        assert all(s["state"] == "done" for s in steps)
+        records = [json.loads(line) for line in (case / "journal.jsonl").read_text().splitlines()]
+        applied = next(r["ts"] for r in records if r["event"] == "step.applied" and r["step"] == "stop-gateway")
+        assert steps[0]["at"] == applied and applied <= steps[1]["at"] <= steps[4]["at"]
+        # the case is private throughout: folders 0700 (sealed evidence 0500), files 0600 (sealed 0400)
+        for path in [case, *case.rglob("*")]:
+            assert stat.S_IMODE(path.lstat().st_mode) & 0o077 == 0, path
         record = json.loads((case / "restore.json").read_text())
         dm_paths = [e["path"] for e in record["dm_policy"]["paths"]]
         assert dm_paths
@@ -98,6 +112,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         out_restore = restore.stdout + restore.stderr
         assert restore.returncode == 0, out_restore
         assert "Traceback" not in out_restore
+        assert restore.stdout.count("restore: all 4 steps done") == 1 and "steps done" not in restore.stderr
 
         # the gateway runs again, on the NEW token; the old one stays refused
         assert port_is_open(home.port)

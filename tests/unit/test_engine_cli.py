@@ -477,3 +477,57 @@ def test_a_damaged_case_is_reported_never_a_crash_and_contain_opens_a_new_case(t
         assert out.returncode == 5, (args, out.stdout, out.stderr)
         assert "internal error" not in out.stderr and "Traceback" not in out.stderr
     assert not (Path(env["MOLTIR_HOME"]) / "crash").exists()
+
+
+def test_status_lists_steps_in_runbook_order_with_the_time_each_took_effect(tmp_path: Path) -> None:
+    # like a contain whose snapshot failed on a full disk (on_failure: continue): the step verified in the
+    # background (gateway.stop's respawn watch) is stamped when it acted, not when its watch ended after
+    # the last step, and the failed step is listed in its place with its error, not last
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f"""{{ name: "contain", steps: [
+      {{ id: "watched", action: "test.watch", with: {{ seconds: 1 }} }},
+      {{ id: "snapshot", action: "test.touch", with: {{ path: "" }}, on_failure: "continue" }},
+      {{ id: "audit", action: "test.sleep", with: {{ marker: "{tmp_path}/marks" }} }} ] }}""")
+    out = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
+    assert out.returncode == 1, out.stderr
+    journal = _journal(env)
+    assert journal is not None
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    applied = next(r["ts"] for r in records if r["event"] == "step.applied" and r["step"] == "watched")
+    audit_done = next(r["ts"] for r in records if r["event"] == "step.done" and r["step"] == "audit")
+    verified = next(r["ts"] for r in records if r["event"] == "step.done" and r["step"] == "watched")
+    assert applied <= audit_done < verified  # the watch ended after the last step
+    text = _moltir("status", env=env).stdout
+    lines = [ln.strip() for ln in text.splitlines() if ln.startswith("  ")]
+    assert [ln.split()[1] for ln in lines] == ["watched", "snapshot", "audit"], text
+    assert lines[0] == f"✓ watched  {applied}" and lines[2] == f"✓ audit  {audit_done}"
+    assert lines[1].startswith("✗ snapshot  ") and "test.touch needs a path" in lines[1]
+    report = json.loads(_moltir("status", "--json", env=env).stdout)["runs"]["contain"]
+    assert [(s["id"], s["state"]) for s in report["steps"]] == [("watched", "done"), ("snapshot", "failed"),
+                                                                 ("audit", "done")]
+    assert report["steps_done"] == {"watched": applied, "audit": audit_done}
+
+
+def test_the_final_message_is_printed_once_on_stdout_and_progress_on_stderr(tmp_path: Path) -> None:
+    # human output: progress lines on stderr, the result (final message, case folder) on stdout, once;
+    # --json: stdout is the one JSON object (holding the message), stderr has no copy of it
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "only", action: "test.sleep", '
+                  f'with: {{ marker: "{tmp_path}/marks" }} }} ] }}')
+    human = _moltir("contain", "--yes", "--new-case", "--runbook", str(rb), env=env)
+    assert human.returncode == 0, human.stderr
+    final = next(ln for ln in human.stdout.splitlines() if "all 1 steps done" in ln)
+    assert human.stdout.count(final) == 1 and final not in human.stderr
+    assert "→ only (test.sleep)" in human.stderr and "→ only" not in human.stdout
+    as_json = _moltir("contain", "--yes", "--new-case", "--json", "--runbook", str(rb), env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    result = json.loads(as_json.stdout)
+    assert "all 1 steps done" in result["message"] and "steps done" not in as_json.stderr
+    failing = tmp_path / "fail.json5"
+    failing.write_text('{ name: "contain", steps: [ { id: "bad", action: "test.touch", with: { path: "" } } ] }')
+    failed = _moltir("contain", "--yes", "--new-case", "--runbook", str(failing), env=env)
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stdout.count("contain incomplete: bad") == 1 and "contain incomplete" not in failed.stderr
+    assert "✗ bad: test.touch needs a path" in failed.stderr
