@@ -16,6 +16,7 @@ even when ``--case-dir`` put it elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
@@ -23,13 +24,13 @@ import os
 import secrets as pysecrets
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from moltir import __version__
-from moltir.errors import EXIT_USAGE, EXIT_VERIFY, MoltirError, usage_error
-from moltir.fsutil import atomic_write, ensure_private_dir, write_json
+from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, EXIT_USAGE, EXIT_VERIFY, MoltirError, usage_error
+from moltir.fsutil import atomic_write, ensure_private_dir, make_private_dirs, os_error, write_json
 from moltir.journal import Journal, utc_now
 
 
@@ -49,16 +50,29 @@ def _operator() -> str:
 class Case:
     dir: Path
     readonly: bool = False  # dry runs: reading allowed, every write refused
+    # the folders Case.create made for this case (outermost first): what abandon_new removes
+    created_dirs: tuple[Path, ...] = field(default=(), repr=False, compare=False)
 
     # ---- creation / opening ---------------------------------------------------------------
     @classmethod
     def create(cls, folder: Path, *, kind: str, install_info: Mapping[str, Any], reason: str,
                case_id: str | None = None) -> Case:
+        """Open a new case folder holding ``case.json``.
+
+        Decision: a case that cannot be opened (disk full, read-only or unwritable folder) changed
+        nothing -- no step has run -- so it is exit 3 (environment not ready) saying "nothing was
+        changed", not exit 1 ("a step failed"), and no half-made case is left behind: the folders this
+        call created are removed (an empty ``--case-dir`` the user made stays). See
+        :meth:`abandon_new` for a failure right after (the install's case index).
+        """
         if folder.exists() and any(folder.iterdir()):
             raise usage_error(f"{folder} is not empty and is not a moltir case",
                               "choose another --case-dir")
-        ensure_private_dir(folder)
-        os.chmod(folder, 0o700)
+        try:
+            created = tuple(make_private_dirs(folder))
+        except OSError as exc:
+            raise _not_opened(os_error(exc, f"creating {folder}")) from None
+        case = cls(folder, created_dirs=created)
         record = {
             "case_id": case_id or folder.name,
             "kind": kind,
@@ -70,8 +84,27 @@ class Case:
             "moltir_version": __version__,
             "openclaw": dict(install_info),
         }
-        write_json(folder / "case.json", record)
-        return cls(folder)
+        try:
+            os.chmod(folder, 0o700)
+            write_json(folder / "case.json", record)
+        except OSError as exc:
+            raise case.abandon_new(os_error(exc, f"writing {folder / 'case.json'}")) from None
+        except MoltirError as exc:
+            raise case.abandon_new(exc) from None
+        return case
+
+    def abandon_new(self, exc: MoltirError) -> MoltirError:
+        """Remove this just-created case (no step ran in it) and return ``exc`` as the error to raise:
+        exit 3 and "nothing was changed" when it was a failure of the environment (disk full, ...).
+
+        Removes ``case.json`` and the folders :meth:`create` made, nothing else: a folder that is not
+        empty (someone else's file) stays."""
+        with contextlib.suppress(OSError):
+            (self.dir / "case.json").unlink()
+        for folder in reversed(self.created_dirs):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return _not_opened(exc)
 
     @classmethod
     def open(cls, folder: Path, *, readonly: bool = False) -> Case:
@@ -165,6 +198,20 @@ class Case:
     def write_json(self, rel: str, obj: Any, *, overwrite: bool = False) -> Path:
         text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, default=str) + "\n"
         return self.write_file(rel, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _not_opened(exc: MoltirError) -> MoltirError:
+    """The error for a case that could not be opened: nothing changed, so a failure of the
+    environment (disk full: exit 1 from :func:`moltir.fsutil.os_error`) is exit 3; exit 2/3/4/130
+    keep their code."""
+    code = EXIT_ENV if exc.exit_code == EXIT_STEP_FAILED else exc.exit_code
+    message = exc.message.rstrip(".")
+    if "nothing was changed" not in message:
+        message += "; no case was opened and nothing was changed"
+    hint = exc.hint or "fix the cause and run the command again"
+    if "--case-dir" not in hint:
+        hint += " (or pass --case-dir on another disk)"
+    return MoltirError(message, hint=hint, exit_code=code)
 
 
 def _damaged(path: Path, exc: Exception) -> MoltirError:

@@ -6,6 +6,7 @@ psutil, keyring and json5 load when a command runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -121,6 +122,7 @@ def _write_crash_log(exc: BaseException) -> str:
     from moltir.secrets import redact
 
     text = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    path: Path | None = None
     try:
         folder = moltir_home() / "crash"
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -130,6 +132,9 @@ def _write_crash_log(exc: BaseException) -> str:
             fh.write(text)
         return str(path)
     except OSError:
+        if path is not None:  # e.g. disk full: no empty crash log left behind
+            with contextlib.suppress(OSError):
+                path.unlink()
         return "(could not write a crash log)"
 
 

@@ -246,7 +246,10 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
     cid = new_case_id()
     folder = case_dir if case_dir is not None else paths.cases_root(install.env) / cid
     case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid)
-    remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir, kind=kind)
+    try:
+        remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir, kind=kind)
+    except MoltirError as exc:  # e.g. disk full: no step ran, so no half-made case is left (exit 3)
+        raise case.abandon_new(exc) from None
     return case, False
 
 

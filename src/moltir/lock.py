@@ -19,8 +19,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from moltir.errors import EXIT_LOCKED, MoltirError
-from moltir.fsutil import ensure_private_dir
+from moltir.errors import EXIT_ENV, EXIT_LOCKED, EXIT_STEP_FAILED, MoltirError
+from moltir.fsutil import ensure_private_dir, os_error
 
 _HELD: dict[str, int] = {}  # lock file -> nesting depth, for this process
 
@@ -34,8 +34,11 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str, *, anchor: Path 
     (``MOLTIR_HOME``, ``XDG_STATE_HOME``, another user's sudo environment) still exclude each other
     on the same install.
     """
-    ensure_private_dir(lock_dir)
     path = lock_dir / f"{key}.lock"
+    try:
+        ensure_private_dir(lock_dir)
+    except MoltirError as exc:
+        raise _unwritable(exc) from None
     held = os.path.realpath(path)
     if held in _HELD:  # this process holds it already (the CLI around the engine)
         _HELD[held] += 1
@@ -44,7 +47,10 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str, *, anchor: Path 
         finally:
             _HELD[held] -= 1
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise _unwritable(os_error(exc, f"opening the run lock {path}")) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -58,8 +64,11 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str, *, anchor: Path 
         with _anchor_lock(anchor, what):
             info = {"pid": os.getpid(), "command": command,
                     "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")}
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(info).encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(info).encode(), 0)
+            except OSError as exc:
+                raise _unwritable(os_error(exc, f"writing the run lock {path}")) from None
             _HELD[held] = 1
             try:
                 yield
@@ -67,6 +76,13 @@ def run_lock(lock_dir: Path, key: str, what: str, command: str, *, anchor: Path 
                 del _HELD[held]
     finally:
         os.close(fd)
+
+
+def _unwritable(exc: MoltirError) -> MoltirError:
+    """The lock could not be written (disk full, read-only moltir home): nothing has run yet, so it is
+    exit 3 (environment not ready) saying nothing was changed, never an internal-error crash."""
+    return MoltirError(f"{exc.message}; nothing was changed", hint=exc.hint or "fix the cause and run again",
+                       exit_code=EXIT_ENV if exc.exit_code == EXIT_STEP_FAILED else exc.exit_code)
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
@@ -201,3 +203,45 @@ def test_a_bom_crlf_single_quoted_config_survives_contain_and_restore(openclaw_h
             return re.sub(r'token: "[^"]*"', 'token: "T"', line[1:])
 
         assert len(added) == 1 and masked(added[0]) == masked(removed[0]), diff
+
+
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True, ids=["oc2026.9.6"])
+def test_a_full_disk_before_the_case_exists_is_exit_3_and_changes_nothing(
+        openclaw_release: Any, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """``--case-dir`` on a full tmpfs: the case cannot be opened, so nothing runs: exit 3 in one line,
+    the gateway still serves the old token, the config is untouched and no case folder is left."""
+    home: OpenClawHome = request.getfixturevalue("openclaw_home")
+    secret_service: SecretService = request.getfixturevalue("secret_service")
+    home.env.update(secret_service.env)  # a usable keyring: the token.rotate preflight passes
+    env = _env(home)
+    before = home.config_path.read_bytes()
+    disk = tmp_path / "full"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(disk)],
+                           capture_output=True, text=True, check=False)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mount.stderr.strip()}); "
+                    "tests/unit/test_disk_full.py covers ENOSPC with an injected write failure")
+    gw = Gateway(home)
+    try:
+        gw.start()
+        fd = os.open(disk / "fill", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        run = _moltir(env, home.root, "contain", "--yes", "--case-dir", str(disk / "case"))
+        assert run.returncode == 3, run.stdout + run.stderr
+        errors = [ln for ln in run.stderr.splitlines() if not ln.startswith("warning:")]
+        assert len(errors) == 1 and "disk full" in errors[0] and "nothing was changed" in errors[0], run.stderr
+        assert "Traceback" not in run.stdout + run.stderr
+        assert sorted(p.name for p in disk.iterdir()) == ["fill"], "a half-made case folder was left"
+        assert gw.token_status(home.token) == 400 and home.config_path.read_bytes() == before
+        assert json.loads(_moltir(env, home.root, "status", "--json").stdout)["status"] == "none"
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+        gw.stop()
+        gw.assert_stopped()
