@@ -475,6 +475,61 @@ def boot_check(install: Install, command: str, args: Sequence[str], *, expected:
     return BootCheck(True, where.source, f"the helper returned token {fp} in {ms} ms", fp, ms)
 
 
+def boot_preflight(install: Install, backend: str, pid: int | None) -> BootCheck:
+    """The boot-safety check BEFORE a run changes anything (``token.rotate``'s preflight): can the
+    helper read this install's keyring entry in the environment of the gateway ``pid``? Raises
+    :func:`boot_refusal` (exit 3, one line) when it cannot; returns the passed check.
+
+    Side-effect free: nothing is written (no staging entry, no launcher), unlike the check in
+    ``token.rotate``'s apply, which proves the helper returns the NEW token from a staging entry
+    through the launcher it installs. Here the helper runs as the launcher would run it (this
+    interpreter, ``-I -m moltir.secret_helper --backend BACKEND``; the launcher itself when it is
+    already installed and current, so OpenClaw's path checks are included), with only the
+    ``passEnv`` variables of the gateway's environment, and reads the entry moltir keeps:
+
+    * the helper fails there (no D-Bus session, a locked keyring, a backend that cannot load):
+      refused -- the gateway could not read its token either;
+    * it returns something other than what moltir reads here (another token, or nothing while
+      moltir holds one): refused -- the gateway's environment reaches another keyring;
+    * both see no entry yet (the first rotation): the keyring answered, which is what this check
+      can prove without writing; the apply-time check with the staging token still runs.
+    """
+    where = gateway_env(install, pid)
+    entry = entry_name(install)
+    wrapper = helper_wrapper_path(install.env)
+    try:
+        current = wrapper.is_file() and not wrapper.is_symlink() and wrapper.read_bytes() == wrapper_text().encode()
+    except OSError:
+        current = False
+    if current:
+        problem = exec_path_problem(str(wrapper))
+        if problem:
+            raise boot_refusal(BootCheck(False, where.source, f"OpenClaw would refuse the helper: {problem}"))
+        command, args = str(wrapper), ["--backend", backend]
+    else:
+        command, args = sys.executable, ["-I", "-m", "moltir.secret_helper", "--backend", backend]
+    mine = read(SERVICE, entry)
+    env = {k: where.env[k] for k in PASS_ENV if k in where.env}
+    started = time.monotonic()
+    rc, data, err = run_helper(command, args, env, [entry])
+    ms = int((time.monotonic() - started) * 1000)
+    if rc != 0 or data is None:
+        raise boot_refusal(BootCheck(False, where.source, f"the helper failed there (rc {rc}): "
+                                                          f"{err or 'no JSON on stdout'}", duration_ms=ms))
+    values = data.get("values") if isinstance(data.get("values"), dict) else {}
+    value = values.get(entry) if isinstance(values, dict) else None
+    if isinstance(value, str):
+        register(value)
+    if mine is not None and value != mine:
+        got = f"token {fingerprint(value)}" if isinstance(value, str) else "no token"
+        raise boot_refusal(BootCheck(False, where.source, f"the helper read {got} for {entry} there, not the "
+                                                          f"{fingerprint(mine)} moltir reads here: the gateway's "
+                                                          "environment reaches another keyring", duration_ms=ms))
+    detail = (f"the helper read the token {fingerprint(value)} there in {ms} ms" if isinstance(value, str)
+              else f"the keyring answered the helper there in {ms} ms (no token stored yet)")
+    return BootCheck(True, where.source, detail, fingerprint(value) if isinstance(value, str) else None, ms)
+
+
 def boot_refusal(check: BootCheck) -> MoltirError:
     """The error that stops a switch to the keyring when the helper would fail at gateway start."""
     return MoltirError(

@@ -315,3 +315,71 @@ def test_doctor_on_early_openclaw_does_not_promise_a_move_to_the_keyring(tmp_pat
     early = replace(install, generation="openclaw-early")
     detail = dict((n, d) for n, _, d in keystore.doctor_checks(early))["gateway token source"]
     assert "moves it to the keyring" not in detail and "record" in detail
+
+
+def test_boot_preflight_reads_the_entry_in_the_gateway_env_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the up-front boot-safety check (token.rotate's preflight): the helper runs with the passEnv of the
+    # running gateway's environment (its pid), reads the entry moltir keeps, and nothing is written
+    import subprocess
+
+    env = _fake_keyring_env(tmp_path)
+    home = Path(env["HOME"])
+    monkeypatch.setenv("MOLTIR_TEST_KEYRING_FILE", str(home / "fake-keyring.json"))
+    use(fakes.FileKeyring())
+    moltir_home = tmp_path / "mh"
+    install = discover(state_dir=str(tmp_path / "state"), env={**env, "MOLTIR_HOME": str(moltir_home)})
+    entry = keystore.entry_name(install)
+    backend = keystore.describe_backend(keyring.get_keyring()).name
+
+    def gateway(gw_env: dict[str, str]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["sleep", "30"], env=gw_env)
+
+    same = gateway(env)
+    elsewhere_env = _fake_keyring_env(tmp_path / "other")  # a HOME whose keyring holds nothing
+    other = gateway(elsewhere_env)
+    try:
+        first = keystore.boot_preflight(install, backend, same.pid)  # nothing stored yet: the keyring answered
+        assert first.ok and "no token stored yet" in first.detail and first.source == f"running gateway pid {same.pid}"
+        assert not (home / "fake-keyring.json").exists() and not moltir_home.exists(), "the check wrote something"
+
+        token = "c" * 64
+        keystore.store("moltir", entry, token)
+        ok = keystore.boot_preflight(install, backend, same.pid)
+        assert ok.ok and ok.fingerprint == fingerprint(token) and token not in ok.detail
+
+        with pytest.raises(MoltirError) as err:  # the gateway's environment reaches another keyring
+            keystore.boot_preflight(install, backend, other.pid)
+        assert err.value.exit_code == EXIT_ENV and "another keyring" in err.value.message
+        assert token not in err.value.one_line() and "plaintext" in err.value.hint
+
+        (home / "LOCKED").write_text("")  # locked where the gateway looks (and here)
+        with pytest.raises(MoltirError) as err:
+            keystore.boot_preflight(install, backend, same.pid)
+        assert err.value.exit_code == EXIT_ENV
+    finally:
+        for p in (same, other):
+            p.kill()
+            p.wait()
+
+
+def test_boot_preflight_refuses_when_the_gateway_env_has_no_keyring(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    env = _fake_keyring_env(tmp_path)
+    monkeypatch.setenv("MOLTIR_TEST_KEYRING_FILE", str(Path(env["HOME"]) / "fake-keyring.json"))
+    use(fakes.FileKeyring())
+    install = discover(state_dir=str(tmp_path / "state"), env={**env, "MOLTIR_HOME": str(tmp_path / "mh")})
+    # the gateway's HOME has no keyringrc: the pinned backend cannot even load there
+    gw = subprocess.Popen(["sleep", "30"], env={"HOME": str(tmp_path / "bare"), "PATH": env["PATH"]})
+    try:
+        with pytest.raises(MoltirError) as err:
+            keystore.boot_preflight(install, keystore.describe_backend(keyring.get_keyring()).name, gw.pid)
+    finally:
+        gw.kill()
+        gw.wait()
+    assert err.value.exit_code == EXIT_ENV
+    assert f"running gateway pid {gw.pid}" in err.value.message
+    assert "the helper failed there (rc 1)" in err.value.message
+    assert "\n" not in err.value.one_line()
