@@ -46,7 +46,7 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                       runs={}, journal={"ok": False, "records": chain.records, "head": chain.head,
                                         "problems": list(chain.problems) or [exc.message]})
         return report
-    effects = _effect_times(case)
+    effects, outcomes = _effect_times(case)
     holder = current_holder(paths.locks_dir(install.env), install.key)
     if holder is not None:
         # a run in progress looks "interrupted" in the journal until it ends: say what it is
@@ -57,7 +57,8 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
                         "operator": info.get("operator")},
                   status=st["status"],
-                  runs={name: _run_report(r, effects.get(name, {})) for name, r in st["runs"].items()})
+                  runs={name: _run_report(r, effects.get(name, {}), outcomes.get(name, {}))
+                        for name, r in st["runs"].items()})
     if verify:
         chain = verify_chain(case.journal_path)
         report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
@@ -65,7 +66,7 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
     return report
 
 
-def _effect_times(case: Case) -> dict[str, dict[str, str]]:
+def _effect_times(case: Case) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
     """runbook -> step -> when each verified step took effect.
 
     A step whose check goes on in the background (``gateway.stop`` watches that the gateway stays
@@ -76,6 +77,7 @@ def _effect_times(case: Case) -> dict[str, dict[str, str]]:
     records = Journal(case.journal_path).records() if case.journal_path.exists() else []
     applied: dict[tuple[str, str], str] = {}
     out: dict[str, dict[str, str]] = {}
+    statuses: dict[str, dict[str, str]] = {}  # runbook -> step -> done | already | skipped | forced
     for rec in records:
         rb, step, ts = rec.get("runbook"), rec.get("step"), rec.get("ts")
         if not isinstance(rb, str) or not isinstance(step, str) or not isinstance(ts, str):
@@ -87,22 +89,24 @@ def _effect_times(case: Case) -> dict[str, dict[str, str]]:
             applied[(rb, step)] = ts
         elif ev == "step.done" and rec.get("verified"):
             out.setdefault(rb, {})[step] = applied.pop((rb, step), ts)
-    return out
+            statuses.setdefault(rb, {})[step] = str(rec.get("status") or "done")
+    return out, statuses
 
 
-def _run_report(run: dict[str, Any], effects: dict[str, str]) -> dict[str, Any]:
+def _run_report(run: dict[str, Any], effects: dict[str, str], outcomes: dict[str, str]) -> dict[str, Any]:
     """One run for the report. Decision: ``steps`` lists every step in runbook order, each where it
     belongs: done with the time it took effect, failed with its error, or not done; a step verified
     in the background or a failed step that did not abort the run (``on_failure: continue``, e.g. a
     snapshot on a full disk) is not moved to the end. ``steps_done`` (runbook order) and
-    ``steps_failed`` stay for scripts."""
+    ``steps_failed`` stay for scripts. A done step that changed nothing says how it ended
+    (``already``, ``skipped``: e.g. restore's start-gateway leaving a gateway stopped)."""
     done = {sid: effects.get(sid, ts) for sid, ts in run["done"].items()}
     failed: dict[str, Any] = dict(run["failed"])
     order = list(run["order"]) + [sid for sid in [*done, *failed] if sid not in run["order"]]
     steps: list[dict[str, Any]] = []
     for sid in dict.fromkeys(order):
         if sid in done:
-            steps.append({"id": sid, "state": "done", "at": done[sid]})
+            steps.append({"id": sid, "state": "done", "at": done[sid], "status": outcomes.get(sid, "done")})
         elif sid in failed:
             steps.append({"id": sid, "state": "failed", "error": failed[sid]})
         else:
@@ -132,7 +136,9 @@ def render(report: dict[str, Any]) -> str:
                      (f", finished {run['finished']}" if run["finished"] else ""))
         for step in run["steps"]:
             if step["state"] == "done":
-                lines.append(f"  ✓ {step['id']}  {step['at']}")
+                how = step.get("status", "done")
+                icon = {"skipped": "-", "forced": "!"}.get(how, "✓")  # as the run printed it
+                lines.append(f"  {icon} {step['id']}  {step['at']}" + (f"  ({how})" if how != "done" else ""))
             elif step["state"] == "failed":
                 lines.append(f"  ✗ {step['id']}  {step['error']}")
             else:

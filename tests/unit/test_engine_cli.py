@@ -507,6 +507,27 @@ def test_status_lists_steps_in_runbook_order_with_the_time_each_took_effect(tmp_
     assert [(s["id"], s["state"]) for s in report["steps"]] == [("watched", "done"), ("snapshot", "failed"),
                                                                  ("audit", "done")]
     assert report["steps_done"] == {"watched": applied, "audit": audit_done}
+    assert report["steps"][0]["status"] == "done"
+
+
+def test_status_says_how_a_step_that_changed_nothing_ended(tmp_path: Path) -> None:
+    # e.g. restore's start-gateway leaving a gateway stopped is "skipped", not a plain check mark
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "one", action: "test.sleep" } ] }')
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
+    journal = _journal(env)
+    assert journal is not None
+    from moltir.case import Case
+
+    case = Case.open(journal.parent)
+    case.journal().append("run.start", runbook="restore", role="restore", steps=["start-gateway"])
+    case.journal().append("step.done", runbook="restore", step="start-gateway", action="gateway.start",
+                          status="skipped", verified=True)
+    case.journal().append("run.done", runbook="restore", status="ok")
+    text = _moltir("status", env=env).stdout
+    assert "  - start-gateway  " in text and text.rstrip().endswith("(skipped)"), text
+    assert "  ✓ one  " in text and "(done)" not in text
 
 
 def test_the_final_message_is_printed_once_on_stdout_and_progress_on_stderr(tmp_path: Path) -> None:
