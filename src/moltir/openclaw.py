@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from moltir.errors import env_error, usage_error
+from moltir.errors import MoltirError, env_error, usage_error
 
 Generation = Literal["clawdbot", "openclaw-early", "openclaw-current", "unknown"]
 
@@ -225,11 +225,13 @@ class Install:
 
 
 def parse_config_text(text: str, path: Path) -> dict[str, Any]:
-    """``json5.loads`` of a config; a fresh copy each call (callers may mutate it).
+    """The value of a config (what ``json5.loads`` gives); a fresh copy each call (callers may mutate it).
 
-    json5 is slow and one contain run reads the same config a dozen times or more
-    (gateway_port() in every stop-verify poll): the parse is the editor's cached reference parse
-    (:func:`moltir.json5edit.reference_parse`), so each distinct text is parsed once.
+    Read with moltir's own JSON5 scanner (:func:`moltir.json5edit.scan_value`): json5 is a slow
+    pure-Python parser (~40-100 ms for a 6 KiB config on 2 cores) and gateway.stop reads the
+    config's port before it signals the gateway. Where the scanner refuses a text json5 accepts
+    (duplicate keys) json5's reading is used, as OpenClaw would; edits always take the reference
+    parse (json5edit.parse).
     """
     import copy
 
@@ -237,9 +239,14 @@ def parse_config_text(text: str, path: Path) -> dict[str, Any]:
 
 
 def _parse_config_cached(text: str, path: str) -> dict[str, Any]:
-    from moltir.json5edit import parse, reference_parse  # lazy: keeps `moltir --help` fast
+    from moltir.json5edit import parse, reference_parse, scan_value  # lazy: keeps `moltir --help` fast
 
-    data, err = reference_parse(text)   # one json5 parse per distinct text, shared with the editor
+    try:
+        data = scan_value(text)
+    except (MoltirError, ValueError, RecursionError):
+        data, err = reference_parse(text)   # one json5 parse per distinct text, shared with the editor
+    else:
+        err = None
     if err is not None:
         parse(text, source=path)  # raises the same file:line:col message as the config editor
         raise usage_error(f"{path}: not valid JSON5: {err}",

@@ -128,3 +128,26 @@ def test_a_config_that_is_not_utf8_or_a_folder_is_exit_2_not_a_crash(tmp_path: P
     with pytest.raises(MoltirError) as err:
         install.read_config()
     assert err.value.exit_code == 2 and "is a directory" in err.value.message
+
+
+def test_reading_a_config_needs_no_json5_parse_and_agrees_with_json5(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """gateway.stop reads the config (its port) before it signals: moltir's scanner reads it, the slow
+    json5 parse is kept for edits. Duplicate keys (which the scanner refuses) read as json5 reads them."""
+    import json5
+
+    from moltir.openclaw import parse_config_text
+
+    text = "// c\n{ gateway: { port: 18789, auth: { token: 'x' } }, channels: { slack: { dmPolicy: 'open', }, }, }\n"
+    want = json5.loads(text)
+
+    def refuse(*_a: object, **_k: object) -> object:
+        raise AssertionError("json5.loads called while reading")
+
+    monkeypatch.setattr(json5, "loads", refuse)
+    got = parse_config_text(text, tmp_path / "openclaw.json")
+    assert got == want
+    got["gateway"]["port"] = 1      # a fresh copy: the cached reading is not changed
+    assert parse_config_text(text, tmp_path / "openclaw.json") == want
+    monkeypatch.undo()
+    assert parse_config_text("{ a: 1, a: 2 }", tmp_path / "openclaw.json") == {"a": 2}
