@@ -103,6 +103,9 @@ class StepContext:
     timeout_s: float | None
     options: RunOptions
     shared: dict[str, Any]  # in-memory only, shared by the steps of one run (e.g. the new token)
+    # this step's scratch: what plan() found that apply(), a moment later in the same step, may reuse
+    # instead of looking again (apply still re-checks what it acts on)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def event(self, name: str, **fields: Any) -> None:
         """Journal an event of this step (secrets are redacted by the journal)."""

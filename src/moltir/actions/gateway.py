@@ -155,6 +155,16 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
     return Survey(gateways, found, supervisor, manager, genv, notes)
 
 
+def _fresh_survey(ctx: StepContext, max_age_s: float = 2.0) -> Survey:
+    """The survey plan() just took (every second counts before the gateway is signalled), or a new one.
+    Reusing it is safe: the pid is signalled only through ``GatewayProcess.process()``, which checks
+    its create time, and whatever started since is caught by the stop's verify."""
+    taken = ctx.memo.pop("survey", None)
+    if taken is not None and time.monotonic() - taken[0] <= max_age_s:
+        return taken[1]  # type: ignore[no-any-return]
+    return survey(ctx.install, service_mode=str(ctx.params.get("service", "auto")))
+
+
 # ---- gateway.stop -------------------------------------------------------------------------------
 
 class GatewayStop(Action):
@@ -174,6 +184,7 @@ class GatewayStop(Action):
 
     def plan(self, ctx: StepContext) -> Plan:
         sv = survey(ctx.install, service_mode=str(ctx.params.get("service", "auto")))
+        ctx.memo["survey"] = (time.monotonic(), sv)
         timeout = _timeout(ctx, 15.0)
         if not sv.running:
             return Plan(f"gateway already stopped (no gateway process for {ctx.install.state_dir})",
@@ -205,7 +216,7 @@ class GatewayStop(Action):
         from moltir import proc, services
 
         timeout = _timeout(ctx, 15.0)
-        sv = survey(ctx.install, service_mode=str(ctx.params.get("service", "auto")))
+        sv = _fresh_survey(ctx)
         if not sv.running:
             ctx.case.record_restore("gateway", {"was_running": False, "recorded_at": _now()})
             ctx.event("gateway.already_stopped", state_dir=str(ctx.install.state_dir))
