@@ -440,3 +440,39 @@ def test_drill_contain_restore_proves_the_keyring_held_token_refused(openclaw_re
     assert_no_leak([home.token, drilled, new], outputs=[drill.stdout, drill.stderr, contain.stdout, contain.stderr,
                                                        locked.stdout, locked.stderr, restored.stdout, restored.stderr],
                    argvs=seen1 | seen2 | seen3 | seen4, env=env)
+
+
+# Only 2026.9.6 reads the token from the keyring through the helper; 2026.1.29 has no boot check.
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True, ids=["oc2026.9.6"])
+def test_a_drill_the_gateways_environment_cannot_serve_is_refused_up_front(
+        openclaw_release: Any, request: pytest.FixtureRequest) -> None:
+    """The gateway runs without the keyring's D-Bus session (moltir has it): the drill is refused by the
+    boot-safety check before any case opens -- one stderr line, exit 3, like the other refusals -- the
+    gateway keeps its token, the keyring holds nothing new, and the drill history records the refusal."""
+    home: OpenClawHome = request.getfixturevalue("openclaw_home")
+    ss: SecretService = request.getfixturevalue("secret_service")
+    gw = Gateway(home)  # started with home.env: no DBUS_SESSION_BUS_ADDRESS
+    gw.start()
+    try:
+        env = {**home.env, **ss.env}
+        before = home.config_path.read_bytes()
+        refused, seen = run_moltir(["drill", "--yes"], env, [gw.gateway_pid])
+        assert refused.returncode == 3, refused.stdout + refused.stderr
+        errors = [ln for ln in refused.stderr.splitlines() if not ln.startswith("warning:")]
+        assert len(errors) == 1 and errors[0].startswith("moltir: the gateway could not read its token"), refused.stderr
+        assert "DBUS_SESSION_BUS_ADDRESS" in errors[0] and "nothing was changed" in errors[0]
+        assert refused.stdout == "" and "Traceback" not in refused.stderr
+        cases = Path(env["XDG_STATE_HOME"]) / "moltir" / "cases"
+        assert not cases.exists() or not any(cases.iterdir()), "a case was opened"
+        assert keyring_value(ss, _entry(home)) is None and keyring_value(ss, _entry(home) + ":next") is None
+        assert home.config_path.read_bytes() == before and gw.token_status(home.token) == 400
+        history = subprocess.run([*MOLTIR, "drill", "history", "--json"], env=env, capture_output=True, text=True,
+                                 timeout=60, check=False)
+        assert history.returncode == 0 and "could not read its token" in history.stdout
+        as_json, seen_json = run_moltir(["drill", "--yes", "--json"], env, [gw.gateway_pid])
+        assert as_json.returncode == 3 and json.loads(as_json.stdout)["exit_code"] == 3
+        assert_no_leak([home.token], outputs=[refused.stdout, refused.stderr, as_json.stdout, as_json.stderr],
+                       argvs=seen | seen_json, env=env)
+    finally:
+        gw.stop()
+        gw.assert_stopped()

@@ -513,14 +513,23 @@ class Rotate(Action):
         the gateway runs when the step needs it to, and the keyring can keep a secret. Reading a probe
         entry is what unlocks a Secret Service collection (a desktop prompts for the password here), so a
         locked or missing keyring stops ``contain`` BEFORE the gateway is stopped and the DMs edited: the
-        operator unlocks it and runs again, instead of finding containment half-done. Whether the helper
-        can read the keyring in the gateway's own environment is checked by :meth:`apply` (it needs the
-        new token in a staging entry)."""
-        resolve_mode(install, str(params.get("mode", "auto")))
-        if params.get("require_running") and not find_gateways(install):
+        operator unlocks it and runs again, instead of finding containment half-done.
+
+        Boot safety (can the helper read the keyring in the gateway's own environment?) is checked here
+        too, without side effects (:func:`moltir.keystore.boot_preflight`), when the step needs the
+        running gateway (``require_running``: the drill): a drill the gateway's environment cannot
+        serve is then a one-line exit 3 with no case opened, like the other refusals. Decision: not for
+        ``contain``, whose rotation runs after ``stop-gateway``, so the environment that matters is the
+        one the gateway will START in, not the running one; :meth:`apply` checks that one (with the new
+        token in a staging entry) and refuses the switch there."""
+        mode = resolve_mode(install, str(params.get("mode", "auto")))
+        gateways = find_gateways(install) if params.get("require_running") else []
+        if params.get("require_running") and not gateways:
             raise env_error("the gateway is not running", "start it first: this step proves the rotation on the "
                                                           "running gateway")
-        keystore.preflight(options.allow_insecure_keyring)
+        info = keystore.preflight(options.allow_insecure_keyring)
+        if gateways and mode == "keyring-ref":
+            keystore.boot_preflight(install, info.name, gateways[0].pid)
 
     # ---- apply ----------------------------------------------------------------------------
     def apply(self, ctx: StepContext) -> StepResult:
