@@ -69,12 +69,13 @@ class RunResult:
     plans: tuple[PlannedStep, ...] = ()
     message: str = ""
     resumed_from: str = ""
+    regressed: tuple[tuple[str, str], ...] = ()  # (step id, why): done earlier, effect gone, run again
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "runbook": self.runbook, "status": self.status, "exit_code": self.exit_code,
             "case_id": self.case_id, "case_dir": self.case_dir, "message": self.message,
-            "resumed_from": self.resumed_from or None,
+            "resumed_from": self.resumed_from or None, "regressed": dict(self.regressed),
             "steps": [{"id": s.id, "action": s.action, "status": s.status, "summary": s.summary,
                        "details": dict(s.details), "duration_ms": s.duration_ms, "error": s.error or None,
                        "warnings": list(s.warnings)} for s in self.steps],
@@ -344,6 +345,9 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
     done_before: dict[str, Any] = dict(previous.get("done", {})) if resumed else {}
     # exit 2 promises "nothing changed": not so once an earlier run of this runbook in the case changed things
     changed_before = bool(previous.get("changed")) if resumed else False
+    regressed = _regressions(runbook, install, case, journal, options, done_before, emit)
+    for step_id in regressed:
+        done_before.pop(step_id)
     pending = [s for s in runbook.steps if s.id not in done_before]
     resumed_from = pending[0].id if (pending and done_before) else ""
     if not pending:
@@ -408,7 +412,25 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
     journal.append("run.done", runbook=runbook.name, case_id=case.id, status=status, exit_code=exit_code)
     emit("run.done", {"runbook": runbook.name, "status": status, "message": message})
     return RunResult(runbook.name, status, exit_code, case.id, str(case.dir), tuple(outcomes), message=message,
-                     resumed_from=resumed_from)
+                     resumed_from=resumed_from, regressed=tuple(regressed.items()))
+
+
+def _regressions(runbook: Runbook, install: Install, case: Case, journal: Journal, options: RunOptions,
+                 done_before: Mapping[str, Any], emit: Emit) -> dict[str, str]:
+    """Steps this case did whose effect is gone (the gateway running again, a DM opened by hand):
+    {step id: why}. They run again; the rest stay done (see ``Action.still_holds``)."""
+    found: dict[str, str] = {}
+    for step in runbook.steps:
+        if step.id not in done_before:
+            continue
+        action = actions.load(step.action)()
+        ctx = _context(step, runbook, install, replace(case, readonly=True), Journal(None), options, {})
+        why = action.still_holds(ctx)
+        if why:
+            found[step.id] = why
+            journal.append("step.regressed", runbook=runbook.name, step=step.id, action=step.action, reason=why)
+            emit("step.regressed", {"step": step.id, "action": step.action, "reason": why})
+    return found
 
 
 def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], status: str) -> str:

@@ -45,6 +45,9 @@ class _FriendlyRenderer:
             for w in ev.get("warnings") or []:
                 line += "\n  " + self._c(f"warning: {w}", "33")
             return line
+        if event == "step.regressed":
+            return self._c(f"! {ev.get('step')} was done in this case, but {ev.get('reason')}: running it again",
+                           "33")
         if event == "step.skip":
             return f"{self._c('✓', '32')} {ev.get('step')}: {ev.get('reason')}"
         if event == "step.failed":

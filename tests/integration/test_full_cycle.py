@@ -174,3 +174,53 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
             assert old not in text, f"the old token leaked into {where}"
     finally:
         gw.stop()
+
+
+def test_contain_again_after_the_gateway_came_back_and_a_dm_was_opened(openclaw_home: OpenClawHome,
+                                                                       secret_service: SecretService) -> None:
+    """A contained case, then the gateway is started again and a DM reopened by hand: ``moltir contain``
+    must contain again (not 'nothing to do'), and restore still puts back the PRE-incident values."""
+    home = openclaw_home
+    home.env.update(secret_service.env)
+    home.env["MOLTIR_HOME"] = str(home.root / "moltir-home")
+    env = dict(home.env)
+    pre = json5.loads(home.config_path.read_text())
+    first_gw = Gateway(home).start()
+    again_gw: Gateway | None = None
+    try:
+        first = _moltir(env, home.root, "contain", "--yes", "--reason", "first")
+        assert first.returncode == 0, first.stdout + first.stderr
+        wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
+        case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
+        dm_paths = [e["path"] for e in json.loads((case / "restore.json").read_text())["dm_policy"]["paths"]]
+
+        # someone starts it again, on the new token (the harness waits until that token is accepted)
+        home.token = _keyring_token(env, f"gateway-token:{discover(env=env).key}")
+        again_gw = Gateway(home).start()
+        text = home.config_path.read_text()
+        assert 'dmPolicy: "disabled"' in text
+        home.config_path.write_text(text.replace('dmPolicy: "disabled"', 'dmPolicy: "open"', 1))
+
+        second = _moltir(env, home.root, "contain", "--yes", "--json")
+        assert second.returncode == 0, second.stdout + second.stderr
+        result = json.loads(second.stdout)
+        assert result["case_dir"] == str(case) and set(result["regressed"]) == {"stop-gateway", "disable-dms"}
+        assert "running again" in result["regressed"]["stop-gateway"]
+        states = {s["id"]: s["status"] for s in result["steps"]}
+        assert states["stop-gateway"] == "done" and states["disable-dms"] == "done"
+        assert states["rotate-token"] == "done-earlier"
+        wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the second contain")
+        contained = json5.loads(home.config_path.read_text())
+        for path in dm_paths:
+            if path[-1] in ("dmPolicy", "policy"):
+                assert _get(contained, path) == "disabled", path
+
+        restore = _moltir(env, home.root, "restore", "--yes")
+        assert restore.returncode == 0, restore.stdout + restore.stderr
+        post = json5.loads(home.config_path.read_text())
+        for path in dm_paths:
+            assert _get(post, path) == _get(pre, path), path
+    finally:
+        first_gw.stop()
+        if again_gw is not None:
+            again_gw.stop()

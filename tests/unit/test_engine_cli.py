@@ -552,3 +552,30 @@ def test_the_final_message_is_printed_once_on_stdout_and_progress_on_stderr(tmp_
     assert failed.returncode == 2, failed.stderr
     assert failed.stdout.count("contain incomplete: bad") == 1 and "contain incomplete" not in failed.stderr
     assert "✗ bad: test.touch needs a path" in failed.stderr
+
+
+def test_a_done_step_whose_effect_is_gone_runs_again_instead_of_nothing_to_do(tmp_path: Path) -> None:
+    """contain in a contained case: the gateway running again or a DM opened by hand must not get
+    'nothing to do'. Steps whose effect still holds stay done; the others run again, in order."""
+    env = _env(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    rb = tmp_path / "touch.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "one", action: "test.touch", with: {{ path: "{a}" }} }},'
+                  f' {{ id: "two", action: "test.touch", with: {{ path: "{b}" }} }} ] }}')
+    first = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
+    assert first.returncode == 0, first.stderr
+    same = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert same.returncode == 0 and json.loads(same.stdout)["status"] == "noop"
+    b.unlink()
+    again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert again.returncode == 0, again.stderr
+    out = json.loads(again.stdout)
+    assert [(s["id"], s["status"]) for s in out["steps"]] == [("one", "done-earlier"), ("two", "done")]
+    assert out["resumed_from"] == "two" and b.exists()
+    assert out["regressed"] == {"two": f"{b} is gone"}
+    b.unlink()
+    human = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
+    assert human.returncode == 0 and f"two was done in this case, but {b} is gone: running it again" in human.stderr
+    journal = _journal(env)
+    assert journal is not None and '"event":"step.regressed"' in journal.read_text()
+    assert verify_chain(journal).ok

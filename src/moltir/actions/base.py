@@ -130,6 +130,15 @@ class Action(ABC):
         locked keyring at step 3 of contain, after the gateway was stopped) changes nothing instead."""
         return None
 
+    def still_holds(self, ctx: StepContext) -> str | None:
+        """For a step this case already did: None when its effect still holds, else why not.
+
+        A contain run in a case whose steps are all done must not answer "nothing to do" while the
+        gateway is running again or a DM policy was opened by hand: the engine asks each step done
+        earlier, and runs again the ones whose effect is gone (their restore records keep what the
+        first run saw). No side effects. Default: trust the journal."""
+        return None
+
     def verify(self, ctx: StepContext, result: StepResult) -> Deferred | None:
         """Raise ``MoltirError(exit_code=5)`` if the effect does not hold; optionally return a watch."""
         return None

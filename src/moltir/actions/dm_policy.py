@@ -365,6 +365,17 @@ class SetDmPolicy(Action):
         return Plan(summary, changes, diff=_diff(file_edits), already_done=not edits, warnings=tuple(warnings),
                     fails=EXIT_ENV if reason and edits else 0)
 
+    def still_holds(self, ctx: StepContext) -> str | None:
+        try:
+            edits = self._compute(ctx)[2]
+        except MoltirError as exc:
+            return exc.one_line()
+        if not edits:
+            return None
+        paths = ", ".join(_dotted(p) for p in list(edits)[:3])
+        paths += f" (+{len(edits) - 3} more)" if len(edits) > 3 else ""
+        return f"{len(edits)} DM/group path(s) are no longer {ctx.params['policy']!r}: {paths}"
+
     def apply(self, ctx: StepContext) -> StepResult:
         cfg, result, edits = self._compute(ctx)
         details: dict[str, Any] = {"paths": [_dotted(t.path) for t in result.targets], "reported": result.reports,

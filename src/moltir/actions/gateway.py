@@ -209,6 +209,16 @@ class GatewayStop(Action):
             summary = f"stop the {sv.supervisor.manager} service {sv.supervisor.name}"
         return Plan(summary, tuple(changes), warnings=tuple(sv.notes))
 
+    def still_holds(self, ctx: StepContext) -> str | None:
+        try:
+            sv = survey(ctx.install, service_mode=str(ctx.params.get("service", "auto")))
+        except MoltirError as exc:
+            return exc.one_line()
+        if not sv.running:
+            return None
+        what = _gw_label(sv.gateway) if sv.gateway is not None else f"service {sv.supervisor.name}"  # type: ignore[union-attr]
+        return f"the gateway is running again ({what})"
+
     # -- apply --
     def apply(self, ctx: StepContext) -> StepResult:
         import psutil

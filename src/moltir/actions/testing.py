@@ -55,6 +55,10 @@ class Touch(Action):
         Path(str(ctx.params["path"])).write_text("touched\n", encoding="utf-8")
         return StepResult("done", "touched")
 
+    def still_holds(self, ctx: StepContext) -> str | None:
+        path = Path(str(ctx.params["path"]))
+        return None if path.exists() else f"{path} is gone"
+
 
 class Watch(Action):
     name = "test.watch"
