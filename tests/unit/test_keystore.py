@@ -333,7 +333,13 @@ def test_boot_preflight_reads_the_entry_in_the_gateway_env_and_writes_nothing(
     backend = keystore.describe_backend(keyring.get_keyring()).name
 
     def gateway(gw_env: dict[str, str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(["sleep", "30"], env=gw_env)
+        import psutil
+        from tests.harness.net import wait_until
+
+        proc = subprocess.Popen(["sleep", "30"], env=gw_env)
+        # until exec, /proc/PID/environ is still this process's environment
+        wait_until(lambda: psutil.Process(proc.pid).name() == "sleep", 10, interval=0.01, what="exec of sleep")
+        return proc
 
     same = gateway(env)
     elsewhere_env = _fake_keyring_env(tmp_path / "other")  # a HOME whose keyring holds nothing
