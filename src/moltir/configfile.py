@@ -394,10 +394,9 @@ class ConfigFile:
         self._check_result(edits, out)
         return out
 
-    def _check_result(self, edits: Mapping[KeyPath, object], planned: Sequence[FileEdit]) -> None:
-        """Resolve the whole config again with the planned texts: exactly the edits, meta kept."""
-        if not planned:
-            return
+    def with_planned(self, planned: Sequence[FileEdit]) -> ConfigFile:
+        """This config as it will be once ``planned`` is written (nothing is written): each planned text
+        parsed with its reference parse, the whole config resolved again."""
         shadow = ConfigFile(self.path, self.env, self.main)
         shadow.files = dict(self.files)
         for fe in planned:
@@ -406,7 +405,14 @@ class ConfigFile:
                                                parse(fe.after, source=str(fe.path)), src.identity, src.mode,
                                                src.uid, src.gid, src.is_symlink, src.via)
         shadow.main = shadow.files[self.path]
-        data = shadow._resolve(shadow.main, shadow.main.doc.value, (), 0, frozenset({self.path}))
+        shadow.data = shadow._resolve(shadow.main, shadow.main.doc.value, (), 0, frozenset({self.path}))
+        return shadow
+
+    def _check_result(self, edits: Mapping[KeyPath, object], planned: Sequence[FileEdit]) -> None:
+        """Resolve the whole config again with the planned texts: exactly the edits, meta kept."""
+        if not planned:
+            return
+        data = self.with_planned(planned).data
         for p, value in edits.items():
             got = get_path(data, p)
             if (value is DELETE and got is not MISSING) or (value is not DELETE and not same_value(got, value)):

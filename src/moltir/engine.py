@@ -309,6 +309,45 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Warmer:
+    """The next steps' ``Action.warm``, in one background thread, started when a step says it is
+    waiting (``ctx.waiting()``: gateway.stop during the gateway's drain) and joined before the next
+    step starts, so no step ever runs beside its own warm-up. Read-only contexts, errors ignored."""
+
+    def __init__(self, steps: list[Step], runbook: Runbook, install: Install, case: Case,
+                 options: RunOptions, shared: dict[str, Any] | None = None,
+                 cleanups: list[Callable[[], None]] | None = None) -> None:
+        self.steps, self.runbook, self.install, self.options = steps, runbook, install, options
+        self.case = replace(case, readonly=True)
+        self.shared = shared if shared is not None else {}
+        self.cleanups = cleanups if cleanups is not None else []
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.thread is None and self.steps:
+            self.thread = threading.Thread(target=self._run, name="warm", daemon=True)
+            self.thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        shared: dict[str, Any] = {"dry_run": True, "warm": True}
+        options = replace(self.options, dry_run=True)
+        for step in self.steps:
+            action = actions.load(step.action)()
+            with contextlib.suppress(Exception):  # a cache not warmed: the step does the work itself
+                action.warm(_context(step, self.runbook, self.install, self.case, Journal(None), options, shared))
+            try:
+                undo = action.prepare(_context(step, self.runbook, self.install, self.case, Journal(None),
+                                               self.options, self.shared))
+            except Exception:  # noqa: S112 -- not prepared: apply does it all
+                continue
+            if undo is not None:
+                self.cleanups.append(undo)
+
+
 class _Watch:
     """A step's deferred verification, running in a thread while the next steps run."""
 
@@ -369,6 +408,8 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
     exit_code = EXIT_OK
     status = "ok"
     aborted_at = ""
+    warmer = _Warmer([], runbook, install, case, options)
+    cleanups: list[Callable[[], None]] = []
     try:
         for step in runbook.steps:
             if step.id in done_before:
@@ -379,7 +420,11 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
             if aborted_at:
                 outcomes.append(StepOutcome(step.id, step.action, "not-run", f"not run: {aborted_at} failed"))
                 continue
-            outcome, watch = _run_step(step, runbook, install, case, journal, options, shared, emit)
+            warmer.join()
+            later = [s for s in runbook.steps[runbook.steps.index(step) + 1:] if s.id not in done_before]
+            warmer = _Warmer(later, runbook, install, case, options, shared, cleanups)
+            outcome, watch = _run_step(step, runbook, install, case, journal, options, shared, emit,
+                                       waiting=warmer.start)
             outcomes.append(outcome)
             if watch is not None:
                 watches.append(watch)
@@ -391,6 +436,7 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
                 status = "failed"
                 if step.on_failure == "abort":
                     aborted_at = step.id
+        warmer.join()
         for watch in watches:
             final = _finish_watch(watch, runbook, journal, emit)
             outcomes[outcomes.index(watch.outcome)] = final
@@ -408,6 +454,12 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
         return RunResult(runbook.name, "interrupted", EXIT_INTERRUPTED, case.id, str(case.dir), tuple(outcomes),
                          message=f"interrupted; run 'moltir {runbook.name}' again to resume",
                          resumed_from=resumed_from)
+    finally:
+        # preparations no step took (the step failed, was not reached, or the run was interrupted)
+        warmer.join(timeout=10.0)
+        for undo in cleanups:
+            with contextlib.suppress(Exception):
+                undo()
     message = _final_message(runbook, case, outcomes, status)
     journal.append("run.done", runbook=runbook.name, case_id=case.id, status=status, exit_code=exit_code)
     emit("run.done", {"runbook": runbook.name, "status": status, "message": message})
@@ -473,9 +525,12 @@ def _finish_watch(watch: _Watch, runbook: Runbook, journal: Journal, emit: Emit)
 
 
 def _run_step(step: Step, runbook: Runbook, install: Install, case: Case, journal: Journal,
-              options: RunOptions, shared: dict[str, Any], emit: Emit) -> tuple[StepOutcome, _Watch | None]:
+              options: RunOptions, shared: dict[str, Any], emit: Emit,
+              waiting: Callable[[], None] | None = None) -> tuple[StepOutcome, _Watch | None]:
     action = actions.load(step.action)()
     ctx = _context(step, runbook, install, case, journal, options, shared)
+    if waiting is not None:
+        ctx.waiting = waiting
     start = time.monotonic()
     journal.append("step.start", runbook=runbook.name, step=step.id, action=step.action,
                    params=dict(step.params), timeout_s=step.timeout_s)

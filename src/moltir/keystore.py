@@ -109,6 +109,11 @@ def _qualname(obj: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def backend_name(backend: object) -> str:
+    """The backend's name as :class:`BackendInfo` has it, without asking the backend anything."""
+    return _qualname(backend)
+
+
 def is_plaintext(name: str) -> bool:
     """A backend that keeps secrets in a readable file (keyrings.alt's PlaintextKeyring and kin)."""
     module, _, cls = name.rpartition(".")

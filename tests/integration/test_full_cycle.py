@@ -103,6 +103,9 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         record = json.loads((case / "restore.json").read_text())
         dm_paths = [e["path"] for e in record["dm_policy"]["paths"]]
         assert dm_paths
+        # 2026.9.x: the new token was staged and boot-checked during the gateway's drain (Rotate.prepare)
+        generated = next(r for r in records if r["event"] == "token.generated")
+        assert generated["prepared"] is discover(env=env).supports_secret_refs
         for path in dm_paths:
             if path[-1] in ("dmPolicy", "policy"):
                 assert _get(contained, path) == "disabled", path

@@ -579,3 +579,20 @@ def test_a_done_step_whose_effect_is_gone_runs_again_instead_of_nothing_to_do(tm
     journal = _journal(env)
     assert journal is not None and '"event":"step.regressed"' in journal.read_text()
     assert verify_chain(journal).ok
+
+
+def test_a_waiting_step_lets_the_engine_warm_the_next_steps_meanwhile(tmp_path: Path) -> None:
+    """gateway.stop calls ctx.waiting() once the gateway drains: the next steps' warm() runs then, in the
+    background (read-only, dry-run options), not after. The first step only ends once the second warmed."""
+    env = _env(tmp_path)
+    b = tmp_path / "b"
+    rb = tmp_path / "warm.json5"
+    rb.write_text(f'{{ name: "contain", steps: ['
+                  f' {{ id: "drain", action: "test.sleep",'
+                  f'    with: {{ seconds: 60, until: "{b}.warmed", waiting: true }} }},'
+                  f' {{ id: "next", action: "test.touch", with: {{ path: "{b}" }} }} ] }}')
+    run = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
+    assert run.returncode == 0, run.stderr
+    steps = {s["id"]: s["summary"] for s in json.loads(run.stdout)["steps"]}
+    assert steps["drain"] == f"{b}.warmed appeared" and b.exists()
+    assert Path(f"{b}.warmed").read_text() == "True"     # warmed with dry-run options

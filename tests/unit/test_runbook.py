@@ -33,7 +33,7 @@ GOOD = """// a runbook
 def test_valid_runbook_loads_with_defaults_merged(tmp_path: Path) -> None:
     rb = runbook.load(_write(tmp_path, GOOD))
     assert [s.id for s in rb.steps] == ["a", "b"]
-    assert rb.steps[0].params == {"seconds": 0, "marker": "", "until": ""}
+    assert rb.steps[0].params == {"seconds": 0, "marker": "", "until": "", "waiting": False}
     assert rb.steps[1].on_failure == "continue" and rb.steps[1].timeout_s == 3.0
 
 

@@ -386,7 +386,7 @@ def test_plan_has_no_side_effects_and_warns_about_an_unusable_keyring(tmp_path: 
     install = make_install(tmp_path)
     keyring.set_keyring(keyring.backends.fail.Keyring())
     before = install.config_path.read_bytes()
-    plan = Rotate().plan(make_ctx(install, tmp_path))
+    plan = Rotate().plan(make_ctx(install, tmp_path, dry_run=True))  # the diff is for --dry-run
     assert any("no keyring backend" in w and "exit 3" in w for w in plan.warnings)
     assert "gateway.auth.token" in {c.target for c in plan.changes}
     assert OLD not in plan.diff and "moltir-secret" in plan.diff
@@ -594,3 +594,43 @@ def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
         assert held == ctx.shared["gateway_token"]
     finally:
         gw.stop()
+
+
+# ---- prepared during the gateway's drain ----------------------------------------------------------
+
+def test_what_prepare_staged_during_the_drain_is_what_apply_commits(tmp_path: Path) -> None:
+    """contain: while the gateway drains, prepare() stages the new token and runs the boot check;
+    apply() then only commits that token (same fingerprint), and the staging entry is gone."""
+    install = make_install(tmp_path)
+    ctx = make_ctx(install, tmp_path)
+    entry = keystore.entry_name(install)
+    undo = Rotate().prepare(ctx)
+    assert undo is not None
+    staged = keystore.read("moltir", entry + ":next")
+    assert staged is not None and keystore.read("moltir", entry) is None   # nothing committed yet
+    result = rotate(ctx)
+    assert result.details["new_fingerprint"] == fingerprint(staged) and result.details["boot_check"]["ok"]
+    assert keystore.read("moltir", entry) == staged and keystore.read("moltir", entry + ":next") is None
+    events = [json.loads(line) for line in ctx.case.journal_path.read_text().splitlines()]
+    assert next(e for e in events if e["event"] == "token.generated")["prepared"] is True
+    undo()                                                                  # taken: nothing to undo
+    assert keystore.read("moltir", entry) == staged
+
+
+def test_a_preparation_no_step_took_is_undone(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    ctx = make_ctx(install, tmp_path)
+    before = install.config_path.read_bytes()
+    undo = Rotate().prepare(ctx)
+    assert undo is not None and keystore.read("moltir", keystore.entry_name(install) + ":next") is not None
+    undo()
+    assert keystore.read("moltir", keystore.entry_name(install) + ":next") is None
+    assert keystore.read("moltir", keystore.entry_name(install)) is None and install.config_path.read_bytes() == before
+
+
+def test_nothing_is_prepared_for_a_drill_or_a_plaintext_rotation(tmp_path: Path) -> None:
+    install = make_install(tmp_path)
+    assert Rotate().prepare(make_ctx(install, tmp_path, {"require_running": True})) is None
+    early = tmp_path / "early"
+    early.mkdir()
+    assert Rotate().prepare(make_ctx(make_install(early, generation="openclaw-early"), early)) is None

@@ -106,6 +106,9 @@ class StepContext:
     # this step's scratch: what plan() found that apply(), a moment later in the same step, may reuse
     # instead of looking again (apply still re-checks what it acts on)
     memo: dict[str, Any] = field(default_factory=dict)
+    # called by a step when it starts waiting on something outside moltir (gateway.stop: the gateway's
+    # drain): the engine then warms the next steps in the background (Action.warm)
+    waiting: Callable[[], None] = field(default=lambda: None)
 
     def event(self, name: str, **fields: Any) -> None:
         """Journal an event of this step (secrets are redacted by the journal)."""
@@ -128,6 +131,25 @@ class Action(ABC):
         (exit 3) when one does not. No side effects. The engine runs the preflight of every step still
         to run before the first step, so a run that would stop half-way on an unusable environment (a
         locked keyring at step 3 of contain, after the gateway was stopped) changes nothing instead."""
+        return None
+
+    def warm(self, ctx: StepContext) -> None:
+        """Work with NO side effect that fills the caches this step will hit (the json5 reference parses
+        of the config texts it will read and write), run by the engine in a background thread while an
+        earlier step waits (``ctx.waiting()``): the gateway drains for about 0.6 s, and moltir's own
+        work after it is the contain-critical path. ``ctx`` is read-only (dry-run options, read-only
+        case, no journal); ``ctx.shared`` is shared by the warmers of one run only. Errors are ignored:
+        the step itself does the work again, and reports them. Default: nothing."""
+        return None
+
+    def prepare(self, ctx: StepContext) -> Callable[[], None] | None:
+        """In a real run only, right after :meth:`warm`, in the same background thread: the first part of
+        :meth:`apply` that an earlier step's wait can hide, when it writes only what ``apply`` would
+        write first and cleans up itself (token.rotate: the new token in a STAGING keyring entry and the
+        helper's boot check). Results go to ``ctx.shared`` (the run's own) for ``apply`` to take; the
+        returned callable undoes the preparation if ``apply`` never took it (the engine calls it at the
+        end of the run). ``ctx.case`` is read-only and nothing is journaled: ``apply`` journals what it
+        takes. Errors are ignored (``apply`` does the work itself). Default: nothing."""
         return None
 
     def still_holds(self, ctx: StepContext) -> str | None:

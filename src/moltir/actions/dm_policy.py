@@ -317,6 +317,9 @@ def _owner_note(cfg: ConfigFile, path: KeyPath) -> str:
     return "" if owner == cfg.path else f"in {owner}"
 
 
+WARM_CONFIG = "warm.config"  # ctx.shared key (warmers only): the ConfigFile as the earlier steps will leave it
+
+
 def _load(ctx: StepContext) -> ConfigFile:
     return ConfigFile.load(ctx.install)
 
@@ -364,6 +367,13 @@ class SetDmPolicy(Action):
                        f"in {len(file_edits)} file(s)")
         return Plan(summary, changes, diff=_diff(file_edits), already_done=not edits, warnings=tuple(warnings),
                     fails=EXIT_ENV if reason and edits else 0)
+
+    def warm(self, ctx: StepContext) -> None:
+        """Parse the config and plan the edits now (both reference parses land in the cache), and leave
+        the config as it will be after them for the next warmers (token.rotate edits that text)."""
+        cfg, _result, edits = self._compute(ctx)
+        planned = cfg.plan_edits(edits) if edits else []
+        ctx.shared[WARM_CONFIG] = cfg.with_planned(planned) if planned else cfg
 
     def still_holds(self, ctx: StepContext) -> str | None:
         try:

@@ -263,6 +263,7 @@ class GatewayStop(Action):
         if sv.supervisor is not None:
             s = sv.supervisor
             ctx.event("gateway.service_stop", manager=s.manager, unit=s.name, timeout_s=timeout)
+            ctx.waiting()  # the drain: the engine warms the next steps meanwhile
             res = services.stop(sv.manager, s, timeout_s=timeout)
             details["service"] = {"manager": s.manager, "name": s.name, "disabled": res.disabled,
                                   "masked": res.masked, "final_state": res.final_state,
@@ -289,8 +290,13 @@ class GatewayStop(Action):
                 return StepResult("already", f"gateway {_gw_label(gw)} exited on its own before it was signalled",
                                   details, tuple(warnings))
             ctx.event("gateway.sigterm", pids=[p.pid for p in roots], timeout_s=timeout)
-            term = proc.terminate_tree(roots, timeout_s=timeout,
-                                       on_event=lambda name, f: ctx.event(f"gateway.{name}", **f))
+
+            def on_event(name: str, fields: Mapping[str, Any]) -> None:
+                ctx.event(f"gateway.{name}", **fields)
+                if name == "proc.sigterm":
+                    ctx.waiting()  # signalled: while the gateway drains, the engine warms the next steps
+
+            term = proc.terminate_tree(roots, timeout_s=timeout, on_event=on_event)
             if term.denied:
                 raise env_error(f"permission denied signalling pid(s) {', '.join(map(str, term.denied))}",
                                 "run moltir as the user who runs the gateway")

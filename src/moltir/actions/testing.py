@@ -16,6 +16,7 @@ class Sleep(Action):
         "seconds": Param((int, float), default=0.0),
         "marker": Param((str,), default=""),
         "until": Param((str,), default="", help="return early once this file exists"),
+        "waiting": Param((bool,), default=False, help="call ctx.waiting() first (the engine warms later steps)"),
     }
 
     def plan(self, ctx: StepContext) -> Plan:
@@ -25,6 +26,8 @@ class Sleep(Action):
                     already_done=done)
 
     def apply(self, ctx: StepContext) -> StepResult:
+        if ctx.params["waiting"]:
+            ctx.waiting()
         deadline = time.monotonic() + float(ctx.params["seconds"])
         until = str(ctx.params["until"])
         while time.monotonic() < deadline and not (until and Path(until).exists()):
@@ -33,6 +36,8 @@ class Sleep(Action):
         if marker:
             with Path(marker).open("a", encoding="utf-8") as fh:
                 fh.write(ctx.step_id + "\n")
+        if until and Path(until).exists():
+            return StepResult("done", f"{until} appeared")
         return StepResult("done", f"slept {ctx.params['seconds']} s")
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
@@ -54,6 +59,11 @@ class Touch(Action):
             raise usage_error("test.touch needs a path", "set with: { path: ... }")
         Path(str(ctx.params["path"])).write_text("touched\n", encoding="utf-8")
         return StepResult("done", "touched")
+
+    def warm(self, ctx: StepContext) -> None:
+        """Test-only (a real warm writes nothing): leaves ``<path>.warmed`` to show it ran, and when."""
+        if ctx.params["path"]:
+            Path(str(ctx.params["path"]) + ".warmed").write_text(str(ctx.options.dry_run), encoding="utf-8")
 
     def still_holds(self, ctx: StepContext) -> str | None:
         path = Path(str(ctx.params["path"]))

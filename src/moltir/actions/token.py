@@ -43,7 +43,7 @@ import secrets as pysecrets
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -258,6 +258,21 @@ def plan_diff(install: Install, edits: Mapping[tuple[str, ...], Any]) -> str:
     from moltir.configfile import ConfigFile
 
     return "".join(fe.diff for fe in ConfigFile.load(install).plan_edits(edits))
+
+
+# ---- the part of a rotation done during the gateway's drain ------------------------------------
+
+PREPARED_KEY = "token.prepared"  # ctx.shared: a _Prepared from Rotate.prepare, taken by Rotate.apply
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    new: str = field(repr=False)
+    new_fp: str
+    staging: str
+    info: keystore.BackendInfo
+    command: str
+    boot: keystore.BootCheck
 
 
 # ---- results kept in memory for a rollback ------------------------------------------------------
@@ -504,8 +519,52 @@ class Rotate(Action):
                 changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"))
         elif not gateways:
             changes.append(Change("note", "gateway", detail="not running: it reads the new token at its next start"))
-        diff = plan_diff(install, edits)
+        diff = plan_diff(install, edits) if ctx.options.dry_run else ""  # shown by --dry-run only
         return Plan(f"rotate the gateway token ({mode})", tuple(changes), diff=diff, warnings=tuple(warnings))
+
+    def warm(self, ctx: StepContext) -> None:
+        """Plan the config edit of the rotation on the config as the earlier steps will leave it (the
+        DM edits, see dm_policy.warm): with an exec SecretRef (2026.9.x) the edited text does not
+        depend on the token, so its reference parse is cached before the step runs. A plaintext
+        token (2026.1.x) changes the text: nothing to warm there."""
+        from moltir.actions.dm_policy import WARM_CONFIG
+        from moltir.configfile import ConfigFile
+
+        install = ctx.install
+        if resolve_mode(install, str(ctx.params["mode"])) != "keyring-ref":
+            return
+        cfg = ctx.shared.get(WARM_CONFIG)
+        if not isinstance(cfg, ConfigFile):
+            cfg = ConfigFile.load(install)
+        backend = keystore.backend_name(keystore.get_backend())  # no D-Bus traffic from this thread
+        command = str(keystore.helper_wrapper_path(install.env))
+        cfg.plan_edits(target_edits(install, "keyring-ref", PLACEHOLDER, command, backend,
+                                    drop_password="password" in _auth(cfg.data)))
+
+    def prepare(self, ctx: StepContext) -> Callable[[], None] | None:
+        """During the gateway's drain (contain: gateway.stop ran first): generate the new token, put it in
+        the STAGING entry and run the helper's boot check from it, the same calls :meth:`apply` makes
+        first (about 0.15 s, mostly the helper's start-up), so the rotation after the stop only commits.
+        Not for a step that needs the running gateway (a drill: nothing drains) nor for plaintext mode.
+        The boot check runs where apply's would (no gateway: its service's or this shell's environment).
+        Undo: the staging entry goes if apply never took it."""
+        install = ctx.install
+        if ctx.params["require_running"] or resolve_mode(install, str(ctx.params["mode"])) != "keyring-ref":
+            return None
+        info = keystore.preflight(ctx.options.allow_insecure_keyring)
+        staging = keystore.entry_name(install) + STAGING_SUFFIX
+        new = pysecrets.token_hex(32)
+        register(new)
+        new_fp = keystore.store(keystore.SERVICE, staging, new)
+        command = str(keystore.install_helper_wrapper(install.env))
+        boot = keystore.boot_check(install, command, ["--backend", info.name], expected=new, pid=None, entry=staging)
+        ctx.shared[PREPARED_KEY] = _Prepared(new, new_fp, staging, info, command, boot)
+
+        def undo() -> None:
+            if ctx.shared.pop(PREPARED_KEY, None) is not None:
+                keystore.delete(keystore.SERVICE, staging)
+
+        return undo
 
     # ---- preflight ------------------------------------------------------------------------
     def preflight(self, install: Install, params: Mapping[str, Any], options: RunOptions) -> None:
@@ -541,21 +600,31 @@ class Rotate(Action):
         if ctx.params["require_running"] and not gateways:
             raise env_error("the gateway is not running", "start it first: this step proves the rotation on the "
                                                           "running gateway")
-        info = keystore.preflight(ctx.options.allow_insecure_keyring)
+        entry = keystore.entry_name(install)
+        staging = entry + STAGING_SUFFIX
+        prepared = ctx.shared.pop(PREPARED_KEY, None)
+        if not (isinstance(prepared, _Prepared) and prepared.staging == staging and mode == "keyring-ref"
+                and not gateways):
+            if isinstance(prepared, _Prepared):  # not for this situation: start afresh
+                keystore.delete(keystore.SERVICE, prepared.staging)
+            prepared = None
+        # prepared moments ago in the drain: the keyring took a write then, no second probe needed
+        info = prepared.info if prepared else keystore.preflight(ctx.options.allow_insecure_keyring)
         ctx.event("token.keyring_ready", backend=info.name, insecure=info.insecure)
 
         old, old_source = old_token(install, config, gateways)
         register(old)
         password = _get(config, "gateway", "auth", "password")
         register(password if isinstance(password, str) else None)
-        entry = keystore.entry_name(install)
         previous_keyring = keystore.read(keystore.SERVICE, entry)
-        new = pysecrets.token_hex(32)
-        register(new)
-        staging = entry + STAGING_SUFFIX
-        new_fp = keystore.store(keystore.SERVICE, staging, new)
+        if prepared is not None:
+            new, new_fp = prepared.new, prepared.new_fp
+        else:
+            new = pysecrets.token_hex(32)
+            register(new)
+            new_fp = keystore.store(keystore.SERVICE, staging, new)
         ctx.event("token.generated", new_fingerprint=new_fp, old_fingerprint=fingerprint(old) if old else None,
-                  old_source=old_source)
+                  old_source=old_source, prepared=prepared is not None)
         warnings: list[str] = []
         details: dict[str, Any] = {"mode": mode, "backend": info.name, "keyring_entry": f"{keystore.SERVICE}/{entry}",
                                    "new_fingerprint": new_fp,
@@ -565,10 +634,13 @@ class Rotate(Action):
         command = ""
         try:
             if mode == "keyring-ref":
-                command = str(keystore.install_helper_wrapper(install.env))
-                pid = gateways[0].pid if gateways else None
-                boot = keystore.boot_check(install, command, ["--backend", info.name], expected=new, pid=pid,
-                                           entry=staging)
+                if prepared is not None:
+                    command, boot = prepared.command, prepared.boot
+                else:
+                    command = str(keystore.install_helper_wrapper(install.env))
+                    pid = gateways[0].pid if gateways else None
+                    boot = keystore.boot_check(install, command, ["--backend", info.name], expected=new, pid=pid,
+                                               entry=staging)
                 ctx.event("token.boot_check", ok=boot.ok, source=boot.source, detail=boot.detail)
                 details["boot_check"] = {"ok": boot.ok, "source": boot.source, "detail": boot.detail}
                 if not boot.ok:
