@@ -52,6 +52,7 @@ for every install (on 2026.1.x all profiles log there); another profile's family
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fnmatch
@@ -73,14 +74,14 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Literal
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from moltir import __version__
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, usage_error
-from moltir.fsutil import atomic_write, ensure_private_dir, fsync_dir
+from moltir.fsutil import atomic_write, atomic_write_chunks, ensure_private_dir, fsync_dir
 from moltir.journal import GENESIS, Journal, line_hash, utc_now, verify_chain
 from moltir.secrets import register
 
@@ -92,6 +93,8 @@ SCHEMA: Final = "moltir.evidence/1"
 BUF_SIZE: Final = 1 << 20  # one fixed buffer: constant memory whatever the file size
 EVIDENCE: Final = "evidence"
 INCOMPLETE: Final = "INCOMPLETE"
+SPOOL: Final = ".manifest-files.moltir.tmp"  # in the case dir while a snapshot runs (never sealed)
+FILES_PLACEHOLDER: Final = "\u0000moltir-files\u0000"
 OWN_DIRS: Final = ("fs", "journald", "sqlite-backup")  # under evidence/: written only by the snapshot
 # Earlier steps' output, hashed in place and sealed: evidence/ outside OWN_DIRS (e.g. evidence/audit/,
 # written by audit.run), and these case folders.
@@ -496,7 +499,18 @@ class _Walker:
     def __init__(self, sources: Sources, generation: str, exclude: Sequence[Path] = ()) -> None:
         self.sources = sources
         self.generation = generation
-        self.seen: dict[tuple[int, int], str] = {}  # (dev, inode) -> the source path it was taken as
+        # A file met twice is copied once. Through two roots that overlap (config dir == state dir) it is
+        # recognised by its path (an earlier root's rule matches it: _earlier_root_took); a hard link
+        # (st_nlink > 1) by (dev, inode) -> the source it was taken as. Nothing is remembered of the
+        # other files: memory does not grow with their number.
+        self.seen: dict[tuple[int, int], str] = {}
+        self.overlapping = _overlapping_roots(sources.roots)
+        self.real_roots: dict[str, tuple[str, ...]] = {}
+        for r in sources.roots:
+            with contextlib.suppress(OSError, ValueError):
+                self.real_roots[r.key] = Path(os.path.realpath(r.path)).parts
+        self.walked: list[Root] = []
+        self.patterns: dict[str, list[_Pattern]] = {}
         self.exclude: set[tuple[int, int]] = set()
         for p in exclude:
             with contextlib.suppress(OSError):
@@ -507,6 +521,7 @@ class _Walker:
         patterns = _patterns_for(root, self.generation)
         if not patterns:
             return
+        self.walked.append(root)
         try:
             top = self._open_root(root)
         except _RootSkip as skip:
@@ -612,17 +627,56 @@ class _Walker:
                            "collected folders)", root.key, cat)
             elif not stat.S_ISREG(lst.st_mode):
                 yield Skip(source, f"{_kind(lst.st_mode)}, not a regular file (not opened)", root.key, cat)
-            elif (lst.st_dev, lst.st_ino) in self.seen:
+            elif root.key in self.overlapping and self._earlier_root_took(root, child):
+                continue  # the same file through two overlapping roots: taken (or skipped) the first time
+            elif (track := lst.st_nlink > 1) and (lst.st_dev, lst.st_ino) in self.seen:
                 first = self.seen[(lst.st_dev, lst.st_ino)]
-                if first != source:  # same path again = two overlapping roots (config dir == state dir)
+                if first != source:
                     yield Skip(source, f"hard link to {first} (copied once, under that name)", root.key, cat)
             elif lst.st_uid != self.sources.expected_uid and (root.shared or dir_st.st_mode & stat.S_IWOTH):
                 where = "a world-writable folder" if dir_st.st_mode & stat.S_IWOTH else "a shared temp folder"
                 yield Skip(source, f"owned by uid {lst.st_uid}, not the install's owner (uid "
                            f"{self.sources.expected_uid}), in {where}: may be planted", root.key, cat)
             else:
-                self.seen[(lst.st_dev, lst.st_ino)] = source
+                if track:
+                    self.seen[(lst.st_dev, lst.st_ino)] = source
                 yield Found(root, pat.rule, source, dfd, name, lst)
+
+
+    def _earlier_root_took(self, root: Root, rel: tuple[str, ...]) -> bool:
+        """Did a root walked before ``root`` match this file (``rel`` under ``root``) with one of its rules?"""
+        mine = self.real_roots.get(root.key)
+        if mine is None:
+            return False
+        path = mine + rel
+        for other in self.walked[:-1]:
+            base = self.real_roots.get(other.key)
+            if other.key == root.key or base is None or path[:len(base)] != base:
+                continue
+            sub = path[len(base):]
+            patterns = self.patterns.get(other.key)
+            if patterns is None:
+                patterns = self.patterns[other.key] = _patterns_for(other, self.generation)
+            if any(p.match(sub) for p in patterns):
+                return True
+        return False
+
+
+def _overlapping_roots(roots: Sequence[Root]) -> set[str]:
+    """Keys of the roots whose folder is, or is inside or around, another root's folder (real paths)."""
+    real: list[tuple[str, tuple[str, ...]]] = []
+    for r in roots:
+        try:
+            real.append((r.key, Path(os.path.realpath(r.path)).parts))
+        except (OSError, ValueError):
+            real.append((r.key, ()))  # cannot tell: count it as overlapping (an empty path prefixes all)
+    out: set[str] = set()
+    for i, (ka, pa) in enumerate(real):
+        for kb, pb in real[i + 1:]:
+            n = min(len(pa), len(pb))
+            if pa[:n] == pb[:n]:
+                out.update((ka, kb))
+    return out
 
 
 def _cannot(doing: str, exc: OSError, st: os.stat_result) -> str:
@@ -876,12 +930,49 @@ class _Collector:
     on_chunk: OnChunk | None
     buf: bytearray = field(default_factory=lambda: bytearray(BUF_SIZE))
     made_dirs: set[str] = field(default_factory=set)
-    files: list[dict[str, Any]] = field(default_factory=list)
+    # manifest entries of the copied files go to a spool file as they are made (one compact JSON line
+    # each), not into a list: 20,000 files held as dicts cost ~70 MiB; only counts stay in memory
+    spool: IO[bytes] | None = None
+    count: int = 0
+    changed: list[str] = field(default_factory=list)          # sources that changed while being copied
+    sqlite: list[dict[str, Any]] = field(default_factory=list)  # copied .sqlite stores (for the backup API)
     listed: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     bytes: int = 0
     noatime_refused: int = 0
+
+    @property
+    def spool_path(self) -> Path:
+        return self.case_dir / SPOOL
+
+    def add(self, entry: dict[str, Any]) -> None:
+        """Record a copied (or hashed in place) file for the manifest."""
+        if self.spool is None:
+            self.spool = open(self.spool_path, "wb")  # noqa: SIM115 -- closed by close_spool()
+        self.spool.write(_dump(entry))
+        self.count += 1
+        if entry.get("changed_during_copy"):
+            self.changed.append(str(entry["source"]))
+        if entry.get("category") == "sqlite" and str(entry["source"]).endswith(".sqlite"):
+            self.sqlite.append(entry)
+
+    def entries(self) -> Iterator[builtins.bytes]:  # (``bytes`` is a field of this class)
+        """The spooled manifest entries, one compact JSON line each, in the order they were made."""
+        self.close_spool(remove=False)
+        if self.count == 0:
+            return
+        with open(self.spool_path, "rb") as fh:
+            yield from fh
+
+    def close_spool(self, *, remove: bool) -> None:
+        if self.spool is not None:
+            self.spool.flush()
+            self.spool.close()
+            self.spool = None
+        if remove:
+            with contextlib.suppress(OSError):
+                self.spool_path.unlink()
 
     def skip(self, s: Skip) -> None:
         if any(e["source"] == s.source for e in self.skipped):
@@ -959,7 +1050,7 @@ class _Collector:
                                  "noatime": noatime, **_stat_fields(st0)}
         if copy:
             entry["path"] = rel
-            self.files.append(entry)
+            self.add(entry)
             self.bytes += copied
         else:
             entry["not_copied"] = "credential: listed only (with credentials: copy to copy it)"
@@ -983,9 +1074,9 @@ class _Collector:
             st1 = os.fstat(fd)
         finally:
             os.close(fd)
-        self.files.append({"path": rel, "source": f"case:{rel}", "root": "case", "category": "case",
-                           "size": copied, "size_at_open": st0.st_size, "sha256": digest,
-                           "changed_during_copy": _changed(st0, st1, copied), **_stat_fields(st0)})
+        self.add({"path": rel, "source": f"case:{rel}", "root": "case", "category": "case",
+                  "size": copied, "size_at_open": st0.st_size, "sha256": digest,
+                  "changed_during_copy": _changed(st0, st1, copied), **_stat_fields(st0)})
         self.bytes += copied
 
 
@@ -1060,7 +1151,7 @@ def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
         st = (col.case_dir / rel).stat()
     except OSError as exc:
         raise _DestError(exc, rel) from None
-    col.files.append({"path": rel, "source": source, "root": "journald", "category": "journal",
+    col.add({"path": rel, "source": source, "root": "journald", "category": "journal",
                       "rule": "{unit}", "size": copied, "sha256": digest, "changed_during_copy": False,
                       "command": argv, "exit_code": rc, "killed_after_s": JOURNAL_TIMEOUT_S if rc < 0 else None,
                       "stderr": first_err[0] if first_err else None,
@@ -1109,7 +1200,7 @@ def _sqlite_backup(col: _Collector, entry: Mapping[str, Any]) -> None:
         tmp.rename(col.case_dir / rel)
     except OSError as exc:
         raise _DestError(exc, rel) from None
-    col.files.append({"path": rel, "source": source, "root": "sqlite-backup", "category": "sqlite",
+    col.add({"path": rel, "source": source, "root": "sqlite-backup", "category": "sqlite",
                       "size": size, "sha256": digest, "changed_during_copy": False,
                       "sqlite_copy": "consistent (sqlite3 online backup API, gateway running; "
                                      "journal_mode set to DELETE on the copy)",
@@ -1308,9 +1399,8 @@ def snapshot(case: Case, install: Install, journal: Journal, *, credentials: Cre
             if running:
                 sqlite_mode = ("byte-exact copies taken while the gateway was running (may be inconsistent) "
                                "+ consistent copies with the sqlite3 backup API under evidence/sqlite-backup/")
-                for entry in list(col.files):
-                    if entry.get("category") == "sqlite" and str(entry["source"]).endswith(".sqlite"):
-                        _sqlite_backup(col, entry)
+                for entry in list(col.sqlite):
+                    _sqlite_backup(col, entry)
             for rel in covered_case_files(case_dir):
                 col.take_case_file(rel)
             _syncfs(case_dir / EVIDENCE)
@@ -1324,14 +1414,15 @@ def snapshot(case: Case, install: Install, journal: Journal, *, credentials: Cre
     except MoltirError as exc:
         _mark_incomplete(case_dir, start_clock, exc.message)
         with contextlib.suppress(MoltirError, OSError):
-            journal.append("evidence.incomplete", case_id=case.id, error=exc.message, files=len(col.files))
+            journal.append("evidence.incomplete", case_id=case.id, error=exc.message, files=col.count)
         raise
     except KeyboardInterrupt:
         _mark_incomplete(case_dir, start_clock, "interrupted")
         with contextlib.suppress(MoltirError, OSError):
-            journal.append("evidence.incomplete", case_id=case.id, error="interrupted", files=len(col.files))
+            journal.append("evidence.incomplete", case_id=case.id, error="interrupted", files=col.count)
         raise
     finally:
+        col.close_spool(remove=True)
         if bar is not None:
             bar.close()
 
@@ -1402,10 +1493,9 @@ def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, s
         "sealed_in_place": ("evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS)
                             + "; " + ", ".join(COVERED_CASE_FILES)),
         "previous_attempts": previous,
-        "counts": {"files": len(col.files), "bytes": col.bytes, "listed": len(col.listed),
-                   "skipped": len(col.skipped),
-                   "changed_during_copy": sum(1 for f in col.files if f.get("changed_during_copy"))},
-        "files": sorted(col.files, key=lambda f: str(f["path"])),
+        "counts": {"files": col.count, "bytes": col.bytes, "listed": len(col.listed),
+                   "skipped": len(col.skipped), "changed_during_copy": len(col.changed)},
+        "files": FILES_PLACEHOLDER,  # streamed from the collector's spool by _seal
         "listed": col.listed,
         "skipped": col.skipped,
     }
@@ -1426,19 +1516,49 @@ def _dump(obj: Any) -> bytes:
     return (json.dumps(obj, sort_keys=True, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
 
 
-def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any]) -> SnapshotResult:
-    case_dir = case.dir
-    manifest_bytes = _dump(manifest)
-    sums = b"".join(sums_line(f["sha256"], f["path"]) for f in manifest["files"])
-    atomic_write(case_dir / "manifest.json", manifest_bytes, mode=0o400)
-    atomic_write(case_dir / "SHA256SUMS", sums, mode=0o400)
-    for f in manifest["files"]:  # files of covered case dirs: read-only too (copies already are)
+def _hashed(chunks: Iterable[bytes], digest: Any) -> Iterator[bytes]:
+    for chunk in chunks:
+        digest.update(chunk)
+        yield chunk
+
+
+def _manifest_chunks(manifest: Mapping[str, Any], col: _Collector) -> Iterator[bytes]:
+    """``_dump(manifest)`` with its ``files`` list streamed from the spool: byte for byte what
+    json.dumps would give for the list of entries (each spooled line is that entry's _dump)."""
+    head, sep, tail = _dump(manifest).partition(json.dumps(FILES_PLACEHOLDER).encode())
+    if not sep:
+        raise AssertionError("manifest without its files placeholder")  # pragma: no cover
+    yield head + b"["
+    first = True
+    for line in col.entries():
+        yield (b"" if first else b",") + line.rstrip(b"\n")
+        first = False
+    yield b"]" + tail
+
+
+def _sums_chunks(col: _Collector, case_dir: Path) -> Iterator[bytes]:
+    """SHA256SUMS lines from the spool; the files of covered case dirs are made read-only on the way
+    (copies already are)."""
+    for line in col.entries():
+        f = json.loads(line)
         if str(f["source"]).startswith("case:"):
             with contextlib.suppress(OSError):
                 os.chmod(case_dir / f["path"], 0o400)
+        yield sums_line(f["sha256"], f["path"])
+
+
+def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any]) -> SnapshotResult:
+    """Write manifest.json and SHA256SUMS (streamed: memory does not grow with the number of files),
+    then seal.json over both. ``files`` in the manifest and SHA256SUMS are in collection order: roots
+    in RULES order, each folder's entries sorted by name (deterministic for the same tree)."""
+    case_dir = case.dir
+    manifest_hash, sums_hash = hashlib.sha256(), hashlib.sha256()
+    atomic_write_chunks(case_dir / "manifest.json", _hashed(_manifest_chunks(manifest, col), manifest_hash),
+                        mode=0o400)
+    atomic_write_chunks(case_dir / "SHA256SUMS", _hashed(_sums_chunks(col, case_dir), sums_hash), mode=0o400)
     sealed_ns = time.time_ns()
-    seal = {"schema": SCHEMA, "case_id": case.id, "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
-            "sha256sums_sha256": hashlib.sha256(sums).hexdigest(), "files": len(manifest["files"]),
+    seal = {"schema": SCHEMA, "case_id": case.id, "manifest_sha256": manifest_hash.hexdigest(),
+            "sha256sums_sha256": sums_hash.hexdigest(), "files": col.count,
             "bytes": manifest["counts"]["bytes"], "journal_head": journal.head, "journal_records": journal.seq,
             "sealed_at": _iso(sealed_ns), "sealed_at_ns": sealed_ns, "sealed_monotonic_ns": time.monotonic_ns()}
     seal_bytes = _dump(seal)
@@ -1448,7 +1568,7 @@ def _seal(case: Case, journal: Journal, col: _Collector, manifest: dict[str, Any
     for own in OWN_DIRS:  # evidence/ itself stays writable: audit.run adds evidence/audit/ later
         for dirpath, _dirs, _files in os.walk(case_dir / EVIDENCE / own, topdown=False):
             os.chmod(dirpath, 0o500)
-    changed = tuple(str(f["source"]) for f in manifest["files"] if f.get("changed_during_copy"))
+    changed = tuple(col.changed)
     journal.append("evidence.sealed", case_id=case.id, seal_sha256=hashlib.sha256(seal_bytes).hexdigest(),
                    manifest_sha256=seal["manifest_sha256"], files=seal["files"], bytes=seal["bytes"],
                    listed=len(manifest["listed"]), skipped=len(manifest["skipped"]),
@@ -1538,13 +1658,117 @@ def _hash_case_file(case_dir: Path, rel: str) -> str | None:
         os.close(fd)
 
 
-def _tree(case_dir: Path, sub: str) -> list[str]:
-    out = []
+def _tree_iter(case_dir: Path, sub: str) -> Iterator[str]:
+    """Every file (and symlink to a folder) under ``case_dir/sub``, relative to ``case_dir``."""
     for dirpath, dirnames, filenames in os.walk(case_dir / sub):
         dirnames.sort()
         names = list(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-        out += [(Path(dirpath) / fn).relative_to(case_dir).as_posix() for fn in names]
-    return sorted(out)
+        for fn in names:
+            yield (Path(dirpath) / fn).relative_to(case_dir).as_posix()
+
+
+def _tree(case_dir: Path, sub: str) -> list[str]:
+    return sorted(_tree_iter(case_dir, sub))
+
+
+class _FileRef(NamedTuple):
+    """What verify needs of a manifest file entry (a 20,000-file manifest as full dicts is ~60 MiB)."""
+
+    path: str
+    size: object
+    sha256: object
+
+
+def _compact_file_entry(pairs: list[tuple[str, Any]]) -> Any:
+    """json object hook: a copied file's entry (it has a string ``path`` and a ``sha256``) becomes a
+    :class:`_FileRef`; every other object stays a dict."""
+    obj = dict(pairs)
+    path = obj.get("path")
+    if isinstance(path, str) and "sha256" in obj and "source" in obj:
+        return _FileRef(path, obj.get("size"), obj.get("sha256"))
+    return obj
+
+
+_WS_RE = re.compile(r"[ \t\n\r]*")
+
+
+class _JsonStream:
+    """A JSON text read a chunk at a time, decoded one value at a time (``json.raw_decode``)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, fh: IO[str]) -> None:
+        self.fh, self.buf, self.pos, self.eof = fh, "", 0, False
+        self.decoder = json.JSONDecoder(object_pairs_hook=_compact_file_entry)
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        chunk = self.fh.read(self.CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf, self.pos = self.buf[self.pos:] + chunk, 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ("" at the end)."""
+        while True:
+            m = _WS_RE.match(self.buf, self.pos)
+            self.pos = m.end() if m else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return ""
+
+    def take(self, char: str) -> None:
+        if self.peek() != char:
+            raise ValueError(f"expected {char!r} at offset {self.pos}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError:
+                if self._fill():
+                    continue
+                raise
+            if end == len(self.buf) and self._fill():
+                continue  # a number may go on in the next chunk
+            self.pos = end
+            return obj
+
+
+def _manifest_files(path: Path) -> Iterator[Any]:
+    """The items of manifest.json's top-level ``files`` list, one at a time (file entries as
+    :class:`_FileRef`): verifying a 20,000-file case does not hold its whole manifest in memory.
+    Raises ValueError when the text is not one JSON object."""
+    with open(path, encoding="utf-8") as fh:
+        js = _JsonStream(fh)
+        js.take("{")
+        more = js.peek() != "}"
+        while more:
+            key = js.value()
+            js.take(":")
+            if key == "files" and js.peek() == "[":
+                js.take("[")
+                items = js.peek() != "]"
+                while items:
+                    yield js.value()
+                    items = js.peek() == ","
+                    if items:
+                        js.take(",")
+                js.take("]")
+            else:
+                js.value()
+            more = js.peek() == ","
+            if more:
+                js.take(",")
+        js.take("}")
+        if js.peek() != "":
+            raise ValueError("data after the manifest's object")
 
 
 def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
@@ -1575,43 +1799,59 @@ def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
         problems.append("seal.json is missing: the evidence was never sealed")
     except (OSError, ValueError):
         problems.append("seal.json is unreadable or not JSON")
+    own_prefixes = tuple(f"{EVIDENCE}/{d}/" for d in OWN_DIRS)
+    mismatched: list[str] = []
+    missing: list[str] = []
+    others: set[str] = set()   # listed files outside evidence/<own dirs> (case files: a few)
+    checked = in_own = 0
+    expected = hashlib.sha256()  # SHA256SUMS as the manifest says it must be
+    malformed = False
+    # one pass over the manifest, a file entry at a time: memory does not grow with the number of files
     try:
-        manifest_bytes = (case_dir / "manifest.json").read_bytes()
-        manifest = json.loads(manifest_bytes)
+        for f in _manifest_files(case_dir / "manifest.json"):
+            if not isinstance(f, _FileRef):
+                malformed = True
+                continue
+            checked += 1
+            expected.update(sums_line(str(f.sha256), f.path))
+            if f.path.startswith(own_prefixes):
+                in_own += 1
+            else:
+                others.add(f.path)
+            if not rehash:
+                size = _case_file_size(case_dir, f.path)
+                if size is None:
+                    missing.append(f.path)
+                elif size != f.size:
+                    mismatched.append(f.path)
+                continue
+            digest = _hash_case_file(case_dir, f.path)
+            if digest is None:
+                missing.append(f.path)
+            elif digest != f.sha256:
+                mismatched.append(f.path)
+        manifest_sha256 = _sha256_file(case_dir / "manifest.json")
     except (OSError, ValueError):
         problems.append("manifest.json is missing or not JSON")
         return VerifyReport(case_dir, state, 0, problems=tuple(problems))
-    if seal and seal.get("manifest_sha256") != hashlib.sha256(manifest_bytes).hexdigest():
+    if seal and seal.get("manifest_sha256") != manifest_sha256:
         problems.append("manifest.json does not match seal.json (changed after sealing)")
     try:
-        sums = (case_dir / "SHA256SUMS").read_bytes()
-        if seal and seal.get("sha256sums_sha256") != hashlib.sha256(sums).hexdigest():
+        sums_sha256 = _sha256_file(case_dir / "SHA256SUMS")
+        if seal and seal.get("sha256sums_sha256") != sums_sha256:
             problems.append("SHA256SUMS does not match seal.json (changed after sealing)")
-        expected = b"".join(sums_line(f["sha256"], f["path"]) for f in manifest.get("files", []))
-        if sums != expected:
+        if sums_sha256 != expected.hexdigest() or malformed:
             problems.append("SHA256SUMS does not match manifest.json")
     except OSError:
         problems.append("SHA256SUMS is missing")
-
-    files = [f for f in manifest.get("files", []) if isinstance(f, dict) and isinstance(f.get("path"), str)]
-    mismatched: list[str] = []
-    missing: list[str] = []
-    for f in files:
-        if not rehash:
-            size = _case_file_size(case_dir, f["path"])
-            if size is None:
-                missing.append(f["path"])
-            elif size != f.get("size"):
-                mismatched.append(f["path"])
-            continue
-        digest = _hash_case_file(case_dir, f["path"])
-        if digest is None:
-            missing.append(f["path"])
-        elif digest != f.get("sha256"):
-            mismatched.append(f["path"])
-    listed = {f["path"] for f in files}
-    extra = [p for d in OWN_DIRS for p in _tree(case_dir, f"{EVIDENCE}/{d}") if p not in listed]
-    added = [p for p in covered_case_files(case_dir) if p not in listed and p not in COVERED_CASE_FILES]
+    # extra files under evidence/<own dirs>: the happy path only counts them; names are looked up
+    # (a set of the listed paths) only when the counts differ
+    extra: list[str] = []
+    on_disk = sum(1 for d in OWN_DIRS for _ in _tree_iter(case_dir, f"{EVIDENCE}/{d}"))
+    if on_disk != in_own - sum(1 for p in missing if p.startswith(own_prefixes)):
+        listed = {f.path for f in _manifest_files(case_dir / "manifest.json") if isinstance(f, _FileRef)}
+        extra = [p for d in OWN_DIRS for p in _tree(case_dir, f"{EVIDENCE}/{d}") if p not in listed]
+    added = [p for p in covered_case_files(case_dir) if p not in others and p not in COVERED_CASE_FILES]
 
     chain = verify_chain(case_dir / "journal.jsonl")
     problems += [f"journal.jsonl: {p}" for p in chain.problems]
@@ -1620,7 +1860,7 @@ def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
     if (case_dir / CUSTODY).exists():
         cust = verify_chain(case_dir / CUSTODY)
         problems += [f"{CUSTODY}: {p}" for p in cust.problems]
-    return VerifyReport(case_dir, state, len(files), tuple(mismatched), tuple(missing), tuple(extra),
+    return VerifyReport(case_dir, state, checked, tuple(mismatched), tuple(missing), tuple(extra),
                         tuple(problems), tuple(added))
 
 

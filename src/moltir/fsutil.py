@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
@@ -31,12 +32,20 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, owner: tuple[int
     On any failure the temp file is removed and ``path`` is left exactly as it was. ENOSPC and
     EROFS/EACCES become one-line ``MoltirError``s.
     """
+    atomic_write_chunks(path, (data,), mode=mode, owner=owner)
+
+
+def atomic_write_chunks(path: Path, chunks: Iterable[bytes], *, mode: int = 0o600,
+                        owner: tuple[int, int] | None = None) -> None:
+    """:func:`atomic_write` of the concatenation of ``chunks``, written as they come (a big file
+    never has to be held in memory whole)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.moltir-{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
-            _write_all(fd, data)
+            for data in chunks:
+                _write_all(fd, data)
             os.fchmod(fd, mode)
             if owner is not None and os.geteuid() == 0:
                 os.fchown(fd, owner[0], owner[1])

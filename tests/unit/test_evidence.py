@@ -861,3 +861,45 @@ def test_hard_link_is_copied_once_and_named(lay: Layout) -> None:
     assert lay.entry(first)["sha256"] == _sha(first)
     assert lay.skipped()[str(link)] == f"hard link to {first} (copied once, under that name)"
     assert list(lay.skipped()).count(str(link)) == 1
+
+
+def test_the_streamed_manifest_is_byte_for_byte_the_dump_of_the_whole_manifest(tmp_path: Path) -> None:
+    """The manifest's file list is streamed from a spool (memory does not grow with the number of
+    files): the bytes must be exactly what json.dumps of the whole manifest gives, and the spool goes."""
+    col = evidence._Collector(tmp_path, "list", None)
+    entries = [{"path": f"evidence/fs/x/{i}", "source": f"/x/{i}", "sha256": f"{i:064x}", "size": i,
+                "changed_during_copy": i == 3, "note": "ünïcode \\ \"quoted\""} for i in range(5)]
+    for e in entries:
+        col.add(dict(e))
+    manifest = {"schema": evidence.SCHEMA, "counts": {"files": col.count}, "files": evidence.FILES_PLACEHOLDER,
+                "zzz": [1, 2]}
+    streamed = b"".join(evidence._manifest_chunks(manifest, col))
+    assert streamed == evidence._dump({**manifest, "files": entries})
+    sums = b"".join(evidence._sums_chunks(col, tmp_path))
+    assert sums == b"".join(evidence.sums_line(e["sha256"], e["path"]) for e in entries)
+    assert col.changed == ["/x/3"] and col.count == 5
+    col.close_spool(remove=True)
+    assert not (tmp_path / evidence.SPOOL).exists()
+    empty = evidence._Collector(tmp_path / "e", "list", None)
+    assert json.loads(b"".join(evidence._manifest_chunks(manifest, empty)))["files"] == []
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_verify_reads_the_manifest_files_a_chunk_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         chunk: int) -> None:
+    """verify streams manifest.json's ``files`` (a 20,000-file manifest would cost ~60 MiB as dicts): what it
+    reads must be what json.loads reads, whatever the chunk boundaries cut (numbers, strings, escapes)."""
+    monkeypatch.setattr(evidence._JsonStream, "CHUNK", chunk)
+    files = [{"path": f"evidence/fs/é/{i}", "source": f"/s/{i}", "sha256": f"{i:064x}", "size": 10 ** i,
+              "nested": {"a": [1, 2.5, None, True]}, "q": 'a"b\\c\u00e9'} for i in range(12)]
+    doc = {"counts": {"files": 12}, "files": files, "listed": [{"source": "/c", "sha256": "x"}], "z": 1234567}
+    path = tmp_path / "manifest.json"
+    path.write_bytes(evidence._dump(doc))
+    got = list(evidence._manifest_files(path))
+    assert got == [evidence._FileRef(f["path"], f["size"], f["sha256"]) for f in files]
+    path.write_text(json.dumps(doc, indent=3))                # any JSON layout, not only moltir's own
+    assert list(evidence._manifest_files(path)) == got
+    for bad in ('{"files": [1, 2', '{"files": []} x', '[]', '{"a": 1,}'):
+        path.write_text(bad)
+        with pytest.raises(ValueError):
+            list(evidence._manifest_files(path))
