@@ -433,9 +433,17 @@ class _Pattern:
     rule: Rule
     text: str
     segs: tuple[str, ...]
+    rx: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rx", _pattern_regex(self.segs))
 
     def match(self, rel: tuple[str, ...]) -> bool:
-        return _match(self.segs, rel)
+        return self.rx.match("/".join(rel)) is not None
+
+    def match_path(self, rel: str) -> bool:
+        """:meth:`match` of a relative path given as one string (``a/b/c``): one regex match."""
+        return self.rx.match(rel) is not None
 
     def may_descend(self, rel_dir: tuple[str, ...]) -> bool:
         """Could a file below the folder ``rel_dir`` match?"""
@@ -453,11 +461,59 @@ def _prefix(pat: tuple[str, ...], rel: tuple[str, ...]) -> bool:
 
 
 def _match(pat: tuple[str, ...], rel: tuple[str, ...]) -> bool:
+    """The reference matcher, a segment at a time (``**``: any number of folders); the walk uses
+    :func:`_pattern_regex`, which tests pin to agree with this."""
     if not pat:
         return not rel
     if pat[0] == "**":
         return any(_match(pat[1:], rel[i:]) for i in range(len(rel) + 1)) if len(pat) > 1 else bool(rel)
     return bool(rel) and fnmatch.fnmatchcase(rel[0], pat[0]) and _match(pat[1:], rel[1:])
+
+
+def _segment_regex(seg: str) -> str:
+    """A regex for one fnmatch segment (``*``, ``?``, ``[...]``) that never matches a ``/``.
+
+    A bracket expression is translated by fnmatch itself (ranges, ``!``, a reversed range that
+    matches nothing), behind a ``(?!/)`` guard."""
+    out: list[str] = []
+    i, n = 0, len(seg)
+    while i < n:
+        c = seg[i]
+        i += 1
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i
+            if j < n and seg[j] == "!":
+                j += 1
+            if j < n and seg[j] == "]":
+                j += 1
+            while j < n and seg[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal "["
+                out.append(re.escape(c))
+                continue
+            translated = fnmatch.translate(seg[i - 1:j + 1])  # "(?s:<class>)\Z"
+            out.append(f"(?!/){translated.removesuffix(chr(92) + 'Z')}")
+            i = j + 1
+        else:
+            out.append(re.escape(c))
+    return "".join(out)
+
+
+def _pattern_regex(segs: tuple[str, ...]) -> re.Pattern[str]:
+    """One compiled regex for a rule pattern over a ``/``-joined relative path, with :func:`_match`'s
+    meaning: a trailing ``**`` is one or more names, any other ``**`` zero or more folders."""
+    parts: list[str] = []
+    for k, seg in enumerate(segs):
+        last = k == len(segs) - 1
+        if seg == "**":
+            parts.append("[^/]+(?:/[^/]+)*" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(_segment_regex(seg) + ("" if last else "/"))
+    return re.compile("".join(parts) + r"\Z", re.S)
 
 
 def _patterns_for(root: Root, generation: str) -> list[_Pattern]:
@@ -505,12 +561,14 @@ class _Walker:
         # other files: memory does not grow with their number.
         self.seen: dict[tuple[int, int], str] = {}
         self.overlapping = _overlapping_roots(sources.roots)
-        self.real_roots: dict[str, tuple[str, ...]] = {}
+        self.real_roots: dict[str, str] = {}  # root key -> its real path, ending in "/"
         for r in sources.roots:
             with contextlib.suppress(OSError, ValueError):
-                self.real_roots[r.key] = Path(os.path.realpath(r.path)).parts
+                self.real_roots[r.key] = os.path.realpath(r.path).rstrip("/") + "/"
         self.walked: list[Root] = []
         self.patterns: dict[str, list[_Pattern]] = {}
+        self._took_folder: tuple[str, str] = ("", "")
+        self._took_candidates: list[tuple[int, list[_Pattern]]] = []
         self.exclude: set[tuple[int, int]] = set()
         for p in exclude:
             with contextlib.suppress(OSError):
@@ -615,7 +673,8 @@ class _Walker:
                 finally:
                     os.close(cfd)
                 continue
-            pat = next((p for p in patterns if p.match(child)), None)
+            rel_s = "/".join(child)
+            pat = next((p for p in patterns if p.match_path(rel_s)), None)
             if pat is None:
                 if stat.S_ISLNK(lst.st_mode) and any(p.may_descend(child) for p in patterns):
                     yield Skip(source, f"symlink to {_readlink(name, dfd)!r} where a folder to collect "
@@ -627,7 +686,7 @@ class _Walker:
                            "collected folders)", root.key, cat)
             elif not stat.S_ISREG(lst.st_mode):
                 yield Skip(source, f"{_kind(lst.st_mode)}, not a regular file (not opened)", root.key, cat)
-            elif root.key in self.overlapping and self._earlier_root_took(root, child):
+            elif root.key in self.overlapping and self._earlier_root_took(root, rel_s):
                 continue  # the same file through two overlapping roots: taken (or skipped) the first time
             elif (track := lst.st_nlink > 1) and (lst.st_dev, lst.st_ino) in self.seen:
                 first = self.seen[(lst.st_dev, lst.st_ino)]
@@ -643,23 +702,32 @@ class _Walker:
                 yield Found(root, pat.rule, source, dfd, name, lst)
 
 
-    def _earlier_root_took(self, root: Root, rel: tuple[str, ...]) -> bool:
-        """Did a root walked before ``root`` match this file (``rel`` under ``root``) with one of its rules?"""
+    def _earlier_root_took(self, root: Root, rel: str) -> bool:
+        """Did a root walked before ``root`` match this file (``rel`` under ``root``) with one of its rules?
+
+        The earlier roots' patterns that could match below this file's folder are worked out once per
+        folder (the walk lists a folder's files together), so a file costs a match or two, not one per
+        rule of every earlier root."""
         mine = self.real_roots.get(root.key)
         if mine is None:
             return False
         path = mine + rel
-        for other in self.walked[:-1]:
-            base = self.real_roots.get(other.key)
-            if other.key == root.key or base is None or path[:len(base)] != base:
-                continue
-            sub = path[len(base):]
-            patterns = self.patterns.get(other.key)
-            if patterns is None:
-                patterns = self.patterns[other.key] = _patterns_for(other, self.generation)
-            if any(p.match(sub) for p in patterns):
-                return True
-        return False
+        folder = path[:path.rfind("/") + 1]
+        if self._took_folder != (root.key, folder):
+            candidates: list[tuple[int, list[_Pattern]]] = []
+            for other in self.walked[:-1]:
+                base = self.real_roots.get(other.key)
+                if other.key == root.key or base is None or not folder.startswith(base):
+                    continue
+                patterns = self.patterns.get(other.key)
+                if patterns is None:
+                    patterns = self.patterns[other.key] = _patterns_for(other, self.generation)
+                below = tuple(folder[len(base):].split("/")[:-1])
+                patterns = [p for p in patterns if p.may_descend(below)] if below else patterns
+                if patterns:
+                    candidates.append((len(base), patterns))
+            self._took_folder, self._took_candidates = (root.key, folder), candidates
+        return any(p.match_path(path[n:]) for n, patterns in self._took_candidates for p in patterns)
 
 
 def _overlapping_roots(roots: Sequence[Root]) -> set[str]:
@@ -868,9 +936,9 @@ def _open_source(name: str, dir_fd: int | None) -> tuple[int, bool]:
 
 
 def _iso(ns: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """UTC ISO 8601 with microseconds (``2026-11-30T23:46:14.123456Z``), truncated from ``ns``."""
+    sec, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{rest // 1000:06d}Z"
 
 
 @functools.lru_cache(maxsize=64)
@@ -1013,13 +1081,15 @@ class _Collector:
                 return None
             if not noatime:
                 self.noatime_refused += 1
-            with contextlib.suppress(OSError, AttributeError):
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            if st0.st_size > len(self.buf):  # one read does a small file: no advice needed
+                with contextlib.suppress(OSError, AttributeError):
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             if copy:
                 _mkdirs(self.case_dir, rel.rpartition("/")[0], self.made_dirs)
                 try:
-                    dst = os.open(self.case_dir / rel,
-                                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                    # created read-only (0400): the open descriptor still writes it, and nobody else can
+                    dst = os.open(os.path.join(self.case_dir, rel),  # noqa: PTH118 -- hot path, no pathlib
+                                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o400)
                 except OSError as exc:
                     raise _DestError(exc, rel) from None
             try:
@@ -1033,7 +1103,6 @@ class _Collector:
             if dst is not None:
                 try:
                     os.utime(dst, ns=(st0.st_atime_ns, st0.st_mtime_ns))
-                    os.fchmod(dst, 0o400)
                 except OSError as exc:
                     raise _DestError(exc, rel) from None
             complete = True
@@ -1043,7 +1112,7 @@ class _Collector:
                 os.close(dst)
                 if not complete:
                     with contextlib.suppress(OSError):
-                        (self.case_dir / rel).unlink()
+                        os.unlink(os.path.join(self.case_dir, rel))  # noqa: PTH108,PTH118
         entry: dict[str, Any] = {"source": f.source, "root": f.root.key, "category": f.rule.category,
                                  "rule": f.rule.pattern, "size": copied, "size_at_open": st0.st_size,
                                  "sha256": digest, "changed_during_copy": _changed(st0, st1, copied),
@@ -1635,7 +1704,7 @@ def _case_file_size(case_dir: Path, rel: str) -> int | None:
     if rel.startswith("/") or ".." in rel.split("/"):
         return None
     try:
-        st = os.lstat(case_dir / rel)
+        st = os.lstat(os.path.join(case_dir, rel))  # noqa: PTH118 -- once per file: no pathlib
     except OSError:
         return None
     return st.st_size if stat.S_ISREG(st.st_mode) else None
@@ -1660,11 +1729,12 @@ def _hash_case_file(case_dir: Path, rel: str) -> str | None:
 
 def _tree_iter(case_dir: Path, sub: str) -> Iterator[str]:
     """Every file (and symlink to a folder) under ``case_dir/sub``, relative to ``case_dir``."""
-    for dirpath, dirnames, filenames in os.walk(case_dir / sub):
+    base = str(case_dir).rstrip("/") + "/"
+    for dirpath, dirnames, filenames in os.walk(base + sub):
         dirnames.sort()
-        names = list(filenames) + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
-        for fn in names:
-            yield (Path(dirpath) / fn).relative_to(case_dir).as_posix()
+        rel_dir = dirpath[len(base):]
+        yield from (f"{rel_dir}/{fn}" for fn in filenames)
+        yield from (f"{rel_dir}/{d}" for d in dirnames if os.path.islink(f"{dirpath}/{d}"))  # noqa: PTH114
 
 
 def _tree(case_dir: Path, sub: str) -> list[str]:

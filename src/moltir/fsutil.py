@@ -10,6 +10,8 @@ from pathlib import Path
 
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
 
+WRITE_BATCH = 1 << 20
+
 
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -44,8 +46,14 @@ def atomic_write_chunks(path: Path, chunks: Iterable[bytes], *, mode: int = 0o60
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         try:
+            pending = bytearray()  # many small chunks (manifest lines) go out in ~1 MiB writes
             for data in chunks:
-                _write_all(fd, data)
+                pending += data
+                if len(pending) >= WRITE_BATCH:
+                    _write_all(fd, bytes(pending))
+                    pending.clear()
+            if pending:
+                _write_all(fd, bytes(pending))
             os.fchmod(fd, mode)
             if owner is not None and os.geteuid() == 0:
                 os.fchown(fd, owner[0], owner[1])

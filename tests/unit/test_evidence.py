@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moltir import evidence
 from moltir.actions.base import RunOptions, StepContext, StepResult
@@ -173,6 +175,21 @@ def test_every_rule_names_a_known_root_and_category() -> None:
 ])
 def test_glob_matching(pattern: str, path: str, hit: bool) -> None:
     assert evidence._match(tuple(pattern.split("/")), tuple(path.split("/"))) is hit
+    assert (evidence._pattern_regex(tuple(pattern.split("/"))).match(path) is not None) is hit
+
+
+_SEG = st.sampled_from(["**", "*", "a*", "*.log", "?", "a", "b.c", "[a-c]", "[!a]", "[]a]", "[z-a]", "[!]",
+                        "x[0-9].log", "[", "a]", "-", "^", "\\"])
+_NAME = st.text(alphabet="abcxz.-[]!^0123456789\\log", min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(pat=st.lists(_SEG, min_size=1, max_size=4), rel=st.lists(_NAME, min_size=1, max_size=5))
+def test_the_walk_regex_agrees_with_the_reference_matcher(pat: list[str], rel: list[str]) -> None:
+    """The walk matches a file with one compiled regex per rule (bench: 440,000 recursive calls for
+    20,000 files before); it must mean exactly what the segment-by-segment matcher means."""
+    want = evidence._match(tuple(pat), tuple(rel))
+    assert (evidence._pattern_regex(tuple(pat)).match("/".join(rel)) is not None) is want
 
 
 def test_prefix_pruning_only_descends_where_a_match_can_be() -> None:
