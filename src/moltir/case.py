@@ -56,8 +56,8 @@ class Case:
     # ---- creation / opening ---------------------------------------------------------------
     @classmethod
     def create(cls, folder: Path, *, kind: str, install_info: Mapping[str, Any], reason: str,
-               case_id: str | None = None) -> Case:
-        """Open a new case folder holding ``case.json``.
+               case_id: str | None = None, extra: Mapping[str, Any] | None = None) -> Case:
+        """Open a new case folder holding ``case.json`` (``extra`` adds fields to it).
 
         Decision: a case that cannot be opened (disk full, read-only or unwritable folder) changed
         nothing -- no step has run -- so it is exit 3 (environment not ready) saying "nothing was
@@ -83,6 +83,7 @@ class Case:
             "reason": reason,
             "moltir_version": __version__,
             "openclaw": dict(install_info),
+            **(extra or {}),
         }
         try:
             os.chmod(folder, 0o700)

@@ -246,12 +246,57 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
         return found, True
     cid = new_case_id()
     folder = case_dir if case_dir is not None else paths.cases_root(install.env) / cid
-    case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid)
+    carried = _still_contained(install) if kind == "contain" else None
+    extra = ({"continues": {"case_id": carried[0].info.get("case_id"), "dir": str(carried[0].dir),
+                            "sections": sorted(carried[1])}} if carried else None)
+    case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid,
+                       extra=extra)
+    if carried:
+        earlier, sections = carried
+        try:
+            for name, data in sections.items():
+                case.record_restore(name, data)
+        except MoltirError as exc:
+            raise case.abandon_new(exc) from None
+        if notes is not None:
+            notes.append(f"case {earlier.info.get('case_id')} is still contained (not restored): this new case "
+                         f"carries its pre-incident record ({', '.join(sorted(sections))}), so 'moltir restore' "
+                         "puts back what was there before that first containment")
     try:
         remember_latest(paths.installs_dir(install.env), install.key, case.dir, install.state_dir, kind=kind)
     except MoltirError as exc:  # e.g. disk full: no step ran, so no half-made case is left (exit 3)
         raise case.abandon_new(exc) from None
     return case, False
+
+
+#: restore.json sections a new contain case takes over from a still-contained earlier case
+CARRIED_SECTIONS = ("gateway", "dm_policy")
+
+
+def _still_contained(install: Install) -> tuple[Case, dict[str, Any]] | None:
+    """The install's latest contain case when it changed things and was not restored, with the
+    restore.json sections a new contain case must carry.
+
+    Decision: ``contain --new-case`` (or a new ``--case-dir``) while an earlier containment is still in
+    place would otherwise record the contained state ("disabled", "gateway not running") as the
+    pre-incident one, and 'moltir restore' of the new case would put nothing back while the real
+    pre-incident values sat in the earlier case. The new case therefore starts with the earlier
+    case's ``gateway`` and ``dm_policy`` records (write-once: the new run's own records only add
+    paths seen for the first time) and names it in ``case.json`` (``continues``). The token record
+    is not carried: the new case rotates again and proves its own previous token refused; restore
+    never brings back any old token anyway. A damaged earlier case carries nothing.
+    """
+    try:
+        latest = find_latest(install)
+        if latest is None or latest.info.get("kind", "contain") != "contain":
+            return None
+        if case_status(latest)["status"] not in ("open", "interrupted", "failed", "contained"):
+            return None
+        data = latest.restore_data()
+    except MoltirError:
+        return None
+    sections = {k: data[k] for k in CARRIED_SECTIONS if isinstance(data.get(k), dict)}
+    return (latest, sections) if sections else None
 
 
 def install_lock(install: Install, command: str) -> AbstractContextManager[None]:

@@ -227,3 +227,45 @@ def test_contain_again_after_the_gateway_came_back_and_a_dm_was_opened(openclaw_
         first_gw.stop()
         if again_gw is not None:
             again_gw.stop()
+
+
+def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_incident_state(
+        openclaw_home: OpenClawHome, secret_service: SecretService) -> None:
+    """``contain --new-case`` while the first containment still holds (a second alert, say): the new
+    case must not record the contained state as the one to go back to. Its restore puts back the
+    pre-incident DM policies and starts the gateway again, on the newest token."""
+    home = openclaw_home
+    home.env.update(secret_service.env)
+    home.env["MOLTIR_HOME"] = str(home.root / "moltir-home")
+    env = dict(home.env)
+    pre = json5.loads(home.config_path.read_text())
+    old = home.token
+    gw = Gateway(home).start()
+    try:
+        first = _moltir(env, home.root, "contain", "--yes", "--reason", "first alert")
+        assert first.returncode == 0, first.stdout + first.stderr
+        wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
+        first_case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
+        dm_paths = [e["path"] for e in json.loads((first_case / "restore.json").read_text())["dm_policy"]["paths"]]
+        install = discover(env=env)
+        entry = f"gateway-token:{install.key}"
+        first_new = _keyring_token(env, entry)
+
+        second = _moltir(env, home.root, "contain", "--yes", "--new-case", "--json", "--reason", "second alert")
+        assert second.returncode == 0, second.stdout + second.stderr
+        result = json.loads(second.stdout)
+        assert result["case_dir"] != str(first_case)
+        assert "is still contained" in second.stderr
+        newest = _keyring_token(env, entry)
+        assert newest and newest not in (first_new, old)
+
+        restore = _moltir(env, home.root, "restore", "--yes")
+        assert restore.returncode == 0, restore.stdout + restore.stderr
+        post = json5.loads(home.config_path.read_text())
+        for path in dm_paths:
+            assert _get(post, path) == _get(pre, path), path
+        assert port_is_open(home.port)
+        assert gw.token_status(newest) == 400
+        assert gw.token_status(first_new) == 401 and gw.token_status(old) == 401
+    finally:
+        gw.stop()

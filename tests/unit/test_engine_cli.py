@@ -596,3 +596,39 @@ def test_a_waiting_step_lets_the_engine_warm_the_next_steps_meanwhile(tmp_path: 
     steps = {s["id"]: s["summary"] for s in json.loads(run.stdout)["steps"]}
     assert steps["drain"] == f"{b}.warmed appeared" and b.exists()
     assert Path(f"{b}.warmed").read_text() == "True"     # warmed with dry-run options
+
+
+def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path: Path) -> None:
+    """``contain --new-case`` on an install an earlier case still holds contained: restoring the new
+    case puts back the values from before the FIRST containment, not the contained ones."""
+    env = _env(tmp_path)
+    config = Path(env["OPENCLAW_STATE_DIR"]) / "openclaw.json"
+    original = ('{\n  // ours\n  channels: {\n    telegram: { dmPolicy: "open", allowFrom: ["*"] },\n'
+                '    discord: { dmPolicy: "pairing" },\n  },\n}\n')
+    config.write_text(original)
+    contain_rb = tmp_path / "contain.json5"
+    contain_rb.write_text('{ name: "contain", steps: [ { id: "dms", action: "dm_policy.set" } ] }')
+    restore_rb = tmp_path / "restore.json5"
+    restore_rb.write_text('{ name: "restore", steps: [ { id: "dms", action: "dm_policy.restore" } ] }')
+
+    first = _moltir("contain", "--yes", "--runbook", str(contain_rb), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert 'dmPolicy: "open"' not in config.read_text()
+    second = _moltir("contain", "--yes", "--new-case", "--runbook", str(contain_rb), "--json", env=env)
+    assert second.returncode == 0, second.stderr
+    first_id, second_res = json.loads(first.stdout)["case_id"], json.loads(second.stdout)
+    assert second_res["case_id"] != first_id
+    assert f"case {first_id} is still contained" in second.stderr
+    new_case = Path(second_res["case_dir"])
+    assert json.loads((new_case / "case.json").read_text())["continues"]["case_id"] == first_id
+    olds = {tuple(e["path"]): e["old"] for e in json.loads((new_case / "restore.json").read_text())
+            ["dm_policy"]["paths"]}
+    assert olds[("channels", "telegram", "dmPolicy")] == {"value": "open"}
+
+    restored = _moltir("restore", "--yes", "--runbook", str(restore_rb), env=env)
+    assert restored.returncode == 0, restored.stderr
+    assert config.read_text() == original
+
+    # once restored, a new case has nothing to carry
+    third = _moltir("contain", "--yes", "--new-case", "--runbook", str(contain_rb), env=env)
+    assert third.returncode == 0 and "still contained" not in third.stderr
