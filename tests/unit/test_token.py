@@ -556,6 +556,21 @@ def test_restore_proves_a_keyring_held_previous_token_refused(running: tuple[Ins
     assert keystore.read("moltir", entry + ":previous") is None
 
 
+def test_a_second_rotation_in_the_same_case_keeps_the_previous_token_restore_must_prove(
+        running: tuple[Install, Any], tmp_path: Path) -> None:
+    """A rotation run again in one case (resumed after a crash mid-rotation) must not replace
+    <entry>:previous with the first attempt's token: restore proves the case's recorded previous."""
+    install, _gw = running
+    rotate(make_ctx(install, tmp_path / "drill", {"timeout_s": 20}))
+    entry = keystore.entry_name(install)
+    drilled = keystore.read("moltir", entry)
+    rotate(make_ctx(install, tmp_path / "contain", {"timeout_s": 20}))
+    rotate(make_ctx(install, tmp_path / "contain", {"timeout_s": 20}))  # the same case, once more
+    assert keystore.read("moltir", entry + ":previous") == drilled
+    proof = Verify().apply(make_ctx(install, tmp_path / "contain", action=Verify))
+    assert proof.details["old_status"] == 401 and proof.details["old_fingerprint"] == fingerprint(drilled)
+
+
 def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C (or SIGTERM) in a drill right after SIGUSR2: the rollback puts the previous token back, but

@@ -687,7 +687,7 @@ class Rotate(Action):
                 keystore.delete(keystore.SERVICE, entry)
             raise
         ctx.event("token.config_written", changed=changed, mode=mode, config=str(install.config_path))
-        if old and kind != "plaintext" and ctx.case.info.get("kind") != "drill":
+        if old and kind != "plaintext" and ctx.case.info.get("kind") != "drill" and _keep_previous(ctx, entry, old):
             with contextlib.suppress(MoltirError):
                 keystore.store(keystore.SERVICE, entry + PREVIOUS_SUFFIX, old)
                 ctx.event("token.previous_kept", entry=f"{keystore.SERVICE}/{entry}{PREVIOUS_SUFFIX}",
@@ -973,6 +973,22 @@ class Verify(Action):
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         if result.status == "done" and not result.details.get("ok"):
             raise verify_error("the token proof did not hold")
+
+
+def _keep_previous(ctx: StepContext, entry: str, old: str) -> bool:
+    """Whether to keep ``old`` as ``<entry>:previous``: not when this case's record names another
+    previous token and the keyring already holds that one (a second rotation in the same case, e.g.
+    a run resumed after a crash mid-rotation, must not replace the token restore has to prove refused)."""
+    record = ctx.case.restore_section("token")
+    previous = record.get("previous") if isinstance(record, Mapping) else None
+    want = previous.get("token_fingerprint") if isinstance(previous, Mapping) else None
+    if not want or fingerprint(old) == want:
+        return True
+    try:
+        kept = keystore.read(keystore.SERVICE, entry + PREVIOUS_SUFFIX)
+    except MoltirError:
+        return True
+    return not (kept and fingerprint(kept) == want)
 
 
 def _old_token_from_case(ctx: StepContext) -> str | None:
