@@ -118,6 +118,28 @@ def create_clock() -> float:
     return time.time()
 
 
+def _clock_tick() -> float:
+    try:
+        return 1.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return 0.01
+
+
+#: create times are whole clock ticks since boot (10 ms): a process started a few ms after a moment
+#: can carry a create time just before it
+CREATE_TIME_SLACK_S = 2 * _clock_tick()
+
+
+def started_since(create_time: float, since: float) -> bool:
+    """Did a process with this ``create_time`` start at or after ``since`` (``create_clock()``)?
+
+    Decision: within :data:`CREATE_TIME_SLACK_S` counts as after. A create time is floored to the
+    clock tick, so a respawn made 3 ms after the signal looked up to 7 ms older than it and was
+    taken for the gateway that was stopped (seen as a flaky test on a fast machine); callers exclude
+    the stopped gateway by its pid, so the slack cannot make it look new."""
+    return create_time >= since - CREATE_TIME_SLACK_S
+
+
 def _real(path: str | os.PathLike[str] | None) -> str | None:
     if not path:
         return None
@@ -738,7 +760,7 @@ def respawned_by(install: Install, launcher: Mapping[str, Any], since: float) ->
     config_real = _real(install.config_path)
     for child in children:
         try:
-            if child.create_time() < since or child.status() == psutil.STATUS_ZOMBIE:
+            if not started_since(child.create_time(), since) or child.status() == psutil.STATUS_ZOMBIE:
                 continue
             if not _openclaw_like(child):
                 continue

@@ -371,3 +371,13 @@ def test_zombie_leader_with_live_threads_is_not_gone(tmp_path: Path) -> None:
     finally:
         hold.unlink(missing_ok=True)
         p.wait(timeout=10)
+
+
+def test_a_process_created_in_the_same_clock_tick_as_the_signal_counts_as_started_since() -> None:
+    """Create times are floored to the 10 ms tick: a respawn 3 ms after the signal must count as new."""
+    from moltir.proc import CREATE_TIME_SLACK_S, started_since
+
+    assert started_since(100.00, 100.005)
+    assert started_since(100.02, 100.005)
+    assert not started_since(100.005 - CREATE_TIME_SLACK_S - 0.001, 100.005)
+    assert not started_since(90.0, 100.0)

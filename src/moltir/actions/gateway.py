@@ -448,7 +448,7 @@ def _signalled_at(result: StepResult) -> float:
 def _respawn_error(gw: Any, since: float, result: StepResult) -> MoltirError:
     from moltir import proc
 
-    if result.details.get("pid") == gw.pid or gw.create_time < since:
+    if result.details.get("pid") == gw.pid or not proc.started_since(gw.create_time, since):
         return verify_error(f"the gateway {_gw_label(gw)} is still running after the stop",
                             "stop it by hand (kill -KILL PID) and find out what keeps it alive")
     chain = proc.ancestry(gw.pid)
