@@ -202,12 +202,10 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
                               exit_code=EXIT_OK)
         return replace(latest, readonly=readonly)
     if kind == "contain" and not new_case:
-        latest = find_latest(install)
         try:
-            if latest is not None and latest.info.get("kind", "contain") == "contain":
-                st = case_status(latest)["status"]
-                if st in ("open", "interrupted", "failed", "contained"):
-                    return replace(latest, readonly=readonly)
+            latest = _unrestored_contain_case(install)
+            if latest is not None:
+                return replace(latest, readonly=readonly)
         except MoltirError as exc:
             # Decision: a damaged case (journal or case.json edited/corrupted) never blocks containment:
             # the run opens a new case and says so; the damaged one stays as it is, as evidence.
@@ -269,6 +267,15 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
     return case, False
 
 
+def _unrestored_contain_case(install: Install) -> Case | None:
+    """The install's latest contain case when it is not restored (open, interrupted, failed or
+    contained); raises MoltirError when that case is damaged."""
+    latest = find_latest(install)
+    if latest is None or latest.info.get("kind", "contain") != "contain":
+        return None
+    return latest if case_status(latest)["status"] in ("open", "interrupted", "failed", "contained") else None
+
+
 #: restore.json sections a new contain case takes over from a still-contained earlier case
 CARRIED_SECTIONS = ("gateway", "dm_policy")
 
@@ -287,10 +294,8 @@ def _still_contained(install: Install) -> tuple[Case, dict[str, Any]] | None:
     never brings back any old token anyway. A damaged earlier case carries nothing.
     """
     try:
-        latest = find_latest(install)
-        if latest is None or latest.info.get("kind", "contain") != "contain":
-            return None
-        if case_status(latest)["status"] not in ("open", "interrupted", "failed", "contained"):
+        latest = _unrestored_contain_case(install)
+        if latest is None:
             return None
         data = latest.restore_data()
     except MoltirError:

@@ -65,6 +65,15 @@ def _without_auth(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _contain_first(env: dict[str, str], home: OpenClawHome, reason: str) -> tuple[Path, list[list[str]]]:
+    """``moltir contain`` the running gateway; the case folder and the DM paths it recorded."""
+    first = _moltir(env, home.root, "contain", "--yes", "--reason", reason)
+    assert first.returncode == 0, first.stdout + first.stderr
+    wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
+    case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
+    return case, [e["path"] for e in json.loads((case / "restore.json").read_text())["dm_policy"]["paths"]]
+
+
 def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: SecretService) -> None:
     home = openclaw_home
     home.env.update(secret_service.env)             # the gateway and moltir share the private keyring
@@ -191,11 +200,7 @@ def test_contain_again_after_the_gateway_came_back_and_a_dm_was_opened(openclaw_
     first_gw = Gateway(home).start()
     again_gw: Gateway | None = None
     try:
-        first = _moltir(env, home.root, "contain", "--yes", "--reason", "first")
-        assert first.returncode == 0, first.stdout + first.stderr
-        wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
-        case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
-        dm_paths = [e["path"] for e in json.loads((case / "restore.json").read_text())["dm_policy"]["paths"]]
+        case, dm_paths = _contain_first(env, home, "first")
 
         # someone starts it again, on the new token (the harness waits until that token is accepted)
         home.token = _keyring_token(env, f"gateway-token:{discover(env=env).key}")
@@ -242,11 +247,7 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
     old = home.token
     gw = Gateway(home).start()
     try:
-        first = _moltir(env, home.root, "contain", "--yes", "--reason", "first alert")
-        assert first.returncode == 0, first.stdout + first.stderr
-        wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
-        first_case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
-        dm_paths = [e["path"] for e in json.loads((first_case / "restore.json").read_text())["dm_policy"]["paths"]]
+        first_case, dm_paths = _contain_first(env, home, "first alert")
         install = discover(env=env)
         entry = f"gateway-token:{install.key}"
         first_new = _keyring_token(env, entry)
