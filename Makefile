@@ -19,11 +19,13 @@ venv: $(STAMP)
 
 # Reinstalled only when pyproject.toml changes (editable install: source edits need nothing).
 $(STAMP): pyproject.toml
+	@echo "== venv: installing moltir and its test tools ($$(date -u +%T) UTC)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
 deps:
+	@echo "== deps: node, npm, openclaw releases, keyring ($$(date -u +%T) UTC)"
 	@scripts/ensure-deps.sh
 
 lint: venv
@@ -34,14 +36,14 @@ lint: venv
 # pytest exit 5 ("no tests collected") is a failure here, never a silent success.
 test: venv deps
 	@rc=0; \
-	echo "== ruff"; $(VENV)/bin/ruff check . || rc=1; \
+	echo "== ruff ($$(date -u +%T) UTC)"; $(VENV)/bin/ruff check . || rc=1; \
 	echo "== mypy --strict src"; $(VENV)/bin/mypy --strict src || rc=1; \
-	echo "== pytest tests/unit tests/integration"; prc=0; \
+	echo "== pytest tests/unit tests/integration ($$(date -u +%T) UTC)"; prc=0; \
 	MOLTIR_TEST_RUN_ID=$(RUN_ID) $(PY) -m pytest tests/unit tests/integration \
-	    --basetemp=$(BASETEMP) $(PYTEST_ARGS) || prc=$$?; \
+	    --basetemp=$(BASETEMP) --durations=10 $(PYTEST_ARGS) || prc=$$?; \
 	if [ $$prc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
 	[ $$prc -eq 0 ] || rc=$$prc; \
-	echo "== leftover processes"; \
+	echo "== leftover processes ($$(date -u +%T) UTC)"; \
 	$(PY) -m tests.harness.leftovers --run-id $(RUN_ID) --under $(BASETEMP) || { [ $$rc -ne 0 ] || rc=1; }; \
 	if [ $$rc -eq 0 ]; then rm -rf $(BASETEMP); else echo "make test: FAILED (rc $$rc); test files kept in $(BASETEMP)" >&2; fi; \
 	exit $$rc

@@ -101,11 +101,17 @@ if [ ! -f "$npm_dir/.ok" ]; then
 fi
 npm() { "$node_bin" "$npm_dir/bin/npm-cli.js" "$@"; }
 
-# A registry that stalls must fail the install, not hold CI until its time runs out: short fetch
-# timeouts with retries, and a hard bound on each install.
-INSTALL_TIMEOUT_S=${MOLTIR_NPM_TIMEOUT_S:-1200}
+# Nothing here may hold CI until its time runs out (twice a CI run sat 90 minutes in
+# "installing openclaw@2026.1.29" with no word, although npm ran under coreutils timeout):
+# every npm and openclaw run goes through scripts/bounded.py, which prints a heartbeat naming
+# each process with its state, ends the whole process session at the deadline, abandons a
+# process no signal ends, and sends stdout to a file (no grandchild can hold a $(...) pipe).
+# An install that fails or times out is retried from scratch, up to NPM_ATTEMPTS times.
+INSTALL_TIMEOUT_S=${MOLTIR_NPM_TIMEOUT_S:-600}
+NPM_ATTEMPTS=${MOLTIR_NPM_ATTEMPTS:-3}
 export npm_config_fetch_timeout=120000 npm_config_fetch_retries=4
 export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes -o ConnectTimeout=15"
+bounded() { python3 "$here/scripts/bounded.py" "$@"; }
 
 npm_log_tail() {
   local log
@@ -130,29 +136,48 @@ if [ "$need_kb" -gt 0 ]; then
   fi
 fi
 
-for v in $OPENCLAW_VERSIONS; do
-  d="$cache/openclaw-$v"
-  [ -f "$d/.ok" ] && continue
-  say "installing openclaw@$v into $d (first time only, ~30 s)"
+# install_release VERSION DIR: one attempt; 0 when DIR holds a working openclaw@VERSION.
+install_release() {
+  local v=$1 d=$2 rc=0 got
   rm -rf "$d"; mkdir -p "$d"
   case "$v" in
     2026.1.*) echo '{"private":true,"overrides":{"libsignal":"6.0.0"}}' > "$d/package.json" ;;
     *)        echo '{"private":true}' > "$d/package.json" ;;
   esac
-  rc=0
-  timeout --kill-after=10 "$INSTALL_TIMEOUT_S" \
+  bounded --timeout "$INSTALL_TIMEOUT_S" --what "npm install openclaw@$v" --stdout /dev/null -- \
     "$node_bin" "$npm_dir/bin/npm-cli.js" install --prefix "$d" "openclaw@$v" \
-      --ignore-scripts --no-audit --no-fund --loglevel=error </dev/null >/dev/null || rc=$?
+      --ignore-scripts --no-audit --no-fund --loglevel=error || rc=$?
   if [ "$rc" -ne 0 ]; then
-    [ "$rc" -eq 124 ] && say "ERROR: npm install openclaw@$v did not finish in ${INSTALL_TIMEOUT_S}s (registry stalled?)" \
-                      || say "ERROR: npm install openclaw@$v failed (rc $rc)"
+    [ "$rc" -eq 124 ] && say "npm install openclaw@$v did not finish in ${INSTALL_TIMEOUT_S}s" \
+                      || say "npm install openclaw@$v failed (rc $rc)"
     npm_log_tail
-    rm -rf "$d"
-    exit 1
+    return 1
   fi
-  got=$("$d/node_modules/.bin/openclaw" --version 2>/dev/null </dev/null | tr -d '\n')
-  case "$got" in *"$v"*) ;; *) say "openclaw@$v installed but --version said: $got"; exit 1 ;; esac
+  say "openclaw@$v: npm install done, checking its version"
+  got=$("$node_bin" -p 'require(process.argv[1]).version' "$d/node_modules/openclaw/package.json" 2>&1) || true
+  [ "$got" = "$v" ] || { say "openclaw@$v installed but its package.json says: $got"; return 1; }
+  rc=0
+  bounded --timeout 120 --what "openclaw@$v --version" --stdout "$d/.version" -- \
+    "$d/node_modules/.bin/openclaw" --version || rc=$?
+  got=$(tr -d '\n' < "$d/.version" 2>/dev/null) || true
+  case "$rc:$got" in 0:*"$v"*) ;; *) say "openclaw@$v --version: rc $rc, said: $got"; return 1 ;; esac
   touch "$d/.ok"
+}
+
+for v in $OPENCLAW_VERSIONS; do
+  d="$cache/openclaw-$v"
+  [ -f "$d/.ok" ] && continue
+  attempt=1
+  while :; do
+    say "installing openclaw@$v into $d (first time only, ~30 s; attempt $attempt of $NPM_ATTEMPTS)"
+    install_release "$v" "$d" && break
+    rm -rf "$d"
+    if [ "$attempt" -ge "$NPM_ATTEMPTS" ]; then
+      say "ERROR: openclaw@$v could not be installed in $NPM_ATTEMPTS attempts (see above); run again, or set MOLTIR_NPM_TIMEOUT_S / MOLTIR_NPM_ATTEMPTS"
+      exit 1
+    fi
+    attempt=$((attempt + 1))
+  done
   say "openclaw@$v ready"
 done
 # Every release is installed: npm's download cache is dead weight now (~0.7 GB).
