@@ -28,6 +28,8 @@ import datetime as dt
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -796,3 +798,27 @@ _WS_RE = re.compile(r"\s+")
 def one_line(text: str, limit: int = 160) -> str:
     text = _WS_RE.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def run_capture(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str],
+                cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(capture_output=True, timeout=…)`` that leaves nothing behind.
+
+    On timeout ``subprocess.run`` kills only the direct child. The ``openclaw`` CLI is a
+    respawn wrapper whose real CLI is its child, and some CLI commands never exit (openclaw
+    issues #35609, #62400: one spins at 90 % CPU), so that child would live on, orphaned. Here
+    the command gets its own session and the whole session is killed. Raises
+    ``subprocess.TimeoutExpired`` after that, ``OSError`` when it cannot start.
+    """
+    proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout_s)
+    except BaseException:  # timeout, or Ctrl-C: the session gets no terminal signal, end it here
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            proc.communicate(timeout=5)
+        raise
+    return subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -381,3 +382,25 @@ def test_a_process_created_in_the_same_clock_tick_as_the_signal_counts_as_starte
     assert started_since(100.02, 100.005)
     assert not started_since(100.005 - CREATE_TIME_SLACK_S - 0.001, 100.005)
     assert not started_since(90.0, 100.0)
+
+
+# ---- run_capture: a CLI whose grandchild keeps the pipes open --------------------------------
+
+def _with_marker(marker: str) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["cmdline"]) if marker in " ".join(p.info["cmdline"] or [])]
+
+
+def test_run_capture_returns_output_and_status(tmp_path: Path) -> None:
+    done = proc.run_capture(["sh", "-c", "echo '{\"paired\": []}'; echo warn >&2; exit 3"],
+                            timeout_s=30, env=os.environ)
+    assert (done.returncode, done.stdout, done.stderr) == (3, '{"paired": []}\n', "warn\n")
+
+
+def test_run_capture_timeout_ends_the_respawned_child_too(tmp_path: Path) -> None:
+    # Like the openclaw respawn wrapper: the real CLI is a child that inherits stdout/stderr.
+    # subprocess.run(timeout=…) kills only the wrapper and leaves that child running.
+    marker = f"run-capture-{tmp_path.name}"
+    wrapper = f"exec -a {marker} sleep 300 & wait"
+    with pytest.raises(subprocess.TimeoutExpired):
+        proc.run_capture(["bash", "-c", wrapper], timeout_s=0.5, env=os.environ)
+    assert _with_marker(marker) == []

@@ -419,9 +419,11 @@ def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], st
         if install.binary is None:
             return [], "openclaw binary not found"
         try:
-            proc = subprocess.run(install.command("devices", "list", "--json"), capture_output=True, text=True,
-                                  timeout=90, check=False, env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}),
-                                  cwd=str(install.home) if install.home.is_dir() else None)
+            from moltir.proc import run_capture  # psutil: imported only when needed
+
+            proc = run_capture(install.command("devices", "list", "--json"), timeout_s=90,
+                               env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}),
+                               cwd=str(install.home) if install.home.is_dir() else None)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [], f"openclaw devices list failed: {exc}"
         try:
@@ -447,13 +449,15 @@ def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], st
 
 
 def revoke_devices(install: Install, token: str, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from moltir.proc import run_capture  # psutil: imported only when needed
+
     results = []
     for dev in devices:
         for role in dev.get("active_roles") or dev.get("roles") or ["operator"]:
             try:
-                proc = subprocess.run(install.command("devices", "revoke", "--device", dev["id"], "--role", role,
-                                                      "--json"), capture_output=True, text=True, timeout=90,
-                                      check=False, env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}))
+                proc = run_capture(install.command("devices", "revoke", "--device", dev["id"], "--role", role,
+                                                   "--json"), timeout_s=90,
+                                   env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}))
                 ok = proc.returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
