@@ -29,7 +29,7 @@ from typing import Any
 from moltir import actions, paths
 from moltir.actions.base import Deferred, Plan, RunOptions, StepContext, StepResult
 from moltir.case import Case, latest_case_dir, new_case_id, remember_latest
-from moltir.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError, env_error
+from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError, env_error
 from moltir.journal import Journal
 from moltir.lock import run_lock
 from moltir.openclaw import Install
@@ -450,7 +450,17 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
                   "source": runbook.source, "steps": [s.id for s in runbook.steps],
                   "resumed_from": resumed_from or None, "openclaw": install.describe(),
                   "reason": options.reason or None}
-    journal.append("run.start", **run_fields)
+    try:
+        journal.append("run.start", **run_fields)
+    except MoltirError as exc:
+        # Decision: a journal that cannot take its first line of this run (disk full) means no
+        # step ran, so nothing changed: exit 3 like a case that cannot be opened. The case stays
+        # (its case.json and any carried restore record are whole; a torn journal tail is
+        # recovered on the next run), and the next run of the same command resumes it.
+        code = EXIT_ENV if exc.exit_code == EXIT_STEP_FAILED else exc.exit_code
+        raise MoltirError(f"{exc.message.rstrip('.')}; no step ran and nothing was changed",
+                          hint=f"{exc.hint + '; ' if exc.hint else ''}then run the command again: it continues "
+                               f"in case {case.id}", exit_code=code) from None
     emit("run.start", run_fields)
     shared: dict[str, Any] = {}
     outcomes: list[StepOutcome] = []

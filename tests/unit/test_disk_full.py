@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 # Run the CLI with one kind of write failing with ENOSPC ("case" = every atomic write, so case.json;
-# "index" = the install's case index only; "lock" = the run lock's holder record).
+# "index" = the install's case index only; "journal" = the case journal; "lock" = the run lock's
+# holder record).
 _CHILD = r"""
 import errno, os, sys
 import moltir.case, moltir.fsutil
@@ -32,6 +33,17 @@ elif what == "index":
             raise moltir.fsutil.os_error(full, f"writing {path}")
         return real(path, obj, **kw)
     moltir.case.write_json = write_json
+elif what == "journal":  # only writes to a case journal fail
+    real_open, real_write, journal_fds = os.open, os.write, set()
+    def open_(path, flags, mode=0o777, *, dir_fd=None):
+        fd = real_open(path, flags, mode, dir_fd=dir_fd)
+        (journal_fds.add if str(path).endswith("journal.jsonl") else journal_fds.discard)(fd)
+        return fd
+    def write(fd, data):
+        if fd in journal_fds:
+            raise full
+        return real_write(fd, data)
+    os.open, os.write = open_, write
 elif what == "lock":
     def pwrite(fd, data, offset):
         raise full
@@ -118,3 +130,21 @@ def test_disk_full_writing_the_run_lock_is_exit_3_not_a_crash(tmp_path: Path) ->
     assert "disk full while writing the run lock" in line and "nothing was changed" in line
     assert not marker.exists()
     assert not (Path(env["MOLTIR_HOME"]) / "crash").exists()
+
+
+def test_disk_full_writing_the_first_journal_line_is_exit_3_and_the_next_run_continues(tmp_path: Path) -> None:
+    env = _env(tmp_path, "journal")
+    rb, marker = _runbook(tmp_path)
+    case_dir = tmp_path / "case"
+    result = _moltir(env, "contain", "--yes", "--runbook", str(rb), "--case-dir", str(case_dir))
+    assert result.returncode == 3, result.stdout + result.stderr
+    line = _one_error(result)
+    assert "disk full while writing the journal" in line and "nothing was changed" in line
+    assert "run the command again: it continues in case" in line
+    assert not marker.exists()
+    env["FAIL_WRITE"] = "none"  # space freed: the same command continues in that case
+    result = _moltir(env, "contain", "--yes", "--runbook", str(rb))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert marker.exists()
+    events = [json.loads(ln)["event"] for ln in (case_dir / "journal.jsonl").read_text().splitlines()]
+    assert events[0] == "run.start" and events[-1] == "run.done"
