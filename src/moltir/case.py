@@ -225,6 +225,14 @@ def _damaged(path: Path, exc: Exception) -> MoltirError:
 
 # ---- the per-install index --------------------------------------------------------------------
 
+def same_dir(a: Path, b: Path) -> bool:
+    """The same folder, symlinks resolved (as written when it cannot be resolved)."""
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return a.absolute() == b.absolute()
+
+
 def index_path(installs_dir: Path, install_key: str) -> Path:
     return installs_dir / f"{install_key}.json"
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from moltir import actions, paths
 from moltir.actions.base import Deferred, Plan, RunOptions, StepContext, StepResult
-from moltir.case import Case, latest_case_dir, new_case_id, remember_latest
+from moltir.case import Case, latest_case_dir, new_case_id, remember_latest, same_dir
 from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError, env_error
 from moltir.journal import Journal
 from moltir.lock import run_lock
@@ -155,6 +155,35 @@ def find_latest(install: Install) -> Case | None:
     """The install's latest incident case (a drill never takes that place; see ``remember_latest``)."""
     folder = latest_case_dir(paths.installs_dir(install.env), install.key)
     return Case.open(folder) if folder else None
+
+
+def continued_by(case: Case, install: Install) -> Case | None:
+    """The install's latest case when it continues ``case`` (directly or through cases in
+    between, each naming the one before in ``case.json`` ``continues``), else None.
+
+    Decision: a case carried over by ``contain --new-case`` keeps its own journal (it stays
+    evidence, and moltir never rewrites a case's records afterwards), so whether it is still
+    contained is told from the case that continues it: ``moltir status`` of the earlier case
+    says "continued by" or "restored by" that case, and ``moltir restore`` of it points there.
+    """
+    try:
+        head = find_latest(install)
+    except MoltirError:
+        return None
+    cur, seen = head, set()
+    while cur is not None and not same_dir(cur.dir, case.dir):
+        earlier = cur.info.get("continues")
+        folder = earlier.get("dir") if isinstance(earlier, dict) else None
+        if not isinstance(folder, str) or folder in seen:
+            return None
+        seen.add(folder)
+        if same_dir(Path(folder), case.dir):
+            return head
+        try:
+            cur = Case.open(Path(folder))
+        except MoltirError:
+            return None
+    return None
 
 
 def require_install(install: Install) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from moltir import paths
-from moltir.case import Case, latest_case_dir
+from moltir.case import Case, latest_case_dir, same_dir
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install
 from moltir.runbook import Runbook, Step
@@ -49,13 +49,6 @@ def _status(case: Case) -> dict[str, Any]:
     from moltir.engine import case_status
 
     return case_status(case)
-
-
-def _same_dir(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return a.absolute() == b.absolute()
 
 
 def _case_flag(case: Case) -> str:
@@ -125,13 +118,21 @@ def preflight(case: Case, install: Install, *, force: bool) -> list[str]:
         raise NothingToRestore(f"case {case.id} recorded no change to undo (containment changed nothing)",
                                "nothing to restore")
 
+    from moltir.engine import continued_by
+
+    later = continued_by(case, install)
+    if later is not None and _status(later)["status"] == "restored":
+        raise NothingToRestore(f"case {case.id} was continued by case {later.id}, which is restored (that restore "
+                               f"put back the pre-incident record this case holds); nothing to do")
     refusals: list[str] = []
     recorded_state = str(case.info.get("openclaw", {}).get("state_dir") or "")
-    if recorded_state and not _same_dir(Path(recorded_state), install.state_dir):
+    if recorded_state and not same_dir(Path(recorded_state), install.state_dir):
         refusals.append(f"case {case.id} was opened for {recorded_state}, not {install.state_dir}")
     latest = latest_case_dir(paths.installs_dir(install.env), install.key)
-    if latest is not None and not _same_dir(latest, case.dir):
-        refusals.append(f"case {case.id} is not the latest case of this install (latest: {latest.name}); "
+    if latest is not None and not same_dir(latest, case.dir):
+        refusals.append(f"case {case.id} is continued by case {later.id}, which holds the same pre-incident "
+                        f"record: run 'moltir restore' (it restores case {later.id})" if later is not None else
+                        f"case {case.id} is not the latest case of this install (latest: {latest.name}); "
                         "restoring it would put back older values over a later containment")
     ok, line = _verify_evidence(case)
     if ok is False:

@@ -27,6 +27,8 @@ _WORDS = {
     "restore-failed": "restore INCOMPLETE: run 'moltir restore' again after fixing the cause",
     "restore-interrupted": "restore INTERRUPTED: run 'moltir restore' again to resume",
     "done": "done",
+    "continued": "contained, and continued by a later case (see below): 'moltir restore' restores that one",
+    "restored-by-later-case": "restored, by the later case that continued this one (see below)",
     "damaged": "DAMAGED: a case record was edited or corrupted (see below); 'moltir contain' opens a new case",
 }
 
@@ -53,6 +55,17 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
         report["running"] = holder
         if st["status"] in ("open", "interrupted", "restore-interrupted"):
             st["status"] = "running"
+    head = engine.continued_by(case, install) if case_dir else None
+    if head is not None:
+        try:
+            head_status = engine.case_status(head)["status"]
+        except MoltirError:
+            head_status = "damaged"
+        report["continued_by"] = {"case_id": head.id, "dir": str(head.dir), "status": head_status}
+        if head_status == "restored" and st["status"] in ("open", "interrupted", "failed", "contained"):
+            st["status"] = "restored-by-later-case"
+        elif st["status"] == "contained":
+            st["status"] = "continued"
     report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
                         "operator": info.get("operator")},
@@ -127,6 +140,9 @@ def render(report: dict[str, Any]) -> str:
                  + (f"  reason: {case['reason']}" if case.get("reason") else ""))
     lines.append(f"folder:  {case['dir']}")
     lines.append(f"status:  {_WORDS.get(report['status'], report['status'])}")
+    if report.get("continued_by"):
+        later = report["continued_by"]
+        lines.append(f"continued by: case {later['case_id']} ({later['status']}), {later['dir']}")
     if report.get("running"):
         run = report["running"]
         lines.append(f"running: pid {run.get('pid')}, '{run.get('command')}' since {run.get('started_at')}")

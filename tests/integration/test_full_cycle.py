@@ -268,5 +268,11 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
         assert port_is_open(home.port)
         assert gw.token_status(newest) == 400
         assert gw.token_status(first_new) == 401 and gw.token_status(old) == 401
+        # the first case, looked at directly, is restored by the case that continued it
+        st = _moltir(env, home.root, "status", "--case-dir", str(first_case), "--json")
+        assert json.loads(st.stdout)["status"] == "restored-by-later-case", st.stdout
+        again = _moltir(env, home.root, "restore", "--yes", "--case-dir", str(first_case))
+        assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+        assert gw.token_status(newest) == 400
     finally:
         gw.stop()

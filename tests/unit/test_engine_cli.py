@@ -625,8 +625,26 @@ def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path
             ["dm_policy"]["paths"]}
     assert olds[("channels", "telegram", "dmPolicy")] == {"value": "open"}
 
+    # the earlier case, looked at directly, says who took over; restoring it points there
+    first_dir = json.loads(first.stdout)["case_dir"]
+    st = _moltir("status", "--case-dir", first_dir, "--json", env=env)
+    report = json.loads(st.stdout)
+    assert report["status"] == "continued", st.stdout
+    assert report["continued_by"]["case_id"] == second_res["case_id"]
+    human = _moltir("status", "--case-dir", first_dir, env=env)
+    assert f"continued by: case {second_res['case_id']} (contained)" in human.stdout
+    wrong = _moltir("restore", "--yes", "--case-dir", first_dir, "--runbook", str(restore_rb), env=env)
+    assert wrong.returncode == 2
+    assert f"is continued by case {second_res['case_id']}" in wrong.stderr
+    assert 'dmPolicy: "open"' not in config.read_text()
+
     restored = _moltir("restore", "--yes", "--runbook", str(restore_rb), env=env)
     assert restored.returncode == 0, restored.stderr
+    assert config.read_text() == original
+    st = _moltir("status", "--case-dir", first_dir, "--json", env=env)
+    assert json.loads(st.stdout)["status"] == "restored-by-later-case"
+    again = _moltir("restore", "--yes", "--case-dir", first_dir, "--runbook", str(restore_rb), env=env)
+    assert again.returncode == 0 and "which is restored" in again.stderr + again.stdout
     assert config.read_text() == original
 
     # once restored, a new case has nothing to carry
