@@ -23,6 +23,9 @@ export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=f
 
 say() { printf 'ensure-deps: [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 
+# bounded --timeout S --what TEXT [--stdout FILE] -- CMD...: see scripts/bounded.py and the npm part
+bounded() { python3 "$here/scripts/bounded.py" "$@"; }
+
 fail_or_warn() {
   if [ "${CI:-}" = "true" ]; then say "ERROR: $*"; exit 1; fi
   say "WARNING: $*"
@@ -32,7 +35,8 @@ fail_or_warn() {
 if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing gnome-keyring and dbus with apt-get"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnome-keyring dbus dbus-daemon >/dev/null) \
+    bounded --timeout 900 --what "apt-get install gnome-keyring dbus" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends gnome-keyring dbus dbus-daemon' \
       || fail_or_warn "apt-get install gnome-keyring dbus failed"
   else
     fail_or_warn "gnome-keyring and dbus are missing: install them (e.g. 'sudo apt-get install gnome-keyring dbus')"
@@ -111,7 +115,6 @@ INSTALL_TIMEOUT_S=${MOLTIR_NPM_TIMEOUT_S:-600}
 NPM_ATTEMPTS=${MOLTIR_NPM_ATTEMPTS:-3}
 export npm_config_fetch_timeout=120000 npm_config_fetch_retries=4
 export GIT_TERMINAL_PROMPT=0 GIT_SSH_COMMAND="ssh -o BatchMode=yes -o ConnectTimeout=15"
-bounded() { python3 "$here/scripts/bounded.py" "$@"; }
 
 npm_log_tail() {
   local log
