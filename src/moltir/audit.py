@@ -34,11 +34,8 @@ openclaw-old-run.md §5, §7), re-checked against captures from the real release
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -369,29 +366,19 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
     if port:
         extra["OPENCLAW_GATEWAY_PORT"] = str(port)
     env = install.child_env(extra)
+    from moltir.proc import run_capture  # psutil: imported only when needed
+
     start = time.monotonic()
+    returncode: int | None
     try:
-        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True, cwd=str(install.home)
-                                if install.home.is_dir() else None)
+        done = run_capture(argv, timeout_s=timeout_s, env=env,
+                           cwd=str(install.home) if install.home.is_dir() else None)
+        stdout, stderr, returncode = done.stdout, done.stderr, done.returncode
+    except subprocess.TimeoutExpired as exc:
+        stdout, stderr, returncode = exc.output or b"", exc.stderr or b"", None
     except OSError as exc:
         raise env_error(f"cannot run {argv[0]}: {exc.strerror or exc}",
                         "check the openclaw install, or pass --openclaw-bin PATH") from None
-    returncode: int | None
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout_s)
-        returncode = proc.returncode
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        returncode = None
-    except BaseException:  # Ctrl-C / SIGTERM: its own session gets no signal from the terminal, so end it here
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            proc.communicate(timeout=5)
-        raise
     return AuditRun(argv=tuple(argv), returncode=returncode, stdout=stdout, stderr=stderr,
                     duration_s=time.monotonic() - start, deep=deep, timeout_s=timeout_s,
                     token_via_env=bool(token), token_fingerprint=fingerprint(token) if token else None,

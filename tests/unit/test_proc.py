@@ -393,14 +393,15 @@ def _with_marker(marker: str) -> list[psutil.Process]:
 def test_run_capture_returns_output_and_status(tmp_path: Path) -> None:
     done = proc.run_capture(["sh", "-c", "echo '{\"paired\": []}'; echo warn >&2; exit 3"],
                             timeout_s=30, env=os.environ)
-    assert (done.returncode, done.stdout, done.stderr) == (3, '{"paired": []}\n', "warn\n")
+    assert (done.returncode, done.stdout, done.stderr) == (3, b'{"paired": []}\n', b"warn\n")
 
 
 def test_run_capture_timeout_ends_the_respawned_child_too(tmp_path: Path) -> None:
     # Like the openclaw respawn wrapper: the real CLI is a child that inherits stdout/stderr.
     # subprocess.run(timeout=…) kills only the wrapper and leaves that child running.
     marker = f"run-capture-{tmp_path.name}"
-    wrapper = f"exec -a {marker} sleep 300 & wait"
-    with pytest.raises(subprocess.TimeoutExpired):
+    wrapper = f"echo started; echo oops >&2; exec -a {marker} sleep 300 & wait"
+    with pytest.raises(subprocess.TimeoutExpired) as caught:
         proc.run_capture(["bash", "-c", wrapper], timeout_s=0.5, env=os.environ)
     assert _with_marker(marker) == []
+    assert (caught.value.output, caught.value.stderr) == (b"started\n", b"oops\n")  # kept, as audit.run needs

@@ -426,9 +426,9 @@ def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], st
                                cwd=str(install.home) if install.home.is_dir() else None)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [], f"openclaw devices list failed: {exc}"
+        out = proc.stdout.decode("utf-8", "replace")
         try:
-            start = proc.stdout.index("{")
-            data = json.loads(proc.stdout[start:])
+            data = json.loads(out[out.index("{"):])
         except ValueError:
             return [], f"openclaw devices list failed (rc {proc.returncode})"
         items = data.get("paired", []) if isinstance(data, dict) else []
