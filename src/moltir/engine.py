@@ -102,6 +102,10 @@ def _no_emit(event: str, fields: Mapping[str, Any]) -> None:
 
 # ---- case lookup ----------------------------------------------------------------------------
 
+#: case statuses of a contain case whose changes (if any) are still in place: not restored
+UNRESTORED = ("open", "interrupted", "failed", "contained")
+
+
 def case_status(case: Case) -> dict[str, Any]:
     """What the journal says about a case: status, per-runbook step states, timestamps."""
     records = Journal(case.journal_path).records() if case.journal_path.exists() else []
@@ -302,7 +306,7 @@ def _unrestored_contain_case(install: Install) -> Case | None:
     latest = find_latest(install)
     if latest is None or latest.info.get("kind", "contain") != "contain":
         return None
-    return latest if case_status(latest)["status"] in ("open", "interrupted", "failed", "contained") else None
+    return latest if case_status(latest)["status"] in UNRESTORED else None
 
 
 #: restore.json sections a new contain case takes over from a still-contained earlier case

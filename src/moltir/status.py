@@ -62,7 +62,7 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
         except MoltirError:
             head_status = "damaged"
         report["continued_by"] = {"case_id": head.id, "dir": str(head.dir), "status": head_status}
-        if head_status == "restored" and st["status"] in ("open", "interrupted", "failed", "contained"):
+        if head_status == "restored" and st["status"] in engine.UNRESTORED:
             st["status"] = "restored-by-later-case"
         elif st["status"] == "contained":
             st["status"] = "continued"
