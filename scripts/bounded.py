@@ -38,9 +38,9 @@ def _say(what: str, msg: str) -> None:
     print(f"bounded: [{what}] {msg}", file=sys.stderr, flush=True)
 
 
-def _session_procs(sid: int) -> list[str]:
-    """One line per live process of session ``sid``: pid, state, wait channel, age, argv."""
-    lines: list[str] = []
+def _session_procs(sid: int) -> list[tuple[int, str]]:
+    """Every live process of session ``sid``: (pid, a line with pid, state, wait channel, age, argv)."""
+    procs: list[tuple[int, str]] = []
     ticks = os.sysconf("SC_CLK_TCK")
     try:
         with open("/proc/uptime", encoding="ascii") as f:
@@ -65,26 +65,26 @@ def _session_procs(sid: int) -> list[str]:
             with open(f"{base}/cmdline", "rb") as fb:
                 argv = fb.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
             age = uptime - int(fields[19]) / ticks if uptime else 0.0
-            lines.append(f"pid {entry} ppid {fields[1]} state {fields[0]} wchan {wchan} "
-                         f"age {age:.0f}s: {argv[:160]}")
+            procs.append((int(entry), f"pid {entry} ppid {fields[1]} state {fields[0]} wchan {wchan} "
+                                      f"age {age:.0f}s: {argv[:160]}"))
         except (OSError, ValueError, IndexError):
             continue
-    return lines
+    return procs
 
 
 def _report(what: str, sid: int, head: str) -> None:
     procs = _session_procs(sid)
     _say(what, f"{head}; {len(procs)} process(es):")
-    for line in procs:
+    for _, line in procs:
         print(f"    {line}", file=sys.stderr, flush=True)
 
 
 def _signal_session(sid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(sid, sig)  # the command is its session's and process group's leader
-    for line in _session_procs(sid):  # members that moved to another process group
+    for pid, _ in _session_procs(sid):  # members that moved to another process group
         with contextlib.suppress(ProcessLookupError):
-            os.kill(int(line.split()[1]), sig)
+            os.kill(pid, sig)
 
 
 def main() -> int:
