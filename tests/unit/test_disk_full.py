@@ -110,13 +110,19 @@ def test_an_empty_case_dir_the_user_made_stays_but_holds_nothing(tmp_path: Path)
     assert case_dir.is_dir() and not any(case_dir.iterdir())
 
 
-def test_disk_full_writing_the_case_index_removes_the_new_case(tmp_path: Path) -> None:
-    env = _env(tmp_path, "index")
+def _contain_on_full_disk(tmp_path: Path, fail: str) -> tuple[dict[str, str], Path, Path, Path, str]:
+    """``moltir contain --case-dir CASE`` with the ``fail`` write full: exit 3 and one line.
+    Returns the environment, runbook, the step's marker, the case folder and that line."""
+    env = _env(tmp_path, fail)
     rb, marker = _runbook(tmp_path)
     case_dir = tmp_path / "case"
     result = _moltir(env, "contain", "--yes", "--runbook", str(rb), "--case-dir", str(case_dir))
     assert result.returncode == 3, result.stdout + result.stderr
-    line = _one_error(result)
+    return env, rb, marker, case_dir, _one_error(result)
+
+
+def test_disk_full_writing_the_case_index_removes_the_new_case(tmp_path: Path) -> None:
+    _, _, marker, case_dir, line = _contain_on_full_disk(tmp_path, "index")
     assert "disk full" in line and "nothing was changed" in line
     assert not case_dir.exists() and not marker.exists()
 
@@ -133,12 +139,7 @@ def test_disk_full_writing_the_run_lock_is_exit_3_not_a_crash(tmp_path: Path) ->
 
 
 def test_disk_full_writing_the_first_journal_line_is_exit_3_and_the_next_run_continues(tmp_path: Path) -> None:
-    env = _env(tmp_path, "journal")
-    rb, marker = _runbook(tmp_path)
-    case_dir = tmp_path / "case"
-    result = _moltir(env, "contain", "--yes", "--runbook", str(rb), "--case-dir", str(case_dir))
-    assert result.returncode == 3, result.stdout + result.stderr
-    line = _one_error(result)
+    env, rb, marker, case_dir, line = _contain_on_full_disk(tmp_path, "journal")
     assert "disk full while writing the journal" in line and "nothing was changed" in line
     assert "run the command again: it continues in case" in line
     assert not marker.exists()
