@@ -15,7 +15,7 @@ NODE_VERSION=24.21.0
 NPM_VERSION=11.19.1
 REGISTRY=${npm_config_registry:-https://registry.npmjs.org}
 REGISTRY=${REGISTRY%/}
-OPENCLAW_VERSIONS="2026.9.6 2026.1.29"
+OPENCLAW_VERSIONS="${MOLTIR_OPENCLAW_VERSIONS:-2026.9.6 2026.1.29 2026.2.25 2026.5.28 2026.7.35 2026.8.2}"
 mkdir -p "$cache/tmp" "$cache/npm"
 export TMPDIR="$cache/tmp"            # npm/node write compile caches under TMPDIR
 export npm_config_cache="$cache/npm"
@@ -129,7 +129,7 @@ npm_log_tail() {
 need_kb=0
 for v in $OPENCLAW_VERSIONS; do
   [ -f "$cache/openclaw-$v/.ok" ] && continue
-  case "$v" in 2026.1.*) need_kb=$((need_kb + 2200000)) ;; *) need_kb=$((need_kb + 1200000)) ;; esac
+  case "$v" in 2026.[12].*|2026.3.[0-9]|2026.3.1[0-3]) need_kb=$((need_kb + 2200000)) ;; *) need_kb=$((need_kb + 1200000)) ;; esac
 done
 if [ "$need_kb" -gt 0 ]; then
   free_kb=$(df -Pk "$cache" | awk 'NR==2 {print $4}')
@@ -144,7 +144,8 @@ install_release() {
   local v=$1 d=$2 rc=0 got
   rm -rf "$d"; mkdir -p "$d"
   case "$v" in
-    2026.1.*) echo '{"private":true,"overrides":{"libsignal":"6.0.0"}}' > "$d/package.json" ;;
+    # 1.29 … 3.13 depend on Baileys rc.9, which pulls libsignal from git (no git here): pin it.
+    2026.[12].*|2026.3.[0-9]|2026.3.1[0-3]) echo '{"private":true,"overrides":{"libsignal":"6.0.0"}}' > "$d/package.json" ;;
     *)        echo '{"private":true}' > "$d/package.json" ;;
   esac
   bounded --timeout "$INSTALL_TIMEOUT_S" --what "npm install openclaw@$v" --stdout /dev/null -- \

@@ -7,6 +7,7 @@ and are picked up here when present, so the doctor grows with the actions.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from typing import Any
 
@@ -18,7 +19,7 @@ Check = tuple[str, bool, str]
 
 # Not yet done, rather than broken: a token still in plaintext (and so none in the keyring) is the
 # normal state before the first `moltir contain` or `moltir drill`. Shown with "!", never exit 3.
-ADVISORY = frozenset({"gateway token in keyring", "gateway token source"})
+ADVISORY = frozenset({"gateway token in keyring", "gateway token source", "openclaw release"})
 
 
 def _config_checks(install: Install) -> list[Check]:
@@ -66,8 +67,11 @@ def build(install: Install) -> dict[str, Any]:
         checks.append(("openclaw binary", False, "not found on PATH: pass --openclaw-bin PATH"))
     else:
         checks.append(("openclaw binary", True, f"{install.binary} ({install.product} {install.version or '?'})"))
-    checks.append(("generation", install.generation != "unknown", install.generation +
-                   (": " + "; ".join(install.notes) if install.notes else "")))
+    caps = install.caps
+    release = (f"{install.product} {caps.release} (from {caps.basis})" if caps.release is not None
+               else "unknown: no version from the binary or the config")
+    caps_warnings = caps.warnings
+    checks.append(("openclaw release", not caps_warnings, "; ".join([release, *caps_warnings, *install.notes])))
     state_ok = install.state_dir.is_dir()
     checks.append(("state dir", state_ok, str(install.state_dir) if state_ok else
                    f"{install.state_dir} does not exist (pass --state-dir or --profile)"))
@@ -84,6 +88,7 @@ def build(install: Install) -> dict[str, Any]:
     return {
         "ok": all(ok or name in ADVISORY for name, ok, _ in checks),
         "install": install.describe(),
+        "capabilities": caps.describe(),
         "uid": os.getuid(),
         "checks": [{"check": name, "ok": ok, "level": level(name, ok), "detail": detail}
                    for name, ok, detail in checks],
@@ -95,6 +100,13 @@ def render(report: dict[str, Any]) -> str:
     marks = {"ok": "✓", "advice": "!", "problem": "✗"}
     for c in report["checks"]:
         lines.append(f"{marks[c['level']]} {c['check']:<22} {c['detail']}")
+    caps = report.get("capabilities") or {}
+    if caps.get("answers"):
+        lines.append("capabilities of this release (what moltir's actions go by):")
+        for name, ans in caps["answers"].items():
+            value = ans["value"]
+            shown = ", ".join(value) if isinstance(value, list) else json.dumps(value)
+            lines.append(f"  {name:<26} {shown:<18} {ans['source']}")
     if not report["ok"]:
         lines.append("problems found: fix the ✗ lines above")
     else:

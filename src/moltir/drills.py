@@ -96,7 +96,7 @@ def build_record(install: Install, result: Any, *, finished: dt.datetime | None 
         "exit_code": getattr(result, "exit_code", None),
         "case_id": getattr(result, "case_id", "") or None,
         "message": getattr(result, "message", ""),
-        "openclaw": {"generation": install.generation, "version": install.version},
+        "openclaw": {"product": install.product, "version": install.version},
         "steps": [{"id": s.id, "action": s.action, "status": s.status, "error": s.error or None,
                    "duration_ms": s.duration_ms} for s in steps],
         "fingerprints": {},

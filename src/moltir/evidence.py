@@ -116,8 +116,7 @@ SPARSE_MAX_EXTENTS: Final = 4096  # SEEK_DATA/SEEK_HOLE steps examined before ju
 Category = Literal["config", "log", "journal", "transcript", "sqlite", "approvals", "devices", "pairing",
                    "credential", "persistence", "state", "case"]
 CredentialMode = Literal["list", "copy"]
-ALL: Final = ("clawdbot", "openclaw-early", "openclaw-current", "unknown")
-LEGACY: Final = ("clawdbot", "openclaw-early")
+ALL: Final = ("openclaw", "clawdbot")
 
 
 @dataclass(frozen=True)
@@ -135,7 +134,7 @@ class Rule:
     pattern: str
     category: Category
     note: str = ""
-    generations: tuple[str, ...] = ALL
+    products: tuple[str, ...] = ALL  # Install.product values the rule applies to
 
 
 _DATE: Final = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
@@ -145,7 +144,7 @@ RULES: Final[tuple[Rule, ...]] = (
     # gateway file logs in the shared temp dir: pruned by OpenClaw after 24 h, so first
     Rule("tmp-logs", "{family}-" + _DATE + ".log", "log", "today's and older rolling logs (profile-named)"),
     Rule("tmp-logs", "{family}-" + _DATE + ".[0-9].log", "log", "numbered size-rotation archives .1-.5"),
-    Rule("tmp-logs", "openclaw.log", "log", "legacy single-file default", LEGACY),
+    Rule("tmp-logs", "openclaw.log", "log", "legacy single-file default"),
     Rule("tmp-logs", "clawdbot.log", "log", "legacy single-file default", ("clawdbot",)),
     Rule("log-file", "{log_name}", "log", "logging.file override"),
     Rule("log-file", "{log_stem}.[0-9]{log_ext}", "log", "its size-rotation archives"),
@@ -169,6 +168,10 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("state", "state/*.sqlite*", "sqlite",
          "shared store: pairing, devices, exec approvals, audit ledger (2026.9), -wal/-shm"),
     Rule("state", "memory/*.sqlite*", "sqlite", "memory index, -wal/-shm"),
+    Rule("state", "tasks/**/*.sqlite*", "sqlite",
+         "task ledger tasks/runs.sqlite and flows registry tasks/flows/registry.sqlite (2026.4.1-2026.6.x)"),
+    Rule("state", "plugin-state/*.sqlite*", "sqlite", "plugin state store (2026.6.11)"),
+    Rule("state", "transcripts/**", "transcript", "meeting/voice transcripts (2026.5.28-2026.7.35)"),
     Rule("state", "exec-approvals.json", "approvals", "exec approvals (legacy location in the state dir)"),
     Rule("state", "devices/*", "devices", "paired/pending devices (+ .migrated leftovers)"),
     Rule("state", "nodes/*", "devices", "paired/pending nodes"),
@@ -183,6 +186,9 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("state", "secrets.json", "credential", "file secret provider"),
     Rule("state", "cron/**", "persistence", "scheduled jobs"),
     Rule("state", "hooks/**", "persistence", "hooks"),
+    Rule("state", "extensions/*/package.json", "persistence",
+         "installed plugins (manifests only: plugin code is a persistence vector; its code stays in place)"),
+    Rule("state", "extensions/*/openclaw.plugin.json", "persistence", "installed plugin manifests"),
     Rule("state", "workspace/*.md", "persistence", "agent prompt files (AGENTS, SOUL, TOOLS, ...)"),
     Rule("state", "telegram/*.json", "state", "channel cursors (update offsets)"),
     Rule("home-openclaw", "exec-approvals.json", "approvals",
@@ -216,7 +222,7 @@ class Sources:
 
 
 def _log_families(install: Install) -> tuple[str, ...]:
-    fams = ["openclaw"] if install.generation != "clawdbot" else ["clawdbot", "openclaw"]
+    fams = ["openclaw"] if install.product != "clawdbot" else ["clawdbot", "openclaw"]
     if install.profile:
         fams.insert(0, f"openclaw-{encode_log_profile(install.profile)}")
     return tuple(fams)
@@ -516,10 +522,10 @@ def _pattern_regex(segs: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.S)
 
 
-def _patterns_for(root: Root, generation: str) -> list[_Pattern]:
+def _patterns_for(root: Root, product: str) -> list[_Pattern]:
     out: list[_Pattern] = []
     for rule in RULES:
-        if rule.root != root.key or generation not in rule.generations:
+        if rule.root != root.key or product not in rule.products:
             continue
         texts = [rule.pattern]
         for name in re.findall(r"\{(\w+)\}", rule.pattern):
@@ -552,9 +558,9 @@ class Skip:
 
 
 class _Walker:
-    def __init__(self, sources: Sources, generation: str, exclude: Sequence[Path] = ()) -> None:
+    def __init__(self, sources: Sources, product: str, exclude: Sequence[Path] = ()) -> None:
         self.sources = sources
-        self.generation = generation
+        self.product = product
         # A file met twice is copied once. Through two roots that overlap (config dir == state dir) it is
         # recognised by its path (an earlier root's rule matches it: _earlier_root_took); a hard link
         # (st_nlink > 1) by (dev, inode) -> the source it was taken as. Nothing is remembered of the
@@ -576,7 +582,7 @@ class _Walker:
                 self.exclude.add((st.st_dev, st.st_ino))
 
     def walk(self, root: Root) -> Iterator[Found | Skip]:
-        patterns = _patterns_for(root, self.generation)
+        patterns = _patterns_for(root, self.product)
         if not patterns:
             return
         self.walked.append(root)
@@ -721,7 +727,7 @@ class _Walker:
                     continue
                 patterns = self.patterns.get(other.key)
                 if patterns is None:
-                    patterns = self.patterns[other.key] = _patterns_for(other, self.generation)
+                    patterns = self.patterns[other.key] = _patterns_for(other, self.product)
                 below = tuple(folder[len(base):].split("/")[:-1])
                 patterns = [p for p in patterns if p.may_descend(below)] if below else patterns
                 if patterns:
@@ -803,7 +809,7 @@ def estimate(install: Install, *, credentials: CredentialMode = "list", journal:
              exclude: Sequence[Path] = ()) -> Estimate:
     """What a snapshot would take, from directory listings and lstat only (opens no file)."""
     sources = resolve_roots(install, journal=journal)
-    walker = _Walker(sources, install.generation, exclude)
+    walker = _Walker(sources, install.product, exclude)
     files = size = listed = 0
     skipped: set[str] = set()
     by_cat: dict[str, int] = {}
@@ -1452,7 +1458,7 @@ def snapshot(case: Case, install: Install, journal: Journal, *, credentials: Cre
     if sources is None:
         sources = resolve_roots(install, journal=collect_journal)
     col.skipped.extend(sources.skipped)
-    walker = _Walker(sources, install.generation, exclude=[case_dir])
+    walker = _Walker(sources, install.product, exclude=[case_dir])
     try:
         try:
             for root in sources.roots:
@@ -1556,7 +1562,7 @@ def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, s
         "o_noatime_refused": col.noatime_refused,
         "roots": roots,
         "rules": [{"root": r.root, "pattern": r.pattern, "category": r.category, "note": r.note}
-                  for r in RULES if install.generation in r.generations],
+                  for r in RULES if install.product in r.products],
         "journal_units": list(sources.units),
         "notes": [*sources.notes, *col.notes],
         "sealed_in_place": ("evidence/ outside " + ", ".join(OWN_DIRS) + "; " + ", ".join(COVERED_CASE_DIRS)

@@ -647,7 +647,7 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str
         same = stored is not None and stored == value
         if isinstance(value, str):
             register(value)
-        move = ("moves it to the keyring" if install.supports_secret_refs else
+        move = ("moves it to the keyring" if install.caps.gateway_token_secretref else
                 "rotates it and keeps the keyring copy as the record (this OpenClaw reads it only from the config)")
         detail = ("plaintext in the config; the keyring copy matches" if same else
                   f"plaintext in the config, with no matching keyring copy: 'moltir drill' {move}")

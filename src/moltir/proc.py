@@ -8,7 +8,12 @@ openclaw-old-run.md §3, openclaw-facts.md §4):
 * the gateway retitles itself: ``name()`` is ``openclaw-gateway`` (``clawdbot-gateway`` for
   clawdbot), ``/proc/PID/comm`` the 15-character ``openclaw-gatewa``, and ``cmdline()`` holds
   no arguments at all, so the install is identified from the process ENVIRONMENT
-  (``OPENCLAW_STATE_DIR``, ``OPENCLAW_CONFIG_PATH``, ``HOME``, ``OPENCLAW_PROFILE``);
+  (``OPENCLAW_STATE_DIR``, ``OPENCLAW_CONFIG_PATH``, ``HOME``, ``OPENCLAW_PROFILE``). Some
+  releases title the gateway plain ``openclaw`` (seen on 2026.5.28: one process, no wrapper),
+  the same title as the CLI and as the respawn wrapper of 2026.1.29-2026.4.1: such a process
+  is a gateway when it wrote the install's lock, or when its environment resolves to the
+  install and it listens on a TCP port (a CLI client never listens; a wrapper has the
+  ``openclaw-gateway`` child and no socket);
 * lock files (JSON, maybe padded with blanks) name the owner's ``pid``, ``port``,
   ``configPath``, ``createdAt`` and, on Linux, ``startTime`` (field 22 of ``/proc/PID/stat``).
   2026.9.x keeps them in ``<state>/tmp/openclaw-<uid>/`` and removes them on a clean stop;
@@ -238,7 +243,8 @@ def lock_owner(lock: LockFile) -> psutil.Process | None:
         return None
     try:
         proc = psutil.Process(lock.pid)
-        if proc.status() == psutil.STATUS_ZOMBIE or not is_gateway_name(proc.name()):
+        name = proc.name()
+        if proc.status() == psutil.STATUS_ZOMBIE or not (is_gateway_name(name) or name in WRAPPER_NAMES):
             return None
         if lock.start_ticks is not None:
             ticks = _linux_start_ticks(lock.pid)
@@ -411,11 +417,14 @@ def find_gateways(install: Install, *, extra_ports: Iterable[int] = ()) -> list[
         try:
             name = proc.info.get("name")
             argv = proc.info.get("cmdline") or []
-            if not (is_gateway_name(name) or is_gateway_argv(argv)):
+            titled = name in WRAPPER_NAMES  # "openclaw": a gateway on some releases, a client or wrapper on others
+            if not (is_gateway_name(name) or is_gateway_argv(argv) or titled):
                 continue
             if proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            by_name = is_gateway_name(name)
+            if titled and not listen_ports(proc):
+                continue  # a CLI client or a respawn wrapper (its gateway child is found by name)
+            by_name = is_gateway_name(name) or titled
             try:
                 env = proc.environ()
             except (psutil.AccessDenied, OSError):

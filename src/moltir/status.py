@@ -131,7 +131,8 @@ def _run_report(run: dict[str, Any], effects: dict[str, str], outcomes: dict[str
 
 def render(report: dict[str, Any]) -> str:
     inst = report["install"]
-    lines = [f"install: {inst['state_dir']} ({inst['generation']}, openclaw {inst['version'] or '?'})"]
+    product = inst.get("product") or ("clawdbot" if inst.get("generation") == "clawdbot" else "openclaw")
+    lines = [f"install: {inst['state_dir']} ({product} {inst.get('version') or 'release unknown'})"]
     case = report.get("case")
     if not case:
         lines.append("no case yet for this install (nothing has been contained)")

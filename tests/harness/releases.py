@@ -31,11 +31,6 @@ class Release:
         return not self.id.startswith("2026.1.")
 
     @property
-    def generation(self) -> str:
-        """What ``moltir.openclaw.discover`` should classify this install as."""
-        return "openclaw-current" if self.current else "openclaw-early"
-
-    @property
     def prefix(self) -> Path:
         return cache_dir() / f"openclaw-{self.id}"
 

@@ -100,7 +100,7 @@ def test_snapshot_after_a_real_gateway_run(openclaw_home: OpenClawHome, gateway:
     m = _manifest(case)
     files = _by_source(m)
     assert m["gateway_running"] is False
-    assert m["install"]["generation"] == home.release.generation
+    assert m["install"]["product"] == "openclaw" and m["install"]["version"] == home.release.id
     expected = [home.config_path, home.log_file, *transcripts.paths]
     if home.release.current:
         assert transcripts.kind == "sqlite"
@@ -245,7 +245,7 @@ def test_snapshot_of_a_clawdbot_layout(clawdbot_home: ClawdbotHome, tmp_path: Pa
                          check=False)
     assert run.returncode == 0, run.stdout + run.stderr
     m = _manifest(case)
-    assert m["install"]["generation"] == "clawdbot"
+    assert m["install"]["product"] == "clawdbot"
     s = cb.state_dir
     files = _by_source(m)
     for rel in ("clawdbot.json", "logs/clawdbot.log", f"agents/main/sessions/{cb.transcript.name}",

@@ -114,7 +114,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert dm_paths
         # 2026.9.x: the new token was staged and boot-checked during the gateway's drain (Rotate.prepare)
         generated = next(r for r in records if r["event"] == "token.generated")
-        assert generated["prepared"] is discover(env=env).supports_secret_refs
+        assert generated["prepared"] is discover(env=env).caps.gateway_token_secretref
         for path in dm_paths:
             if path[-1] in ("dmPolicy", "policy"):
                 assert _get(contained, path) == "disabled", path
@@ -145,7 +145,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         for path in dm_paths:
             assert _get(post, path) == _get(pre, path), path
         assert _without_auth(post) == _without_auth(pre)
-        if install.supports_secret_refs:
+        if install.caps.gateway_token_secretref:
             assert post["gateway"]["auth"]["token"]["source"] == "exec"
             assert new not in post_text
         else:

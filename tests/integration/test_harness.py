@@ -178,7 +178,7 @@ def test_clawdbot_home_layout(clawdbot_home: ClawdbotHome) -> None:
     from moltir.openclaw import discover
 
     install = discover(env=clawdbot_home.env)
-    assert install.generation == "clawdbot"
+    assert install.product == "clawdbot"
     assert install.state_dir == clawdbot_home.state_dir
     assert install.config_path == clawdbot_home.config_path.resolve()
     cfg = install.read_config()

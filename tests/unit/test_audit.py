@@ -306,7 +306,9 @@ def make_install(h: dict[str, Any], **env: str) -> Install:
     base = {"HOME": str(h["home"]), "PATH": "/usr/bin:/bin", "OPENCLAW_STATE_DIR": str(h["state"]),
             "FAKE_RECORD": str(h["record"])}
     base.update(env)
-    return discover(openclaw_bin=str(h["bin"]), env=base)
+    from tests.unit.releasefix import pin
+
+    return pin(discover(openclaw_bin=str(h["bin"]), env=base), "2026.9.6")  # the fixtures' release (NEW)
 
 
 def records(h: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,20 +17,23 @@ from moltir.actions.dm_policy import CURRENT, LEGACY, RestoreDmPolicy, SetDmPoli
 from moltir.case import Case
 from moltir.errors import EXIT_USAGE, EXIT_VERIFY, MoltirError
 from moltir.journal import Journal
-from moltir.openclaw import Generation, Install, discover
+from moltir.openclaw import Install, discover
+from moltir.openclaw import capabilities as capmod
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the harness's configs are plain text builders, usable from unit tests
     sys.path.insert(0, str(REPO))
 from tests.harness.configs import ConfigParams, config_text  # noqa: E402
+from tests.unit.releasefix import pin  # noqa: E402
 
 PARAMS = ConfigParams(port=18789, token="tok-secret-aaaaaaaaaaaaaaaaaaaaaaaa", log_file="/tmp/x.log",
                       telegram_url="http://127.0.0.1:9", llm_base_url="http://127.0.0.1:8/v1")
 
 
 class Env:
-    def __init__(self, tmp_path: Path, text: str, generation: Generation, name: str = "openclaw.json") -> None:
-        state = tmp_path / ("state-" + generation)
+    def __init__(self, tmp_path: Path, text: str, release: str, name: str = "openclaw.json",
+                 product: str = "openclaw") -> None:
+        state = tmp_path / ("state-" + release)
         state.mkdir()
         self.config = state / name
         self.config.write_text(text, encoding="utf-8")
@@ -38,8 +41,8 @@ class Env:
         self.original = text
         install = discover(env={"HOME": str(tmp_path), "OPENCLAW_STATE_DIR": str(state),
                                 "OPENCLAW_CONFIG_PATH": str(self.config), "PATH": "/nonexistent"})
-        self.install: Install = dataclasses.replace(install, generation=generation)
-        self.case = Case.create(tmp_path / f"case-{generation}", kind="contain", install_info={}, reason="t")
+        self.install: Install = pin(install, release, product)
+        self.case = Case.create(tmp_path / f"case-{release}", kind="contain", install_info={}, reason="t")
 
     def ctx(self, action: Action, *, force: bool = False, readonly: bool = False, **params: Any) -> StepContext:
         merged = {k: p.default for k, p in action.params.items()}
@@ -76,7 +79,7 @@ def comments(text: str) -> list[str]:
 # ---- the harness configs, both releases --------------------------------------------------------
 
 def test_current_release_every_dm_path_disabled_only_policy_lines_changed(tmp_path: Path) -> None:
-    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "openclaw-current")
+    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "2026.9.6")
     result = env.run(SetDmPolicy())
     assert result.status == "done"
     data = env.data()
@@ -102,7 +105,7 @@ def test_current_release_every_dm_path_disabled_only_policy_lines_changed(tmp_pa
 def test_early_release_uses_nested_dm_policy_and_inserts_dm_objects(tmp_path: Path) -> None:
     text = config_text("2026.1.29", PARAMS).replace('      dm: { policy: "pairing" },\n    },\n\n    matrix',
                                                     '    },\n\n    matrix')
-    env = Env(tmp_path, text, "openclaw-early")
+    env = Env(tmp_path, text, "2026.1.29")
     assert "dm" not in env.data()["channels"]["slack"]
     env.run(SetDmPolicy())
     ch = env.data()["channels"]
@@ -129,8 +132,8 @@ def test_clawdbot_layout(tmp_path: Path) -> None:
   },
 }
 """
-    env = Env(tmp_path, text, "clawdbot", name="clawdbot.json")
-    assert table_for("clawdbot", {}) is LEGACY
+    env = Env(tmp_path, text, "2026.1.24", name="clawdbot.json", product="clawdbot")
+    assert table_for(env.install.caps)["discord"].dm == ("dm", "policy")
     env.run(SetDmPolicy())
     ch = env.data()["channels"]
     assert ch["telegram"]["dmPolicy"] == "disabled"
@@ -169,7 +172,7 @@ BASIC = """{
 
 
 def test_paths_inserted_only_where_enabled_and_overrides_rewritten(tmp_path: Path) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     plan = SetDmPolicy().plan(env.ctx(SetDmPolicy(), readonly=True))
     targets = {c.target for c in plan.changes}
     assert targets == {
@@ -190,7 +193,7 @@ def test_paths_inserted_only_where_enabled_and_overrides_rewritten(tmp_path: Pat
 
 
 def test_no_dm_key_disable_channel_and_groups(tmp_path: Path) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     env.run(SetDmPolicy(), no_dm_key="disable-channel", groups="allowlist")
     ch = env.data()["channels"]
     assert ch["buzz"]["enabled"] is False and ch["buzz"]["accounts"]["x"]["enabled"] is False
@@ -208,7 +211,7 @@ def test_no_dm_key_disable_channel_and_groups(tmp_path: Path) -> None:
 
 def test_policy_not_supported_by_a_channel_is_reported(tmp_path: Path) -> None:
     text = '{ channels: { "synology-chat": { dmPolicy: "open" }, telegram: { dmPolicy: "open" } } }'
-    env = Env(tmp_path, text, "openclaw-current")
+    env = Env(tmp_path, text, "2026.9.6")
     result = env.run(SetDmPolicy(), policy="pairing")
     assert env.data()["channels"]["synology-chat"]["dmPolicy"] == "open"
     assert env.data()["channels"]["telegram"]["dmPolicy"] == "pairing"
@@ -221,8 +224,36 @@ def test_tables_cover_the_documented_channels() -> None:
     assert LEGACY["discord"].dm == LEGACY["slack"].dm == LEGACY["googlechat"].dm == ("dm", "policy")
     assert CURRENT["telegram"].direct_dm and not LEGACY["telegram"].direct_dm
     assert not CURRENT["msteams"].accounts and CURRENT["msteams"].account_dm is None
-    assert table_for("unknown", {"meta": {"lastTouchedVersion": "2026.1.29"}}) is LEGACY
-    assert table_for("unknown", {}) is CURRENT
+
+
+
+def _caps(release: str | None) -> capmod.Capabilities:
+    return capmod.for_install("openclaw", release, "test", package_root=None, state_dir=None)
+
+
+@pytest.mark.parametrize(("release", "discord", "googlechat", "direct"), [
+    ("2026.1.29", ("dm", "policy"), ("dm", "policy"), False),
+    ("2026.2.12", ("dm", "policy"), ("dm", "policy"), False),
+    ("2026.2.17", ("dmPolicy",), ("dm", "policy"), False),   # top-level dmPolicy, read before dm.policy
+    ("2026.3.1", ("dmPolicy",), ("dm", "policy"), True),     # telegram direct.<chatId>.dmPolicy
+    ("2026.7.35", ("dmPolicy",), ("dm", "policy"), True),    # Google Chat's strict schema: dm.policy only
+    ("2026.8.1", ("dmPolicy",), ("dmPolicy",), True),
+    ("2026.9.6", ("dmPolicy",), ("dmPolicy",), True),
+])
+def test_table_follows_the_release(release: str, discord: tuple[str, ...], googlechat: tuple[str, ...],
+                                   direct: bool) -> None:
+    table = table_for(_caps(release))
+    assert table["discord"].dm == table["slack"].dm == discord
+    if discord == ("dmPolicy",):
+        assert ("dm", "policy") in table["discord"].legacy_dm  # the other reading is rewritten too
+    assert table["googlechat"].dm == googlechat
+    assert table["telegram"].direct_dm is direct
+
+
+def test_unknown_release_inserts_no_google_chat_key_but_nested_discord() -> None:
+    table = table_for(_caps(None))
+    assert "googlechat" not in table  # existing keys rewritten, none inserted: either form may be invalid
+    assert table["discord"].dm == ("dm", "policy")  # valid (and read) on every release
 
 
 # ---- bad input ---------------------------------------------------------------------------------
@@ -236,7 +267,7 @@ def test_tables_cover_the_documented_channels() -> None:
     ('{\n  channels: [],\n}', ":2:13: channels is a list, expected an object"),
 ])
 def test_unexpected_value_types_are_refused(tmp_path: Path, text: str, words: str) -> None:
-    env = Env(tmp_path, text, "openclaw-early")
+    env = Env(tmp_path, text, "2026.1.29")
     with pytest.raises(MoltirError) as err:
         SetDmPolicy().apply(env.ctx(SetDmPolicy()))
     assert err.value.exit_code == EXIT_USAGE
@@ -245,7 +276,7 @@ def test_unexpected_value_types_are_refused(tmp_path: Path, text: str, words: st
 
 
 def test_read_only_config_refused_before_any_record(tmp_path: Path) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     env.install = dataclasses.replace(env.install, env={**env.install.env, "OPENCLAW_NIX_MODE": "1"})
     plan = SetDmPolicy().plan(env.ctx(SetDmPolicy(), readonly=True))
     assert any("read-only (OPENCLAW_NIX_MODE=1)" in w for w in plan.warnings)
@@ -259,7 +290,7 @@ def test_read_only_config_refused_before_any_record(tmp_path: Path) -> None:
 # ---- restore -------------------------------------------------------------------------------------
 
 def test_restore_keeps_unrelated_edits_and_reports_conflicts(tmp_path: Path) -> None:
-    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "openclaw-current")
+    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "2026.9.6")
     env.run(SetDmPolicy())
     # during the incident: someone re-opens one account and edits an unrelated key
     edited = env.text().replace('          dmPolicy: "disabled",         // the risky one',
@@ -285,7 +316,7 @@ def test_restore_keeps_unrelated_edits_and_reports_conflicts(tmp_path: Path) -> 
 
 def test_restore_of_an_inserted_key_changed_meanwhile_is_a_conflict(tmp_path: Path) -> None:
     text = '{\n  channels: {\n    slack: {\n      enabled: true,\n    },\n  },\n}\n'
-    env = Env(tmp_path, text, "openclaw-current")
+    env = Env(tmp_path, text, "2026.9.6")
     env.run(SetDmPolicy())
     env.config.write_text(env.text().replace('"disabled"', '"allowlist"'))
     result = env.run(RestoreDmPolicy())
@@ -296,7 +327,7 @@ def test_restore_of_an_inserted_key_changed_meanwhile_is_a_conflict(tmp_path: Pa
 
 
 def test_restore_without_a_record_and_twice(tmp_path: Path) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     assert env.run(RestoreDmPolicy()).status == "skipped"
     env.run(SetDmPolicy())
     assert env.run(RestoreDmPolicy()).status == "done"
@@ -305,7 +336,7 @@ def test_restore_without_a_record_and_twice(tmp_path: Path) -> None:
 
 
 def test_restore_record_is_written_before_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     import moltir.configfile as mod
 
     def boom(*a: object, **kw: object) -> None:
@@ -332,7 +363,7 @@ def test_restore_record_is_written_before_the_config(tmp_path: Path, monkeypatch
 
 def test_resumed_run_adds_paths_that_appeared_meanwhile(tmp_path: Path) -> None:
     text = '{\n  channels: {\n    telegram: { dmPolicy: "open" },\n  },\n}\n'
-    env = Env(tmp_path, text, "openclaw-current")
+    env = Env(tmp_path, text, "2026.9.6")
     env.run(SetDmPolicy())
     # a new account appears (and the old value of the first path must survive in the record)
     env.config.write_text(env.text().replace('dmPolicy: "disabled" }', 'dmPolicy: "disabled", accounts: { n: { '
@@ -345,7 +376,7 @@ def test_resumed_run_adds_paths_that_appeared_meanwhile(tmp_path: Path) -> None:
 
 
 def test_verify_fails_when_the_effect_does_not_hold(tmp_path: Path) -> None:
-    env = Env(tmp_path, BASIC, "openclaw-current")
+    env = Env(tmp_path, BASIC, "2026.9.6")
     result = SetDmPolicy().apply(env.ctx(SetDmPolicy()))
     env.config.write_text(env.text().replace('dmPolicy: "disabled", topics', 'dmPolicy: "open", topics'))
     with pytest.raises(MoltirError) as err:
@@ -355,7 +386,7 @@ def test_verify_fails_when_the_effect_does_not_hold(tmp_path: Path) -> None:
 
 
 def test_no_secret_in_plan_result_or_journal(tmp_path: Path) -> None:
-    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "openclaw-current")
+    env = Env(tmp_path, config_text("2026.9.6", PARAMS), "2026.9.6")
     plan = SetDmPolicy().plan(env.ctx(SetDmPolicy(), readonly=True))
     result = env.run(SetDmPolicy())
     blob = plan.diff + json.dumps([dataclasses.asdict(c) for c in plan.changes]) + json.dumps(result.details) \

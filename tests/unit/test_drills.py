@@ -28,9 +28,10 @@ def alice(tmp_path: Path | None = None) -> Install:
     if tmp_path is not None:
         home = tmp_path / "alice"
         env = {"HOME": str(home), "MOLTIR_HOME": str(tmp_path / "mh"), "PATH": os.environ.get("PATH", "")}
-    return Install(home=home, state_dir=home / ".openclaw", config_path=home / ".openclaw" / "openclaw.json",
-                   profile=None, binary=Path("/usr/local/bin/openclaw"), package=None,
-                   generation="openclaw-current", env=env)
+    from tests.unit.releasefix import pin
+
+    return pin(Install(home=home, state_dir=home / ".openclaw", config_path=home / ".openclaw" / "openclaw.json",
+                       profile=None, binary=Path("/usr/local/bin/openclaw"), package=None, env=env), "2026.9.6")
 
 
 def golden(name: str, text: str) -> None:

@@ -156,12 +156,10 @@ def test_stop_records_port_flag_when_the_gateway_ran_on_another_port(tmp_path: P
     assert w.case.restore_section("gateway")["argv"][-2:] == ["--port", str(other)]
 
 
-def test_stop_records_gateway_port_flag_for_the_old_generation(tmp_path: Path, fakes: list[FakeGateway]) -> None:
-    # 2026.1.x: `gateway run --port N` listens on the config's port (commander gives --port to `gateway`)
-    import dataclasses
-
+def test_stop_records_gateway_port_flag_on_the_parent_command(tmp_path: Path, fakes: list[FakeGateway]) -> None:
+    # 2026.1.x: `gateway run --port N` listens on the config's port (commander gives --port to `gateway`);
+    # `gateway --port N` works on every release, so that is what is recorded
     w = World(tmp_path)
-    w.install = dataclasses.replace(w.install, generation="openclaw-early")
     other = free_port()
     w.gateway(fakes, port=other)
     stop(w)

@@ -310,9 +310,9 @@ def test_doctor_on_early_openclaw_does_not_promise_a_move_to_the_keyring(tmp_pat
     state.mkdir()
     (state / "openclaw.json").write_text(json.dumps({"gateway": {"auth": {"token": "t" * 40}}}))
     install = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
-    from dataclasses import replace
+    from tests.unit.releasefix import pin
 
-    early = replace(install, generation="openclaw-early")
+    early = pin(install, "2026.1.29")
     detail = dict((n, d) for n, _, d in keystore.doctor_checks(early))["gateway token source"]
     assert "moves it to the keyring" not in detail and "record" in detail
 

@@ -53,28 +53,87 @@ def test_legacy_clawdbot_layout_is_found(tmp_path: Path) -> None:
     (home / ".clawdbot" / "clawdbot.json").write_text("{}")
     inst = discover(env={"HOME": str(home), "PATH": ""})
     assert inst.state_dir == home / ".clawdbot" and inst.config_path.name == "clawdbot.json"
-    assert inst.generation == "clawdbot"
+    assert inst.product == "clawdbot"
     inst = discover(env={"HOME": str(tmp_path), "CLAWDBOT_STATE_DIR": str(home / ".clawdbot"), "PATH": ""})
     assert inst.state_dir == home / ".clawdbot"
 
 
-@pytest.mark.parametrize(("name", "version", "secrets", "generation"), [
-    ("openclaw", "2026.9.6", True, "openclaw-current"),
-    ("openclaw", "2026.1.29", False, "openclaw-early"),
-    ("clawdbot", "2026.1.24", False, "clawdbot"),
+@pytest.mark.parametrize(("release", "honoured"), [("2026.1.29", True), ("2026.3.13", True),
+                                                    ("2026.3.22", False), ("2026.9.6", False)])
+def test_clawdbot_state_dir_variable_only_where_the_release_honours_it(tmp_path: Path, release: str,
+                                                                        honoured: bool) -> None:
+    bindir = _pkg(tmp_path, "openclaw", release, False)
+    legacy = tmp_path / "legacy-state"
+    inst = discover(env={"HOME": str(tmp_path / "h"), "CLAWDBOT_STATE_DIR": str(legacy), "PATH": str(bindir)})
+    assert (inst.state_dir == legacy) is honoured
+    assert bool(inst.notes) is not honoured  # a variable this release ignores is named
+
+
+@pytest.mark.parametrize(("release", "dirs"), [("2026.2.25", ".moltbot"), ("2026.3.22", ".moldbot"),
+                                               ("2026.3.31", ".openclaw")])
+def test_legacy_state_dirs_follow_the_release(tmp_path: Path, release: str, dirs: str) -> None:
+    bindir = _pkg(tmp_path, "openclaw", release, False)
+    home = tmp_path / "h"
+    for d in (".moltbot", ".moldbot"):
+        (home / d).mkdir(parents=True)
+    assert discover(env={"HOME": str(home), "PATH": str(bindir)}).state_dir == home / dirs
+
+
+@pytest.mark.parametrize(("name", "version", "secretref", "signal"), [
+    ("openclaw", "2026.9.6", True, "SIGUSR2"),
+    ("openclaw", "2026.9.5", True, "SIGUSR1"),
+    ("openclaw", "2026.3.2", False, "SIGUSR1"),
+    ("openclaw", "2026.1.29", False, None),   # SIGUSR1 only with commands.restart: true before 2026.2.26
+    ("clawdbot", "2026.1.24", False, None),
 ])
-def test_generation_from_what_the_package_ships(tmp_path: Path, name: str, version: str, secrets: bool,
-                                                generation: str) -> None:
-    bindir = _pkg(tmp_path, name, version, secrets)
+def test_capabilities_come_from_the_package_version(tmp_path: Path, name: str, version: str, secretref: bool,
+                                                     signal: str | None) -> None:
+    bindir = _pkg(tmp_path, name, version, False)
     inst = discover(env={"HOME": str(tmp_path / "h"), "PATH": str(bindir)})
-    assert inst.generation == generation and inst.version == version
-    assert inst.supports_secret_refs is secrets
+    assert inst.product == name and inst.version == version
+    assert inst.caps.gateway_token_secretref is secretref
+    assert inst.caps.restart_signal({}) == signal
+    assert "package.json" in inst.caps.basis
 
 
-def test_unknown_version_warns(tmp_path: Path) -> None:
+def test_newer_release_than_known_gets_the_newest_answers_and_a_warning(tmp_path: Path) -> None:
     bindir = _pkg(tmp_path, "openclaw", "2027.1.0", False)
     inst = discover(env={"HOME": str(tmp_path / "h"), "PATH": str(bindir)})
-    assert inst.notes and "not a release moltir was tested against" in inst.notes[0]
+    assert inst.caps.restart_signal({}) == "SIGUSR2" and inst.caps.state_store == "sqlite"
+    assert any("newer than 2026.9.6" in w for w in inst.caps.warnings)
+
+
+def test_plain_script_binary_is_asked_for_its_version(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "openclaw"
+    script.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'OpenClaw 2026.5.28 (abc1234)'\n")
+    script.chmod(0o755)
+    inst = discover(env={"HOME": str(tmp_path / "h"), "PATH": f"{bindir}:/usr/bin:/bin"})
+    assert inst.package is None and inst.version == "2026.5.28"
+    assert inst.caps.basis.endswith("--version") and inst.caps.restart_signal({}) == "SIGUSR1"
+
+
+def test_no_binary_falls_back_to_the_configs_last_touched_version(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    state.mkdir()
+    (state / "openclaw.json").write_text('{ meta: { lastTouchedVersion: "2026.7.35" } }')
+    inst = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    assert inst.version == "2026.7.35" and "lastTouchedVersion" in inst.caps.basis
+    assert inst.caps.googlechat_dm_key == "dm.policy"
+
+
+def test_no_version_at_all_reasons_from_the_state_dir(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    (state / "tmp" / "openclaw-0").mkdir(parents=True)
+    (state / "tmp" / "openclaw-0" / "gateway.abc.lock").write_text("{}")
+    inst = discover(state_dir=str(state), env={"HOME": str(tmp_path), "PATH": ""})
+    assert inst.version is None and inst.caps.googlechat_dm_key == "dmPolicy"  # 2026.8.1 or later
+    assert "state dir" in inst.caps.answer("googlechat_dm_key").source
+    assert inst.caps.restart_signal({}) is None  # SIGUSR1 or SIGUSR2: not known, so no signal
+    bare = discover(state_dir=str(tmp_path / "empty"), env={"HOME": str(tmp_path), "PATH": ""})
+    assert bare.caps.googlechat_dm_key is None and bare.caps.gateway_token_secretref is False
+    assert any("unknown" in w for w in bare.caps.warnings)
 
 
 def test_child_env_strips_inherited_credentials(tmp_path: Path) -> None:

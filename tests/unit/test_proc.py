@@ -405,3 +405,32 @@ def test_run_capture_timeout_ends_the_respawned_child_too(tmp_path: Path) -> Non
         proc.run_capture(["bash", "-c", wrapper], timeout_s=0.5, env=os.environ)
     assert _with_marker(marker) == []
     assert (caught.value.output, caught.value.stderr) == (b"started\n", b"oops\n")  # kept, as audit.run needs
+
+
+def test_gateway_titled_openclaw_is_found_by_environment_and_socket(tmp_path: Path,
+                                                                    fakes: list[FakeGateway]) -> None:
+    """2026.5.28 titles its single gateway process plain ``openclaw`` (no wrapper): found when it
+    listens and its environment names the install; the same title without a socket (a CLI client)
+    is not a gateway."""
+    port = free_port()
+    inst = make_install(tmp_path, port=port)
+    client = spawn(tmp_path, gw_env(inst), name="openclaw", tag="client")
+    fakes.append(client)
+    client.wait_ready()
+    assert proc.find_gateways(inst) == []
+    gw = spawn(tmp_path, gw_env(inst), port=port, name="openclaw")
+    fakes.append(gw)
+    gw.wait_ready()
+    found = proc.find_gateways(inst)
+    assert [(g.pid, g.name, g.port, g.wrapper_pid) for g in found] == [(gw.pid, "openclaw", port, None)]
+
+
+def test_lock_owned_by_a_gateway_titled_openclaw_is_found(tmp_path: Path, fakes: list[FakeGateway]) -> None:
+    inst = make_install(tmp_path, port=free_port())
+    lock_dir = Path(inst.env["TMPDIR"]) / f"openclaw-{os.getuid()}"
+    gw = spawn(tmp_path, gw_env(inst), name="openclaw", lock_dir=lock_dir, lock_name="gateway.791bd11b.lock",
+               config_path=str(inst.config_path))
+    fakes.append(gw)
+    gw.wait_ready()
+    found = proc.find_gateways(inst)
+    assert [(g.pid, g.source) for g in found] == [(gw.pid, "lock")]

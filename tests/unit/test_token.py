@@ -19,6 +19,7 @@ from typing import Any
 import json5
 import keyring
 import pytest
+from tests.unit.releasefix import pin
 
 from moltir import keystore
 from moltir.actions.base import RunOptions, StepContext, StepResult
@@ -53,7 +54,7 @@ CONFIG = """\
 """
 
 
-def make_install(tmp_path: Path, *, generation: str = "openclaw-current", hooks: str = "hooks-own-token-123",
+def make_install(tmp_path: Path, *, release: str = "2026.9.6", hooks: str = "hooks-own-token-123",
                  port: int = 18789) -> Install:
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
@@ -63,8 +64,8 @@ def make_install(tmp_path: Path, *, generation: str = "openclaw-current", hooks:
     cfg.chmod(0o600)
     env = dict(os.environ)
     env.update(OPENCLAW_STATE_DIR=str(state), OPENCLAW_CONFIG_PATH=str(cfg))
-    return Install(home=Path(env["HOME"]), state_dir=state, config_path=cfg, profile=None, binary=None,
-                   package=None, generation=generation, env=env)  # type: ignore[arg-type]
+    return pin(Install(home=Path(env["HOME"]), state_dir=state, config_path=cfg, profile=None, binary=None,
+                       package=None, env=env), release)
 
 
 def make_ctx(install: Install, tmp_path: Path, params: dict[str, Any] | None = None, *,
@@ -113,7 +114,7 @@ def all_case_text(case: Case, *, skip: tuple[str, ...] = ()) -> str:
 # ---- mode -----------------------------------------------------------------------------------
 
 def test_keyring_ref_is_refused_where_there_are_no_secret_refs(tmp_path: Path) -> None:
-    install = make_install(tmp_path, generation="openclaw-early")
+    install = make_install(tmp_path, release="2026.1.29")
     ctx = make_ctx(install, tmp_path, {"mode": "keyring-ref"})
     before = install.config_path.read_bytes()
     with pytest.raises(MoltirError) as err:
@@ -179,7 +180,7 @@ def test_second_rotation_keeps_the_ref_and_changes_only_the_keyring(tmp_path: Pa
 
 
 def test_plaintext_on_early_openclaw_keeps_the_keyring_copy_as_record(tmp_path: Path) -> None:
-    install = make_install(tmp_path, generation="openclaw-early")
+    install = make_install(tmp_path, release="2026.1.29")
     ctx = make_ctx(install, tmp_path)
     result = rotate(ctx)
     new = ctx.shared["gateway_token"]
@@ -187,7 +188,7 @@ def test_plaintext_on_early_openclaw_keeps_the_keyring_copy_as_record(tmp_path: 
     assert conf["gateway"]["auth"]["token"] == new and "secrets" not in conf
     assert keystore.read("moltir", keystore.entry_name(install)) == new
     assert result.details["mode"] == "plaintext"
-    assert any("cannot read SecretRefs" in w and "record" in w for w in result.warnings)
+    assert any("does not take a SecretRef" in w and "record" in w for w in result.warnings)
     assert "boot_check" not in result.details
 
 
@@ -316,7 +317,7 @@ def test_keyring_ref_route_is_sigusr2_and_the_proof_holds(running: tuple[Install
 
 def test_plaintext_route_is_the_file_watch(tmp_path: Path) -> None:
     port = free_port()
-    install = make_install(tmp_path, generation="openclaw-early", port=port)
+    install = make_install(tmp_path, release="2026.1.29", port=port)
     gw = fake_tokengw.spawn(tmp_path, install.env, config_path=install.config_path, port=port)
     try:
         ctx = make_ctx(install, tmp_path, {"timeout_s": 20})
@@ -517,7 +518,7 @@ def test_early_openclaw_devices_are_never_listed_through_its_cli(tmp_path: Path)
     cli = tmp_path / "openclaw"
     cli.write_text(f"#!/bin/sh\ntouch {marker}\necho '{{\"paired\": []}}'\n")
     cli.chmod(0o755)
-    install = replace(make_install(tmp_path, generation="openclaw-early"), binary=cli)
+    install = pin(replace(make_install(tmp_path, release="2026.1.29"), binary=cli), "2026.1.29")
     devices, source = list_devices(install, "some-token-value")
     assert devices == [] and "absent" in source
     assert not marker.exists()
@@ -648,4 +649,4 @@ def test_nothing_is_prepared_for_a_drill_or_a_plaintext_rotation(tmp_path: Path)
     assert Rotate().prepare(make_ctx(install, tmp_path, {"require_running": True})) is None
     early = tmp_path / "early"
     early.mkdir()
-    assert Rotate().prepare(make_ctx(make_install(early, generation="openclaw-early"), early)) is None
+    assert Rotate().prepare(make_ctx(make_install(early, release="2026.1.29"), early)) is None

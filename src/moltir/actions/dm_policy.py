@@ -38,6 +38,7 @@ from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepRe
 from moltir.configfile import MISSING, ConfigFile, FileEdit, get_path, kind_name, sha256
 from moltir.errors import EXIT_ENV, MoltirError, usage_error, verify_error
 from moltir.json5edit import DELETE, KeyPath, parse, same_value, unified_diff
+from moltir.openclaw.capabilities import Capabilities
 
 ALL_DM: Final = frozenset({"pairing", "allowlist", "open", "disabled"})
 NOT_CHANNELS: Final = frozenset({"defaults", "modelByChannel"})
@@ -127,16 +128,24 @@ LEGACY: Final[Mapping[str, ChannelRule]] = {
 }
 
 
-def table_for(generation: str, config: Mapping[str, Any]) -> Mapping[str, ChannelRule]:
-    """The table of the installed generation (``unknown``: what ``meta.lastTouchedVersion`` says)."""
-    if generation in ("clawdbot", "openclaw-early"):
-        return LEGACY
-    if generation == "unknown":
-        meta = config.get("meta")
-        touched = meta.get("lastTouchedVersion") if isinstance(meta, Mapping) else None
-        if isinstance(touched, str) and touched.startswith(("2026.1.", "2026.2.")):
-            return LEGACY
-    return CURRENT
+def table_for(caps: Capabilities) -> Mapping[str, ChannelRule]:
+    """The channel table for the installed release, from the capability table: :data:`CURRENT`
+    (2026.9.6) with the rows that changed across releases set from their answers -- Discord/Slack
+    ``dmPolicy`` (2026.2.17) or only ``dm.policy``, Google Chat ``dmPolicy`` (2026.8.1) or only
+    ``dm.policy`` (unknown release: no row, so existing keys are rewritten and none is inserted),
+    Telegram per-chat ``direct`` overrides (2026.3.1) -- plus the channels only older releases
+    ship (:data:`LEGACY`)."""
+    table = {**LEGACY, **CURRENT}
+    nested_only = caps.discord_slack_dm_key != "dmPolicy"
+    table["discord"] = _NESTED if nested_only else CURRENT["discord"]
+    table["slack"] = _NESTED if nested_only else CURRENT["slack"]
+    gchat = caps.googlechat_dm_key
+    if gchat is None:
+        del table["googlechat"]
+    else:
+        table["googlechat"] = _NESTED if gchat == "dm.policy" else CURRENT["googlechat"]
+    table["telegram"] = CURRENT["telegram"] if caps.telegram_direct_dm else LEGACY["telegram"]
+    return table
 
 
 def _dotted(path: KeyPath) -> str:
@@ -339,7 +348,7 @@ class SetDmPolicy(Action):
 
     def _compute(self, ctx: StepContext) -> tuple[ConfigFile, Scan, dict[KeyPath, object]]:
         cfg = _load(ctx)
-        table = table_for(ctx.install.generation, cfg.data)
+        table = table_for(ctx.install.caps)
         result = scan(cfg, table, str(ctx.params["policy"]), str(ctx.params["no_dm_key"]),
                       ctx.params.get("groups"))
         edits: dict[KeyPath, object] = {}

@@ -341,7 +341,7 @@ class GatewayStop(Action):
     def _restore_record(self, ctx: StepContext, sv: Survey, gproc: Any) -> dict[str, Any]:
         inst = ctx.install
         gw = sv.gateway
-        rec: dict[str, Any] = {"was_running": True, "recorded_at": _now(), "generation": inst.generation,
+        rec: dict[str, Any] = {"was_running": True, "recorded_at": _now(), "product": inst.product,
                                "version": inst.version, "state_dir": str(inst.state_dir),
                                "config_path": str(inst.config_path)}
         if gw is not None:
@@ -379,10 +379,9 @@ class GatewayStop(Action):
             if gw is not None and gw.port and gw.port != config_port:
                 # it ran on a port its config does not name (--port). 2026.1.x/clawdbot define --port on
                 # both `gateway` and `gateway run`, and commander gives it to the parent, so `gateway run
-                # --port N` listens on the config's port there: `gateway --port N` is what works
-                if inst.generation in ("openclaw-early", "clawdbot"):
-                    argv = inst.command("gateway")
-                argv += ["--port", str(gw.port)]
+                # --port N` listens on the config's port there; `gateway --port N` (the parent's default
+                # action is run) listens on N on every release (seen on 2026.1.29, 2026.8.2, 2026.9.6)
+                argv = inst.command("gateway", "--port", str(gw.port))
         rec["argv"] = argv
         rec["argv_source"] = ("derived from the install: the gateway's own argv is overwritten by its process "
                               "title" if argv else "unknown: openclaw binary not found; pass with: {command}")

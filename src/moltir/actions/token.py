@@ -73,11 +73,12 @@ PREVIOUS_SUFFIX = ":previous"
 def resolve_mode(install: Install, requested: str) -> str:
     if requested not in MODES:
         raise usage_error(f"token.rotate: mode {requested!r} is not one of {', '.join(MODES)}")
+    can_ref = install.caps.gateway_token_secretref
     if requested == "auto":
-        return "keyring-ref" if install.supports_secret_refs else "plaintext"
-    if requested == "keyring-ref" and not install.supports_secret_refs:
-        raise usage_error(f"{install.product} {install.version or ''} has no SecretRefs, so the gateway cannot "
-                          "read its token from the keyring",
+        return "keyring-ref" if can_ref else "plaintext"
+    if requested == "keyring-ref" and not can_ref:
+        raise usage_error(f"{install.product} {install.version or '(release unknown)'} does not accept a "
+                          "SecretRef for gateway.auth.token, so the gateway cannot read its token from the keyring",
                           'use mode "plaintext" (or "auto"): the token goes into the 0600 config and the '
                           "keyring keeps the record")
     return requested
@@ -342,11 +343,33 @@ def settle_after_failure(ctx: StepContext, rb: Rollback | None, new: str | None,
                       "previous token again", exit_code=EXIT_STEP_FAILED)
 
 
-def _signal_gateways(pids: list[int]) -> list[int]:
+def reload_route(install: Install, mode: str, config: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(route, signal) by which a RUNNING gateway of this release takes a rotated token.
+
+    keyring-ref: the config text does not change after the first switch, so only an in-process
+    restart re-resolves the SecretRef: the release's restart signal (SIGUSR1 up to 2026.9.5, SIGUSR2
+    from 2026.9.6; capability table). Never a signal the release does not handle: Node's default
+    action for an unhandled SIGUSR2 is to terminate the process. plaintext: the config file watcher
+    (hot-applies or restarts in-process on ``gateway.*``), unless ``gateway.reload.mode`` is "off";
+    then the restart signal when the release honours one from another process. ``("none", None)``
+    when neither exists: the gateway takes the token at its next start."""
+    sig = install.caps.restart_signal(config)
+    if mode == "keyring-ref":
+        return (sig, sig) if sig else ("none", None)
+    reload_mode = _get(config, "gateway", "reload", "mode")
+    if reload_mode != "off":
+        return "config file watch", None
+    return (sig, sig) if sig else ("none", None)
+
+
+def _signal_gateways(pids: list[int], sig: str | None) -> list[int]:
+    if sig is None:
+        return []
+    signum = signal.Signals[sig]
     sent = []
     for pid in pids:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGUSR2)
+            os.kill(pid, signum)
             sent.append(pid)
     return sent
 
@@ -379,7 +402,7 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str
             rb.previous_provider if rb.previous_provider is not None else json5edit.DELETE)
     write_config(ctx, edits)
     if prev_is_ref or rb.mode == "keyring-ref":
-        _signal_gateways(rb.gateway_pids)
+        _signal_gateways(rb.gateway_pids, ctx.install.caps.restart_signal(ctx.install.read_config()))
     if rb.old_token is None:
         deadline = time.monotonic() + timeout_s
         status = gateway_http.token_status(rb.port, new_token) if new_token else gateway_http.DOWN
@@ -402,13 +425,16 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str
 # ---- paired devices ---------------------------------------------------------------------------
 
 def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], str]:
-    """Paired devices (id, roles, platform, client): 2026.1.x from devices/paired.json, else the CLI."""
+    """Paired devices (id, roles, platform, client): from devices/paired.json where the release keeps
+    devices in files (up to 2026.7.x), else (SQLite, 2026.8.1 on) through the CLI."""
     paired = install.state_dir / "devices" / "paired.json"
-    if not install.supports_secret_refs and not paired.is_file():
-        # Never ask 2026.1.x's CLI: its first connect from loopback is auto-paired, so listing the
-        # devices would MINT a paired device whose token survives every rotation (openclaw-old-run.md §5).
+    files = install.caps.state_store == "files"
+    if files and not paired.is_file():
+        # Never ask the CLI of a file-store release: its first connect from loopback is auto-paired
+        # ("device pairing auto-approved" is in every release's dist), so listing the devices would MINT
+        # a paired device whose token survives every rotation (openclaw-old-run.md §5).
         return [], f"{paired} (absent: no paired device)"
-    if not install.supports_secret_refs:
+    if files:
         try:
             data = json.loads(paired.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -513,14 +539,17 @@ class Rotate(Action):
                                   before="present" if _get(config, "secrets", "providers", keystore.PROVIDER_ALIAS)
                                   else "absent", after=f"exec {command}"))
         else:
-            warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token goes "
-                            "into the 0600 config; the keyring copy is the record")
+            warnings.append(f"{install.product} {install.version or '(release unknown)'} does not take a "
+                            "SecretRef for the gateway token: the token goes into the 0600 config; the keyring "
+                            "copy is the record")
         for b in config_backups(install):
             changes.append(Change("file", str(b), after="token replaced (original copied to the case)"))
         if gateways and ctx.params["apply"] == "auto":
-            how = "SIGUSR2" if mode == "keyring-ref" else "config file watch"
+            how, _sig = reload_route(install, mode, config)
             for gw in gateways:
-                changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"))
+                changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"
+                                      if how != "none" else "cannot reload in-process: restart it",
+                                      detail=install.caps.answer("restart_signal").source))
         elif not gateways:
             changes.append(Change("note", "gateway", detail="not running: it reads the new token at its next start"))
         diff = plan_diff(install, edits) if ctx.options.dry_run else ""  # shown by --dry-run only
@@ -712,9 +741,9 @@ class Rotate(Action):
                                 "the old credential must use the token from the keyring")
             warnings += self._leaks(ctx, config, old, new, gateways)
             if mode == "plaintext":
-                warnings.append(f"{install.product} {install.version or ''} cannot read SecretRefs: the token is "
-                                f"in the 0600 config {install.config_path}; the keyring copy "
-                                f"({keystore.SERVICE}/{entry}) is the record")
+                warnings.append(f"{install.product} {install.version or '(release unknown)'} does not take a "
+                                f"SecretRef for the gateway token: the token is in the 0600 config "
+                                f"{install.config_path}; the keyring copy ({keystore.SERVICE}/{entry}) is the record")
 
             summary = f"new token {new_fp} in the keyring ({info.label})"
             summary += "; gateway reads it from the keyring" if mode == "keyring-ref" else "; copied into the config"
@@ -725,7 +754,7 @@ class Rotate(Action):
                 details["applied"] = None
                 summary += "; not applied to the running gateway (apply: none)"
             else:
-                applied = self._apply_running(ctx, mode, new, port, gateways, details)
+                applied = self._apply_running(ctx, mode, new, port, gateways, details, config)
                 if not applied:
                     self._apply_failed(ctx, details)
                 summary += f"; running gateway took it via {details['route']} in {details['apply_ms']} ms"
@@ -736,15 +765,21 @@ class Rotate(Action):
             raise
 
     def _apply_running(self, ctx: StepContext, mode: str, new: str, port: int, gateways: list[Any],
-                       details: dict[str, Any]) -> bool:
+                       details: dict[str, Any], config: Mapping[str, Any]) -> bool:
         started = time.monotonic()
-        if mode == "keyring-ref":
-            details["route"] = "SIGUSR2"
-            sent = _signal_gateways([g.pid for g in gateways])
+        route, sig = reload_route(ctx.install, mode, config)
+        details["route"] = route
+        details["route_source"] = ctx.install.caps.answer("restart_signal").source if sig else None
+        if route == "none":
+            raise verify_error(f"{ctx.install.product} {ctx.install.version or '(release unknown)'} has no way to "
+                               "make a running gateway re-read its token (no restart signal it honours, config "
+                               "reload off): the keyring and the config hold the new token",
+                               "restart the gateway to apply it")
+        if sig is not None:
+            sent = _signal_gateways([g.pid for g in gateways], sig)
             ctx.shared[SIGNALLED_KEY] = True
-            ctx.event("token.signalled", signal="SIGUSR2", pids=sent)
+            ctx.event("token.signalled", signal=sig, pids=sent)
         else:
-            details["route"] = "config file watch"
             ctx.shared[SIGNALLED_KEY] = True  # the watcher has seen the new config
         status = gateway_http.wait_accepted(port, new, timeout_s=float(ctx.params["timeout_s"]))
         details["apply_ms"] = int((time.monotonic() - started) * 1000)

@@ -10,33 +10,28 @@ Resolution follows OpenClaw's own rules (shared/research/openclaw-facts.md §1, 
 * config: ``--config`` > ``OPENCLAW_CONFIG_PATH`` > ``CLAWDBOT_CONFIG_PATH`` > the first existing
   of ``<state>/{openclaw,clawdbot,moltbot,moldbot}.json`` > ``<state>/openclaw.json``.
 
-The generation is classified from what the install shows (package name, what the package
-ships, what the state dir holds), the version string only as a tie-breaker:
-
-* ``clawdbot``: the clawdbot package (2026.1.x) or a clawdbot-only layout;
-* ``openclaw-early``: openclaw 2026.1.29 .. 2026.2.x: JSONL transcripts, plaintext secrets,
-  nested ``dm.policy`` on Discord/Slack/Google Chat, no SecretRefs;
-* ``openclaw-current``: openclaw 2026.9.x: SQLite state, SecretRefs, ``dmPolicy`` everywhere
-  but Matrix;
-* ``unknown``: best effort with the current rules, and a warning.
+What the installed release can do is not classified into eras: :attr:`Install.caps` (the
+capability table, :mod:`moltir.openclaw.capabilities`) answers each question from the
+package, the release number or the state dir, and says where each answer came from. The
+legacy selectors above (``CLAWDBOT_*``, ``.moltbot``/``.moldbot``) are honoured only where the
+installed release honours them (all of them when the release is unknown).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-import json
 import os
 import re
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from moltir.errors import MoltirError, env_error, usage_error
-
-Generation = Literal["clawdbot", "openclaw-early", "openclaw-current", "unknown"]
+from moltir.openclaw import capabilities as capmod
 
 PROFILE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$", re.I)
 LEGACY_STATE_DIRS = (".clawdbot", ".moltbot", ".moldbot")
@@ -69,7 +64,6 @@ class Package:
     name: str  # "openclaw" | "clawdbot"
     version: str
     root: Path
-    has_secret_refs: bool
 
 
 @dataclass(frozen=True)
@@ -80,14 +74,37 @@ class Install:
     profile: str | None
     binary: Path | None
     package: Package | None
-    generation: Generation
     env: Mapping[str, str] = field(repr=False)  # the environment moltir was started with
     notes: tuple[str, ...] = ()
 
     # ---- identity -------------------------------------------------------------------------
+    @functools.cached_property
+    def caps(self) -> capmod.Capabilities:
+        """The capability table's answers for this install (computed on first use; may run a bounded
+        ``openclaw --version`` when the binary has no package.json around it)."""
+        from moltir.openclaw import package as pkg
+
+        version: str | None = None
+        basis = "none"
+        if self.package is not None:
+            version, basis = self.package.version, f"{self.package.root / 'package.json'}"
+        elif self.binary is not None:
+            version = pkg.version_from_binary(self.binary, self.child_env())
+            basis = f"{self.binary} --version"
+        if version is None:
+            with contextlib.suppress(MoltirError):
+                meta = self.read_config().get("meta")
+                touched = meta.get("lastTouchedVersion") if isinstance(meta, Mapping) else None
+                if isinstance(touched, str) and touched.strip():
+                    version, basis = touched.strip(), f"meta.lastTouchedVersion in {self.config_path}"
+        return capmod.for_install(self.product, version, basis,
+                                  package_root=self.package.root if self.package else None,
+                                  state_dir=self.state_dir)
+
     @property
     def version(self) -> str | None:
-        return self.package.version if self.package else None
+        rel = self.caps.release
+        return str(rel) if rel is not None else None
 
     @property
     def key(self) -> str:
@@ -96,18 +113,12 @@ class Install:
         return hashlib.sha256(real.encode("utf-8")).hexdigest()[:16]
 
     @property
-    def legacy(self) -> bool:
-        return self.generation in ("clawdbot", "openclaw-early")
-
-    @property
-    def supports_secret_refs(self) -> bool:
-        if self.package is not None:
-            return self.package.has_secret_refs
-        return self.generation == "openclaw-current"
-
-    @property
     def product(self) -> str:
-        return "clawdbot" if self.generation == "clawdbot" else "openclaw"
+        """``clawdbot`` for the clawdbot package or a clawdbot-only layout, else ``openclaw``."""
+        if self.package is not None:
+            return self.package.name
+        return "clawdbot" if (self.config_path.name == "clawdbot.json" or self.state_dir.name == ".clawdbot") \
+            else "openclaw"
 
     # ---- config ---------------------------------------------------------------------------
     def read_config(self) -> dict[str, Any]:
@@ -139,7 +150,7 @@ class Install:
             return port
         if self.profile == "dev":
             return DEV_PORT
-        if self.profile:
+        if self.profile and self.caps.profile_port_fnv:
             return profile_port(self.profile)
         return DEFAULT_PORT
 
@@ -188,7 +199,7 @@ class Install:
                "OPENCLAW_CONFIG_PATH": str(self.config_path)}
         if self.profile:
             env["OPENCLAW_PROFILE"] = self.profile
-        if self.generation == "clawdbot":
+        if self.product == "clawdbot":
             env["CLAWDBOT_STATE_DIR"] = str(self.state_dir)
             env["CLAWDBOT_CONFIG_PATH"] = str(self.config_path)
         if "OPENCLAW_HOME" in self.env:
@@ -213,7 +224,7 @@ class Install:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "generation": self.generation,
+            "product": self.product,
             "version": self.version,
             "binary": str(self.binary) if self.binary else None,
             "home": str(self.home),
@@ -257,24 +268,17 @@ def _parse_config_cached(text: str, path: str) -> dict[str, Any]:
 
 
 def _find_package(binary: Path) -> Package | None:
+    from moltir.openclaw.package import read_package_json
+
     real = Path(os.path.realpath(binary))
     for parent in [real.parent, *real.parents][:6]:
-        meta = parent / "package.json"
-        if not meta.is_file():
-            continue
-        try:
-            data = json.loads(meta.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        data = read_package_json(parent)
+        if data is None:
             continue
         name = data.get("name")
         if name in ("openclaw", "clawdbot") and isinstance(data.get("version"), str):
-            return Package(name, data["version"], parent, _ships_secret_refs(parent))
+            return Package(name, data["version"], parent)
     return None
-
-
-def _ships_secret_refs(root: Path) -> bool:
-    """SecretRef support is visible in what the package ships (docs/gateway/secrets/ in 2026.9.x)."""
-    return (root / "docs" / "gateway" / "secrets").is_dir() or (root / "docs" / "cli" / "secrets.md").is_file()
 
 
 @functools.lru_cache(maxsize=8)
@@ -282,35 +286,45 @@ def _which(name: str, path: str) -> str | None:
     return shutil.which(name, path=path)
 
 
-def classify(package: Package | None, state_dir: Path, config_path: Path) -> tuple[Generation, list[str]]:
-    notes: list[str] = []
-    if package is not None:
-        if package.name == "clawdbot":
-            return "clawdbot", notes
-        if package.has_secret_refs:
-            return "openclaw-current", notes
-        if re.match(r"^2026\.[12]\.", package.version):
-            return "openclaw-early", notes
-        notes.append(f"openclaw {package.version} is not a release moltir was tested against; "
-                     "treating it as the early (2026.1.x) layout")
-        return "openclaw-early", notes
-    # no binary: look at what the state dir holds
-    if (state_dir / "state" / "openclaw.sqlite").exists():
-        return "openclaw-current", notes
-    if config_path.name == "clawdbot.json" or state_dir.name == ".clawdbot":
-        return "clawdbot", notes
-    if any(state_dir.glob("agents/*/sessions/*.jsonl")):
-        return "openclaw-early", notes
-    notes.append("could not tell the OpenClaw generation (no binary found, no state to go by); "
-                 "using the current (2026.9.x) rules")
-    return "unknown", notes
+def _find_binary(openclaw_bin: str | None, env: Mapping[str, str]) -> Path | None:
+    search_path = env.get("PATH", os.defpath)
+    if openclaw_bin:
+        candidate = Path(openclaw_bin).expanduser()
+        found = _which(str(candidate), search_path) if candidate.parent == Path() else str(candidate)
+        if not found or not Path(found).exists():
+            raise env_error(f"--openclaw-bin {openclaw_bin}: no such executable",
+                            "pass the path of the openclaw (or clawdbot) binary")
+        return Path(found).absolute()
+    for name in ("openclaw", "clawdbot"):
+        found = _which(name, search_path)
+        if found:
+            return Path(found)
+    return None
+
+
+def _legacy_rules(package: Package | None) -> tuple[bool, bool, tuple[str, ...]]:
+    """(OPENCLAW_HOME honoured, CLAWDBOT_* honoured, legacy state dirs) of the installed release, from its
+    package version (the table only: discovery must stay cheap); without a package, every selector any
+    release honoured (a stale selector then wins over the default, as on the oldest releases)."""
+    if package is None:
+        return True, True, LEGACY_STATE_DIRS
+    caps = capmod.for_install(package.name, package.version, "package.json", package_root=None, state_dir=None)
+    return caps.openclaw_home, caps.legacy_env, tuple(caps.legacy_state_dirs)
 
 
 def discover(*, profile: str | None = None, dev: bool = False, state_dir: str | None = None,
              config: str | None = None, openclaw_bin: str | None = None,
              env: Mapping[str, str] | None = None) -> Install:
     env = dict(os.environ if env is None else env)
-    home = Path(env.get("OPENCLAW_HOME") or env.get("HOME") or Path.home()).expanduser()
+    binary = _find_binary(openclaw_bin, env)
+    package = _find_package(binary) if binary else None
+    use_home_var, use_legacy_env, legacy_dirs = _legacy_rules(package)
+    notes: list[str] = []
+    home_var = env.get("OPENCLAW_HOME") if use_home_var else None
+    if env.get("OPENCLAW_HOME") and not use_home_var:
+        notes.append(f"OPENCLAW_HOME is set but {package.name if package else 'openclaw'} "
+                     f"{package.version if package else ''} ignores it (honoured from 2026.2.9)")
+    home = Path(home_var or env.get("HOME") or Path.home()).expanduser()
 
     if dev:
         profile = "dev"
@@ -325,49 +339,37 @@ def discover(*, profile: str | None = None, dev: bool = False, state_dir: str | 
     def expand(p: str) -> Path:
         return Path(p.replace("~", str(home), 1) if p.startswith("~") else p).expanduser().absolute()
 
+    legacy_state = env.get("CLAWDBOT_STATE_DIR") if use_legacy_env else None
+    legacy_config = env.get("CLAWDBOT_CONFIG_PATH") if use_legacy_env else None
+    if not use_legacy_env and (env.get("CLAWDBOT_STATE_DIR") or env.get("CLAWDBOT_CONFIG_PATH")):
+        notes.append("CLAWDBOT_STATE_DIR/CLAWDBOT_CONFIG_PATH are set but this release ignores them "
+                     "(dropped in 2026.3.22)")
     if state_dir:
         sdir = expand(state_dir)
     elif profile and not env.get("OPENCLAW_STATE_DIR"):
         sdir = home / f".openclaw-{profile}"
     elif env.get("OPENCLAW_STATE_DIR"):
         sdir = expand(env["OPENCLAW_STATE_DIR"])
-    elif env.get("CLAWDBOT_STATE_DIR"):
-        sdir = expand(env["CLAWDBOT_STATE_DIR"])
+    elif legacy_state:
+        sdir = expand(legacy_state)
     else:
         sdir = home / ".openclaw"
         if not sdir.exists():
-            for legacy in LEGACY_STATE_DIRS:
+            for legacy in legacy_dirs:
                 if (home / legacy).exists():
                     sdir = home / legacy
                     break
 
+    names = ["openclaw.json", *(f"{d.lstrip('.')}.json" for d in legacy_dirs)]
     if config:
         cpath = expand(config)
     elif env.get("OPENCLAW_CONFIG_PATH") and not (state_dir or (profile and not env.get("OPENCLAW_STATE_DIR"))):
         cpath = expand(env["OPENCLAW_CONFIG_PATH"])
-    elif env.get("CLAWDBOT_CONFIG_PATH") and not state_dir:
-        cpath = expand(env["CLAWDBOT_CONFIG_PATH"])
+    elif legacy_config and not state_dir:
+        cpath = expand(legacy_config)
     else:
-        cpath = next((sdir / n for n in CONFIG_NAMES if (sdir / n).exists()),
+        cpath = next((sdir / n for n in names if (sdir / n).exists()),
                      sdir / ("clawdbot.json" if sdir.name == ".clawdbot" else "openclaw.json"))
 
-    binary: Path | None = None
-    search_path = env.get("PATH", os.defpath)
-    if openclaw_bin:
-        candidate = Path(openclaw_bin).expanduser()
-        found = _which(str(candidate), search_path) if candidate.parent == Path() else str(candidate)
-        if not found or not Path(found).exists():
-            raise env_error(f"--openclaw-bin {openclaw_bin}: no such executable",
-                            "pass the path of the openclaw (or clawdbot) binary")
-        binary = Path(found).absolute()
-    else:
-        for name in ("openclaw", "clawdbot"):
-            found = _which(name, search_path)
-            if found:
-                binary = Path(found)
-                break
-
-    package = _find_package(binary) if binary else None
-    generation, notes = classify(package, sdir, cpath)
     return Install(home=home, state_dir=sdir, config_path=cpath, profile=profile, binary=binary,
-                   package=package, generation=generation, env=env, notes=tuple(notes))
+                   package=package, env=env, notes=tuple(notes))
