@@ -21,7 +21,11 @@ Refusals, all before anything is written (exit codes of :mod:`moltir.errors`):
   ``OPENCLAW_CONFIG_READONLY=1``, ``OPENCLAW_NIX_MODE=1`` or ``CLAWDBOT_NIX_MODE=1``; the key
   lives in an include moltir may not edit (outside the config directory, root include, include
   array, sibling overrides);
-* 1 (step failed): a file changed on disk between read and write (run the step again).
+* 1 (step failed): a file changed on disk between read and write (run the step again); the
+  installed release's own validator (:mod:`moltir.openclaw.validate`) rejects the edited config for
+  a problem the config did not already have (nothing is written: a config the gateway would refuse
+  to start on is never left behind). A validator that cannot answer (no binary, no answer in time)
+  does not stop the write; the step's result says the config was not validated.
 
 An edit may never remove or change ``meta`` or ``gateway.mode``: the gateway's clobber guard
 restores ``.bak`` over a config that lost ``meta`` and refuses to start without ``gateway.mode``
@@ -46,6 +50,7 @@ from moltir.json5edit import DELETE, Document, Json5Error, KeyPath, parse, same_
 if TYPE_CHECKING:
     from moltir.case import Case
     from moltir.openclaw import Install
+    from moltir.openclaw.validate import Verdict
 
 INCLUDE_KEY: Final = "$include"
 MAX_INCLUDE_DEPTH: Final = 10
@@ -177,11 +182,15 @@ class ConfigFile:
         self.config_dir = path.parent
         self.files: dict[Path, SourceFile] = {path: main}
         self.data: dict[str, Any] = {}
+        self.install: Install | None = None  # set by load(): its release validates every write
+        self.validation: Verdict | None = None  # the last write's verdict
 
     # ---- loading ---------------------------------------------------------------------------
     @classmethod
     def load(cls, install: Install) -> ConfigFile:
-        return cls.load_path(install.config_path, env=install.env)
+        cfg = cls.load_path(install.config_path, env=install.env)
+        cfg.install = install
+        return cfg
 
     @classmethod
     def load_path(cls, path: Path, *, env: Mapping[str, str] | None = None) -> ConfigFile:
@@ -398,6 +407,7 @@ class ConfigFile:
         """This config as it will be once ``planned`` is written (nothing is written): each planned text
         parsed with its reference parse, the whole config resolved again."""
         shadow = ConfigFile(self.path, self.env, self.main)
+        shadow.install = self.install
         shadow.files = dict(self.files)
         for fe in planned:
             src = self.files[fe.path]
@@ -432,10 +442,13 @@ class ConfigFile:
             rel = path.name
         return "preimage/" + rel.replace("..", "_")
 
-    def write(self, file_edits: Sequence[FileEdit], case: Case | None = None) -> list[WriteResult]:
-        """Write planned edits: refuse read-only configs, symlinks and files changed since load;
-        save each pre-image into the case first; atomic write with the same mode and owner.
-        If a later file fails, the files already written are put back from their pre-images."""
+    def write(self, file_edits: Sequence[FileEdit], case: Case | None = None, *,
+              refuse_invalid: bool = True) -> list[WriteResult]:
+        """Write planned edits: refuse read-only configs, symlinks and files changed since load, and
+        (``refuse_invalid``) an edit the release's validator rejects; save each pre-image into the case
+        first; atomic write with the same mode and owner. If a later file fails, the files already
+        written are put back from their pre-images. ``refuse_invalid=False`` (restore putting back the
+        recorded values) validates and records the verdict but writes anyway."""
         changed = [fe for fe in file_edits if fe.changed]
         if not changed:
             return []
@@ -447,6 +460,7 @@ class ConfigFile:
         for fe in changed:
             self._check_unchanged(fe)
             remove_stale_temps(fe.path)
+        self._validate(changed, refuse=refuse_invalid)
         results: list[WriteResult] = []
         written: list[tuple[SourceFile, FileEdit]] = []
         try:
@@ -467,6 +481,44 @@ class ConfigFile:
                     atomic_write(src.path, src.raw, mode=src.mode, owner=(src.uid, src.gid))
             raise
         return results
+
+    def start_validation(self, planned: Sequence[FileEdit]) -> None:
+        """Begin the release's validation of this config with ``planned`` in the background (used while
+        the gateway drains, so the write that follows finds the verdict ready)."""
+        if self.install is not None and planned:
+            from moltir.openclaw import validate
+
+            validate.start(self.install, self.with_planned(planned).data)
+
+    def validation_warning(self) -> str | None:
+        """One line for the step's warnings when the last write was not validated or is invalid."""
+        v = self.validation
+        if v is None or v.ok:
+            return None
+        if v.ok is None:
+            return f"the edited config was not checked by the release's validator: {v.how}"
+        return f"the release's validator finds the config invalid: {'; '.join(v.problems[:3])}"
+
+    def _validate(self, changed: Sequence[FileEdit], *, refuse: bool = True) -> None:
+        """Refuse (nothing written) an edit the installed release's validator rejects for a problem of
+        its own making; record the verdict in :attr:`validation`."""
+        self.validation = None
+        if self.install is None or self.env.get("MOLTIR_VALIDATE") == "0":
+            return
+        from moltir.openclaw import validate
+
+        verdict = validate.validate(self.install, self.with_planned(changed).data)
+        self.validation = verdict
+        if verdict.ok is not False or not refuse:
+            return
+        new = validate.new_problems(verdict, validate.validate(self.install, self.data))
+        if not new:
+            return  # invalid before moltir's edit already, for the same reasons: the edit adds nothing
+        release = f"{self.install.product} {self.install.version or '(release unknown)'}"
+        raise MoltirError(f"{release} would reject the edited config ({'; '.join(new[:3])}); nothing was written",
+                          hint="this edit does not fit this release: please report it (moltir doctor shows the "
+                               "capabilities it used); make the change by hand meanwhile",
+                          exit_code=EXIT_STEP_FAILED)
 
     def _check_unchanged(self, fe: FileEdit) -> None:
         try:

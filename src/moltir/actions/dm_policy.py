@@ -382,6 +382,7 @@ class SetDmPolicy(Action):
         the config as it will be after them for the next warmers (token.rotate edits that text)."""
         cfg, _result, edits = self._compute(ctx)
         planned = cfg.plan_edits(edits) if edits else []
+        cfg.start_validation(planned)
         ctx.shared[WARM_CONFIG] = cfg.with_planned(planned) if planned else cfg
 
     def still_holds(self, ctx: StepContext) -> str | None:
@@ -411,8 +412,11 @@ class SetDmPolicy(Action):
         details["changed"] = [_dotted(p) for p in edits]
         details["files"] = [{"path": str(w.path), "before_sha256": w.before_sha256,
                              "after_sha256": w.after_sha256, "preimage": w.preimage} for w in written]
+        details["validated"] = cfg.validation.describe() if cfg.validation else None
+        note = cfg.validation_warning()
         return StepResult("done", f"set {len(edits)} DM/group paths to {ctx.params['policy']!r} "
-                                  f"in {len(written)} file(s)", details, tuple(result.reports))
+                                  f"in {len(written)} file(s)", details,
+                          (*result.reports, *([note] if note else [])))
 
     def _record(self, ctx: StepContext, cfg: ConfigFile, edits: Mapping[KeyPath, object],
                 file_edits: list[FileEdit]) -> None:
@@ -603,9 +607,11 @@ class RestoreDmPolicy(Action):
         file_edits = self._file_edits(rp)
         ctx.event("dm_policy.restore", files=[str(fe.path) for fe in file_edits],
                   paths=[_dotted(p) for p in rp.edits], conflicts=len(rp.conflicts), forced=ctx.options.force)
-        written = rp.cfg.write(file_edits, case=ctx.case)
+        written = rp.cfg.write(file_edits, case=ctx.case, refuse_invalid=False)
         details["files"] = [{"path": str(w.path), "before_sha256": w.before_sha256,
                              "after_sha256": w.after_sha256} for w in written]
+        details["validated"] = rp.cfg.validation.describe() if rp.cfg.validation else None
+        note = rp.cfg.validation_warning()
         summary = f"put back {len(rp.restored)} DM/group paths"
         if rp.conflicts:
             summary += (f"; {len(rp.conflicts)} changed during the incident and left as they are "
@@ -615,7 +621,7 @@ class RestoreDmPolicy(Action):
             summary += (f"; --force overwrote {len(rp.overridden)} edited during the incident: "
                         + ", ".join(rp.overridden))
         final: StepStatus = "forced" if rp.overridden else "done"
-        return StepResult(final, summary, details, tuple(rp.conflicts))
+        return StepResult(final, summary, details, (*rp.conflicts, *([note] if note else [])))
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         record = ctx.case.restore_section(SECTION)

@@ -187,6 +187,10 @@ class GatewayStop(Action):
         ctx.memo["survey"] = (time.monotonic(), sv)
         timeout = _timeout(ctx, 15.0)
         if not sv.running:
+            held = _port_held(ctx.install)
+            if held is not None:
+                return Plan("no gateway process of this install found, but its port is served: this step will "
+                            "fail", warnings=(held.one_line(), *sv.notes))
             return Plan(f"gateway already stopped (no gateway process for {ctx.install.state_dir})",
                         already_done=True, warnings=tuple(sv.notes))
         changes: list[Change] = []
@@ -228,6 +232,9 @@ class GatewayStop(Action):
         timeout = _timeout(ctx, 15.0)
         sv = _fresh_survey(ctx)
         if not sv.running:
+            held = _port_held(ctx.install)
+            if held is not None:
+                raise held
             ctx.case.record_restore("gateway", {"was_running": False, "recorded_at": _now()})
             ctx.event("gateway.already_stopped", state_dir=str(ctx.install.state_dir))
             return StepResult("already", f"gateway already stopped (no gateway process for "
@@ -426,6 +433,27 @@ class GatewayStop(Action):
             who = "; ".join(_describe_listener(d) for d in listeners) or "a process moltir cannot see"
             raise verify_error(f"port {open_ports[0]} still accepts connections after the stop ({who})",
                                "stop that process, then run moltir again")
+
+
+def _port_held(install: Install) -> MoltirError | None:
+    """"Already stopped" holds only when the install's port is closed too: a listener there that moltir
+    cannot tie to the install (another user's process, a title moltir does not know) is an error naming
+    it, never a gateway silently left up."""
+    from moltir import gateway_http, proc
+
+    try:
+        port = install.gateway_port()
+    except MoltirError:
+        return None
+    if not gateway_http.port_open(port):
+        return None
+    listeners = [proc.describe_pid(d["pid"]) if d.get("pid") else d for d in proc.port_listeners(port)]
+    who = "; ".join(_describe_listener(d) for d in listeners) or "a process moltir cannot see"
+    return MoltirError(f"no gateway process of {install.state_dir} was found, but its port {port} is served by "
+                       f"{who}: moltir cannot tell that it is this install's gateway and stopped nothing",
+                       hint="if it is the gateway, stop it yourself (kill PID, or 'systemctl stop' its unit), then "
+                            "run moltir again; if another program holds the port, the gateway is down",
+                       exit_code=EXIT_STEP_FAILED)
 
 
 def _describe_listener(d: Mapping[str, Any]) -> str:

@@ -61,6 +61,7 @@ PLACEHOLDER = "<new token>"
 ROLLBACK_KEY = "token_rollback"  # ctx.shared: what a rollback needs (in memory only)
 SETTLED_KEY = "token_settled"  # ctx.shared: a rollback (or roll-forward) already ran in this run
 SIGNALLED_KEY = "token_signalled"  # ctx.shared: the running gateway was told to take the new token
+VALIDATION_KEY = "token_validation"  # ctx.shared: (verdict text, warning or None) of the last config write
 STAGING_SUFFIX = ":next"
 # The token a rotation replaced, kept IN THE KEYRING (never in a file) when the config's pre-image does
 # not hold it (it came from the keyring or the environment), so that a later `moltir restore` can still
@@ -246,6 +247,10 @@ def write_config(ctx: StepContext, edits: Mapping[tuple[str, ...], Any]) -> bool
 
     config = ConfigFile.load(ctx.install)
     results = config.write(config.plan_edits(edits), case=ctx.case)
+    if config.validation is not None:
+        ctx.event("token.config_validated", ok=config.validation.ok, how=config.validation.how,
+                  ms=config.validation.ms)
+        ctx.shared[VALIDATION_KEY] = (config.validation.describe(), config.validation_warning())
     token = edits.get(("gateway", "auth", "token"))
     if isinstance(token, str):
         for r in results:
@@ -557,22 +562,21 @@ class Rotate(Action):
 
     def warm(self, ctx: StepContext) -> None:
         """Plan the config edit of the rotation on the config as the earlier steps will leave it (the
-        DM edits, see dm_policy.warm): with an exec SecretRef (2026.9.x) the edited text does not
-        depend on the token, so its reference parse is cached before the step runs. A plaintext
-        token (2026.1.x) changes the text: nothing to warm there."""
+        DM edits, see dm_policy.warm) and start the release's validation of the result: with an exec
+        SecretRef the edited text does not depend on the token, so its reference parse is cached too; a
+        plaintext token changes the text, but not its validity (the validation cache masks its value)."""
         from moltir.actions.dm_policy import WARM_CONFIG
         from moltir.configfile import ConfigFile
 
         install = ctx.install
-        if resolve_mode(install, str(ctx.params["mode"])) != "keyring-ref":
-            return
+        mode = resolve_mode(install, str(ctx.params["mode"]))
         cfg = ctx.shared.get(WARM_CONFIG)
         if not isinstance(cfg, ConfigFile):
             cfg = ConfigFile.load(install)
         backend = keystore.backend_name(keystore.get_backend())  # no D-Bus traffic from this thread
         command = str(keystore.helper_wrapper_path(install.env))
-        cfg.plan_edits(target_edits(install, "keyring-ref", PLACEHOLDER, command, backend,
-                                    drop_password="password" in _auth(cfg.data)))
+        cfg.start_validation(cfg.plan_edits(target_edits(install, mode, PLACEHOLDER, command, backend,
+                                                         drop_password="password" in _auth(cfg.data))))
 
     def prepare(self, ctx: StepContext) -> Callable[[], None] | None:
         """During the gateway's drain (contain: gateway.stop ran first): generate the new token, put it in
@@ -720,6 +724,11 @@ class Rotate(Action):
                 keystore.delete(keystore.SERVICE, entry)
             raise
         ctx.event("token.config_written", changed=changed, mode=mode, config=str(install.config_path))
+        validated = ctx.shared.pop(VALIDATION_KEY, None)
+        if validated is not None:
+            details["validated"] = validated[0]
+            if validated[1]:
+                warnings.append(validated[1])
         if old and kind != "plaintext" and ctx.case.info.get("kind") != "drill" and _keep_previous(ctx, entry, old):
             with contextlib.suppress(MoltirError):
                 keystore.store(keystore.SERVICE, entry + PREVIOUS_SUFFIX, old)
