@@ -8,6 +8,8 @@
 #                                 a system npm of another version behaves differently, e.g. npm 10
 #                                 runs install scripts; only python3 is needed, see fetch_pkg below)
 #   gnome-keyring + dbus         (apt, only when missing and running as root)
+#   systemd-container            (apt, only when missing and running as root: systemd-nspawn boots
+#                                 the real systemd of tests/harness/nspawn.py)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache="${MOLTIR_CACHE:-$here/.cache}"     # the test harness honours MOLTIR_CACHE too
@@ -40,6 +42,19 @@ if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon
       || fail_or_warn "apt-get install gnome-keyring dbus failed"
   else
     fail_or_warn "gnome-keyring and dbus are missing: install them (e.g. 'sudo apt-get install gnome-keyring dbus')"
+  fi
+fi
+
+# --- apt: systemd-container (systemd-nspawn) -------------------------------------
+# The nspawn tests boot the machine's own systemd in a throwaway container; that needs root too.
+if ! command -v systemd-nspawn >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing systemd-container with apt-get"
+    bounded --timeout 900 --what "apt-get install systemd-container" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd-container' \
+      || fail_or_warn "apt-get install systemd-container failed"
+  else
+    fail_or_warn "systemd-nspawn is missing: install it (e.g. 'sudo apt-get install systemd-container')"
   fi
 fi
 

@@ -7,6 +7,7 @@ Modules: ``releases`` (what ``make deps`` installed), ``home`` (isolated home + 
 ``configs`` (the commented JSON5 per release), ``gateway`` (run/stop the real gateway),
 ``transcripts`` (one real agent turn), ``secret_service`` (private D-Bus + gnome-keyring),
 ``clawdbot`` (file-only clawdbot layout), ``procs`` (find/kill a state dir's processes),
+``nspawn`` (a real systemd: the host's own, booted in a throwaway systemd-nspawn container),
 ``faketg`` / ``fakellm`` / ``tls`` / ``net`` / ``servers`` (loopback fakes and helpers).
 """
 

@@ -74,6 +74,21 @@ class OpenClawHome:
         return proc.returncode == 0 and "Config invalid" not in out and "local" in proc.stdout, out
 
 
+def egress_env(proxy_url: str) -> dict[str, str]:
+    """No auto-update, no colour, and the egress guard: proxy-aware code (Node's fetch with
+    NODE_USE_ENV_PROXY, npm) goes to the fake at ``proxy_url``, which refuses and records every
+    host but api.telegram.org; loopback goes direct; npm stays offline."""
+    return {
+        "NO_COLOR": "1",
+        "OPENCLAW_NO_AUTO_UPDATE": "1",
+        "NODE_USE_ENV_PROXY": "1",
+        "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url,
+        "http_proxy": proxy_url, "https_proxy": proxy_url,
+        "NO_PROXY": f"{LOOPBACK},localhost,::1", "no_proxy": f"{LOOPBACK},localhost,::1",
+        "npm_config_offline": "true",
+    }
+
+
 def build_env(release: Release, home: Path, state_dir: Path, config_path: Path, tmpdir: Path,
               root: Path, proxy_url: str, ca: TestCA | None) -> dict[str, str]:
     env = {k: os.environ[k] for k in PASSTHROUGH_VARS if k in os.environ}
@@ -89,15 +104,7 @@ def build_env(release: Release, home: Path, state_dir: Path, config_path: Path, 
         "XDG_CONFIG_HOME": str(root / "xdg" / "config"),
         "XDG_DATA_HOME": str(root / "xdg" / "data"),
         "XDG_CACHE_HOME": str(root / "xdg" / "cache"),
-        "NO_COLOR": "1",
-        "OPENCLAW_NO_AUTO_UPDATE": "1",
-        # Egress guard: proxy-aware code (Node's fetch with NODE_USE_ENV_PROXY, npm) goes to the
-        # fake, which refuses and records every host but api.telegram.org; loopback goes direct.
-        "NODE_USE_ENV_PROXY": "1",
-        "HTTP_PROXY": proxy_url, "HTTPS_PROXY": proxy_url,
-        "http_proxy": proxy_url, "https_proxy": proxy_url,
-        "NO_PROXY": f"{LOOPBACK},localhost,::1", "no_proxy": f"{LOOPBACK},localhost,::1",
-        "npm_config_offline": "true",
+        **egress_env(proxy_url),
         "npm_config_cache": str(tmpdir / "npm-cache"),
     })
     if ca is not None:
