@@ -32,3 +32,40 @@ def test_a_malformed_config_is_a_problem_with_exit_3(tmp_path: Path) -> None:
     assert result.exit_code == 3 and report["ok"] is False
     config = next(c for c in report["checks"] if c["check"] == "config")
     assert config["level"] == "problem" and "openclaw.json" in config["detail"]
+
+
+def test_a_plain_script_binary_reports_its_version_and_the_matching_capabilities(tmp_path: Path) -> None:
+    """A plain ``openclaw`` script (no npm package around it) that prints a version: doctor names the
+    binary it found, the version the script gave, and answers for that release (not "no binary")."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "openclaw"
+    script.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'OpenClaw 2026.7.35 (2a1b3c4)'; fi\n")
+    script.chmod(0o755)
+    args = _home(tmp_path, '{ gateway: { mode: "local" } }') + ["--openclaw-bin", str(script)]
+    report = json.loads(CliRunner().invoke(cli, args).output)
+    checks = {c["check"]: c for c in report["checks"]}
+    assert checks["openclaw binary"]["level"] == "ok" and str(script) in checks["openclaw binary"]["detail"]
+    assert "2026.7.35" in checks["openclaw release"]["detail"] and "--version" in checks["openclaw release"]["detail"]
+    answers = report["capabilities"]["answers"]
+    assert answers["restart_signal"]["value"] == "SIGUSR1"
+    assert answers["googlechat_dm_key"]["value"] == "dm.policy"
+    assert answers["gateway_token_secretref"]["value"] is True
+    assert answers["audit_ledger"]["value"] is True
+    assert report["capabilities"]["release"] == "2026.7.35"
+    assert "no binary" not in json.dumps(report)
+    text = CliRunner().invoke(cli, [a for a in args if a != "--json"]).output
+    assert "restart_signal" in text and "SIGUSR1" in text
+
+
+def test_a_release_newer_than_known_is_advice_with_the_newest_answers(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "openclaw"
+    script.write_text("#!/bin/sh\necho 2027.2.1\n")
+    script.chmod(0o755)
+    args = _home(tmp_path, '{ gateway: { mode: "local" } }') + ["--openclaw-bin", str(script)]
+    report = json.loads(CliRunner().invoke(cli, args).output)
+    release = next(c for c in report["checks"] if c["check"] == "openclaw release")
+    assert release["level"] == "advice" and "newer than 2026.9.6" in release["detail"]
+    assert report["capabilities"]["answers"]["restart_signal"]["value"] == "SIGUSR2"

@@ -356,15 +356,29 @@ def reload_route(install: Install, mode: str, config: Mapping[str, Any]) -> tupl
     from 2026.9.6; capability table). Never a signal the release does not handle: Node's default
     action for an unhandled SIGUSR2 is to terminate the process. plaintext: the config file watcher
     (hot-applies or restarts in-process on ``gateway.*``), unless ``gateway.reload.mode`` is "off";
-    then the restart signal when the release honours one from another process. ``("none", None)``
-    when neither exists: the gateway takes the token at its next start."""
+    then the restart signal when the release honours one from another process. ``("restart", None)``
+    when neither exists: the gateway is restarted the way it runs (its service manager, or the
+    command recorded from the running process), see :func:`moltir.actions.gateway.restart_running`."""
     sig = install.caps.restart_signal(config)
     if mode == "keyring-ref":
-        return (sig, sig) if sig else ("none", None)
+        return (sig, sig) if sig else ("restart", None)
     reload_mode = _get(config, "gateway", "reload", "mode")
     if reload_mode != "off":
         return "config file watch", None
-    return (sig, sig) if sig else ("none", None)
+    return (sig, sig) if sig else ("restart", None)
+
+
+def _reapply(ctx: StepContext, route: str, sig: str | None, pids: list[int], token: str | None,
+             timeout_s: float) -> str:
+    """Make the running gateway take what the keyring and the config hold now, by ``route``."""
+    if route == "restart":
+        from moltir.actions.gateway import restart_running
+
+        return restart_running(ctx, token, timeout_s)
+    sent = _signal_gateways(pids, sig)
+    if sig is not None:
+        ctx.event("token.signalled", signal=sig, pids=sent)
+    return route
 
 
 def _signal_gateways(pids: list[int], sig: str | None) -> list[int]:
@@ -406,8 +420,12 @@ def rollback(ctx: StepContext, rb: Rollback, *, timeout_s: float, new_token: str
         edits[("secrets", "providers", keystore.PROVIDER_ALIAS)] = (
             rb.previous_provider if rb.previous_provider is not None else json5edit.DELETE)
     write_config(ctx, edits)
-    if prev_is_ref or rb.mode == "keyring-ref":
-        _signal_gateways(rb.gateway_pids, ctx.install.caps.restart_signal(ctx.install.read_config()))
+    route, sig = reload_route(ctx.install, rb.mode, ctx.install.read_config())
+    if route == "restart" or prev_is_ref or rb.mode == "keyring-ref":
+        try:
+            _reapply(ctx, route, sig, rb.gateway_pids, rb.old_token, timeout_s)
+        except MoltirError as exc:
+            return False, f"rollback could not restart the gateway: {exc.message}"
     if rb.old_token is None:
         deadline = time.monotonic() + timeout_s
         status = gateway_http.token_status(rb.port, new_token) if new_token else gateway_http.DOWN
@@ -553,7 +571,8 @@ class Rotate(Action):
             how, _sig = reload_route(install, mode, config)
             for gw in gateways:
                 changes.append(Change("process", f"gateway pid {gw.pid}", after=f"reload via {how}"
-                                      if how != "none" else "cannot reload in-process: restart it",
+                                      if how != "restart" else "restarted the way it runs (no in-process "
+                                                               "re-read in this release/config)",
                                       detail=install.caps.answer("restart_signal").source))
         elif not gateways:
             changes.append(Change("note", "gateway", detail="not running: it reads the new token at its next start"))
@@ -778,18 +797,11 @@ class Rotate(Action):
         started = time.monotonic()
         route, sig = reload_route(ctx.install, mode, config)
         details["route"] = route
-        details["route_source"] = ctx.install.caps.answer("restart_signal").source if sig else None
-        if route == "none":
-            raise verify_error(f"{ctx.install.product} {ctx.install.version or '(release unknown)'} has no way to "
-                               "make a running gateway re-read its token (no restart signal it honours, config "
-                               "reload off): the keyring and the config hold the new token",
-                               "restart the gateway to apply it")
-        if sig is not None:
-            sent = _signal_gateways([g.pid for g in gateways], sig)
-            ctx.shared[SIGNALLED_KEY] = True
-            ctx.event("token.signalled", signal=sig, pids=sent)
-        else:
-            ctx.shared[SIGNALLED_KEY] = True  # the watcher has seen the new config
+        details["route_source"] = ctx.install.caps.answer("restart_signal").source
+        ctx.shared[SIGNALLED_KEY] = True  # signalled, restarted, or the watcher has seen the new config
+        how = _reapply(ctx, route, sig, [g.pid for g in gateways], new, float(ctx.params["timeout_s"]))
+        if route == "restart":
+            details["restart"] = how
         status = gateway_http.wait_accepted(port, new, timeout_s=float(ctx.params["timeout_s"]))
         details["apply_ms"] = int((time.monotonic() - started) * 1000)
         details["applied"] = status == gateway_http.ACCEPTED
