@@ -426,6 +426,17 @@ def transcripts_store(pkg: Package) -> Fact:
     return fact(None, "neither transcript_events queries nor a <sessionId>.jsonl path")
 
 
+def meeting_transcripts_store(pkg: Package) -> Fact:
+    """The `transcripts` feature (meeting/voice transcripts), separate from session transcripts."""
+    hit = pkg.first(r"new TranscriptsStore\(\s*path\.join\([^)]*\"transcripts\"\)", "TranscriptsStore", scope="core")
+    if hit is None:
+        return fact(None, "no TranscriptsStore(<state>/transcripts)")
+    export = pkg.first(r"\bexportRootDir\b", "exportRootDir", scope="core")
+    if export:
+        return fact("sqlite (exports under <state>/transcripts)", f"{hit.where}; {export.where}")
+    return fact("<state>/transcripts/<date>/<session>/", hit.where)
+
+
 def devices_store(pkg: Package) -> Fact:
     hit = _queried(pkg, "device_pairing_paired")
     if hit:
@@ -549,14 +560,26 @@ def security_audit_json_secret_diagnostics(pkg: Package) -> Fact:
     return fact(False, "security audit action does not mention secretDiagnostics")
 
 
-def _subcommands(pkg: Package, var: str) -> Fact:
-    names: dict[str, Hit] = {}
-    for hit in pkg.hits(rf"\b{var}\.command\(\s*[\"']([\w-]+)", f"{var}.command(", scope="core"):
-        names.setdefault(hit.match.group(1), hit)
-    if not names:
-        return fact([], f"no {var}.command(…) registrations")
-    first = min(names.values(), key=lambda h: (h.path.startswith(_SECONDARY_PREFIXES), h.path, h.line))
-    return fact(sorted(names), first.where)
+def _subcommands(pkg: Package, parent: str, description: str) -> Fact:
+    """Subcommands of the top-level `openclaw PARENT` group (the one whose description matches)."""
+    root = (
+        rf"(?:const|let|var)\s+(?P<var>\w+)\s*=\s*\w+\.command\(\s*[\"']{parent}[\"']\s*\)"
+        r"\s*\.description\(\s*[\"'`](?P<desc>[^\"'`]*)"
+    )
+    for hit in pkg.hits(root, f'command("{parent}")', scope="core"):
+        if not re.search(description, hit.match.group("desc"), re.IGNORECASE):
+            continue
+        var = re.escape(hit.match.group("var"))
+        names = re.findall(rf"\b{var}\s*\.command\(\s*[\"']([\w-]+)", pkg.js[hit.path])
+        return fact(sorted(set(names)), hit.where)
+    return fact([], f"no `{parent}` command group")
+
+
+def cli_top_commands(pkg: Package) -> Fact:
+    """Names registered as `program.command("name")` (core and bundled plugins)."""
+    pattern = r"\bprogram\s*\.command\(\s*[\"']([\w-]+)"
+    names = {h.match.group(1) for h in pkg.hits(pattern, ("program.command(", "program\n"), scope="all")}
+    return fact(sorted(names), 'program.command("…") registrations in dist')
 
 
 def docs_cli_pages(pkg: Package) -> Fact:
@@ -614,7 +637,7 @@ def collect(root: Path) -> dict[str, Any]:
     add("secret_ref_sources", lambda: secret_ref_sources(pkg))
     add("gateway_token_secretref", lambda: gateway_token_secretref(pkg))
     add("gateway_password_secretref", lambda: gateway_password_secretref(pkg))
-    add("secrets_subcommands", lambda: _subcommands(pkg, "secrets"))
+    add("secrets_subcommands", lambda: _subcommands(pkg, "secrets", r"secret"))
     secrets_cmds = facts["secrets_subcommands"]
     facts["secrets_reload_cli"] = ("reload" in secrets_cmds[0], secrets_cmds[1])
     add("cli_allow_exec", lambda: _found(pkg, r"[\"']--allow-exec[\"']", "--allow-exec", "--allow-exec option", "core"))
@@ -660,6 +683,7 @@ def collect(root: Path) -> dict[str, Any]:
     add("config_meta_last_touched_version", lambda: config_meta_last_touched_version(pkg))
     # evidence locations
     add("transcripts_store", lambda: transcripts_store(pkg))
+    add("meeting_transcripts_store", lambda: meeting_transcripts_store(pkg))
     add("devices_store", lambda: devices_store(pkg))
     add("pairing_store", lambda: pairing_store(pkg))
     add("exec_approvals_store", lambda: exec_approvals_store(pkg))
@@ -681,9 +705,10 @@ def collect(root: Path) -> dict[str, Any]:
     add("security_audit_json_secret_diagnostics", lambda: security_audit_json_secret_diagnostics(pkg))
     add("audit_ledger", lambda: _has_command(pkg, "audit", r"activity|agent run|tool action", "audit (ledger)"))
     add("audit_ledger_store", lambda: audit_ledger_store(pkg))
-    add("devices_subcommands", lambda: _subcommands(pkg, "devices"))
+    add("devices_subcommands", lambda: _subcommands(pkg, "devices", r"pairing"))
     add("backup_cli", lambda: _has_command(pkg, "create", r"backup", "backup create"))
     add("triage_cli", lambda: _has_command(pkg, "triage", r".", "triage"))
+    add("cli_top_commands", lambda: cli_top_commands(pkg))
     add("docs_cli_pages", lambda: docs_cli_pages(pkg))
     add("docs_operator_incident_response", lambda: _doc(
         pkg, "docs/gateway/security/operator-incident-response.md"))
