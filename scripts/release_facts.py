@@ -236,25 +236,29 @@ def gateway_password_secretref(pkg: Package) -> Fact:
 # --- channels and DM policy ----------------------------------------------------------------
 
 
-def dm_policy_keys(pkg: Package) -> Fact:
-    """Per channel, which DM-policy keys the bundled schema accepts: `dmPolicy`, `dm.policy`."""
-    keys: dict[str, set[str]] = {}
-    where: dict[str, str] = {}
+DmKeys = dict[str, dict[str, str]]  # channel -> {key: evidence}
+
+
+def _dm_keys(pkg: Package) -> DmKeys:
+    """Per channel, the DM-policy keys (`dmPolicy`, `dm.policy`) the bundled schema accepts."""
+    keys: DmKeys = {}
     msg = r"channels\.([a-z][a-z0-9-]*)\.(dmPolicy|dm\.policy)=\\?[\"']open\\?[\"'] requires"
     for hit in pkg.hits(msg, "requires channels.", scope="all"):
-        channel, key = hit.match.group(1), hit.match.group(2)
-        keys.setdefault(channel, set()).add(key)
-        where.setdefault(channel, hit.where)
+        keys.setdefault(hit.match.group(1), {}).setdefault(hit.match.group(2), hit.where)
     dm_schema = r"(?:const|let|var)\s+([A-Z][A-Za-z]*?)DmSchema\s*=\s*(?P<body>.{0,400}?)\}\s*\)"
     for hit in pkg.hits(dm_schema, "DmSchema", scope="all", flags=re.DOTALL):
         if re.search(r"\bpolicy:", hit.match.group("body")):
-            channel = hit.match.group(1).lower()
-            keys.setdefault(channel, set()).add("dm.policy")
-            where.setdefault(channel, hit.where)
-    value = {ch: sorted(k) for ch, k in sorted(keys.items())}
-    if not value:
+            keys.setdefault(hit.match.group(1).lower(), {}).setdefault("dm.policy", hit.where)
+    return keys
+
+
+def dm_policy_keys(keys: DmKeys) -> Fact:
+    if not keys:
         return fact({}, "no 'channels.<id>.dmPolicy=\"open\" requires' messages or <Channel>DmSchema")
-    return fact(value, "; ".join(f"{ch}: {where[ch]}" for ch in sorted(where) if ch in WATCHED_CHANNELS))
+    value = {ch: sorted(k) for ch, k in sorted(keys.items())}
+    watched = [ch for ch in sorted(keys) if ch in WATCHED_CHANNELS]
+    evidence = "; ".join(f"{ch} {key}: {where}" for ch in watched for key, where in sorted(keys[ch].items()))
+    return fact(value, evidence or "only unwatched channels")
 
 
 def doctor_dm_policy_migration(pkg: Package) -> Fact:
@@ -262,21 +266,24 @@ def doctor_dm_policy_migration(pkg: Package) -> Fact:
     return _found(pkg, pattern, ".dm.policy", "doctor migration dm.policy → dmPolicy")
 
 
-def discord_slack_top_dm_policy(pkg: Package, keys: dict[str, list[str]], migration: Fact) -> Fact:
-    have = {ch: keys.get(ch) for ch in ("discord", "slack")}
+def discord_slack_top_dm_policy(keys: DmKeys, migration: Fact) -> Fact:
+    have = {ch: keys.get(ch, {}) for ch in ("discord", "slack")}
     if all(have.values()):
-        ok = all("dmPolicy" in (have[ch] or []) for ch in have)
-        return fact(ok, "dm_policy_keys (validation messages / DmSchema)")
+        ok = all("dmPolicy" in have[ch] for ch in have)
+        where = "; ".join(
+            f"{ch}: {have[ch].get('dmPolicy') or have[ch].get('dm.policy')}" for ch in ("discord", "slack")
+        )
+        return fact(ok, where)
     if migration[0]:
         return fact(True, f"schemas not bundled; doctor migrates dm.policy → dmPolicy ({migration[1]})")
     return fact(None, "discord/slack schemas not in package")
 
 
-def googlechat_dm_key(keys: dict[str, list[str]]) -> Fact:
+def googlechat_dm_key(keys: DmKeys) -> Fact:
     found = keys.get("googlechat")
     if not found:
         return fact(None, "googlechat schema not in package")
-    return fact("+".join(found), "dm_policy_keys (validation messages / GoogleChatDmSchema)")
+    return fact("+".join(sorted(found)), "; ".join(f"{k}: {w}" for k, w in sorted(found.items())))
 
 
 def telegram_direct_dm_policy(pkg: Package) -> Fact:
@@ -646,10 +653,11 @@ def collect(root: Path) -> dict[str, Any]:
     # HTTP
     add("readyz", lambda: _found(pkg, r"[\"'`]/readyz[\"'`]", "/readyz", '"/readyz" route'))
     # DM policy
-    keys_fact = add("dm_policy_keys", lambda: dm_policy_keys(pkg))
+    dm_keys = _dm_keys(pkg)
+    add("dm_policy_keys", lambda: dm_policy_keys(dm_keys))
     migration = add("doctor_dm_policy_migration", lambda: doctor_dm_policy_migration(pkg))
-    add("discord_slack_top_dm_policy", lambda: discord_slack_top_dm_policy(pkg, keys_fact[0], migration))
-    add("googlechat_dm_key", lambda: googlechat_dm_key(keys_fact[0]))
+    add("discord_slack_top_dm_policy", lambda: discord_slack_top_dm_policy(dm_keys, migration))
+    add("googlechat_dm_key", lambda: googlechat_dm_key(dm_keys))
     add("telegram_direct_dm_policy", lambda: telegram_direct_dm_policy(pkg))
     add("telegram_api_root", lambda: telegram_api_root(pkg))
     bundled, external = channel_plugins(pkg)
