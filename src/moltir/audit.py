@@ -372,7 +372,7 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
     returncode: int | None
     try:
         done = run_capture(argv, timeout_s=timeout_s, env=env,
-                           cwd=str(install.home) if install.home.is_dir() else None)
+                           cwd=str(install.home) if install.home.is_dir() else None, run_as=install.run_as)
         stdout, stderr, returncode = done.stdout, done.stderr, done.returncode
     except subprocess.TimeoutExpired as exc:
         stdout, stderr, returncode = exc.output or b"", exc.stderr or b"", None

@@ -810,7 +810,7 @@ def one_line(text: str, limit: int = 160) -> str:
 
 
 def run_capture(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str],
-                cwd: str | None = None) -> subprocess.CompletedProcess[bytes]:
+                cwd: str | None = None, run_as: tuple[int, int] | None = None) -> subprocess.CompletedProcess[bytes]:
     """``subprocess.run(capture_output=True, timeout=…)`` that leaves nothing behind.
 
     On timeout ``subprocess.run`` kills only the direct child. The ``openclaw`` CLI is a
@@ -820,9 +820,13 @@ def run_capture(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str]
     (a session of its own gets no signal from the terminal). On timeout it raises
     ``subprocess.TimeoutExpired`` carrying what the command wrote (``output``, ``stderr``);
     ``OSError`` when it cannot start. Output is bytes: callers decide how to decode it.
+    ``run_as`` (uid, gid): run it as that user, no supplementary groups (root acting on another
+    user's install: files the CLI creates stay that user's).
     """
+    who: dict[str, Any] = ({"user": run_as[0], "group": run_as[1], "extra_groups": []}
+                           if run_as is not None else {})
     proc = subprocess.Popen(list(argv), env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **who)
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:

@@ -22,6 +22,12 @@ Start undoes exactly what stop did: ``unmask --runtime`` / ``enable`` (if we dis
 unit) / ``start --no-block``; launchd ``enable`` (if it was not disabled before) / ``bootstrap``
 the recorded plist / ``kickstart``.
 
+systemd (system)
+    A gateway under a SYSTEM unit (OpenClaw's server installer, openclaw-ansible: ``User=openclaw``,
+    ``Restart=always``, ``PrivateTmp=true``) is handled the same way through ``systemctl`` without
+    ``--user`` (:attr:`Manager.scope` ``"system"``), which needs root; the unit is found from the
+    gateway's cgroup, or from the system units whose environment names the install.
+
 Every command goes through :class:`Manager.run` (``systemctl`` / ``launchctl`` resolved on the
 install's PATH), so tests put recording stand-ins on PATH.
 """
@@ -41,8 +47,9 @@ from typing import Any, Literal
 from moltir.openclaw import CREDENTIAL_VARS, Install
 
 ManagerKind = Literal["systemd", "launchd"]
+Scope = Literal["user", "system"]
 SYSTEMD_PROPS = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState", "MainPID", "FragmentPath",
-                 "Restart", "NRestarts")
+                 "Restart", "NRestarts", "User", "Group", "DropInPaths", "PrivateTmp", "InvocationID")
 RUNNING_STATES = frozenset({"active", "activating", "deactivating", "reloading", "refreshing"})
 COMMAND_TIMEOUT_S = 15.0
 
@@ -76,6 +83,7 @@ class ServiceInfo:
     path: str | None  # unit FragmentPath / LaunchAgent plist
     domain: str | None = None  # launchd: gui/<uid>
     disabled: bool | None = None  # launchd: listed as disabled by ``print-disabled``
+    scope: Scope = "user"  # systemd: the user manager or the system manager
     properties: Mapping[str, str] = field(default_factory=dict)
     raw: str = ""  # the manager's own output, for volatile/service.json
 
@@ -115,12 +123,13 @@ class Manager:
     """Runs ``systemctl --user`` / ``launchctl`` for one install (env without credentials)."""
 
     def __init__(self, install: Install, *, uid: int | None = None, timeout_s: float = COMMAND_TIMEOUT_S,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, scope: Scope = "user") -> None:
         base = dict(install.env if env is None else env)
         self.env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARS}
         self.env.setdefault("LC_ALL", "C")
         self.env["SYSTEMD_PAGER"] = ""
         self.install = install
+        self.scope: Scope = scope
         self.uid = os.getuid() if uid is None else uid
         self.timeout_s = timeout_s
         self.log: list[CmdResult] = []
@@ -148,7 +157,13 @@ class Manager:
 
     # ---- systemd ------------------------------------------------------------------------------
     def systemctl(self, *args: str, timeout_s: float | None = None) -> CmdResult:
-        return self.run("systemctl", "--user", *args, timeout_s=timeout_s)
+        scope = ("--user",) if self.scope == "user" else ()
+        return self.run("systemctl", *scope, *args, timeout_s=timeout_s)
+
+    @property
+    def systemctl_words(self) -> str:
+        """How a person types this manager's systemctl (for messages)."""
+        return "systemctl --user" if self.scope == "user" else "sudo systemctl"
 
     def systemd_show(self, unit: str) -> ServiceInfo | None:
         """The unit's state, or None when systemctl is missing, unreachable, or the unit unknown."""
@@ -162,7 +177,7 @@ class Manager:
         return ServiceInfo(
             manager="systemd", name=unit, active_state=props.get("ActiveState", ""), main_pid=pid or None,
             unit_file_state=props.get("UnitFileState") or None, path=props.get("FragmentPath") or None,
-            properties=props, raw=res.stdout)
+            properties=props, raw=res.stdout, scope=self.scope)
 
     def systemd_reachable(self) -> tuple[bool, str]:
         """(True, "") when ``systemctl --user`` can talk to a user manager; else (False, why)."""
@@ -280,7 +295,7 @@ def detect(manager: Manager, *, gateway_pid: int | None = None,
     units, labels = candidate_names(manager.install, gateway_env)
     if gateway_pid is not None:
         unit, user = process_cgroup_unit(gateway_pid)
-        if unit and user and unit not in units:
+        if unit and user == (manager.scope == "user") and unit not in units:
             units.insert(0, unit)
     found: list[ServiceInfo] = []
     if manager.tool("systemctl") is not None:
@@ -336,19 +351,20 @@ def _stop_systemd(manager: Manager, info: ServiceInfo, start: float, first: int,
     unit = info.name
     warnings: list[str] = []
     disabled = masked = False
+    words = manager.systemctl_words
     if info.unit_file_state == "enabled":
         res = manager.systemctl("disable", unit)
         disabled = res.ok
         if not res.ok:
-            warnings.append(f"systemctl --user disable {unit} failed: {res.line()}")
+            warnings.append(f"{words} disable {unit} failed: {res.line()}")
     res = manager.systemctl("mask", "--runtime", unit)
     masked = res.ok
     if not res.ok:
-        warnings.append(f"systemctl --user mask --runtime {unit} failed ({res.line()}); "
+        warnings.append(f"{words} mask --runtime {unit} failed ({res.line()}); "
                         f"the unit is stopped{' and disabled' if disabled else ''} but not masked")
     res = manager.systemctl("stop", "--no-block", unit)
     if not res.ok:
-        warnings.append(f"systemctl --user stop --no-block {unit} failed: {res.line()}")
+        warnings.append(f"{words} stop --no-block {unit} failed: {res.line()}")
     state = {"last": info.active_state}
 
     def down() -> bool:

@@ -42,7 +42,7 @@ def test_a_plain_script_binary_reports_its_version_and_the_matching_capabilities
     script = bindir / "openclaw"
     script.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'OpenClaw 2026.7.35 (2a1b3c4)'; fi\n")
     script.chmod(0o755)
-    args = _home(tmp_path, '{ gateway: { mode: "local" } }') + ["--openclaw-bin", str(script)]
+    args = [*_home(tmp_path, '{ gateway: { mode: "local" } }'), "--openclaw-bin", str(script)]
     report = json.loads(CliRunner().invoke(cli, args).output)
     checks = {c["check"]: c for c in report["checks"]}
     assert checks["openclaw binary"]["level"] == "ok" and str(script) in checks["openclaw binary"]["detail"]
@@ -64,7 +64,7 @@ def test_a_release_newer_than_known_is_advice_with_the_newest_answers(tmp_path: 
     script = bindir / "openclaw"
     script.write_text("#!/bin/sh\necho 2027.2.1\n")
     script.chmod(0o755)
-    args = _home(tmp_path, '{ gateway: { mode: "local" } }') + ["--openclaw-bin", str(script)]
+    args = [*_home(tmp_path, '{ gateway: { mode: "local" } }'), "--openclaw-bin", str(script)]
     report = json.loads(CliRunner().invoke(cli, args).output)
     release = next(c for c in report["checks"] if c["check"] == "openclaw release")
     assert release["level"] == "advice" and "newer than 2026.9.6" in release["detail"]

@@ -69,8 +69,8 @@ def test_clawdbot_state_dir_variable_only_where_the_release_honours_it(tmp_path:
     assert bool(inst.notes) is not honoured  # a variable this release ignores is named
 
 
-@pytest.mark.parametrize(("release", "dirs"), [("2026.2.25", ".moltbot"), ("2026.3.22", ".moldbot"),
-                                               ("2026.3.31", ".openclaw")])
+@pytest.mark.parametrize(("release", "dirs"), [("2026.2.9", ".moltbot"), ("2026.2.25", ".moldbot"),
+                                               ("2026.3.22", ".moldbot"), ("2026.3.31", ".openclaw")])
 def test_legacy_state_dirs_follow_the_release(tmp_path: Path, release: str, dirs: str) -> None:
     bindir = _pkg(tmp_path, "openclaw", release, False)
     home = tmp_path / "h"

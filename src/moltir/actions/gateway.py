@@ -107,7 +107,8 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
 
     gateways = proc.find_gateways(install)
     me = os.getuid()
-    foreign = [g for g in gateways if (g.uid is not None and g.uid != me) or not g.environ_readable]
+    # root may act on any user's gateway (a system unit's); anyone else only on their own
+    foreign = [g for g in gateways if (me != 0 and g.uid is not None and g.uid != me) or not g.environ_readable]
     if foreign:
         listing = "; ".join(_gw_label(g) for g in gateways)
         owner = next((g.username or str(g.uid) for g in foreign if g.uid != me), "another user")
@@ -131,15 +132,24 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
     if service_mode == "ignore":
         return Survey(gateways, [], None, manager, genv, ["service manager ignored (service: ignore)"])
     found = services.detect(manager, gateway_pid=gw.pid if gw else None, gateway_env=genv)
+    if me == 0:  # system units (OpenClaw's server installer) are within reach
+        system = services.Manager(install, scope="system")
+        found += services.detect(system, gateway_pid=gw.pid if gw else None, gateway_env=genv)
     supervisor = next((s for s in found if services.is_supervising(s, gw.pid if gw else None)), None)
+    if supervisor is not None and supervisor.scope == "system":
+        manager = services.Manager(install, scope="system")
     if gw is not None and supervisor is None:
         unit, user = services.process_cgroup_unit(gw.pid)
         if unit and not user:
+            owner = gw.username or (str(gw.uid) if gw.uid is not None else "its service user")
+            hint_args = f" --state-dir {install.state_dir}" if me != 0 else ""
             raise env_error(
-                f"the gateway {_gw_label(gw)} runs under the system service {unit}; moltir manages user "
-                "services only and signalled nothing",
-                f"stop it with 'sudo systemctl stop {unit} && sudo systemctl disable {unit}', then run moltir "
-                "again")
+                f"the gateway {_gw_label(gw)} runs under the system unit {unit} (as {owner}); stopping it and "
+                "keeping it down needs root, and moltir signalled nothing" if me != 0 else
+                f"the gateway {_gw_label(gw)} runs under the system unit {unit}, but systemctl cannot show it; "
+                "moltir signalled nothing",
+                f"run it as root: sudo moltir contain{hint_args}" if me != 0 else
+                f"check 'systemctl status {unit}', then run moltir again")
         if unit and user:
             _ok, why = manager.systemd_reachable()
             raise env_error(
@@ -278,7 +288,7 @@ class GatewayStop(Action):
                                                if not {"show", "print", "print-disabled"} & set(c.argv[1:3])]}
             warnings.extend(res.warnings)
             if not res.stopped:
-                check = (f"systemctl --user status {s.name}" if s.manager == "systemd"
+                check = (f"{sv.manager.systemctl_words} status {s.name}" if s.manager == "systemd"
                          else f"launchctl print {sv.manager.domain}/{s.name}")
                 raise MoltirError(
                     f"{s.manager} did not stop {s.name} within {timeout:g} s even after SIGKILL "
@@ -364,6 +374,8 @@ class GatewayStop(Action):
                 # what stop does, so start can undo it (recorded before doing it)
                 "masked": s.manager == "systemd",
                 "disabled": (s.unit_file_state == "enabled") if s.manager == "systemd" else not s.disabled,
+                "scope": s.scope,
+                "user": s.properties.get("User") or None,
             }
             return rec
         rec["mode"] = "foreground"
@@ -772,11 +784,16 @@ class GatewayStart(Action):
         try:
             with log_path.open("ab") as log:
                 os.chmod(log_path, 0o600)
+                if inst.run_as is not None:  # root starting another user's gateway: its files stay its own
+                    os.chown(log_dir, *inst.run_as)
+                    os.chown(log_path, *inst.run_as)
                 offset = log.tell()
                 log.write(f"=== moltir gateway.start {_now()} argv={shown} cwd={cwd}\n".encode())
                 log.flush()
+                who: dict[str, Any] = ({"user": inst.run_as[0], "group": inst.run_as[1], "extra_groups": []}
+                                       if inst.run_as is not None else {})  # root: never start it as root
                 popen = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                                         stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, **who)
         except FileNotFoundError:
             raise env_error(f"gateway.start: {argv[0]}: no such executable",
                             "pass --openclaw-bin PATH or fix the step's command") from None
@@ -808,7 +825,11 @@ class GatewayStart(Action):
         from moltir.secrets import fingerprint
 
         svc = dict(rec.get("service") or {})
-        manager = services.Manager(ctx.install)
+        scope: services.Scope = "system" if svc.get("scope") == "system" else "user"
+        manager = services.Manager(ctx.install, scope=scope)
+        if scope == "system" and os.getuid() != 0:
+            raise env_error(f"the gateway ran under the system unit {svc.get('name')}: starting it again needs root",
+                            "run it as root: sudo moltir restore")
         results = services.start(manager, svc)
         bad = services.failed(results, allow=("bootstrap", "unmask"))
         ctx.event("gateway.service_start", manager=mode, unit=str(svc.get("name")),
@@ -828,8 +849,9 @@ class GatewayStart(Action):
         said = f": {' | '.join(lines)}" if lines else ""
         raise MoltirError(f"{mode} service {svc.get('name')} started but the gateway is not healthy after "
                           f"{timeout:g} s ({status}){said}",
-                          hint=(f"see 'systemctl --user status {svc.get('name')}' and 'journalctl --user -u "
-                                f"{svc.get('name')}'" if mode == "systemd" else "see the LaunchAgent's log"),
+                          hint=(f"see '{manager.systemctl_words} status {svc.get('name')}' and 'journalctl "
+                                f"{'--user ' if scope == 'user' else ''}-u {svc.get('name')}'" if mode == "systemd"
+                                else "see the LaunchAgent's log"),
                           exit_code=EXIT_STEP_FAILED)
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:

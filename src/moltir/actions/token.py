@@ -468,11 +468,8 @@ def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], st
         if install.binary is None:
             return [], "openclaw binary not found"
         try:
-            from moltir.proc import run_capture  # psutil: imported only when needed
-
-            proc = run_capture(install.command("devices", "list", "--json"), timeout_s=90,
-                               env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}),
-                               cwd=str(install.home) if install.home.is_dir() else None)
+            proc = install.run_cli("devices", "list", "--json", timeout_s=90,
+                                   extra_env={"OPENCLAW_GATEWAY_TOKEN": token})
         except (OSError, subprocess.TimeoutExpired) as exc:
             return [], f"openclaw devices list failed: {exc}"
         out = proc.stdout.decode("utf-8", "replace")
@@ -498,15 +495,13 @@ def list_devices(install: Install, token: str) -> tuple[list[dict[str, Any]], st
 
 
 def revoke_devices(install: Install, token: str, devices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from moltir.proc import run_capture  # psutil: imported only when needed
 
     results = []
     for dev in devices:
         for role in dev.get("active_roles") or dev.get("roles") or ["operator"]:
             try:
-                proc = run_capture(install.command("devices", "revoke", "--device", dev["id"], "--role", role,
-                                                   "--json"), timeout_s=90,
-                                   env=install.child_env({"OPENCLAW_GATEWAY_TOKEN": token}))
+                proc = install.run_cli("devices", "revoke", "--device", dev["id"], "--role", role, "--json",
+                                       timeout_s=90, extra_env={"OPENCLAW_GATEWAY_TOKEN": token})
                 ok = proc.returncode == 0
             except (OSError, subprocess.TimeoutExpired):
                 ok = False
@@ -860,7 +855,8 @@ class Rotate(Action):
                 edited = json5edit.set_values(text, edits, source=str(path))
                 if auth_holds(json5edit.parse(edited, source=str(path)).value, old):
                     raise ValueError("the old token is still the gateway's credential")
-                atomic_write(path, edited.encode("utf-8"), mode=0o600)
+                st = path.stat()
+                atomic_write(path, edited.encode("utf-8"), mode=0o600, owner=(st.st_uid, st.st_gid))
             except (MoltirError, ValueError):
                 action = "removed"
                 try:
@@ -889,8 +885,9 @@ class Rotate(Action):
                 ctx.case.write_file(f"preimage/{env_file.name}", raw)
                 kept = [ln for ln in raw.decode("utf-8").splitlines(keepends=True)
                         if not re.match(rf"^\s*(?:export\s+)?{var}\s*=", ln)]
-                mode = env_file.stat().st_mode & 0o777
-                atomic_write(env_file, "".join(kept).encode("utf-8"), mode=mode)
+                st = env_file.stat()
+                atomic_write(env_file, "".join(kept).encode("utf-8"), mode=st.st_mode & 0o777,
+                             owner=(st.st_uid, st.st_gid))
                 ctx.event("token.env_cleaned", file=str(env_file), var=var, token_fingerprint=fingerprint(value))
                 warnings.append(f"removed {var} ({fingerprint(value)}) from {env_file} (--clean-env)")
             else:

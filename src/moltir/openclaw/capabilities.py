@@ -15,7 +15,9 @@ How an answer is found, best evidence first:
    before that release. The rows were read from the npm packages of every release from
    2026.1.29 to 2026.9.6 (tests/unit/fixtures/releases/ pins them against extracts of those
    packages). A release newer than the newest row gets the newest answers and a warning; one
-   older than 2026.1.29 the oldest (clawdbot's);
+   older than 2026.1.29 the oldest (clawdbot's). Every row is pinned by a unit test against
+   ``tests/unit/fixtures/releases/<version>.json``, facts that ``scripts/release_facts.py`` read
+   from 21 releases' packages (their README has the first release of each flip);
 3. no release number at all: the state dir narrows the range of releases that could have
    written it (:func:`state_range`); where every release in that range gives the same answer,
    that is the answer, else the question's ``unknown`` value, chosen to be safe on every
@@ -60,7 +62,7 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     Question("secret_refs", "SecretRefs and secret providers in the config (the `secrets` CLI)",
              ((OLDEST, False), ("2026.2.26", True)), False),
     Question("external_restart", "a restart signal from another process is honoured without commands.restart",
-             ((OLDEST, False), ("2026.2.26", True)), False),
+             ((OLDEST, False), ("2026.2.19", True)), False),
     Question("readyz", "the gateway serves /readyz",
              ((OLDEST, False), ("2026.3.1", True)), False),
     Question("telegram_direct_dm", "Telegram per-chat direct.<chatId>.dmPolicy overrides",
@@ -70,22 +72,21 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     Question("legacy_env", "CLAWDBOT_STATE_DIR / CLAWDBOT_CONFIG_PATH (and other CLAWDBOT_*) are honoured",
              ((OLDEST, True), ("2026.3.22", False)), True),
     Question("legacy_state_dirs", "legacy state folders used when ~/.openclaw is missing",
-             ((OLDEST, _ALL_LEGACY_DIRS), ("2026.3.22", (".clawdbot", ".moldbot")),
+             ((OLDEST, _ALL_LEGACY_DIRS), ("2026.2.17", (".clawdbot", ".moldbot", ".moltbot")),
+              ("2026.3.22", (".clawdbot", ".moldbot")),
               ("2026.3.31", (".clawdbot",))), _ALL_LEGACY_DIRS),
     Question("security_audit_token_flag", "`security audit --token` exists",
-             ((OLDEST, False), ("2026.4.1", True)), False),
+             ((OLDEST, False), ("2026.3.22", True)), False),
     Question("respawn_wrapper", "`gateway run` in the foreground runs under an `openclaw` respawn wrapper",
-             ((OLDEST, True), ("2026.4.29", False)), True),
-    Question("channel_plugins_external", "Discord, Slack, Google Chat, WhatsApp, Matrix are external plugins",
-             ((OLDEST, False), ("2026.5.28", True)), False),
+             ((OLDEST, True), ("2026.4.26", False)), True),
     Question("gateway_stop_force", "`gateway stop --force` exists",
-             ((OLDEST, False), ("2026.5.28", True)), False),
+             ((OLDEST, False), ("2026.8.1", True)), False),
     Question("audit_ledger", "`openclaw audit`: a metadata ledger of runs and tool actions (pruned at start)",
-             ((OLDEST, False), ("2026.7.35", True)), False),
+             ((OLDEST, False), ("2026.7.1", True)), False),
     Question("state_store", "where transcripts, pairing, devices and exec approvals live",
              ((OLDEST, "files"), ("2026.8.1", "sqlite")), "files"),
     Question("exec_approvals", "where exec approvals live",
-             ((OLDEST, "home"), ("2026.6.11", "state-dir"), ("2026.8.1", "sqlite")), "home"),
+             ((OLDEST, "home"), ("2026.6.6", "state-dir"), ("2026.8.1", "sqlite")), "home"),
     Question("lock_dir", "where the gateway writes its lock file",
              ((OLDEST, "tmpdir"), ("2026.8.1", "state-dir")), "any"),
     Question("googlechat_dm_key", "DM policy key Google Chat accepts (its schema is strict)",
@@ -93,11 +94,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     Question("profile_port", "port of a named profile without gateway.port",
              ((OLDEST, "default"), ("2026.8.1", "fnv")), "fnv"),
     Question("telegram_api_root", "channels.telegram.apiRoot exists",
-             ((OLDEST, False), ("2026.8.1", True)), False),
+             ((OLDEST, False), ("2026.3.22", True)), False),
     Question("restart_signal", "signal that makes a running gateway restart in-process and re-read secrets",
              ((OLDEST, "SIGUSR1"), ("2026.9.6", "SIGUSR2")), None),
     Question("config_validate", "command that validates a config file",
-             ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),  # TODO(facts) first release
+             ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
 )
 BY_NAME: Final[Mapping[str, Question]] = {q.name: q for q in QUESTIONS}
 NEWEST: Final = max(versions.release(r) for q in QUESTIONS for r, _ in q.rows)

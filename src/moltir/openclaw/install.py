@@ -89,7 +89,7 @@ class Install:
         if self.package is not None:
             version, basis = self.package.version, f"{self.package.root / 'package.json'}"
         elif self.binary is not None:
-            version = pkg.version_from_binary(self.binary, self.child_env())
+            version = pkg.version_from_binary(self.binary, self.child_env(), run_as=self.run_as)
             basis = f"{self.binary} --version"
         if version is None:
             with contextlib.suppress(MoltirError):
@@ -214,6 +214,32 @@ class Install:
         if extra:
             env.update(extra)
         return env
+
+    @functools.cached_property
+    def run_as(self) -> tuple[int, int] | None:
+        """(uid, gid) the install's own CLI must run as: the state dir's owner, when moltir runs as root on
+        another user's install (a system unit's ``User=``), so whatever the CLI creates stays that user's
+        and the gateway can still write it. None: run as moltir's own user."""
+        if os.geteuid() != 0:
+            return None
+        for path in (self.state_dir, self.config_path, self.config_path.parent):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            return (st.st_uid, st.st_gid) if st.st_uid != 0 else None
+        return None
+
+    def run_cli(self, *args: str, timeout_s: float, extra_env: Mapping[str, str] | None = None,
+                env: Mapping[str, str] | None = None) -> Any:
+        """Run the install's CLI bounded, in its own session, as :attr:`run_as`, from its home folder;
+        ``extra_env`` adds to :meth:`child_env` (credentials only ever go here, never in ``args``).
+        Returns ``subprocess.CompletedProcess[bytes]``; raises ``subprocess.TimeoutExpired`` / OSError."""
+        from moltir.proc import run_capture
+
+        return run_capture(self.command(*args), timeout_s=timeout_s,
+                           env=env if env is not None else self.child_env(extra_env),
+                           cwd=str(self.home) if self.home.is_dir() else None, run_as=self.run_as)
 
     def command(self, *args: str) -> list[str]:
         """argv for the install's own CLI (never put a credential in ``args``)."""

@@ -46,7 +46,8 @@ def read_package_json(root: Path) -> Mapping[str, Any] | None:
 _VERSIONS: dict[tuple[str, int, int], str | None] = {}
 
 
-def version_from_binary(binary: Path, env: Mapping[str, str], timeout_s: float = VERSION_TIMEOUT_S) -> str | None:
+def version_from_binary(binary: Path, env: Mapping[str, str], timeout_s: float = VERSION_TIMEOUT_S,
+                        run_as: tuple[int, int] | None = None) -> str | None:
     """``BINARY --version``'s release number, or None (no answer in time, no number in it).
 
     The child gets ``env`` minus every credential variable; its whole session is ended on timeout
@@ -58,11 +59,12 @@ def version_from_binary(binary: Path, env: Mapping[str, str], timeout_s: float =
         return None
     key = (os.path.realpath(binary), st.st_size, st.st_mtime_ns)
     if key not in _VERSIONS:
-        _VERSIONS[key] = _ask_version(binary, env, timeout_s)
+        _VERSIONS[key] = _ask_version(binary, env, timeout_s, run_as)
     return _VERSIONS[key]
 
 
-def _ask_version(binary: Path, env: Mapping[str, str], timeout_s: float) -> str | None:
+def _ask_version(binary: Path, env: Mapping[str, str], timeout_s: float,
+                 run_as: tuple[int, int] | None) -> str | None:
     from moltir.openclaw.install import CREDENTIAL_VARS
 
     child_env = {k: v for k, v in env.items() if k not in CREDENTIAL_VARS}
@@ -70,7 +72,7 @@ def _ask_version(binary: Path, env: Mapping[str, str], timeout_s: float) -> str 
     try:
         from moltir.proc import run_capture
 
-        proc = run_capture([str(binary), "--version"], timeout_s=timeout_s, env=child_env, cwd=None)
+        proc = run_capture([str(binary), "--version"], timeout_s=timeout_s, env=child_env, cwd=None, run_as=run_as)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:

@@ -124,8 +124,6 @@ def validate(install: Install, data: Mapping[str, Any]) -> Verdict:
 
 def run(install: Install, data: Mapping[str, Any]) -> Verdict:
     """Validate ``data`` now with the install's binary (see the module doc)."""
-    from moltir.proc import run_capture
-
     how = install.caps.config_validate
     started = time.monotonic()
     folder = install.config_path.parent
@@ -137,12 +135,13 @@ def run(install: Install, data: Mapping[str, Any]) -> Verdict:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2)
+        if install.run_as is not None:  # the validator runs as the install's user: it must read the file
+            os.chown(tmp, *install.run_as)
         args = ("config", "validate", "--json") if how == "config validate" else ("config", "get", "gateway.mode")
         env = install.child_env({"OPENCLAW_CONFIG_PATH": str(tmp)})
         timeout = _timeout(install.env)
         try:
-            proc = run_capture(install.command(*args), timeout_s=timeout, env=env,
-                               cwd=str(install.home) if install.home.is_dir() else None)
+            proc = install.run_cli(*args, timeout_s=timeout, env=env)
         except subprocess.TimeoutExpired:
             return Verdict(None, how=f"openclaw {' '.join(args)} gave no answer within {timeout:g} s")
         except OSError as exc:
