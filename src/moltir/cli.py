@@ -23,11 +23,13 @@ from moltir.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_U
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-INSTALL_OPTIONS = ("profile", "dev", "state_dir", "config", "openclaw_bin")
+INSTALL_OPTIONS = ("profile", "dev", "state_dir", "config", "openclaw_bin", "user")
 
 
 def install_options(fn: F) -> F:
     """The same install-selection options on the group and on every command."""
+    fn = click.option("--user", "user", metavar="NAME",
+                      help="Act on this user's install (as root: e.g. the user of an OpenClaw system unit).")(fn)
     fn = click.option("--openclaw-bin", metavar="PATH", help="The openclaw (or clawdbot) binary.")(fn)
     fn = click.option("--config", metavar="PATH", help="OpenClaw config file (default: from the state dir).")(fn)
     fn = click.option("--state-dir", metavar="DIR", help="OpenClaw state dir (default ~/.openclaw).")(fn)
@@ -50,10 +52,16 @@ def _install_args(ctx: click.Context, given: dict[str, Any]) -> dict[str, Any]:
 
 def get_install(ctx: click.Context, given: dict[str, Any]) -> Any:
     from moltir.openclaw import discover
+    from moltir.openclaw.deployments import select_env
 
     args = _install_args(ctx, given)
+    explicit = any(args.get(k) for k in ("profile", "dev", "state_dir", "config"))
+    env, openclaw_bin, note = select_env(args.get("user"), explicit=explicit, base=os.environ,
+                                         openclaw_bin=args.get("openclaw_bin"))
+    if note:
+        click.echo(f"moltir: {note}", err=True)
     return discover(profile=args.get("profile"), dev=bool(args.get("dev")), state_dir=args.get("state_dir"),
-                    config=args.get("config"), openclaw_bin=args.get("openclaw_bin"))
+                    config=args.get("config"), openclaw_bin=openclaw_bin, env=env)
 
 
 def _fail(exc: MoltirError, as_json: bool) -> None:

@@ -350,9 +350,10 @@ def _owner_uid(path: Path) -> int:
         return os.geteuid()
 
 
-def resolve_roots(install: Install, *, journal: bool = True) -> Sources:
+def resolve_roots(install: Install, *, journal: bool = True, system_units: Sequence[str] = ()) -> Sources:
     """The roots :data:`RULES` apply to for this install (roots that do not exist are kept: the
-    manifest records them as absent)."""
+    manifest records them as absent). ``system_units``: system units that ran the gateway (their
+    journal is collected as ``system:<unit>``, which needs root)."""
     notes: list[str] = []
     skipped: list[dict[str, Any]] = []
     roots: list[Root] = []
@@ -405,8 +406,8 @@ def resolve_roots(install: Install, *, journal: bool = True) -> Sources:
 
     units: tuple[str, ...] = ()
     if journal:
-        if shutil.which("journalctl", path=install.env.get("PATH", os.defpath)):
-            units = tuple(install.systemd_units())
+        if shutil.which("journalctl", path=install.env.get("PATH", os.defpath) + os.pathsep + os.defpath):
+            units = (*(f"system:{u}" for u in system_units), *install.systemd_units())
         else:
             notes.append("journalctl not found: the gateway's systemd user journal was not collected")
     return Sources(tuple(roots), units, _owner_uid(install.state_dir), tuple(notes), tuple(skipped))
@@ -1157,14 +1158,51 @@ class _Collector:
 
 # ---- journald and sqlite -------------------------------------------------------------------
 
+def _system_units(case: Case) -> list[str]:
+    """The system unit that ran the gateway, as gateway.stop recorded it in this case (if any)."""
+    try:
+        record = case.restore_section("gateway")
+    except MoltirError:
+        return []
+    svc = record.get("service") if isinstance(record, dict) else None
+    if isinstance(svc, dict) and svc.get("scope") == "system" and isinstance(svc.get("name"), str):
+        return [svc["name"]]
+    return []
+
+
+def _last_cursor(path: Path) -> str | None:
+    """The ``__CURSOR`` of the last entry of a ``journalctl -o json`` file (read from its tail)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 65536))
+            tail = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(tail):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("__CURSOR"), str):
+            return str(entry["__CURSOR"])
+    return None
+
+
 def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
-    """``journalctl --user -u <unit> -o json``, streamed through the hasher into the case."""
-    source = f"journalctl --user -u {unit} -o json"
-    rel = f"{EVIDENCE}/journald/{unit}.json"
-    argv = ["journalctl", "--user", "-u", unit, "-o", "json", "--no-pager", f"--since={JOURNAL_SINCE}",
-            f"--lines={JOURNAL_MAX_LINES}"]
+    """``journalctl --user -u <unit> -o json`` (``system:<unit>``: the system journal, without
+    ``--user``), streamed through the hasher into the case. Each entry carries its ``__CURSOR`` and
+    timestamps; the manifest records the command (time range ``--since``) and the last cursor."""
+    scope, _, name = unit.rpartition(":")
+    user = scope != "system"
+    source = f"journalctl {'--user ' if user else ''}-u {name} -o json"
+    rel = f"{EVIDENCE}/journald/{'' if user else 'system-'}{name}.json"
+    argv = ["journalctl", *(["--user"] if user else []), "-u", name, "-o", "json", "--no-pager",
+            f"--since={JOURNAL_SINCE}", f"--lines={JOURNAL_MAX_LINES}"]
     keep = ("PATH", "HOME", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "LANG", "LC_ALL", "USER", "LOGNAME")
     env = {k: v for k, v in install.env.items() if k in keep}
+    env["PATH"] = env.get("PATH", os.defpath) + os.pathsep + os.defpath
     env["SYSTEMD_PAGER"] = ""
     _mkdirs(col.case_dir, rel.rpartition("/")[0], col.made_dirs)
     tmp = col.case_dir / f"{rel}.partial"
@@ -1229,6 +1267,7 @@ def _collect_journal(col: _Collector, install: Install, unit: str) -> None:
     col.add({"path": rel, "source": source, "root": "journald", "category": "journal",
                       "rule": "{unit}", "size": copied, "sha256": digest, "changed_during_copy": False,
                       "command": argv, "exit_code": rc, "killed_after_s": JOURNAL_TIMEOUT_S if rc < 0 else None,
+                      "since": JOURNAL_SINCE, "last_cursor": _last_cursor(col.case_dir / rel),
                       "stderr": first_err[0] if first_err else None,
                       "mtime_ns": st.st_mtime_ns, "mtime": _iso(st.st_mtime_ns)})
     col.bytes += copied
@@ -1456,7 +1495,7 @@ def snapshot(case: Case, install: Install, journal: Journal, *, credentials: Cre
 
     col = _Collector(case_dir, credentials, chunk_hook)
     if sources is None:
-        sources = resolve_roots(install, journal=collect_journal)
+        sources = resolve_roots(install, journal=collect_journal, system_units=_system_units(case))
     col.skipped.extend(sources.skipped)
     walker = _Walker(sources, install.product, exclude=[case_dir])
     try:

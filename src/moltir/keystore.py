@@ -222,6 +222,55 @@ def preflight(allow_insecure: bool) -> BackendInfo:
     return info
 
 
+SYSTEM_NO_KEYRING = "moltir.keystore.RunOnly"
+_RUN_ONLY_SET = False  # this process uses the run-only keyring (see preflight_for)
+
+
+def _run_only() -> Any:
+    """A keyring that lives as long as this moltir run: for a system install with no usable keyring."""
+    from keyring.backend import KeyringBackend
+
+    class RunOnly(KeyringBackend):
+        priority = 0.0
+
+        values: dict[tuple[str, str], str]
+
+        def get_password(self, service: str, entry: str) -> str | None:
+            return self.values.get((service, entry))
+
+        def set_password(self, service: str, entry: str, value: str) -> None:
+            self.values[(service, entry)] = value
+
+        def delete_password(self, service: str, entry: str) -> None:
+            self.values.pop((service, entry), None)
+
+    backend = RunOnly()  # type: ignore[no-untyped-call]
+    backend.values = {}
+    return backend
+
+
+def preflight_for(install: Install, allow_insecure: bool) -> BackendInfo:
+    """:func:`preflight`, except for a SYSTEM install (moltir as root on another user's install, e.g. a
+    system unit's ``User=openclaw``): there the gateway can never read root's keyring, so the token goes
+    into that user's 0600 config (plaintext mode) and a keyring copy is only a record; when root has no
+    usable keyring that record is skipped (the config is the one copy, readable by root and the user)
+    instead of refusing containment."""
+    global _RUN_ONLY_SET
+    info = BackendInfo(SYSTEM_NO_KEYRING, "no keyring (system install: the token is only in the 0600 config)", None)
+    if _RUN_ONLY_SET:
+        return info
+    try:
+        return preflight(allow_insecure)
+    except MoltirError:
+        if install.run_as is None:
+            raise
+    import keyring
+
+    keyring.set_keyring(_run_only())
+    _RUN_ONLY_SET = True
+    return info
+
+
 # ---- the token entry --------------------------------------------------------------------------
 
 def read(service: str, entry: str, *, backend: Any | None = None) -> str | None:

@@ -362,6 +362,15 @@ def _stop_systemd(manager: Manager, info: ServiceInfo, start: float, first: int,
     if not res.ok:
         warnings.append(f"{words} mask --runtime {unit} failed ({res.line()}); "
                         f"the unit is stopped{' and disabled' if disabled else ''} but not masked")
+    else:
+        now = manager.systemd_show(unit)
+        if now is not None and not (now.unit_file_state or "").startswith("masked"):
+            # a unit file in /etc (or ~/.config) outranks the runtime mask in /run: it took no effect
+            manager.systemctl("unmask", "--runtime", unit)
+            masked = False
+            warnings.append(f"the runtime mask of {unit} takes no effect (its unit file {info.path or ''} outranks "
+                            f"/run): the unit is stopped{' and disabled' if disabled else ''}, so it stays down "
+                            f"unless someone starts it")
     res = manager.systemctl("stop", "--no-block", unit)
     if not res.ok:
         warnings.append(f"{words} stop --no-block {unit} failed: {res.line()}")

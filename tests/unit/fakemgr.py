@@ -180,8 +180,8 @@ def calls(log_file: Path) -> list[list[str]]:
 
 
 def mutating(log_file: Path) -> list[list[str]]:
-    """The calls that change something (everything but show/print/print-disabled)."""
-    return [c for c in calls(log_file) if not ({"show", "print", "print-disabled"} & set(c[1:3]))]
+    """The calls that change something (everything but show/cat/print/print-disabled)."""
+    return [c for c in calls(log_file) if not ({"show", "cat", "print", "print-disabled"} & set(c[1:3]))]
 
 
 def read_state(state_file: Path) -> dict[str, Any]:

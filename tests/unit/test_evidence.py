@@ -722,7 +722,7 @@ def test_action_plan_has_no_side_effects(lay: Layout) -> None:
 
 def test_action_apply_verify_and_idempotence(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
     hermetic = lay.sources()  # keep the real /tmp/openclaw out of a unit test
-    monkeypatch.setattr(evidence, "resolve_roots", lambda install, journal=True: hermetic)
+    monkeypatch.setattr(evidence, "resolve_roots", lambda install, journal=True, system_units=(): hermetic)
     action = Snapshot()
     ctx = _ctx(lay)
     result = action.apply(ctx)

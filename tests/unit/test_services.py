@@ -71,7 +71,7 @@ def test_detect_systemd_unit_with_exact_show_command(tmp_path: Path) -> None:
     calls = fakemgr.calls(env.log)
     assert calls[0] == ["systemctl", "--user", "show", UNIT, "--no-pager",
                         "--property=Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,FragmentPath,"
-                        "Restart,NRestarts"]
+                        "Restart,NRestarts,User,Group,DropInPaths,PrivateTmp,InvocationID"]
     assert env.mutating() == []   # detection changes nothing
 
 

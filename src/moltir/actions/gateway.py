@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moltir.actions.base import Action, Change, Deferred, Param, Plan, StepContext, StepResult
+from moltir.actions.base import Action, Change, Deferred, Param, Plan, RunOptions, StepContext, StepResult
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error, verify_error
 from moltir.openclaw import CREDENTIAL_VARS, Install
 
@@ -107,8 +107,10 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
 
     gateways = proc.find_gateways(install)
     me = os.getuid()
-    # root may act on any user's gateway (a system unit's); anyone else only on their own
-    foreign = [g for g in gateways if (me != 0 and g.uid is not None and g.uid != me) or not g.environ_readable]
+    # moltir acts on its own user's gateway; as root also on the gateway of the user who owns the install
+    # (a system unit's User=, whose state dir it is): never on a third user's process
+    allowed = {me} | ({install.run_as[0]} if me == 0 and install.run_as is not None else set())
+    foreign = [g for g in gateways if (g.uid is not None and g.uid not in allowed) or not g.environ_readable]
     if foreign:
         listing = "; ".join(_gw_label(g) for g in gateways)
         owner = next((g.username or str(g.uid) for g in foreign if g.uid != me), "another user")
@@ -222,6 +224,22 @@ class GatewayStop(Action):
             assert sv.supervisor is not None  # running: a gateway or a supervising service
             summary = f"stop the {sv.supervisor.manager} service {sv.supervisor.name}"
         return Plan(summary, tuple(changes), warnings=tuple(sv.notes))
+
+    def preflight(self, install: Install, params: Mapping[str, Any], options: RunOptions) -> None:
+        """Refused before anything changes: a gateway under a SYSTEM unit when moltir is not root. It
+        cannot be stopped (nor its user's config edited) without root: one line naming the unit and
+        the sudo command, instead of a run that edits nothing it may and fails at every step."""
+        if os.geteuid() == 0 or params.get("service") == "ignore":
+            return
+        from moltir import proc, services
+
+        for gw in proc.find_gateways(install):
+            unit, user_unit = services.process_cgroup_unit(gw.pid)
+            if unit and not user_unit:
+                owner = gw.username or (str(gw.uid) if gw.uid is not None else "its service user")
+                raise env_error(f"the gateway {_gw_label(gw)} runs under the system unit {unit} (as {owner}): "
+                                "containing it needs root", "run it as root: sudo moltir contain (it finds the "
+                                f"unit's install by itself; --user {owner} names it)")
 
     def still_holds(self, ctx: StepContext) -> str | None:
         try:
@@ -351,6 +369,10 @@ class GatewayStop(Action):
             ctx.case.write_json(srel, {"taken_at": snap["taken_at"],
                                        "supervisor": sv.supervisor.name if sv.supervisor else None,
                                        "services": [s.to_dict() for s in sv.services]})
+        if sv.supervisor is not None and sv.supervisor.manager == "systemd" and gproc is not None:
+            from moltir.actions.unit_evidence import keep_unit_evidence
+
+            ctx.event("gateway.unit_evidence", **keep_unit_evidence(ctx, sv.manager, sv.supervisor, gproc))
         ctx.event("gateway.snapshot", path=rel,
                   processes=len(snap["tree"]["processes"]) if snap["tree"] else 0)
         return rel

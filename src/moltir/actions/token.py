@@ -75,6 +75,12 @@ def resolve_mode(install: Install, requested: str) -> str:
     if requested not in MODES:
         raise usage_error(f"token.rotate: mode {requested!r} is not one of {', '.join(MODES)}")
     can_ref = install.caps.gateway_token_secretref
+    if install.run_as is not None:  # a system install: its gateway runs as another user than moltir (root)
+        if requested == "keyring-ref":
+            raise usage_error("the gateway runs as another user (a system unit's User=): it cannot read root's "
+                              "keyring, so it cannot take its token from a keyring SecretRef",
+                              'use mode "plaintext" (or "auto"): the token goes into that user\'s 0600 config')
+        return "plaintext"
     if requested == "auto":
         return "keyring-ref" if can_ref else "plaintext"
     if requested == "keyring-ref" and not can_ref:
@@ -602,7 +608,7 @@ class Rotate(Action):
         install = ctx.install
         if ctx.params["require_running"] or resolve_mode(install, str(ctx.params["mode"])) != "keyring-ref":
             return None
-        info = keystore.preflight(ctx.options.allow_insecure_keyring)
+        info = keystore.preflight_for(install, ctx.options.allow_insecure_keyring)
         staging = keystore.entry_name(install) + STAGING_SUFFIX
         new = pysecrets.token_hex(32)
         register(new)
@@ -637,7 +643,7 @@ class Rotate(Action):
         if params.get("require_running") and not gateways:
             raise env_error("the gateway is not running", "start it first: this step proves the rotation on the "
                                                           "running gateway")
-        info = keystore.preflight(options.allow_insecure_keyring)
+        info = keystore.preflight_for(install, options.allow_insecure_keyring)
         if gateways and mode == "keyring-ref":
             keystore.boot_preflight(install, info.name, gateways[0].pid)
 
@@ -660,7 +666,7 @@ class Rotate(Action):
                 keystore.delete(keystore.SERVICE, prepared.staging)
             prepared = None
         # prepared moments ago in the drain: the keyring took a write then, no second probe needed
-        info = prepared.info if prepared else keystore.preflight(ctx.options.allow_insecure_keyring)
+        info = prepared.info if prepared else keystore.preflight_for(install, ctx.options.allow_insecure_keyring)
         ctx.event("token.keyring_ready", backend=info.name, insecure=info.insecure)
 
         old, old_source = old_token(install, config, gateways)
@@ -763,7 +769,12 @@ class Rotate(Action):
                 warnings.append(f"gateway.auth.mode was {auth.get('mode')!r} and is now 'token': clients that used "
                                 "the old credential must use the token from the keyring")
             warnings += self._leaks(ctx, config, old, new, gateways)
-            if mode == "plaintext":
+            if info.name == keystore.SYSTEM_NO_KEYRING:
+                owner = ctx.install.run_as
+                warnings.append(f"system install: the gateway runs as uid {owner[0] if owner else '?'} and cannot "
+                                "read root's keyring, and root has no usable keyring here: the new token is only "
+                                f"in the 0600 config {install.config_path} (read it with sudo)")
+            elif mode == "plaintext":
                 warnings.append(f"{install.product} {install.version or '(release unknown)'} does not take a "
                                 f"SecretRef for the gateway token: the token is in the 0600 config "
                                 f"{install.config_path}; the keyring copy ({keystore.SERVICE}/{entry}) is the record")

@@ -91,8 +91,15 @@ def running_system_gateways(base: Mapping[str, str]) -> list[SystemGateway]:
             with contextlib.suppress(KeyError):
                 with_home["HOME"] = pwd.getpwnam(user).pw_dir
             env = with_home
-        found[unit] = SystemGateway(unit, user, _env_from_process(env, base), proc.pid)
+        found[unit] = SystemGateway(unit, user, _env_from_process(env, base), proc.pid, _exec_binary(unit))
     return list(found.values())
+
+
+def _exec_binary(unit: str) -> str | None:
+    """The openclaw binary a unit's ExecStart names (absolute), if it names one."""
+    props = _systemctl("show", unit, "--no-pager", "--property=ExecStart") or ""
+    exe = re.search(r"path=(\S+)", props)
+    return exe[1] if exe and Path(exe[1]).name in ("openclaw", "clawdbot") else None
 
 
 def _systemctl(*args: str) -> str | None:
@@ -132,18 +139,77 @@ def configured_system_gateways(base: Mapping[str, str]) -> list[SystemGateway]:
             env.setdefault("HOME", pwd.getpwnam(user).pw_dir)
         except KeyError:
             continue
-        exe = re.search(r"path=(\S+)", values.get("ExecStart", ""))
-        out.append(SystemGateway(unit, user, _env_from_process(env, base),
-                                 binary=exe[1] if exe and Path(exe[1]).name in ("openclaw", "clawdbot") else None))
+        out.append(SystemGateway(unit, user, _env_from_process(env, base), binary=_exec_binary(unit)))
+    return out
+
+
+def contained_system_gateways(base: Mapping[str, str]) -> list[SystemGateway]:
+    """System-unit installs moltir contained from this account and that are not running now (a
+    contained unit is masked, so systemd no longer shows its User=): from moltir's own index of
+    installs and each one's latest case (``case.json`` install, ``restore.json`` gateway service)."""
+    import json
+
+    from moltir import paths
+
+    out = []
+    folder = paths.installs_dir(base)
+    for index in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            latest = Path(json.loads(index.read_text(encoding="utf-8"))["latest_case"])
+            info = json.loads((latest / "case.json").read_text(encoding="utf-8"))
+            record = json.loads((latest / "restore.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        svc = (record.get("gateway") or {}).get("service") if isinstance(record, dict) else None
+        inst = info.get("install") if isinstance(info, dict) else None
+        if not (isinstance(svc, dict) and svc.get("scope") == "system" and isinstance(inst, dict)):
+            continue
+        env = {k: v for k, v in base.items() if not _SELECTORS.match(k) and k not in ("HOME", "USER", "LOGNAME")}
+        env.update(HOME=str(inst.get("home")), OPENCLAW_STATE_DIR=str(inst.get("state_dir")),
+                   OPENCLAW_CONFIG_PATH=str(inst.get("config_path")))
+        if inst.get("profile"):
+            env["OPENCLAW_PROFILE"] = str(inst["profile"])
+        out.append(SystemGateway(str(svc.get("name")), svc.get("user"), env,
+                                 binary=inst.get("binary") if isinstance(inst.get("binary"), str) else None))
     return out
 
 
 def system_gateway(base: Mapping[str, str]) -> SystemGateway | None:
-    """The one OpenClaw system unit on this host (running ones first); None when there is none.
-    Several: a usage error listing them."""
-    found = running_system_gateways(base) or configured_system_gateways(base)
+    """The one OpenClaw system unit on this host (running ones first, then configured ones, then those
+    moltir contained); None when there is none. Several: a usage error listing them."""
+    found = running_system_gateways(base) or configured_system_gateways(base) or contained_system_gateways(base)
     if len(found) > 1:
         listing = ", ".join(f"{g.unit} (user {g.user or '?'})" for g in found)
         raise usage_error(f"{len(found)} OpenClaw system units on this host: {listing}",
                           "name the one to act on: --user NAME (or --state-dir DIR); --all-profiles for every one")
     return found[0] if found else None
+
+
+def _own_install_exists(env: Mapping[str, str]) -> bool:
+    from moltir.openclaw.install import discover
+
+    try:
+        inst = discover(env={**env, "PATH": ""})
+    except MoltirError:
+        return True  # a selector problem: let the normal discovery report it
+    return inst.state_dir.exists() or inst.config_path.exists()
+
+
+def select_env(user: str | None, *, explicit: bool, base: Mapping[str, str],
+               openclaw_bin: str | None) -> tuple[dict[str, str], str | None, str | None]:
+    """(environment to discover the install with, --openclaw-bin, a note for the user).
+
+    ``--user NAME``: that user's default install. As root with no selector and no install of root's
+    own: the install of the one OpenClaw system unit on the host (running gateways first). Else the
+    environment as it is."""
+    env = dict(base)
+    if user:
+        return user_env(user, env), openclaw_bin, None
+    if os.geteuid() != 0 or explicit or _own_install_exists(env):
+        return env, openclaw_bin, None
+    found = system_gateway(env)
+    if found is None:
+        return env, openclaw_bin, None
+    note = (f"acting on the install of the system unit {found.unit} (user {found.user or '?'}, "
+            f"HOME {found.env.get('HOME', '?')}); pass --user or --state-dir to choose another")
+    return dict(found.env), openclaw_bin or found.binary, note
