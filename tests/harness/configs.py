@@ -46,7 +46,8 @@ The matrix releases (one builder, :func:`config_matrix`, shaped by ``releases.FA
   Google Chat; Google Chat takes ``dmPolicy`` (channel and accounts, with ``allowFrom``); matrix
   still only ``dm.policy``. It also fetches a hosted model catalog (catalog.openclaw.ai) at
   start with its own DNS-pinning fetch that ignores HTTP(S)_PROXY: ``models.catalogRefresh.enabled:
-  false`` keeps it offline (2026.9.6 does the same).
+  false`` keeps it offline (2026.9.6 did the same, logging "remote model catalog refresh failed:
+  getaddrinfo ENOTFOUND catalog.openclaw.ai" here; its config now turns it off too).
 
 On every matrix release the gateway did NOT rewrite the file at start and wrote no ``meta``;
 from 2026.5.28 on it writes ``openclaw.json.last-good`` beside it. ``openclaw config set``
@@ -83,8 +84,8 @@ def _q(value: str) -> str:
 
 
 def _common_head(release_id: str, p: ConfigParams, *, catalog_refresh: bool = False) -> str:
-    # 2026.8.x+ fetch a hosted model catalog at start through their own pinned-DNS fetch, which
-    # ignores HTTP(S)_PROXY: the egress guard cannot refuse it, so the config turns it off.
+    # 2026.8.2 and 2026.9.6 fetch a hosted model catalog at start through their own pinned-DNS
+    # fetch, which ignores HTTP(S)_PROXY: the egress guard cannot refuse it, so it is turned off.
     catalog = ("\n    catalogRefresh: { enabled: false },  // no hosted model catalog fetch at start"
                if catalog_refresh else "")
     return f"""\
@@ -130,7 +131,7 @@ def _common_head(release_id: str, p: ConfigParams, *, catalog_refresh: bool = Fa
 
 def config_2026_9_6(p: ConfigParams) -> str:
     offline = ", ".join(f"{pid}: {{ enabled: false }}" for pid in OFFLINE_PLUGINS)
-    return _common_head("2026.9.6", p) + f"""\
+    return _common_head("2026.9.6", p, catalog_refresh=True) + f"""\
 
   // Channel plugins 2026.9.6 does not bundle would be npm-installed at start: keep them off.
   plugins: {{
