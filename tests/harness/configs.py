@@ -60,6 +60,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import json5
 from tests.harness.releases import FACTS, Facts
 
 # Bot ids are the part before ":"; the fake Telegram names its bots after them.
@@ -425,6 +426,31 @@ def config_matrix(release_id: str, p: ConfigParams, facts: Facts | None = None) 
   }},
 }}
 """
+
+
+def dm_paths(release_id: str) -> list[list[str]]:
+    """Every path where this release's harness config keeps a DM policy (``dmPolicy``, ``dm.policy``
+    on channels, accounts and Telegram ``direct`` chats), plus ``accounts.<id>.dmPolicy`` for a
+    Discord/Slack account that only has the nested key, on releases that read ``dmPolicy`` first."""
+    cfg = json5.loads(config_text(release_id, ConfigParams(1, "t", "/l", "http://127.0.0.1:1", "http://127.0.0.1:2/v1")))
+    reads_top = FACTS[release_id].discord_slack_dm_policy
+    out: list[list[str]] = []
+
+    def block(path: list[str], node: dict[str, object], channel: str) -> None:
+        if "dmPolicy" in node:
+            out.append([*path, "dmPolicy"])
+        dm = node.get("dm")
+        if isinstance(dm, dict) and "policy" in dm:
+            out.append([*path, "dm", "policy"])
+            if reads_top and channel in ("discord", "slack") and "dmPolicy" not in node:
+                out.append([*path, "dmPolicy"])
+
+    for channel, node in cfg["channels"].items():
+        block(["channels", channel], node, channel)
+        for sub in ("accounts", "direct"):
+            for key, child in node.get(sub, {}).items():
+                block(["channels", channel, sub, key], child, channel)
+    return out
 
 
 def config_text(release_id: str, p: ConfigParams) -> str:

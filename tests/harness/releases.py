@@ -19,6 +19,8 @@ NODE_VERSION = "24.21.0"
 RELEASE_IDS = ("2026.9.6", "2026.1.29")
 MATRIX_IDS = ("2026.2.25", "2026.5.28", "2026.7.35", "2026.8.2")
 ALL_IDS = RELEASE_IDS + MATRIX_IDS
+# tests/integration/test_release_matrix.py: contain -> restore -> drill on every release, oldest first.
+CYCLE_IDS = ("2026.1.29", "2026.2.25", "2026.5.28", "2026.7.35", "2026.8.2", "2026.9.6")
 
 
 def cache_dir() -> Path:
@@ -121,6 +123,26 @@ class Release:
             raise TypeError(f"Release.current is defined for {RELEASE_IDS} only; "
                             f"ask release({self.id!r}).facts for what differs")
         return self.id == "2026.9.6"
+
+    @property
+    def secretref_token(self) -> bool:
+        """``gateway.auth.token`` may be a SecretRef (2026.3.7+): moltir rotates into a keyring ref."""
+        return self.facts.secretref_token
+
+    @property
+    def drill_route(self) -> str:
+        """How a running gateway takes a rotated token (moltir's ``token.rotate`` route): the
+        release's restart signal for a SecretRef (the config text does not change), else the
+        config file watcher (a plaintext token is a config edit)."""
+        return self.facts.restart_signal if self.facts.secretref_token else "config file watch"
+
+    def dm_paths_expected(self) -> list[list[str]]:
+        """DM-policy key paths of this release's harness config that containment must set: every
+        ``dmPolicy`` / ``dm.policy`` in it, plus the top-level ``dmPolicy`` a Discord/Slack account
+        that only has the nested key reads first where the release knows it (2026.2.17+)."""
+        from tests.harness.configs import dm_paths  # configs imports this module
+
+        return dm_paths(self.id)
 
     @property
     def prefix(self) -> Path:
