@@ -1,9 +1,10 @@
 """A fake Telegram Bot API on loopback, usable two ways.
 
-* 2026.9.6: point ``channels.telegram.apiRoot`` at :attr:`FakeTelegram.url`.
-* 2026.1.29 has no ``apiRoot``; set ``channels.telegram.proxy`` to the same URL and give the
-  gateway ``NODE_EXTRA_CA_CERTS`` = the test CA: the server then acts as an HTTP CONNECT proxy,
-  terminates TLS for ``api.telegram.org`` with a leaf signed by that CA and answers the same
+* Releases with ``apiRoot`` (``Facts.api_root``: 2026.5.28 and later of the installed ones):
+  point ``channels.telegram.apiRoot`` at :attr:`FakeTelegram.url`.
+* 2026.1.29 and 2026.2.25 reject ``apiRoot``; set ``channels.telegram.proxy`` to the same URL
+  and give the gateway ``NODE_EXTRA_CA_CERTS`` = the test CA: the server then acts as an HTTP
+  CONNECT proxy, terminates TLS for ``api.telegram.org`` with a leaf signed by that CA and answers the same
   fake API inside the tunnel. CONNECTs to any other host are refused (403) and recorded in
   :attr:`FakeTelegram.refused`, so a test can prove nothing tried to leave the machine.
 

@@ -48,17 +48,28 @@ class Gateway:
 
     @property
     def pid(self) -> int:
-        """The pid we launched: the gateway itself on 2026.9.6, the respawn wrapper on 2026.1.29."""
+        """The pid we launched: the gateway itself, or its ``openclaw`` respawn wrapper where the
+        release has one (``Facts.respawn_wrapper``: 2026.1.29, 2026.2.25)."""
         if self.proc is None:
             raise GatewayError("gateway not started")
         return self.proc.pid
 
     @property
     def gateway_pid(self) -> int:
-        """The process that serves the port (``openclaw-gateway``), on both releases."""
-        for proc in processes_for(self.home.state_dir):
+        """The process that serves the port. Its title differs (``Facts.gateway_title``:
+        ``openclaw-gateway``, but ``openclaw`` on 2026.5.28), and after an external restart on a
+        wrapper release it is a new, detached process: so found by its listening socket."""
+        procs = processes_for(self.home.state_dir)
+        for proc in procs:
             try:
-                if proc.name().startswith("openclaw-gatewa"):
+                if any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+                       for c in proc.net_connections("inet")):
+                    return proc.pid
+            except psutil.Error:
+                continue
+        for proc in procs:
+            try:
+                if proc.name() == self.home.release.facts.gateway_title and proc.pid != self.pid:
                     return proc.pid
             except psutil.Error:
                 continue
@@ -83,7 +94,8 @@ class Gateway:
     def start(self, timeout: float = READY_TIMEOUT_S, wait_telegram: bool = True) -> Gateway:
         """Launch and wait until the right token gets 400 and, when telegram is enabled in the
         config and ``wait_telegram``, until it polls the fake (channels start after the HTTP
-        listener on 2026.9.6; stopping a gateway whose channels are mid-start is asking for hangs)."""
+        listener from 2026.5.28 on; stopping a gateway whose channels are mid-start is asking
+        for hangs)."""
         if self.running:
             raise GatewayError(f"gateway already running (pid {self.pid})")
         self.starts += 1
@@ -106,7 +118,7 @@ class Gateway:
         return self
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
-        """Poll the token check until the right token gets 400 (2026.1.29 has no /readyz)."""
+        """Poll the token check until the right token gets 400 (no /readyz before 2026.3.1)."""
         def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise GatewayError(f"gateway exited with rc {self.proc.returncode} before it was ready; "
@@ -155,9 +167,18 @@ class Gateway:
                     rc = self.proc.wait(timeout=10)
             else:
                 rc = self.proc.returncode
+        # Children exit on their own after the parent. A gateway that restarted itself as a new
+        # process outlives the launched one (2026.2.25 on SIGUSR1: "full process restart",
+        # detached, parent init): it gets a SIGTERM too before anything is SIGKILLed.
         deadline = time.monotonic() + timeout
-        while processes_for(self.home.state_dir) and time.monotonic() < deadline:
-            time.sleep(0.1)  # children exit on their own after the parent
+        termed: set[int] = set()
+        while (left := processes_for(self.home.state_dir)) and time.monotonic() < deadline:
+            for proc in left:
+                if proc.pid not in termed and _is_gateway(proc):
+                    with contextlib.suppress(psutil.Error):
+                        proc.terminate()
+                    termed.add(proc.pid)
+            time.sleep(0.1)
         self.last_stop_killed += kill_leftovers(self.home.state_dir)
         return rc
 
@@ -170,3 +191,11 @@ class Gateway:
         if left:
             kill_procs(left)
             raise AssertionError(f"gateway processes survived teardown: {describe(left)}")
+
+
+def _is_gateway(proc: psutil.Process) -> bool:
+    """A gateway or respawn-wrapper process (not 2026.9.6's ``MainThread`` helper children)."""
+    try:
+        return proc.name() in ("openclaw-gateway", "openclaw")
+    except psutil.Error:
+        return False

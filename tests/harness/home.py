@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ from tests.harness.configs import ConfigParams, config_text
 from tests.harness.fakellm import FakeLLM
 from tests.harness.faketg import FakeTelegram
 from tests.harness.net import LOOPBACK, free_port
+from tests.harness.procs import processes_for
 from tests.harness.releases import Release
 from tests.harness.tls import TestCA, make_test_ca
 
@@ -46,6 +48,12 @@ class OpenClawHome:
     def openclaw_bin(self) -> Path:
         return self.release.openclaw_bin
 
+    @property
+    def config_params(self) -> ConfigParams:
+        """What :func:`configs.config_text` was given for this home."""
+        return ConfigParams(port=self.port, token=self.token, log_file=str(self.log_file),
+                            telegram_url=self.telegram.url, llm_base_url=self.llm.base_url)
+
     def read_config(self) -> dict[str, Any]:
         data = json5.loads(self.config_path.read_text(encoding="utf-8"))
         assert isinstance(data, dict)
@@ -60,9 +68,10 @@ class OpenClawHome:
                               check=check, input=input)
 
     def validate_config(self) -> tuple[bool, str]:
-        """(valid, detail). 2026.9.6: ``config validate --json``; 2026.1.29 (no such command):
-        ``config get gateway.mode``, which exits 1 with "Config invalid" on a bad file."""
-        if self.release.current:
+        """(valid, detail). Where the release has it (``facts.config_validate_cli``):
+        ``config validate --json``; else ``config get gateway.mode``, which exits 1 with
+        "Config invalid" (2026.1.29) / "Invalid config" on a bad file."""
+        if self.release.facts.config_validate_cli:
             proc = self.run_openclaw("config", "validate", "--json", timeout=60)
             try:
                 valid = bool(json.loads(proc.stdout).get("valid"))
@@ -71,7 +80,8 @@ class OpenClawHome:
             return valid and proc.returncode == 0, proc.stdout + proc.stderr
         proc = self.run_openclaw("config", "get", "gateway.mode", timeout=60)
         out = proc.stdout + proc.stderr
-        return proc.returncode == 0 and "Config invalid" not in out and "local" in proc.stdout, out
+        bad = "Config invalid" in out or "Invalid config" in out
+        return proc.returncode == 0 and not bad and "local" in proc.stdout, out
 
 
 def egress_env(proxy_url: str) -> dict[str, str]:
@@ -131,15 +141,15 @@ def create_home(root: Path, release: Release, *, ca: TestCA | None = None,
     for d in (home, tmpdir, state_dir, log_file.parent):
         d.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
-    if not release.current and ca is None:
+    if not release.facts.api_root and ca is None:   # Telegram through proxy + CONNECT + TLS
         ca = make_test_ca(root / "ca")
     telegram = (FakeTelegram.with_tls(ca.leaf_cert, ca.leaf_key) if ca is not None else FakeTelegram()).start()
     llm = FakeLLM().start()
     try:
-        port = port or free_port(span=4)      # 2026.1.29 also listens on PORT+3
+        port = port or free_port(span=4)      # 2026.1.29 and 2026.2.25 also listen on PORT+2, PORT+3
         token = token or f"test-token-{secrets.token_hex(20)}"
         params = ConfigParams(port=port, token=token, log_file=str(log_file),
-                              telegram_url=telegram.url, llm_base_url=llm.base_url)
+                              telegram_url=telegram.url, llm_base_url=llm.base_url)  # = .config_params
         config_path.write_text(config_text(release.id, params), encoding="utf-8")
         config_path.chmod(0o600)
         env = build_env(release, home, state_dir, config_path, tmpdir, root, telegram.url, ca)
@@ -152,9 +162,22 @@ def create_home(root: Path, release: Release, *, ca: TestCA | None = None,
                         token=token, env=env, telegram=telegram, llm=llm, ca=ca)
 
 
+def global_lock_files(state_dir: Path) -> list[Path]:
+    """Lock files a 2026.8.x+ gateway or CLI leaves OUTSIDE the home for ``state_dir``:
+    ``/tmp/openclaw-state-locks-<uid>/{state,gateway}-lifecycle|state-handles.<h>.lock.sqlite``
+    with ``h = sha256(<state>/state/openclaw.sqlite)[:8]``. The ``/tmp`` is hard-coded (TMPDIR is
+    ignored); 0-byte SQLite lock files that stay after a clean stop."""
+    db = os.path.realpath(state_dir / "state" / "openclaw.sqlite")
+    digest = hashlib.sha256(db.encode()).hexdigest()[:8]
+    return sorted(Path(f"/tmp/openclaw-state-locks-{os.getuid()}").glob(f"*.{digest}.lock.sqlite*"))
+
+
 def close_home(h: OpenClawHome) -> None:
     h.telegram.stop()
     h.llm.stop()
+    if not processes_for(h.state_dir):   # a live process may still hold them
+        for lock in global_lock_files(h.state_dir):
+            lock.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

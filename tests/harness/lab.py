@@ -1,7 +1,7 @@
 """A hands-on lab: one sandbox OpenClaw home with its real gateway, fakes and a private keyring,
 kept up until you stop it, for trying moltir by hand the way a user would.
 
-    .venv/bin/python -m tests.harness.lab DIR [--release 2026.9.6|2026.1.29] [--no-gateway]
+    .venv/bin/python -m tests.harness.lab DIR [--release ID] [--no-gateway]   # ID: releases.ALL_IDS
     . DIR/env.sh              # in another shell: HOME, OPENCLAW_*, PATH, the keyring's D-Bus
     moltir doctor; moltir contain --dry-run; ...
     touch DIR/STOP            # (or Ctrl-C / SIGTERM) tears everything down, leaving no process
@@ -27,14 +27,14 @@ from types import FrameType
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome, close_home, create_home
 from tests.harness.procs import kill_leftovers
-from tests.harness.releases import RELEASE_IDS, release
+from tests.harness.releases import ALL_IDS, RELEASE_IDS, release
 from tests.harness.secret_service import SecretService, start_secret_service
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.harness.lab", description=__doc__.split("\n\n")[0])
     ap.add_argument("dir", type=Path)
-    ap.add_argument("--release", choices=RELEASE_IDS, default=RELEASE_IDS[0])
+    ap.add_argument("--release", choices=ALL_IDS, default=RELEASE_IDS[0])
     ap.add_argument("--no-gateway", action="store_true", help="lay out the home but do not start the gateway")
     args = ap.parse_args(argv)
     rel = release(args.release)

@@ -1,8 +1,12 @@
 """One real agent turn through a running gateway, and where each release wrote it.
 
-* 2026.1.29: ``<state>/agents/main/sessions/<sessionId>.jsonl`` (+ ``sessions.json`` index).
-* 2026.9.6: SQLite ``<state>/agents/main/agent/openclaw-agent.sqlite`` (+ ``-wal``/``-shm``),
-  table ``transcript_events`` (``session_id, seq, event_json, ...``); JSONL is legacy-only there.
+* JSONL (``Facts.sqlite_state`` False: 2026.1.29 ... 2026.7.35):
+  ``<state>/agents/main/sessions/<sessionId>.jsonl`` (+ ``sessions.json`` index). From 2026.5.28
+  the same folder also gets ``<sessionId>.trajectory.jsonl`` (a runtime trace, schema
+  "openclaw-trajectory") and ``<sessionId>.trajectory-path.json``: not transcripts, left out.
+* SQLite (2026.8.2, 2026.9.6): ``<state>/agents/main/agent/openclaw-agent.sqlite`` (+ ``-wal``/
+  ``-shm``), table ``transcript_events`` (``session_id, seq, event_json, ...``); JSONL is
+  legacy-only there (2026.8.2 refuses to start while a legacy ``sessions.json`` is present).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ TURN_TIMEOUT_S = 240.0
 
 @dataclass(frozen=True)
 class Transcripts:
-    kind: str                  # "jsonl" (2026.1.29) | "sqlite" (2026.9.6)
+    kind: str                  # "jsonl" | "sqlite" (Facts.sqlite_state)
     paths: tuple[Path, ...]    # the transcript files (sqlite: the DB; its -wal/-shm sit beside it)
     agent_dir: Path            # agents/main
     reply: str                 # what the fake model answered (appears in the transcript)
@@ -39,12 +43,13 @@ def sqlite_events(db: Path) -> list[str]:
         return [str(r[0]) for r in conn.execute("SELECT event_json FROM transcript_events ORDER BY session_id, seq")]
 
 
-def find_transcripts(state_dir: Path, current: bool) -> tuple[str, tuple[Path, ...]]:
+def find_transcripts(state_dir: Path, sqlite_state: bool) -> tuple[str, tuple[Path, ...]]:
     agent_dir = state_dir / "agents" / AGENT_ID
-    if current:
+    if sqlite_state:
         db = agent_dir / "agent" / "openclaw-agent.sqlite"
         return "sqlite", (db,) if db.exists() else ()
-    return "jsonl", tuple(sorted((agent_dir / "sessions").glob("*.jsonl")))
+    return "jsonl", tuple(sorted(p for p in (agent_dir / "sessions").glob("*.jsonl")
+                                 if not p.name.endswith(".trajectory.jsonl")))
 
 
 def run_agent_turn(home: OpenClawHome, message: str = "hello") -> Transcripts:
@@ -53,7 +58,7 @@ def run_agent_turn(home: OpenClawHome, message: str = "hello") -> Transcripts:
                              timeout=TURN_TIMEOUT_S)
     if proc.returncode != 0:
         raise RuntimeError(f"openclaw agent exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    kind, paths = find_transcripts(home.state_dir, home.release.current)
+    kind, paths = find_transcripts(home.state_dir, home.release.facts.sqlite_state)
     result = Transcripts(kind=kind, paths=paths, agent_dir=home.state_dir / "agents" / AGENT_ID,
                          reply=home.llm.reply, stdout=proc.stdout)
     if not paths or not result.contains(home.llm.reply):
