@@ -295,7 +295,8 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
                 raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
                                   hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
                                   exit_code=EXIT_USAGE)
-            click.echo(f"moltir {kind} will act on {install.state_dir} ({install.generation}):", err=True)
+            click.echo(f"moltir {kind} will act on {install.state_dir} ({install.product} "
+                       f"{install.version or 'release unknown'}):", err=True)
             for s in rb.steps:
                 click.echo(f"  {s.id:<18} {s.action}", err=True)
             for line in restore_notes:
@@ -394,26 +395,61 @@ def _render(result: Any, as_json: bool) -> None:
         click.echo(f"case folder: {result.case_dir}")
 
 
+def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
+    """``--all-profiles``: every install moltir finds, in parallel (moltir.commands.profiles)."""
+    from moltir.commands import profiles
+    from moltir.openclaw.deployments import all_installs
+
+    args = _install_args(ctx, kw)
+    if any(args.get(k) for k in ("profile", "dev", "state_dir", "config", "user")):
+        raise MoltirError("--all-profiles acts on every install: it cannot be combined with --profile, --dev, "
+                          "--state-dir, --config or --user", hint="drop one of them", exit_code=EXIT_USAGE)
+    installs = all_installs(os.environ, openclaw_bin=args.get("openclaw_bin"))
+    if kw.get("dry_run"):
+        code = 0
+        for inst in installs:
+            click.echo(f"== {inst.state_dir}")
+            args_one = [sys.argv[0], kind, "--dry-run", "--state-dir", str(inst.state_dir),
+                        "--config", str(inst.config_path)]
+            try:
+                cli.main(args=args_one[1:], standalone_mode=False, obj=None)
+            except SystemExit as exc:
+                code = code or int(exc.code or 0)
+        sys.exit(code)
+    profiles.run_all(kind, kind, kw, installs)
+
+
 @cli.command(epilog=EXIT_HELP)
 @click.option("--new-case", is_flag=True, help="Open a new case instead of resuming the last unfinished one.")
+@click.option("--all-profiles", is_flag=True, help="Contain every install found (each profile; as root, "
+              "every system unit's too), in parallel: one case each, one incident id.")
 @run_options
 @click.pass_context
 @handle_errors
-def contain(ctx: click.Context, /, new_case: bool, **kw: Any) -> None:
+def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any) -> None:
     """Contain an incident: gateway down, DMs off, new token, evidence, audit.
 
     Resumes the install's last unfinished case (after a crash or a failed step) at the
     first step not verified done; --new-case starts fresh.
     """
+    if all_profiles:
+        if new_case:
+            raise MoltirError("--new-case cannot be combined with --all-profiles", exit_code=EXIT_USAGE)
+        _all_profiles(ctx, "contain", kw)
+        return
     _run_runbook(ctx, "contain", "contain", kw, new_case=new_case)
 
 
 @cli.command(epilog=EXIT_HELP)
+@click.option("--all-profiles", is_flag=True, help="Restore every install found that has a case to restore.")
 @run_options
 @click.pass_context
 @handle_errors
-def restore(ctx: click.Context, /, **kw: Any) -> None:
+def restore(ctx: click.Context, /, all_profiles: bool, **kw: Any) -> None:
     """Undo containment from the case record: DM policies back, gateway up on the NEW token."""
+    if all_profiles:
+        _all_profiles(ctx, "restore", kw)
+        return
     _run_runbook(ctx, "restore", "restore", kw)
 
 
@@ -441,14 +477,21 @@ def drill(ctx: click.Context, /, **kw: Any) -> None:
 @cli.command()
 @click.option("--case-dir", type=click.Path(path_type=Path), help="Show this case instead of the latest.")
 @click.option("--verify", is_flag=True, help="Also check the journal's hash chain.")
+@click.option("--all-profiles", is_flag=True, help="Every install found, one block each.")
 @json_option
 @install_options
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, as_json: bool, **kw: Any) -> None:
+def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, all_profiles: bool, as_json: bool,
+           **kw: Any) -> None:
     """The current case: open / contained / restored, which steps are done, since when."""
     from moltir import status as status_mod
 
+    if all_profiles:
+        from moltir.commands.profiles import status_all
+        from moltir.openclaw.deployments import all_installs
+
+        sys.exit(status_all(all_installs(os.environ), as_json))
     install = get_install(ctx, kw)
     report = status_mod.build(install, case_dir, verify=verify)
     if as_json:

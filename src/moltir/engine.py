@@ -270,18 +270,22 @@ def preflight(runbook: Runbook, install: Install, options: RunOptions, case: Cas
 
 
 def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
-              reason: str, kind: str, notes: list[str] | None = None) -> tuple[Case, bool]:
-    """The case this run belongs to, and whether it resumes an earlier run in it."""
+              reason: str, kind: str, notes: list[str] | None = None,
+              incident: str | None = None) -> tuple[Case, bool]:
+    """The case this run belongs to, and whether it resumes an earlier run in it. ``incident``: the id
+    shared by the cases of one ``--all-profiles`` run (recorded in a new case's ``case.json``)."""
     found = existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, notes=notes)
     if found is not None:
         return found, True
     cid = new_case_id()
     folder = case_dir if case_dir is not None else paths.cases_root(install.env) / cid
     carried = _still_contained(install) if kind == "contain" else None
-    extra = ({"continues": {"case_id": carried[0].info.get("case_id"), "dir": str(carried[0].dir),
-                            "sections": sorted(carried[1])}} if carried else None)
+    extra: dict[str, Any] = ({"continues": {"case_id": carried[0].info.get("case_id"), "dir": str(carried[0].dir),
+                                            "sections": sorted(carried[1])}} if carried else {})
+    if incident:
+        extra["incident"] = incident
     case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid,
-                       extra=extra)
+                       extra=extra or None)
     if carried:
         earlier, sections = carried
         try:

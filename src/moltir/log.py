@@ -32,6 +32,13 @@ class _FriendlyRenderer:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def __call__(self, _: Any, __: str, ev: MutableMapping[str, Any]) -> str:
+        label = ev.pop("install_label", None)  # --all-profiles: which install a line is about
+        line = self._line(ev)
+        if label:
+            return "\n".join(f"[{label}] {part}" for part in line.splitlines())
+        return line
+
+    def _line(self, ev: MutableMapping[str, Any]) -> str:
         event = str(ev.pop("event", ""))
         ev.pop("level", None)
         if event == "step.start":

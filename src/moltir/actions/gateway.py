@@ -412,7 +412,9 @@ class GatewayStop(Action):
             rec["cwd"] = None
         argv: list[str] | None = None
         if inst.binary is not None:
-            argv = inst.command("gateway", "run")
+            # a named profile's gateway is relaunched with its profile (its environment may not name it)
+            sel = ["--dev"] if inst.profile == "dev" else (["--profile", inst.profile] if inst.profile else [])
+            argv = inst.command(*sel, "gateway", "run")
             try:
                 config_port = inst.gateway_port()
             except MoltirError:
@@ -422,7 +424,7 @@ class GatewayStop(Action):
                 # both `gateway` and `gateway run`, and commander gives it to the parent, so `gateway run
                 # --port N` listens on the config's port there; `gateway --port N` (the parent's default
                 # action is run) listens on N on every release (seen on 2026.1.29, 2026.8.2, 2026.9.6)
-                argv = inst.command("gateway", "--port", str(gw.port))
+                argv = inst.command(*sel, "gateway", "--port", str(gw.port))
         rec["argv"] = argv
         rec["argv_source"] = ("derived from the install: the gateway's own argv is overwritten by its process "
                               "title" if argv else "unknown: openclaw binary not found; pass with: {command}")

@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from moltir.errors import MoltirError, usage_error
 
@@ -213,3 +214,61 @@ def select_env(user: str | None, *, explicit: bool, base: Mapping[str, str],
     note = (f"acting on the install of the system unit {found.unit} (user {found.user or '?'}, "
             f"HOME {found.env.get('HOME', '?')}); pass --user or --state-dir to choose another")
     return dict(found.env), openclaw_bin or found.binary, note
+
+
+def _profile_dirs(home: Path) -> list[tuple[str | None, Path]]:
+    from moltir.openclaw.install import PROFILE_RE
+
+    out: list[tuple[str | None, Path]] = [(None, home / ".openclaw")]
+    with contextlib.suppress(OSError):
+        for d in sorted(home.glob(".openclaw-*")):
+            name = d.name[len(".openclaw-"):]
+            if d.is_dir() and PROFILE_RE.match(name):
+                out.append((name, d))
+    return out
+
+
+def all_installs(base: Mapping[str, str], openclaw_bin: str | None = None) -> list[Any]:
+    """Every OpenClaw install moltir finds for this user -- ``~/.openclaw``, each ``~/.openclaw-<profile>``,
+    the state dir the environment selects, the installs of this user's running gateways started with
+    this HOME -- and, as
+    root, every system unit's install on the host. Deduplicated by state dir; only installs that
+    exist (a state dir or a config)."""
+    from moltir.openclaw.install import discover
+    from moltir.proc import find_all_gateway_envs
+
+    env = dict(base)
+    home = Path(env.get("HOME") or Path.home())
+    plain = {k: v for k, v in env.items() if not _SELECTORS.match(k)}
+    found: dict[str, Any] = {}
+
+    def add(inst: Any) -> None:
+        if (inst.state_dir.exists() or inst.config_path.exists()) and inst.key not in found:
+            found[inst.key] = inst
+
+    for profile, _folder in _profile_dirs(home):
+        with contextlib.suppress(MoltirError):
+            add(discover(profile=profile, env=plain, openclaw_bin=openclaw_bin))
+    with contextlib.suppress(MoltirError):
+        add(discover(env=env, openclaw_bin=openclaw_bin))
+    for gw_env in find_all_gateway_envs(os.geteuid()):
+        if gw_env.get("HOME") != str(home):
+            continue  # another HOME is another user context (another account's shell, a test harness)
+        with contextlib.suppress(MoltirError):
+            add(discover(env=_env_from_process(gw_env, plain), openclaw_bin=openclaw_bin))
+    if os.geteuid() == 0:
+        units = running_system_gateways(env) + configured_system_gateways(env) + contained_system_gateways(env)
+        for unit in units:
+            with contextlib.suppress(MoltirError):
+                add(discover(env=dict(unit.env), openclaw_bin=openclaw_bin or unit.binary))
+    return sorted(found.values(), key=lambda i: str(i.state_dir))
+
+
+def label(install: Any) -> str:
+    """A short name for an install in --all-profiles output: its profile, else its state dir."""
+    if install.profile:
+        return str(install.profile)
+    home = Path(install.env.get("HOME") or "/")
+    if install.state_dir.is_relative_to(home):
+        return f"~/{install.state_dir.relative_to(home)}"
+    return str(install.state_dir)
