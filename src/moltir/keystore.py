@@ -250,11 +250,11 @@ def _run_only() -> Any:
 
 
 def preflight_for(install: Install, allow_insecure: bool) -> BackendInfo:
-    """:func:`preflight`, except for a SYSTEM install (moltir as root on another user's install, e.g. a
-    system unit's ``User=openclaw``): there the gateway can never read root's keyring, so the token goes
-    into that user's 0600 config (plaintext mode) and a keyring copy is only a record; when root has no
-    usable keyring that record is skipped (the config is the one copy, readable by root and the user)
-    instead of refusing containment."""
+    """:func:`preflight`, except where the gateway cannot read this account's keyring anyway
+    (:attr:`Install.keyring_unreachable`: a system unit's ``User=openclaw`` with moltir as root, a
+    container): the token goes into its 0600 config (plaintext mode) and a keyring copy is only a
+    record; with no usable keyring that record is skipped (the config is the one copy) instead of
+    refusing containment."""
     global _RUN_ONLY_SET
     info = BackendInfo(SYSTEM_NO_KEYRING, "no keyring (system install: the token is only in the 0600 config)", None)
     if _RUN_ONLY_SET:
@@ -262,7 +262,7 @@ def preflight_for(install: Install, allow_insecure: bool) -> BackendInfo:
     try:
         return preflight(allow_insecure)
     except MoltirError:
-        if install.run_as is None:
+        if install.keyring_unreachable is None:
             raise
     import keyring
 

@@ -460,6 +460,14 @@ def find_gateways(install: Install, *, extra_ports: Iterable[int] = ()) -> list[
     return sorted(found.values(), key=lambda g: (g.source != "lock", g.pid))
 
 
+def describe_process(pid: int, *, matched_by: str, install: Install) -> GatewayProcess | None:
+    """A :class:`GatewayProcess` for a pid found another way (a container engine's main pid)."""
+    try:
+        return _describe(psutil.Process(pid), source="scan", matched_by=matched_by, install_port=_install_port(install))
+    except psutil.Error:
+        return None
+
+
 def find_all_gateway_envs(uid: int) -> list[dict[str, str]]:
     """The environments of every running gateway process owned by ``uid`` (any install)."""
     out = []

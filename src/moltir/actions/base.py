@@ -43,7 +43,7 @@ class Param:
 class Change:
     """One line of a plan: a process to signal, a config key, a keyring entry, a file."""
 
-    kind: Literal["process", "service", "config", "keyring", "file", "command", "note"]
+    kind: Literal["process", "service", "config", "keyring", "file", "command", "note", "container"]
     target: str
     before: str | None = None
     after: str | None = None

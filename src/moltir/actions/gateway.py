@@ -82,10 +82,11 @@ class Survey:
     manager: Any  # moltir.services.Manager
     gateway_env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    container: Any | None = None  # moltir.openclaw.containers.Container running the gateway, if any
 
     @property
     def running(self) -> bool:
-        return bool(self.gateways) or self.supervisor is not None
+        return bool(self.gateways) or self.supervisor is not None or bool(self.container and self.container.running)
 
     @property
     def gateway(self) -> Any | None:
@@ -126,6 +127,15 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
             "stop the extra ones yourself (kill PID) or point moltir at the right one with "
             "--state-dir/--config, then run it again")
     gw = gateways[0] if gateways else None
+    container = None
+    if service_mode != "ignore":
+        from moltir.actions.gateway_container import find_container, gateway_of
+
+        container = find_container(install, gw.pid if gw else None)
+        if container is not None and gw is None:
+            found_gw = gateway_of(container, install)
+            if found_gw is not None:
+                gw, gateways = found_gw, [found_gw]
     manager = services.Manager(install)
     genv: dict[str, str] = {}
     if gw is not None:
@@ -133,6 +143,8 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
     notes: list[str] = []
     if service_mode == "ignore":
         return Survey(gateways, [], None, manager, genv, ["service manager ignored (service: ignore)"])
+    if container is not None and container.systemd_unit:  # Quadlet / generate systemd: stopped through the unit
+        genv = {**genv, "OPENCLAW_SYSTEMD_UNIT": container.systemd_unit}
     found = services.detect(manager, gateway_pid=gw.pid if gw else None, gateway_env=genv)
     if me == 0:  # system units (OpenClaw's server installer) are within reach
         system = services.Manager(install, scope="system")
@@ -140,6 +152,8 @@ def survey(install: Install, *, service_mode: str = "auto") -> Survey:
     supervisor = next((s for s in found if services.is_supervising(s, gw.pid if gw else None)), None)
     if supervisor is not None and supervisor.scope == "system":
         manager = services.Manager(install, scope="system")
+    if supervisor is None and container is not None:
+        return Survey(gateways, found, None, manager, genv, notes=[], container=container)
     if gw is not None and supervisor is None:
         unit, user = services.process_cgroup_unit(gw.pid)
         if unit and not user:
@@ -218,6 +232,11 @@ class GatewayStop(Action):
                       else f"SIGTERM, SIGKILL after {timeout:g} s")
             changes.append(Change("process", target, before="running", after="stopped", detail=detail))
         changes.append(Change("file", "volatile/processes.json", detail="process snapshot, taken before any signal"))
+        if sv.container is not None and sv.supervisor is None:
+            c = sv.container
+            changes.insert(0, Change("container", f"{c.engine}:{c.name}", before="running", after="stopped",
+                                     detail=f"{c.engine} stop -t {timeout:g} (restart policy {c.restart_policy} "
+                                            "recorded)"))
         if gw is not None:
             summary = f"stop the gateway {_gw_label(gw)}"
         else:
@@ -319,6 +338,13 @@ class GatewayStop(Action):
             if left and left.killed:
                 warnings.append(f"killed {len(left.killed)} process(es) left behind by the service manager: "
                                 f"{', '.join(map(str, left.killed))}")
+        elif sv.container is not None:
+            from moltir.actions import gateway_container
+
+            extra, more, forced = gateway_container.stop(ctx, sv.container, timeout)
+            details.update(extra)
+            warnings.extend(more)
+            elapsed = float(extra["elapsed_s"])
         else:
             assert gw is not None
             if not roots:
@@ -369,6 +395,10 @@ class GatewayStop(Action):
             ctx.case.write_json(srel, {"taken_at": snap["taken_at"],
                                        "supervisor": sv.supervisor.name if sv.supervisor else None,
                                        "services": [s.to_dict() for s in sv.services]})
+        if sv.container is not None:
+            from moltir.actions.gateway_container import snapshot as container_snapshot
+
+            ctx.event("gateway.container_evidence", **container_snapshot(ctx, sv.container))
         if sv.supervisor is not None and sv.supervisor.manager == "systemd" and gproc is not None:
             from moltir.actions.unit_evidence import keep_unit_evidence
 
@@ -399,6 +429,12 @@ class GatewayStop(Action):
                 "scope": s.scope,
                 "user": s.properties.get("User") or None,
             }
+            return rec
+        if sv.container is not None:
+            from moltir.actions.gateway_container import record as container_record
+
+            rec["mode"] = "container"
+            rec["container"] = container_record(sv.container)
             return rec
         rec["mode"] = "foreground"
         env = sv.gateway_env
@@ -462,6 +498,12 @@ class GatewayStop(Action):
             child = proc.respawned_by(ctx.install, launcher, since)
             if child is not None:
                 raise _respawned_by_launcher(child.pid, launcher)
+        if result.details.get("container"):
+            from moltir.actions.gateway_container import still_running
+
+            back = still_running(ctx, result.details)
+            if back is not None:
+                raise verify_error(back, "stop it with the container engine, then run moltir again")
         open_ports = sorted(p for p in ports if gateway_http.port_open(p))
         if open_ports:
             listeners = [proc.describe_pid(d["pid"]) if d.get("pid") else d
@@ -713,6 +755,11 @@ class GatewayStart(Action):
             return Plan(f"launch {' '.join(rec['argv'])} detached (log {log})",
                         (Change("process", " ".join(rec["argv"]), before="stopped", after="running",
                                 detail=f"env: {', '.join(sorted(rec.get('env', {})))}"),))
+        if mode == "container":
+            cont = rec.get("container") or {}
+            return Plan(f"start the {cont.get('engine')} container {cont.get('name')}",
+                        (Change("container", f"{cont.get('engine')}:{cont.get('name')}", before="stopped",
+                                after="running", detail=f"restart policy {cont.get('restart_policy')}"),))
         svc = rec.get("service") or {}
         return Plan(f"start {mode} service {svc.get('name')}",
                     (Change("service", f"{mode}:{svc.get('name')}", before="stopped", after="running"),))
@@ -745,6 +792,11 @@ class GatewayStart(Action):
         ctx.event("gateway.start", mode=mode, port=port, token_source=token_source)
         if mode == "foreground":
             return self._start_foreground(ctx, rec, port, token, token_source, timeout, warnings)
+        if mode == "container":
+            from moltir.actions import gateway_container
+
+            return gateway_container.start(ctx, rec, self._wait_healthy, port, token, token_source, timeout,
+                                           warnings)
         return self._start_service(ctx, mode, rec, port, token, token_source, timeout, warnings)
 
     def _port(self, ctx: StepContext, rec: Mapping[str, Any]) -> int:

@@ -75,11 +75,11 @@ def resolve_mode(install: Install, requested: str) -> str:
     if requested not in MODES:
         raise usage_error(f"token.rotate: mode {requested!r} is not one of {', '.join(MODES)}")
     can_ref = install.caps.gateway_token_secretref
-    if install.run_as is not None:  # a system install: its gateway runs as another user than moltir (root)
+    unreachable = install.keyring_unreachable  # a system unit's user, a container
+    if unreachable is not None:
         if requested == "keyring-ref":
-            raise usage_error("the gateway runs as another user (a system unit's User=): it cannot read root's "
-                              "keyring, so it cannot take its token from a keyring SecretRef",
-                              'use mode "plaintext" (or "auto"): the token goes into that user\'s 0600 config')
+            raise usage_error(f"{unreachable}, so it cannot take its token from a keyring SecretRef",
+                              'use mode "plaintext" (or "auto"): the token goes into its 0600 config')
         return "plaintext"
     if requested == "auto":
         return "keyring-ref" if can_ref else "plaintext"
@@ -770,10 +770,9 @@ class Rotate(Action):
                                 "the old credential must use the token from the keyring")
             warnings += self._leaks(ctx, config, old, new, gateways)
             if info.name == keystore.SYSTEM_NO_KEYRING:
-                owner = ctx.install.run_as
-                warnings.append(f"system install: the gateway runs as uid {owner[0] if owner else '?'} and cannot "
-                                "read root's keyring, and root has no usable keyring here: the new token is only "
-                                f"in the 0600 config {install.config_path} (read it with sudo)")
+                warnings.append(f"system install: {install.keyring_unreachable}, and this account has no usable "
+                                f"keyring: the new token is only in the 0600 config {install.config_path}"
+                                + (" (read it with sudo)" if install.run_as is not None else ""))
             elif mode == "plaintext":
                 warnings.append(f"{install.product} {install.version or '(release unknown)'} does not take a "
                                 f"SecretRef for the gateway token: the token is in the 0600 config "

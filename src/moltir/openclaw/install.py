@@ -230,6 +230,20 @@ class Install:
             return (st.st_uid, st.st_gid) if st.st_uid != 0 else None
         return None
 
+    @functools.cached_property
+    def keyring_unreachable(self) -> str | None:
+        """Why the gateway cannot read a secret from this account's keyring at start (so the token must
+        go into its config), or None: it runs as another user (a system unit's ``User=``, moltir being
+        root), or in a container (which reaches no host keyring or D-Bus session)."""
+        if self.run_as is not None:
+            return (f"the gateway runs as uid {self.run_as[0]} (e.g. a system unit's User=), not as moltir's "
+                    "user: it cannot read this account's keyring")
+        from moltir.openclaw import containers
+
+        for c in containers.for_state_dir(self.state_dir, self.env):
+            return f"the gateway runs in the {c.engine} container {c.name}: it reaches no keyring on the host"
+        return None
+
     def run_cli(self, *args: str, timeout_s: float, extra_env: Mapping[str, str] | None = None,
                 env: Mapping[str, str] | None = None) -> Any:
         """Run the install's CLI bounded, in its own session, as :attr:`run_as`, from its home folder;
