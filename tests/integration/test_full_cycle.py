@@ -276,3 +276,54 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
         assert gw.token_status(newest) == 400
     finally:
         gw.stop()
+
+
+RESPAWNER = r'''
+import subprocess, sys
+binary, log = sys.argv[1], sys.argv[2]
+while True:   # a supervisor moltir does not know: restarts the gateway whenever it dies
+    with open(log, "ab") as fh:
+        subprocess.Popen([binary, "gateway", "run"], stdin=subprocess.DEVNULL, stdout=fh,
+                         stderr=subprocess.STDOUT).wait()
+'''
+
+
+def test_a_stop_that_fails_still_disables_dms_and_rotates_the_token(openclaw_home: OpenClawHome,
+                                                                     secret_service: SecretService) -> None:
+    """An unknown supervisor brings the gateway back: the stop fails (exit 5, the supervisor named),
+    but the bot is not left open: the DMs are disabled and the token rotated, and the gateway that
+    came back runs on the NEW token with DMs off; the run says what is left."""
+    import os
+    import signal
+
+    from tests.harness.procs import kill_leftovers
+
+    home = openclaw_home
+    home.env.update(secret_service.env)
+    home.env["MOLTIR_HOME"] = str(home.root / "moltir-home")
+    env = dict(home.env)
+    old = home.token
+    script = home.root / "respawner.py"
+    script.write_text(RESPAWNER)
+    sup = subprocess.Popen([sys.executable, str(script), str(home.openclaw_bin), str(home.root / "sup.log")],
+                           env=env, cwd=home.home, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: Gateway(home).token_status(old) == 400, 180, what="supervised gateway")
+        contain = _moltir(env, home.root, "contain", "--yes", "--json")
+        assert contain.returncode == 5, contain.stdout + contain.stderr
+        result = json.loads(contain.stdout)
+        steps = {s["id"]: s for s in result["steps"]}
+        assert steps["stop-gateway"]["status"] == "failed" and "respawner.py" in steps["stop-gateway"]["error"]
+        assert steps["disable-dms"]["status"] == "done" and steps["rotate-token"]["status"] == "done"
+        assert "stop-gateway" in result["message"] and "again" in result["message"]
+        cfg = json5.loads(home.config_path.read_text())
+        assert cfg["channels"]["telegram"]["dmPolicy"] == "disabled"
+        new = _keyring_token(env, f"gateway-token:{discover(env=env).key}")
+        assert new and new != old
+        wait_until(lambda: Gateway(home).token_status(new) == 400, 180, what="the gateway that came back, on the "
+                                                                              "new token")
+        assert Gateway(home).token_status(old) == 401
+    finally:
+        os.killpg(sup.pid, signal.SIGKILL)
+        sup.wait(timeout=10)
+        kill_leftovers(home.state_dir)
