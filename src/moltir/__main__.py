@@ -1,3 +1,3 @@
-from moltir.cli import main
+from moltir.entry import main
 
 main()

@@ -833,6 +833,23 @@ def one_line(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def short_command(argv: Sequence[str], limit: int = 120) -> str:
+    """A command line for one message line that keeps what names it wherever it was installed: long
+    paths lose their folders ("…/respawner.py"), then a line still too long is cut in the middle, so
+    the program's name and the last arguments (a script's name) both stay."""
+    words = []
+    for word in argv:
+        word = _WS_RE.sub(" ", word).strip()
+        if "/" in word and len(word) > 32 and not word.startswith("-"):
+            word = "…/" + "/".join(word.rstrip("/").split("/")[-2:])
+        words.append(word)
+    text = " ".join(w for w in words if w)
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return text[:head] + " … " + text[-(limit - head - 3):]
+
+
 def run_capture(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str],
                 cwd: str | None = None, run_as: tuple[int, int] | None = None) -> subprocess.CompletedProcess[bytes]:
     """``subprocess.run(capture_output=True, timeout=…)`` that leaves nothing behind.

@@ -434,3 +434,14 @@ def test_lock_owned_by_a_gateway_titled_openclaw_is_found(tmp_path: Path, fakes:
     gw.wait_ready()
     found = proc.find_gateways(inst)
     assert [(g.pid, g.source) for g in found] == [(gw.pid, "lock")]
+
+
+def test_short_command_keeps_the_program_and_the_script_wherever_the_repo_lives() -> None:
+    deep = "/tmp/" + "a-much-longer-checkout-path/" * 8
+    argv = [deep + ".venv/bin/python3", deep + "tests/tmp/respawner.py", deep + "openclaw", "/tmp/sup.log"]
+    text = proc.short_command(argv)
+    assert len(text) <= 120
+    assert "python3" in text and "respawner.py" in text
+    long_args = ["node", "gateway", *[f"--flag-{i}=value" for i in range(40)], "last-arg.js"]
+    cut = proc.short_command(long_args)
+    assert cut.startswith("node gateway") and cut.endswith("last-arg.js") and " … " in cut and len(cut) <= 120

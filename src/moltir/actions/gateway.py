@@ -537,9 +537,9 @@ def _port_held(install: Install) -> MoltirError | None:
 def _describe_listener(d: Mapping[str, Any]) -> str:
     if not d.get("pid"):
         return "owner not visible (another user's process?)"
-    from moltir.proc import one_line
+    from moltir.proc import one_line, short_command
 
-    cmd = one_line(" ".join(d.get("cmdline") or []) or d.get("name") or "?", 120)
+    cmd = short_command(d.get("cmdline") or []) or one_line(str(d.get("name") or "?"), 120)
     return f"pid {d['pid']} {d.get('name') or ''} [{cmd}]".strip()
 
 
@@ -562,8 +562,8 @@ def _respawn_error(gw: Any, since: float, result: StepResult) -> MoltirError:
     if respawner is None:
         who = "an unknown process"
     else:
-        cmd = " ".join(respawner.get("cmdline") or []) or respawner.get("name") or "?"
-        who = f"pid {respawner['pid']} ({respawner.get('name')}: {proc.one_line(cmd, 120)})"
+        cmd = proc.short_command(respawner.get("cmdline") or []) or str(respawner.get("name") or "?")
+        who = f"pid {respawner['pid']} ({respawner.get('name')}: {cmd})"
         if respawner["pid"] == 1:
             who += ", the init system: a system-level service restarts it"
     return verify_error(
@@ -575,10 +575,10 @@ def _respawned_by_launcher(pid: int, launcher: Mapping[str, Any]) -> MoltirError
     from moltir import proc
 
     sup = proc.describe_pid(int(launcher["pid"]))
-    cmd = " ".join(sup.get("cmdline") or []) or sup.get("name") or "?"
+    cmd = proc.short_command(sup.get("cmdline") or []) or str(sup.get("name") or "?")
     return verify_error(
         f"the gateway came back after the stop as pid {pid} (still starting), started by pid {sup['pid']} "
-        f"({sup.get('name')}: {proc.one_line(cmd, 120)}), the process that had started the stopped gateway: "
+        f"({sup.get('name')}: {cmd}), the process that had started the stopped gateway: "
         "a supervisor restarts it",
         "stop the supervisor (or the gateway through it), then run moltir again (it resumes at this step)")
 

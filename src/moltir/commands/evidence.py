@@ -21,6 +21,34 @@ if TYPE_CHECKING:
     from moltir.openclaw import Install
 
 
+def _case_id(folder: Path) -> str:
+    try:
+        info = json.loads((folder / "case.json").read_text(encoding="utf-8"))
+        return str(info.get("case_id") or folder.name)
+    except (OSError, ValueError, AttributeError):
+        return folder.name
+
+
+def _known_cases(env: Any) -> list[Path]:
+    """Every case moltir knows of: the folders under the cases root, and the cases each install's index
+    names (a case made with ``--case-dir`` lives elsewhere; ``evidence list`` shows it too)."""
+    from moltir import paths
+
+    root = paths.cases_root(env)
+    found = [p for p in root.iterdir() if (p / "case.json").is_file()] if root.is_dir() else []
+    index = paths.installs_dir(env)
+    for entry in sorted(index.glob("*.json")) if index.is_dir() else []:
+        try:
+            data = json.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for key in ("latest_case", "latest_drill"):
+            folder = Path(str(data.get(key) or ""))
+            if data.get(key) and (folder / "case.json").is_file():
+                found.append(folder)
+    return found
+
+
 def resolve_case(arg: str | None, install: Install | None) -> Path:
     """The case folder ``arg`` names (a folder, a case id or a unique id prefix), or the
     install's latest case when ``arg`` is None."""
@@ -39,10 +67,12 @@ def resolve_case(arg: str | None, install: Install | None) -> Path:
     path = Path(arg).expanduser()
     if (path / "case.json").is_file():
         return path
-    if "/" not in arg and root.is_dir():
-        if (root / arg / "case.json").is_file():
-            return root / arg
-        matches = sorted(p for p in root.iterdir() if p.name.startswith(arg) and (p / "case.json").is_file())
+    if "/" not in arg:
+        known = _known_cases(env)
+        exact = [p for p in known if _case_id(p) == arg]
+        if exact:
+            return exact[0]
+        matches = sorted({os.path.realpath(p): p for p in known if _case_id(p).startswith(arg)}.values())
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:
