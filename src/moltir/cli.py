@@ -74,7 +74,9 @@ def _fail(exc: MoltirError, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint or None,
                                "exit_code": exc.exit_code}))
-    click.echo(f"moltir: {exc.one_line()}", err=True)
+    from moltir.text import shown
+
+    click.echo(f"moltir: {shown(exc.one_line(), 4000)}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -209,6 +211,15 @@ def cli(ctx: click.Context, /, as_json: bool, **install: Any) -> None:
 
 # ---- runbook runners ----------------------------------------------------------------------
 
+def _check_free_text(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from moltir.text import MAX_REASON
+
+    if value and len(value) > MAX_REASON:
+        raise click.BadParameter(f"{len(value)} characters: at most {MAX_REASON}; put a longer account in a "
+                                 "file and name it here")
+    return value
+
+
 def run_options(fn: F) -> F:
     opts = [
         click.option("--runbook", "runbook_path", metavar="NAME|PATH", help="Run another runbook."),
@@ -216,7 +227,8 @@ def run_options(fn: F) -> F:
         click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a TTY)."),
         click.option("--case-dir", type=click.Path(path_type=Path), help="Folder of the case (default: "
                      "$XDG_STATE_HOME/moltir/cases/<case-id>)."),
-        click.option("--reason", default="", help="Why: recorded in the case."),
+        click.option("--reason", default="", callback=_check_free_text,
+                     help="Why: recorded in the case (at most 2000 characters)."),
         click.option("--force", is_flag=True, help="Override safety refusals (conflicts, non-latest case)."),
         click.option("--allow-insecure-keyring", is_flag=True, help="Accept a plaintext/null keyring backend."),
         click.option("--clean-env", is_flag=True, help="Remove a stale OPENCLAW_GATEWAY_TOKEN from <state>/.env."),
@@ -241,8 +253,10 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
                          allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
                          revoke_devices=kw["revoke_devices"], reason=kw["reason"])
+    from moltir.text import shown
+
     for note in install.notes:
-        click.echo(f"warning: {note}", err=True)
+        click.echo(f"warning: {shown(note, 2000)}", err=True)
     case_dir: Path | None = kw["case_dir"]
 
     if kw["dry_run"]:  # the case the run would use (engine.existing_case), read-only; no lock, no writes
@@ -366,33 +380,42 @@ def _render(result: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
         return
+    from moltir.text import shown
+
+    lines: list[str] = []
+    _render_text(result, lines.append)
+    for line in lines:  # config values, step ids, reasons: control characters shown escaped, never sent raw
+        click.echo("\n".join(shown(part, 4000) for part in str(line).split("\n")))
+
+
+def _render_text(result: Any, out: Callable[[str], None]) -> None:
     if result.status == "dry-run":
-        click.echo(f"Plan for '{result.runbook}' (dry run: nothing will be changed)")
+        out(f"Plan for '{result.runbook}' (dry run: nothing will be changed)")
         for i, p in enumerate(result.plans, 1):
             head = f"{i}. {p.step.id} ({p.step.action})"
             if p.error:
-                click.echo(f"{head}: cannot plan: {p.error}")
+                out(f"{head}: cannot plan: {p.error}")
                 continue
             assert p.plan is not None
             tag = " [already done]" if p.plan.already_done else ("" if p.plan.simulated else " [not simulated]")
-            click.echo(f"{head}: {p.plan.summary}{tag}")
+            out(f"{head}: {p.plan.summary}{tag}")
             for c in p.plan.changes:
                 arrow = (f": {c.before} -> {c.after}" if c.before is not None and c.after is not None else
                          f": {c.after if c.after is not None else c.before}" if (c.before or c.after) else "")
-                click.echo(f"     {c.kind:<8} {c.target}{arrow}{('  ' + c.detail) if c.detail else ''}")
+                out(f"     {c.kind:<8} {c.target}{arrow}{('  ' + c.detail) if c.detail else ''}")
             for w in p.plan.warnings:
-                click.echo(f"     warning: {w}")
+                out(f"     warning: {w}")
             if p.plan.diff:
-                click.echo("\n".join("     " + ln for ln in p.plan.diff.rstrip("\n").splitlines()))
-        click.echo(result.message)
+                out("\n".join("     " + ln for ln in p.plan.diff.rstrip("\n").splitlines()))
+        out(result.message)
         return
     if result.status == "noop":
-        click.echo(result.message)
+        out(result.message)
         return
-    click.echo("")
-    click.echo(result.message)
+    out("")
+    out(result.message)
     if result.case_dir:
-        click.echo(f"case folder: {result.case_dir}")
+        out(f"case folder: {result.case_dir}")
 
 
 def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from moltir import paths
 from moltir.errors import MoltirError
 from moltir.openclaw import Install
+from moltir.text import shown
 
 Check = tuple[str, bool, str]
 
@@ -105,11 +106,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append("capabilities of this release (what moltir's actions go by):")
         for name, ans in caps["answers"].items():
             value = ans["value"]
-            shown = ", ".join(value) if isinstance(value, list) else json.dumps(value)
-            lines.append(f"  {name:<26} {shown:<18} {ans['source']}")
+            text = ", ".join(value) if isinstance(value, list) else json.dumps(value)
+            lines.append(f"  {name:<26} {text:<18} {ans['source']}")
     if not report["ok"]:
         lines.append("problems found: fix the ✗ lines above")
     else:
         lines.append("ready" + (" (the ! lines are advice)" if any(c["level"] == "advice" for c in report["checks"])
                                 else ""))
-    return "\n".join(lines)
+    return "\n".join(shown(ln, 4000) for ln in lines)

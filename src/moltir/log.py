@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from moltir.secrets import redact_value
+from moltir.text import shown
 
 _ICONS = {"done": "✓", "already": "✓", "forced": "!", "skipped": "-", "failed": "✗", "not-run": "·"}
 
@@ -33,6 +34,11 @@ class _FriendlyRenderer:
 
     def __call__(self, _: Any, __: str, ev: MutableMapping[str, Any]) -> str:
         label = ev.pop("install_label", None)  # --all-profiles: which install a line is about
+        for key, value in list(ev.items()):  # text from configs, runbooks, reasons: never raw control chars
+            if isinstance(value, str):
+                ev[key] = shown(value, 2000)
+            elif isinstance(value, list):
+                ev[key] = [shown(v, 2000) if isinstance(v, str) else v for v in value]
         line = self._line(ev)
         if label:
             return "\n".join(f"[{label}] {part}" for part in line.splitlines())

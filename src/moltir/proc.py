@@ -835,19 +835,28 @@ def one_line(text: str, limit: int = 160) -> str:
 
 def short_command(argv: Sequence[str], limit: int = 120) -> str:
     """A command line for one message line that keeps what names it wherever it was installed: long
-    paths lose their folders ("…/respawner.py"), then a line still too long is cut in the middle, so
-    the program's name and the last arguments (a script's name) both stay."""
+    paths lose their folders ("…/respawner.py"); a line still too long keeps the program and the script
+    it runs (its first argument that is a path), and is cut in the middle of the rest."""
     words = []
     for word in argv:
         word = _WS_RE.sub(" ", word).strip()
-        if "/" in word and len(word) > 32 and not word.startswith("-"):
+        if "/" in word and len(word) > 32 and not word.startswith("-") and " " not in word:
             word = "…/" + "/".join(word.rstrip("/").split("/")[-2:])
         words.append(word)
-    text = " ".join(w for w in words if w)
-    if len(text) <= limit:
+    words = [w for w in words if w]
+    text = " ".join(words)
+    if len(text) <= limit or not words:
         return text
-    head = limit // 3
-    return text[:head] + " … " + text[-(limit - head - 3):]
+    core_n = 1 + next((i for i, w in enumerate(words[1:3], 1) if "/" in w and " " not in w), 0)
+    core = " ".join(words[:core_n])
+    rest = " ".join(words[core_n:])
+    room = limit - len(core) - 3
+    if room < 8:
+        return core[: limit - 1] + "…"
+    if len(rest) <= room + 3:
+        return f"{core} {rest}"
+    head = room // 3
+    return f"{core} {rest[:head]}…{rest[-(room - head - 1):]}"
 
 
 def run_capture(argv: Sequence[str], *, timeout_s: float, env: Mapping[str, str],

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from moltir import actions
 from moltir.errors import usage_error
+from moltir.text import check_ident, shown
 
 STEP_KEYS = frozenset({"id", "action", "with", "on_failure", "timeout_s", "description"})
 TOP_KEYS = frozenset({"name", "description", "steps", "$schema"})
@@ -110,6 +111,9 @@ def load(path: Path) -> Runbook:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         fail(("name",), "'name' must be a non-empty string")
+    if not check_ident(name):
+        fail(("name",), f"'name' {shown(name, 80)!s} is not a plain name: letters, digits, '-' and '_' only "
+             "(at most 64; it names files in the case folder)")
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         fail(("steps",), "'steps' must be a non-empty list")
@@ -127,14 +131,17 @@ def load(path: Path) -> Runbook:
         sid = raw.get("id")
         if not isinstance(sid, str) or not sid:
             fail((*where, "id") if "id" in raw else where, f"step {i + 1}: 'id' must be a non-empty string")
+        if not check_ident(sid):
+            fail((*where, "id"), f"step {i + 1}: id {shown(sid, 80)!s} is not a plain name: letters, digits, '-' "
+                 "and '_' only (at most 64; it names files in the case folder)")
         if sid in seen:
             fail((*where, "id"), f"duplicate step id {sid!r}")
         seen.add(sid)
         action = raw.get("action")
         if not isinstance(action, str) or action not in known:
-            shown = action if isinstance(action, str) else type(action).__name__
+            got = action if isinstance(action, str) else type(action).__name__
             fail((*where, "action") if "action" in raw else where,
-                 f"step {sid!r}: unknown action {shown!r}",
+                 f"step {sid!r}: unknown action {got!r}",
                  f"known actions: {', '.join(sorted(known))}")
         params = raw.get("with", {})
         if not isinstance(params, dict):

@@ -16,6 +16,7 @@ from moltir.errors import MoltirError
 from moltir.journal import Journal, verify_chain
 from moltir.lock import current_holder
 from moltir.openclaw import Install
+from moltir.text import shown
 
 _WORDS = {
     "running": "RUNNING: a moltir run is working on this case right now",
@@ -136,7 +137,7 @@ def render(report: dict[str, Any]) -> str:
     case = report.get("case")
     if not case:
         lines.append("no case yet for this install (nothing has been contained)")
-        return "\n".join(lines)
+        return "\n".join(shown(ln, 4000) for ln in lines)
     lines.append(f"case:    {case['id']}" + (f"  opened {case['opened_at']}" if case.get("opened_at") else "")
                  + (f"  reason: {case['reason']}" if case.get("reason") else ""))
     lines.append(f"folder:  {case['dir']}")
@@ -166,4 +167,4 @@ def render(report: dict[str, Any]) -> str:
         j = report["journal"]
         lines.append(f"journal: {'hash chain intact' if j['ok'] else 'BROKEN'} ({j['records']} records)")
         lines.extend(f"  {p}" for p in j["problems"])
-    return "\n".join(lines)
+    return "\n".join(shown(ln, 4000) for ln in lines)

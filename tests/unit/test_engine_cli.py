@@ -692,3 +692,24 @@ def test_evidence_verify_finds_a_case_made_with_case_dir_by_its_id(tmp_path: Pat
     assert str(elsewhere) in got.stdout + got.stderr or got.returncode in (0, 5), got.stdout + got.stderr
     prefix = _moltir("evidence", "verify", case_id[:12], env=env)
     assert "no case" not in prefix.stderr, prefix.stderr
+
+
+def test_text_a_user_controls_never_reaches_the_terminal_raw(tmp_path: Path) -> None:
+    """A reason with an escape sequence and a carriage return is stored, but shown escaped; a too long
+    one is refused (exit 2); a runbook step id that is not a plain name (a path) is refused at load."""
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "only", action: "test.sleep", with: {{ marker: '
+                  f'"{tmp_path}/marks" }} }} ] }}')
+    evil = "odd DMs\x1b[2J\x1b]0;owned\x07\rfake line"
+    run = _moltir("contain", "--yes", "--runbook", str(rb), "--reason", evil, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    status = _moltir("status", env=env)
+    assert "\x1b" not in status.stdout and "\r" not in status.stdout and "\x07" not in status.stdout
+    assert "\\x1b[2J" in status.stdout and "\\x0dfake line" in status.stdout
+    too_long = _moltir("contain", "--yes", "--runbook", str(rb), "--reason", "x" * 2001, env=env)
+    assert too_long.returncode == 2 and "at most 2000" in too_long.stderr
+    bad = tmp_path / "bad.json5"
+    bad.write_text('{ name: "contain", steps: [ { id: "../../escape", action: "test.sleep" } ] }')
+    refused = _moltir("runbook", "validate", str(bad), env=env)
+    assert refused.returncode == 2 and "not a plain name" in refused.stderr

@@ -444,4 +444,4 @@ def test_short_command_keeps_the_program_and_the_script_wherever_the_repo_lives(
     assert "python3" in text and "respawner.py" in text
     long_args = ["node", "gateway", *[f"--flag-{i}=value" for i in range(40)], "last-arg.js"]
     cut = proc.short_command(long_args)
-    assert cut.startswith("node gateway") and cut.endswith("last-arg.js") and " … " in cut and len(cut) <= 120
+    assert cut.startswith("node gateway") and cut.endswith("last-arg.js") and "…" in cut and len(cut) <= 120

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from moltir.cli import EXIT_HELP, get_install, handle_errors, install_options, json_option
+from moltir.cli import EXIT_HELP, _check_free_text, get_install, handle_errors, install_options, json_option
 from moltir.errors import EXIT_VERIFY, usage_error, verify_error
 
 if TYPE_CHECKING:
@@ -191,7 +191,8 @@ def export_cmd(ctx: click.Context, /, case: str | None, output: Path, as_json: b
 
 @evidence.command("custody", epilog=EXIT_HELP)
 @click.argument("case", required=False)
-@click.option("--note", required=True, help="Who took custody, where it went, why.")
+@click.option("--note", required=True, callback=_check_free_text,
+              help="Who took custody, where it went, why (at most 2000 characters).")
 @json_option
 @install_options
 @click.pass_context
