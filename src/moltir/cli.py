@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from moltir import __version__
-from moltir.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
+from moltir.errors import EXIT_CODES, EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -260,9 +260,16 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     case_dir: Path | None = kw["case_dir"]
 
     if kw["dry_run"]:  # the case the run would use (engine.existing_case), read-only; no lock, no writes
-        existing = engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, readonly=True)
+        from moltir import paths
+
+        dry_notes: list[str] = []
+        existing = engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, readonly=True,
+                                        notes=dry_notes)
+        for note in dry_notes:  # e.g. a damaged case the run would not resume: said now, as the run would
+            click.echo(f"warning: {shown(note, 2000)}", err=True)
         case = existing if existing is not None else Case(case_dir or Path("(new case)"), readonly=True)
-        plans = engine.plan_run(rb, install, case, options)
+        plans = engine.plan_run(rb, install, case, options, resumed=existing is not None)
+        home_problem = paths.unwritable(case_dir if case_dir is not None else paths.cases_root(install.env))
         # Decision: a dry run exits with the code the run would end with when a step cannot be
         # planned (2 malformed config, 3 read-only config / no keyring ...), so a script (or a
         # scared user) can tell "this would work" from "this would stop half-way" by the exit code.
@@ -273,6 +280,9 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
             problem = (blocked.step.id, why, blocked.plan.fails)
         elif blocked is not None:
             problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED)
+        if problem is None and home_problem is not None and existing is None:
+            problem = ("preflight", f"the case folder cannot be created: {home_problem} (set MOLTIR_HOME or "
+                                    "--case-dir to a writable folder)", EXIT_ENV)
         if problem is None:
             try:
                 engine.preflight(rb, install, options, existing)

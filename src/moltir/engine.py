@@ -199,6 +199,10 @@ def require_install(install: Install) -> None:
     A config without its state dir (OpenClaw creates the state dir at first start) is an
     install, and so is a state dir without a config (the gateway runs on defaults).
     """
+    if install.state_dir.exists() and not install.state_dir.is_dir():
+        raise MoltirError(f"{install.state_dir} is a file, not a folder: an OpenClaw state dir is a folder",
+                          hint="pass the folder that holds openclaw.json (--state-dir), or --config for the file; "
+                               "nothing was changed", exit_code=EXIT_USAGE)
     if install.state_dir.exists() or install.config_path.exists():
         return
     raise env_error(f"no OpenClaw install at {install.state_dir}: the folder does not exist and there is no "
@@ -355,17 +359,34 @@ def _context(step: Step, runbook: Runbook, install: Install, case: Case, journal
                        runbook=runbook.name, timeout_s=step.timeout_s, options=options, shared=shared)
 
 
-def plan_run(runbook: Runbook, install: Install, case: Case, options: RunOptions) -> list[PlannedStep]:
-    """Plan every step with no side effects (the case is read-only, the journal writes nothing)."""
+def plan_run(runbook: Runbook, install: Install, case: Case, options: RunOptions, *,
+             resumed: bool = False) -> list[PlannedStep]:
+    """Plan every step with no side effects (the case is read-only, the journal writes nothing).
+
+    ``resumed``: the run would continue ``case``; a step verified done there whose effect still holds
+    is planned as done earlier (the real run skips it), one whose effect is gone as running again."""
     ro_case = replace(case, readonly=True)
     journal = Journal(None)
     shared: dict[str, Any] = {"dry_run": True}
     planned: list[PlannedStep] = []
+    done: Mapping[str, Any] = {}
+    if resumed:
+        with contextlib.suppress(MoltirError):
+            done = case_status(case)["runs"].get(runbook.name, {}).get("done", {})
     for step in runbook.steps:
         action = actions.load(step.action)()
         ctx = _context(step, runbook, install, ro_case, journal, replace(options, dry_run=True), shared)
+        why = action.still_holds(ctx) if step.id in done else None
+        if step.id in done and why is None:
+            planned.append(PlannedStep(step, Plan(f"done earlier in case {case.id} at {done[step.id]}; still "
+                                                  "holds: the run skips it", already_done=True)))
+            continue
         try:
-            planned.append(PlannedStep(step, action.plan(ctx)))
+            plan = action.plan(ctx)
+            if why is not None:
+                plan = replace(plan, warnings=(*plan.warnings, f"done earlier in case {case.id}, but {why}: "
+                                                               "the run does it again"))
+            planned.append(PlannedStep(step, plan))
         except MoltirError as exc:
             planned.append(PlannedStep(step, None, exc.one_line(), exc.exit_code))
     return planned

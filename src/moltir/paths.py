@@ -32,3 +32,18 @@ def installs_dir(env: Mapping[str, str] | None = None) -> Path:
 
 def drills_dir(env: Mapping[str, str] | None = None) -> Path:
     return moltir_home(env) / "drills"
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why moltir could not create files under ``folder`` (it or its nearest existing parent is not a
+    writable folder), or None. Writes nothing: for ``--dry-run``'s prediction of the real run."""
+    probe = Path(folder)
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{folder}: no existing parent folder"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user"
+    return None

@@ -713,3 +713,26 @@ def test_text_a_user_controls_never_reaches_the_terminal_raw(tmp_path: Path) -> 
     bad.write_text('{ name: "contain", steps: [ { id: "../../escape", action: "test.sleep" } ] }')
     refused = _moltir("runbook", "validate", str(bad), env=env)
     assert refused.returncode == 2 and "not a plain name" in refused.stderr
+
+
+def test_dry_run_predicts_the_real_run(tmp_path: Path) -> None:
+    """--dry-run runs the same checks as the run: a state dir that is a file (exit 2), a moltir home it
+    cannot write (exit 3), and steps already done in the case it would resume are shown as skipped."""
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "first", action: "test.touch", with: {{ path: '
+                  f'"{tmp_path}/touched" }} }}, {{ id: "second", action: "test.touch" }} ] }}')
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    for cmd in (["contain", "--dry-run"], ["contain", "--yes"]):
+        got = _moltir(*cmd, "--runbook", str(rb), "--state-dir", str(a_file), env=env)
+        assert got.returncode == 2 and "is a file, not a folder" in got.stderr, (cmd, got.stderr)
+    blocked = tmp_path / "blocked-home"
+    blocked.write_text("a file where moltir's home should be")
+    dry = _moltir("contain", "--dry-run", "--runbook", str(rb), env={**env, "MOLTIR_HOME": str(blocked)})
+    real = _moltir("contain", "--yes", "--runbook", str(rb), env={**env, "MOLTIR_HOME": str(blocked)})
+    assert dry.returncode == real.returncode == 3, (dry.stderr, real.stderr)
+    first = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
+    assert first.returncode != 0  # 'second' failed: the case stays open, 'first' done
+    plan = _moltir("contain", "--dry-run", "--runbook", str(rb), env=env)
+    assert "first" in plan.stdout and "done earlier in case" in plan.stdout and "still holds" in plan.stdout
