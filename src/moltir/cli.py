@@ -252,7 +252,8 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     engine.require_install(install)
     options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
                          allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
-                         revoke_devices=kw["revoke_devices"], reason=kw["reason"])
+                         revoke_devices=kw["revoke_devices"], reason=kw["reason"],
+                         reopen_open=kw.get("reopen_open") or "open")
     from moltir.text import shown
 
     for note in install.notes:
@@ -306,7 +307,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     with engine.install_lock(install, command):
         restore_notes: list[str] = []
         if kind == "restore":  # refuse a doubtful case before asking anything
-            restore_notes = _restore_preflight(install, case_dir, kw["force"], rb)
+            restore_notes = _restore_preflight(install, case_dir, kw["force"], rb, options.reopen_open)
         try:  # every pending step's environment check (a usable keyring), before anything changes
             engine.preflight(rb, install, options,
                              engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind))
@@ -352,7 +353,8 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
         sys.exit(result.exit_code)
 
 
-def _restore_preflight(install: Any, case_dir: Path | None, force: bool, rb: Any) -> list[str]:
+def _restore_preflight(install: Any, case_dir: Path | None, force: bool, rb: Any,
+                       reopen_open: str = "open") -> list[str]:
     """Refuse a restore of a doubtful case (unless --force); return what this runbook will change."""
     checks = importlib.import_module("moltir.restore_checks")
     from moltir import engine
@@ -360,7 +362,7 @@ def _restore_preflight(install: Any, case_dir: Path | None, force: bool, rb: Any
     case = engine.existing_case(install, case_dir=case_dir, new_case=False, kind="restore")
     assert case is not None  # existing_case raises when there is none to restore
     notes: list[str] = list(checks.preflight(case, install, force=force))
-    return [*notes, *checks.describe_restore(case, rb, install)]
+    return [*notes, *checks.describe_restore(case, rb, install, reopen_open)]
 
 
 def _explain_partial_restore(case: Any, result: Any) -> Any:
@@ -475,6 +477,8 @@ def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any
 
 @cli.command(epilog=EXIT_HELP)
 @click.option("--all-profiles", is_flag=True, help="Restore every install found that has a case to restore.")
+@click.option("--reopen-open", type=click.Choice(["open", "pairing", "allowlist", "disabled"]), default="open",
+              show_default=True, help="What a DM policy that was 'open' (anyone may write) goes back to.")
 @run_options
 @click.pass_context
 @handle_errors

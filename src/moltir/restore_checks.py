@@ -286,7 +286,12 @@ def _running_gateway(install: Install | None) -> str | None:
     return f"pid {gws[0].pid}" if gws else None
 
 
-def describe_restore(case: Case, runbook: Runbook | None = None, install: Install | None = None) -> list[str]:
+def _is_dm(dotted: str) -> bool:
+    return dotted.endswith(".dmPolicy") or dotted.endswith(".dm.policy")
+
+
+def describe_restore(case: Case, runbook: Runbook | None = None, install: Install | None = None,
+                     reopen_open: str = "open") -> list[str]:
     """What ``moltir restore`` will change for this case, one line per effect.
 
     Decision: the preview says what the run will really do, not what the shipped runbook does in
@@ -313,10 +318,18 @@ def describe_restore(case: Case, runbook: Runbook | None = None, install: Instal
         lines.append("DM policies: left disabled (this runbook has no dm_policy.restore step)")
     elif dm is not None:
         entries = _dm_entries(dm)
+        reopened = [path for path, old, had in entries if had and old == "open" and _is_dm(path)]
+        if reopened and reopen_open == "open":
+            lines.append(f"WARNING: {len(reopened)} DM path(s) go back to 'open': ANYONE can write to the assistant "
+                         "again (" + ", ".join(reopened[:4]) + (" ..." if len(reopened) > 4 else "") + "); "
+                         "'moltir restore --reopen-open=pairing' puts them back as 'pairing' instead")
         if entries:
             lines.append(f"DM policies: {len(entries)} path(s) back to their pre-incident values:")
             for path, old, had in entries:
-                lines.append(f"  {path}: disabled -> {old!r}" if had else
+                new = reopen_open if (had and old == "open" and _is_dm(path)) else old
+                note = " (anyone can write to the bot)" if new == "open" and _is_dm(path) else ""
+                note = f" (was 'open'; --reopen-open={reopen_open})" if new != old else note
+                lines.append(f"  {path}: disabled -> {new!r}{note}" if had else
                              f"  {path}: key removed (moltir inserted it)")
         else:
             lines.append("DM policies: back to their pre-incident values")

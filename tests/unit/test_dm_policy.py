@@ -44,13 +44,14 @@ class Env:
         self.install: Install = pin(install, release, product)
         self.case = Case.create(tmp_path / f"case-{release}", kind="contain", install_info={}, reason="t")
 
-    def ctx(self, action: Action, *, force: bool = False, readonly: bool = False, **params: Any) -> StepContext:
+    def ctx(self, action: Action, *, force: bool = False, readonly: bool = False, reopen: str = "open",
+            **params: Any) -> StepContext:
         merged = {k: p.default for k, p in action.params.items()}
         merged.update(params)
         case = dataclasses.replace(self.case, readonly=True) if readonly else self.case
         journal = Journal(None) if readonly else Journal(self.case.journal_path)
         return StepContext(self.install, case, journal, merged, "step", "contain", None,
-                           RunOptions(force=force, dry_run=readonly), {})
+                           RunOptions(force=force, dry_run=readonly, reopen_open=reopen), {})
 
     def run(self, action: Action, **kw: Any) -> Any:
         ctx = self.ctx(action, **kw)
@@ -393,3 +394,19 @@ def test_no_secret_in_plan_result_or_journal(tmp_path: Path) -> None:
         + env.case.journal_path.read_text() + (env.case.dir / "restore.json").read_text()
     for secret in (PARAMS.token, "AAFakeDefault", "AAFakeOps", "xoxb-fake", "syt_fake", "discord-fake-token"):
         assert secret not in blob
+
+
+def test_restore_can_put_open_dms_back_as_pairing_and_says_so(tmp_path: Path) -> None:
+    from moltir.restore_checks import describe_restore
+
+    text = ('{ channels: { telegram: { dmPolicy: "open", groupPolicy: "open", '
+            'accounts: { ops: { dmPolicy: "pairing" } } } } }')
+    env = Env(tmp_path, text, "2026.9.6")
+    env.run(SetDmPolicy())
+    preview = "\n".join(describe_restore(env.case))
+    assert "WARNING: 1 DM path(s) go back to 'open'" in preview and "--reopen-open=pairing" in preview
+    safer = "\n".join(describe_restore(env.case, reopen_open="pairing"))
+    assert "WARNING" not in safer and "'pairing' (was 'open'" in safer
+    env.run(RestoreDmPolicy(), reopen="pairing")
+    ch = env.data()["channels"]["telegram"]
+    assert ch["dmPolicy"] == "pairing" and ch["accounts"]["ops"]["dmPolicy"] == "pairing"

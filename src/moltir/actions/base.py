@@ -90,6 +90,7 @@ class RunOptions:
     clean_env: bool = False
     revoke_devices: bool = False
     reason: str = ""
+    reopen_open: str = "open"  # restore: the value a DM path recorded as "open" goes back to
 
 
 @dataclass

@@ -535,7 +535,7 @@ class RestoreDmPolicy(Action):
                 else:
                     edits[path] = DELETE
                 continue
-            old_value = old["value"]
+            old_value = restored_value(path, old["value"], ctx.options.reopen_open)
             if current is not MISSING and same_value(current, old_value):
                 already.append(name)
                 continue
@@ -642,12 +642,25 @@ class RestoreDmPolicy(Action):
             if old == ABSENT:
                 if current is not MISSING:
                     wrong.append(_dotted(path))
-            elif current is MISSING or current != old["value"]:
+            elif current is MISSING or current != restored_value(path, old["value"], ctx.options.reopen_open):
                 wrong.append(_dotted(path))
         if wrong:
             raise verify_error(f"DM policies not back at {', '.join(wrong[:5])}"
                                + (f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""),
                                "someone rewrote the config meanwhile; run 'moltir restore' again")
+
+
+def is_dm_path(path: KeyPath) -> bool:
+    return bool(path) and (path[-1] == "dmPolicy" or tuple(path[-2:]) == ("dm", "policy"))
+
+
+def restored_value(path: KeyPath, recorded: object, reopen_open: str) -> object:
+    """What restore writes back at ``path``: the recorded pre-incident value, except a DM policy that was
+    ``open`` (anyone may write to the bot) when ``restore --reopen-open=pairing`` (or allowlist,
+    disabled) asks for a safer one."""
+    if recorded == "open" and reopen_open != "open" and is_dm_path(path):
+        return reopen_open
+    return recorded
 
 
 def _semantically_equal(cfg: ConfigFile, fe: FileEdit, text: str) -> bool:

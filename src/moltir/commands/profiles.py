@@ -74,7 +74,7 @@ def run_all(kind: str, default_runbook: str, kw: Mapping[str, Any], installs: li
     options = RunOptions(dry_run=False, force=bool(kw.get("force")),
                          allow_insecure_keyring=bool(kw.get("allow_insecure_keyring")),
                          clean_env=bool(kw.get("clean_env")), revoke_devices=bool(kw.get("revoke_devices")),
-                         reason=str(kw.get("reason") or ""))
+                         reason=str(kw.get("reason") or ""), reopen_open=str(kw.get("reopen_open") or "open"))
     incident = new_case_id()
     outcomes = [Outcome(i, label(i)) for i in installs]
     ready: list[Outcome] = []
