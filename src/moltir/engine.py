@@ -603,6 +603,36 @@ def _regressions(runbook: Runbook, install: Install, case: Case, journal: Journa
     return found
 
 
+def check_effects(case: Case, install: Install, runbook_name: str = "contain") -> dict[str, str | None]:
+    """For ``moltir status``: each step of ``runbook_name`` verified done in ``case``, re-checked now
+    the way a resumed run checks it (``Action.still_holds``): {step id: None (holds) | why it no
+    longer does}. Read-only. The runbook is the one the case's last run of it loaded (its recorded
+    source), else the shipped one."""
+    from moltir import runbook as rbmod
+
+    records = Journal(case.journal_path).records() if case.journal_path.exists() else []
+    source = next((r.get("source") for r in reversed(records)
+                   if r.get("event") == "run.start" and r.get("runbook") == runbook_name), None)
+    try:
+        rb = rbmod.load(Path(source)) if isinstance(source, str) and Path(source).is_file() \
+            else rbmod.load(rbmod.resolve(runbook_name))
+    except MoltirError:
+        return {}
+    done = case_status(case)["runs"].get(runbook_name, {}).get("done", {})
+    out: dict[str, str | None] = {}
+    ro = replace(case, readonly=True)
+    for step in rb.steps:
+        if step.id not in done:
+            continue
+        action = actions.load(step.action)()
+        ctx = _context(step, rb, install, ro, Journal(None), RunOptions(dry_run=True), {})
+        try:
+            out[step.id] = action.still_holds(ctx)
+        except MoltirError as exc:
+            out[step.id] = exc.one_line()
+    return out
+
+
 def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], status: str) -> str:
     if status == "ok":
         return f"{runbook.name}: all {len(outcomes)} steps done (case {case.id})"

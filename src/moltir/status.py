@@ -31,7 +31,12 @@ _WORDS = {
     "continued": "contained, and continued by a later case (see below): 'moltir restore' restores that one",
     "restored-by-later-case": "restored, by the later case that continued this one (see below)",
     "damaged": "DAMAGED: a case record was edited or corrupted (see below); 'moltir contain' opens a new case",
+    "regressed": "contained on record, but NOT NOW: an effect no longer holds (see below); run 'moltir contain' "
+                 "again",
+    "audited": "done: this run only audited, nothing was contained",
 }
+# actions that only look (audit, copy evidence): a contain run that did nothing else contained nothing
+ONLY_LOOKING = frozenset({"audit.run", "evidence.snapshot"})
 
 
 def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> dict[str, Any]:
@@ -65,8 +70,16 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
         report["continued_by"] = {"case_id": head.id, "dir": str(head.dir), "status": head_status}
         if head_status == "restored" and st["status"] in engine.UNRESTORED:
             st["status"] = "restored-by-later-case"
-        elif st["status"] == "contained":
-            st["status"] = "continued"
+        elif st["status"] in ("contained", "interrupted", "failed", "open"):
+            st["status"] = "continued"  # a later case took over: this one is not what is pending
+    if st["status"] == "contained" and not _contained_anything(case):
+        st["status"] = "audited"
+    holds: dict[str, str | None] = {}
+    if st["status"] in ("contained", "failed", "interrupted") and info.get("kind", "contain") == "contain":
+        holds = engine.check_effects(case, install, "contain")
+        report["effects"] = {sid: ("verified now" if why is None else f"gone: {why}") for sid, why in holds.items()}
+        if st["status"] == "contained" and any(why is not None for why in holds.values()):
+            st["status"] = "regressed"
     report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
                         "opened_at": info.get("opened_at"), "reason": info.get("reason") or None,
                         "operator": info.get("operator")},
@@ -78,6 +91,13 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
         report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
                              "problems": list(chain.problems)}
     return report
+
+
+def _contained_anything(case: Case) -> bool:
+    """Whether the case's contain run did more than look (an audit, an evidence copy)."""
+    records = Journal(case.journal_path).records() if case.journal_path.exists() else []
+    return any(r.get("event") in ("step.done", "step.applied") and r.get("runbook") is not None
+               and isinstance(r.get("action"), str) and r.get("action") not in ONLY_LOOKING for r in records)
 
 
 def _effect_times(case: Case) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
@@ -148,6 +168,7 @@ def render(report: dict[str, Any]) -> str:
     if report.get("running"):
         run = report["running"]
         lines.append(f"running: pid {run.get('pid')}, '{run.get('command')}' since {run.get('started_at')}")
+    effects = report.get("effects") or {}
     for name, run in report.get("runs", {}).items():
         state = "ok" if run["ok"] else ("failed" if run["ok"] is False else "unfinished")
         lines.append(f"{name}: {state}, started {run['started']}" +
@@ -156,7 +177,12 @@ def render(report: dict[str, Any]) -> str:
             if step["state"] == "done":
                 how = step.get("status", "done")
                 icon = {"skipped": "-", "forced": "!"}.get(how, "✓")  # as the run printed it
-                lines.append(f"  {icon} {step['id']}  {step['at']}" + (f"  ({how})" if how != "done" else ""))
+                now = effects.get(step["id"]) if name == "contain" else None
+                held = f"  [{now}]" if now else ("  [recorded]" if name == "contain" and effects else "")
+                if now and now.startswith("gone"):
+                    icon = "✗"
+                lines.append(f"  {icon} {step['id']}  {step['at']}" + (f"  ({how})" if how != "done" else "")
+                             + held)
             elif step["state"] == "failed":
                 lines.append(f"  ✗ {step['id']}  {step['error']}")
             else:

@@ -501,7 +501,8 @@ def test_status_lists_steps_in_runbook_order_with_the_time_each_took_effect(tmp_
     text = _moltir("status", env=env).stdout
     lines = [ln.strip() for ln in text.splitlines() if ln.startswith("  ")]
     assert [ln.split()[1] for ln in lines] == ["watched", "snapshot", "audit"], text
-    assert lines[0] == f"✓ watched  {applied}" and lines[2] == f"✓ audit  {audit_done}"
+    # each step stamped when it took effect, and re-checked now (status says whether it still holds)
+    assert lines[0] == f"✓ watched  {applied}  [verified now]" and lines[2] == f"✓ audit  {audit_done}  [verified now]"
     assert lines[1].startswith("✗ snapshot  ") and "test.touch needs a path" in lines[1]
     report = json.loads(_moltir("status", "--json", env=env).stdout)["runs"]["contain"]
     assert [(s["id"], s["state"]) for s in report["steps"]] == [("watched", "done"), ("snapshot", "failed"),
@@ -736,3 +737,31 @@ def test_dry_run_predicts_the_real_run(tmp_path: Path) -> None:
     assert first.returncode != 0  # 'second' failed: the case stays open, 'first' done
     plan = _moltir("contain", "--dry-run", "--runbook", str(rb), env=env)
     assert "first" in plan.stdout and "done earlier in case" in plan.stdout and "still holds" in plan.stdout
+
+
+def test_status_rechecks_each_effect_now_and_says_when_one_is_gone(tmp_path: Path) -> None:
+    """A contained case whose effect is gone (a file the step made removed, like a gateway started again
+    by hand) is not 'contained' any more: status says which effect no longer holds and to run contain."""
+    env = _env(tmp_path)
+    made = tmp_path / "effect"
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "effect", action: "test.touch", '
+                  f'with: {{ path: "{made}" }} }} ] }}')
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
+    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert report["status"] == "contained" and report["effects"] == {"effect": "verified now"}
+    made.unlink()
+    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert report["status"] == "regressed" and report["effects"]["effect"].startswith("gone:")
+    text = _moltir("status", env=env).stdout
+    assert "NOT NOW" in text and "run 'moltir contain' again" in text and "✗ effect" in text
+
+
+def test_a_run_that_only_audits_is_not_contained(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "snap", action: "evidence.snapshot", '
+                  'with: { journal: false } } ] }')
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
+    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert report["status"] == "audited"
