@@ -10,6 +10,9 @@
 #   gnome-keyring + dbus         (apt, only when missing and running as root)
 #   systemd-container            (apt, only when missing and running as root: systemd-nspawn boots
 #                                 the real systemd of tests/harness/nspawn.py)
+#   podman + runc + catatonit    (apt, only when missing and running as root: the real container
+#                                 engine of tests/harness/podman.py; runc because crun refuses
+#                                 hybrid cgroups, catatonit for --init)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache="${MOLTIR_CACHE:-$here/.cache}"     # the test harness honours MOLTIR_CACHE too
@@ -55,6 +58,24 @@ if ! command -v systemd-nspawn >/dev/null 2>&1; then
       || fail_or_warn "apt-get install systemd-container failed"
   else
     fail_or_warn "systemd-nspawn is missing: install it (e.g. 'sudo apt-get install systemd-container')"
+  fi
+fi
+
+# --- apt: podman, runc, catatonit -------------------------------------------------------
+# tests/harness/podman.py runs the real gateway in rootful podman containers (private store,
+# runc as runtime, catatonit behind --init as in OpenClaw's own container setup).
+podman_pkgs=""
+command -v podman >/dev/null 2>&1 || podman_pkgs="$podman_pkgs podman netavark"   # netavark: pins the network stack
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || podman_pkgs="$podman_pkgs runc"
+command -v catatonit >/dev/null 2>&1 || [ -x /usr/libexec/podman/catatonit ] || podman_pkgs="$podman_pkgs catatonit"
+if [ -n "$podman_pkgs" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing$podman_pkgs with apt-get"
+    bounded --timeout 900 --what "apt-get install$podman_pkgs" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends$podman_pkgs" \
+      || fail_or_warn "apt-get install$podman_pkgs failed"
+  else
+    fail_or_warn "missing:$podman_pkgs (needed by the podman tests): install them (e.g. 'sudo apt-get install$podman_pkgs')"
   fi
 fi
 

@@ -8,6 +8,7 @@ Modules: ``releases`` (what ``make deps`` installed), ``home`` (isolated home + 
 ``transcripts`` (one real agent turn), ``secret_service`` (private D-Bus + gnome-keyring),
 ``clawdbot`` (file-only clawdbot layout), ``procs`` (find/kill a state dir's processes),
 ``nspawn`` (a real systemd: the host's own, booted in a throwaway systemd-nspawn container),
+``podman`` (a real container engine: rootful podman with a private store, the gateway inside),
 ``faketg`` / ``fakellm`` / ``tls`` / ``net`` / ``servers`` (loopback fakes and helpers).
 """
 
