@@ -25,6 +25,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +126,21 @@ def no_keyring_env(tmp_path: Path) -> dict[str, str]:
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
         "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_STATE_HOME": str(home / ".local" / "state")})
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One private rootful podman engine per session (tests/harness/podman.py), with the offline
+    skeleton image; every container removed at the end, and the end fails when a process, mount or
+    runc state dir of it is left. moltir sees it through ``engine.env()``."""
+    from tests.harness import podman
+
+    reason = podman.missing() or release("2026.9.6").missing()
+    if reason:
+        missing_prerequisite(reason)
+    eng = podman.Engine(tmp_path_factory.mktemp("podman")).setup()
+    eng.build_skeleton_image()
+    try:
+        yield eng
+    finally:
+        eng.cleanup()

@@ -62,23 +62,6 @@ def _prereq() -> Release:
     return release(RELEASE)
 
 
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    """One private engine per session, with the skeleton image; everything removed at the end,
-    and the end fails when a process, mount or runc state dir of it is left."""
-    _prereq()
-    eng = Engine(tmp_path_factory.mktemp("podman")).setup()
-    timing(f"skeleton image import ({eng.driver})", eng.build_skeleton_image())
-    try:
-        yield eng
-    finally:
-        t0 = time.monotonic()
-        removed = eng.cleanup()
-        timing(f"session teardown: podman rm -a -f of {len(removed)} container(s) + leftover check",
-               time.monotonic() - t0)
-        print("\n[podman timing] summary:\n" + "\n".join(f"  {s:7.2f}s  {w}" for w, s in TIMINGS))
-
-
 @pytest.fixture
 def oc_home(engine: Engine, tmp_path: Path) -> Iterator[OpenClawHome]:
     home = create_home(tmp_path / "oc", release(RELEASE))

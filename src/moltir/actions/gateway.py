@@ -74,6 +74,20 @@ def _gw_label(g: Any) -> str:
 
 # ---- survey: what runs, who supervises it, may we act -------------------------------------------
 
+def find_gateways(install: Install) -> list[Any]:
+    """The install's running gateway processes: on the host (moltir.proc), else the main process of the
+    container that runs it (its environment names the container's paths, not the host's)."""
+    from moltir import proc
+
+    found = proc.find_gateways(install)
+    if found:
+        return found
+    from moltir.actions.gateway_container import find_container, gateway_of
+
+    container = find_container(install, None)
+    gw = gateway_of(container, install) if container is not None else None
+    return [gw] if gw is not None else []
+
 @dataclass
 class Survey:
     gateways: list[Any]  # moltir.proc.GatewayProcess
@@ -741,10 +755,9 @@ class GatewayStart(Action):
         return mode, rec
 
     def plan(self, ctx: StepContext) -> Plan:
-        from moltir import proc
 
         mode, rec = self._how(ctx)
-        gws = proc.find_gateways(ctx.install)
+        gws = find_gateways(ctx.install)
         if gws:
             return Plan(f"gateway already running ({_gw_label(gws[0])}); check that it accepts the token",
                         already_done=True)
@@ -765,7 +778,6 @@ class GatewayStart(Action):
                     (Change("service", f"{mode}:{svc.get('name')}", before="stopped", after="running"),))
 
     def apply(self, ctx: StepContext) -> StepResult:
-        from moltir import proc
 
         mode, rec = self._how(ctx)
         timeout = _timeout(ctx, 60.0)
@@ -775,7 +787,7 @@ class GatewayStart(Action):
             warnings.append("no gateway token known to moltir (SecretRef or env): health means 'answers HTTP', "
                             "not 'accepts the token'")
         port = self._port(ctx, rec)
-        gws = proc.find_gateways(ctx.install)
+        gws = find_gateways(ctx.install)
         if gws:
             status = self._wait_healthy(port, token, time.monotonic() + timeout, None)
             if status == "healthy":
@@ -931,7 +943,7 @@ class GatewayStart(Action):
                           exit_code=EXIT_STEP_FAILED)
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
-        from moltir import gateway_http, proc
+        from moltir import gateway_http
 
         if result.status == "skipped":
             return
@@ -943,7 +955,7 @@ class GatewayStart(Action):
                                f"(HTTP {status or 'no answer'})", "check the gateway's log and auth config")
         if token is None and status == gateway_http.DOWN:
             raise verify_error(f"nothing answers on port {port}", "check the gateway's log")
-        if not proc.find_gateways(ctx.install):
+        if not find_gateways(ctx.install):
             raise verify_error(f"something answers on port {port} but it is not this install's gateway",
                                "check what listens there (ss -ltnp)")
 

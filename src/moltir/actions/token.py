@@ -205,9 +205,9 @@ def config_backups(install: Install) -> list[Path]:
 
 
 def find_gateways(install: Install) -> list[Any]:
-    from moltir import proc
+    from moltir.actions.gateway import find_gateways as find
 
-    return list(proc.find_gateways(install))
+    return list(find(install))
 
 
 def gateway_port(install: Install, gateways: list[Any], config: Mapping[str, Any]) -> int:
