@@ -451,3 +451,45 @@ def start(manager: Manager, record: Mapping[str, Any]) -> list[CmdResult]:
 def failed(results: Sequence[CmdResult], *, allow: Sequence[str] = ("bootstrap",)) -> list[CmdResult]:
     """The results that failed, ignoring tolerated ones (``bootstrap`` of an already-loaded agent)."""
     return [r for r in results if not r.ok and not any(a in r.argv for a in allow)]
+
+
+# ---- doctor --------------------------------------------------------------------------------------
+
+def doctor_checks(install: Install) -> list[tuple[str, bool, str]]:
+    """The install's systemd units as doctor sees them, and why one may not start: OpenClaw's server
+    installer's unit (``ProtectHome=read-only``, ``ReadWritePaths=~/.openclaw`` only) makes 2026.9.x
+    exit 78: it cannot create ``~/.cache/openclaw-<uid>``."""
+    checks: list[tuple[str, bool, str]] = []
+    scopes: list[Scope] = ["user", "system"] if os.geteuid() == 0 else ["user"]
+    for scope in scopes:
+        manager = Manager(install, scope=scope, timeout_s=5.0)
+        if manager.tool("systemctl") is None:
+            return checks
+        infos = detect(manager)
+        if scope == "system":  # OpenClaw's server installer names its unit openclaw.service (User=openclaw)
+            from moltir.openclaw.deployments import configured_system_gateways
+
+            for unit in configured_system_gateways(install.env):
+                if unit.env.get("HOME") == str(install.home) and unit.unit not in {i.name for i in infos}:
+                    shown = manager.systemd_show(unit.unit)
+                    if shown is not None:
+                        infos.append(shown)
+        for info in infos:
+            if info.manager != "systemd":
+                continue
+            res = manager.systemctl("show", info.name, "--no-pager",
+                                    "--property=ProtectHome,ReadWritePaths,ExecMainStatus,SubState,User")
+            props = parse_properties(res.stdout) if res.ok else {}
+            label = f"{scope} unit {info.name}"
+            checks.append((f"service ({scope})", True, f"{info.name}: {info.active_state}"
+                           f"{' as ' + props['User'] if props.get('User') else ''}"))
+            home = Path(install.env.get("HOME") or install.home)
+            rw = props.get("ReadWritePaths", "").split()
+            cache = str(home / ".cache")
+            if props.get("ProtectHome") in ("read-only", "yes", "tmpfs") and not any(
+                    cache == p or cache.startswith(p.rstrip("/") + "/") for p in rw):
+                why = " (it exited 78 last time)" if props.get("ExecMainStatus") == "78" else ""
+                checks.append((f"{label}", False, f"ProtectHome={props['ProtectHome']} without {cache} in "
+                               f"ReadWritePaths=: openclaw 2026.9.x cannot create {cache}/openclaw-<uid> and exits "
+                               f"78{why}; add {cache} to ReadWritePaths= and create that folder"))
+    return checks

@@ -213,6 +213,14 @@ def test_published_host_unit_exits_78(machine: Machine, oc_release: Release, egr
     journal_has(machine, f"Unable to create fallback OpenClaw temp dir: {OC_HOME}/.cache/openclaw-{uid}",
                 "-u", HOST_UNIT)
     assert token_status(port, token) == 0
+    # moltir doctor (root, --user openclaw) tells the user why: the unit's ProtectHome and ReadWritePaths
+    doctor = machine.run([sys.executable, "-m", "moltir", "doctor", "--user", OC_USER, "--json"], timeout=120,
+                         env={"MOLTIR_HOME": "/root/moltir-doctor"})
+    checks = json.loads(doctor.stdout)["checks"]
+    unit = [c for c in checks if c["check"] == f"system unit {HOST_UNIT}"]
+    assert unit and unit[0]["level"] == "problem", checks
+    assert "ReadWritePaths" in unit[0]["detail"] and "exits 78" in unit[0]["detail"]
+    assert "it exited 78 last time" in unit[0]["detail"]
     machine.systemctl("stop", HOST_UNIT, check=True)
 
 
