@@ -191,6 +191,7 @@ EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, tex
 
 @click.group(cls=LazyGroup, lazy={
     "evidence": ("moltir.commands.evidence:evidence", "List, verify, export evidence; custody notes."),
+    "token": ("moltir.commands.token:token", "Where the gateway reads its token: repin or unpin."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON object (any command).")

@@ -379,6 +379,25 @@ def install_helper_wrapper(env: Mapping[str, str] | None = None, python: str | N
     return path
 
 
+def launcher_problem(path: Path) -> str | None:
+    """Why moltir's launcher ``path`` no longer starts the helper (the Python it execs is gone: a rebuilt
+    or removed venv), or None. Reads the launcher; runs nothing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None  # exec_path_problem says it
+    for line in text.splitlines():
+        if line.startswith("exec "):
+            try:
+                python = shlex.split(line)[1]
+            except (ValueError, IndexError):
+                return f"{path} has no command moltir can read"
+            if not os.access(python, os.X_OK):
+                return f"{path} runs {python}, which no longer exists (a removed or rebuilt moltir install)"
+            return None
+    return None
+
+
 def exec_path_problem(command: str) -> str | None:
     """Why OpenClaw would refuse ``command`` as an exec provider, or None (mirrors its checks)."""
     path = Path(command)
@@ -680,6 +699,11 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str
                 args = [str(a) for a in provider.get("args", []) if isinstance(a, str)]
                 problem = exec_path_problem(command)
                 checks.append(("secret helper", problem is None, problem or command))
+                stale = launcher_problem(Path(command))
+                if stale is not None:
+                    checks.append(("secret helper launcher", False, f"{stale}: at its next start the gateway "
+                                   "cannot read its token. Run 'moltir token repin' (points it at this moltir) or "
+                                   "'moltir token unpin' (the token back into the 0600 config)"))
                 if pid is None:
                     with contextlib.suppress(Exception):
                         from moltir import proc

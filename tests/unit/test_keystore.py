@@ -389,3 +389,46 @@ def test_boot_preflight_refuses_when_the_gateway_env_has_no_keyring(tmp_path: Pa
     assert f"running gateway pid {gw.pid}" in err.value.message
     assert "the helper failed there (rc 1)" in err.value.message
     assert "\n" not in err.value.one_line()
+
+
+def test_a_launcher_whose_python_is_gone_is_named_with_the_way_out(tmp_path: Path,
+                                                                   backend: fakes.MemKeyring) -> None:
+    """The gateway's helper outlives the install: a launcher that execs a removed venv's python is a
+    doctor problem naming 'moltir token repin' / 'unpin'; `token unpin` puts the token back into the
+    0600 config and removes the provider; `token repin` rewrites the launcher for this moltir."""
+    from click.testing import CliRunner
+
+    from moltir.cli import cli
+
+    state = tmp_path / "state"
+    state.mkdir()
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "MOLTIR_HOME": str(tmp_path / "mh")}
+    install = discover(state_dir=str(state), env=env)
+    launcher = keystore.install_helper_wrapper(env, python=str(tmp_path / "removed-venv" / "bin" / "python"))
+    cfg = state / "openclaw.json"
+    cfg.write_text(json.dumps({
+        "gateway": {"mode": "local", "auth": {"mode": "token", "token": keystore.token_ref(install)}},
+        "secrets": {"providers": {"moltir": keystore.provider_config(str(launcher), keystore.backend_name(backend))}}}))
+    cfg.chmod(0o600)
+    token = "t" * 64
+    keystore.store("moltir", keystore.entry_name(install), token)
+    checks = dict((name, (ok, detail)) for name, ok, detail in keystore.doctor_checks(install, pid=None))
+    ok, detail = checks["secret helper launcher"]
+    assert not ok and "no longer exists" in detail and "moltir token repin" in detail and "unpin" in detail
+
+    args = ["token", "repin", "--state-dir", str(state)]
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        CliRunner().invoke(cli, args)
+        assert keystore.launcher_problem(launcher) is None  # now runs this interpreter
+        got = CliRunner().invoke(cli, ["token", "unpin", "--yes", "--state-dir", str(state)])
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    assert got.exit_code == 0, got.output
+    data = json.loads(cfg.read_text())
+    assert data["gateway"]["auth"]["token"] == token and "moltir" not in data.get("secrets", {}).get("providers", {})
+    assert oct(cfg.stat().st_mode & 0o777) == "0o600"
+    assert token not in got.output
+    assert list((tmp_path / "mh" / "backups").glob("*openclaw.json"))
