@@ -2029,9 +2029,33 @@ class _HashingWriter(io.RawIOBase):
         return len(view)
 
 
-def export(case_dir: Path, out: Path) -> ExportResult:
+def parse_recipients(texts: Sequence[str]) -> list[Any]:
+    """age recipients (``age1…`` X25519 keys, or ``ssh-ed25519 …`` / ``ssh-rsa …`` public keys);
+    a bad one is a one-line usage error."""
+    import pyrage
+
+    out = []
+    for text in texts:
+        t = text.strip()
+        try:
+            kind = pyrage.ssh if t.startswith("ssh-") else pyrage.x25519
+            out.append(kind.Recipient.from_str(t))
+        except (pyrage.RecipientError, ValueError) as exc:
+            raise usage_error(f"--encrypt {t[:40]!r}: not an age recipient ({exc})",
+                              "give an age public key (age1..., from 'age-keygen') or an SSH public key "
+                              "(ssh-ed25519 ..., ssh-rsa ...)") from None
+    return out
+
+
+def export(case_dir: Path, out: Path, recipients: Sequence[str] = ()) -> ExportResult:
     """A deterministic tar.gz of the case (sorted, fixed owner/mtime, gzip mtime 0); its
-    SHA-256 is appended to the case's custody log. ``custody.jsonl`` itself is not archived."""
+    SHA-256 is appended to the case's custody log. ``custody.jsonl`` itself is not archived.
+
+    ``recipients``: the archive is age-encrypted to them (pyrage: the reference ``age`` format,
+    readable with ``age -d`` / ``rage -d``); the plaintext archive exists only as a 0600 temp file
+    next to the output while it is encrypted. The custody log records the recipients and the SHA-256
+    of the encrypted file."""
+    keys = parse_recipients(recipients) if recipients else []
     case_dir = Path(case_dir).absolute()
     out = Path(out).absolute()
     if not (case_dir / "case.json").is_file():
@@ -2090,7 +2114,10 @@ def export(case_dir: Path, out: Path) -> ExportResult:
             os.fsync(fd)
         finally:
             os.close(fd)
-        tmp.rename(out)
+        if keys:
+            _encrypt(tmp, out, keys)
+        else:
+            tmp.rename(out)
         fsync_dir(out.parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -2100,10 +2127,32 @@ def export(case_dir: Path, out: Path) -> ExportResult:
 
             raise os_error(exc, f"writing {out}") from None
         raise
-    digest = raw.h.hexdigest()
+    digest, size = raw.h.hexdigest(), raw.size
+    extra: dict[str, Any] = {}
+    if keys:
+        extra = {"encrypted": "age", "recipients": [str(r) if str(r) else "ssh key" for r in keys],
+                 "plaintext_sha256": digest}
+        digest, size = _sha256_file(out), out.stat().st_size
     custody(case_dir, f"exported to {out}", action="export", archive=str(out), archive_sha256=digest,
-            archive_bytes=raw.size, members=len(members), case_state=state)
-    return ExportResult(out, digest, raw.size, len(members), state)
+            archive_bytes=size, members=len(members), case_state=state, **extra)
+    return ExportResult(out, digest, size, len(members), state)
+
+
+def _encrypt(plain: Path, out: Path, keys: Sequence[Any]) -> None:
+    import pyrage
+
+    tmp = out.with_name(f".{out.name}.moltir-age-{os.getpid()}.tmp")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        pyrage.encrypt_file(str(plain), str(tmp), list(keys))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.rename(out)
+    finally:
+        for leftover in (tmp, plain):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
 
 
 class _Bounded(io.RawIOBase):

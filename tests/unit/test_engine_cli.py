@@ -765,3 +765,34 @@ def test_a_run_that_only_audits_is_not_contained(tmp_path: Path) -> None:
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
     report = json.loads(_moltir("status", "--json", env=env).stdout)
     assert report["status"] == "audited"
+
+
+def test_evidence_export_warns_about_secrets_and_encrypts_for_a_recipient(tmp_path: Path) -> None:
+    import tarfile
+
+    import pyrage
+
+    env = _env(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text(f'{{ name: "contain", steps: [ {{ id: "only", action: "test.sleep", with: {{ marker: '
+                  f'"{tmp_path}/marks" }} }} ] }}')
+    assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
+    plain = _moltir("evidence", "export", "-o", str(tmp_path / "plain.tar.gz"), env=env)
+    assert plain.returncode == 0 and "holds secrets" in plain.stderr and "--encrypt" in plain.stderr
+    identity = pyrage.x25519.Identity.generate()
+    out = tmp_path / "case.tar.gz.age"
+    enc = _moltir("evidence", "export", "-o", str(out), "--encrypt", str(identity.to_public()), "--json", env=env)
+    assert enc.returncode == 0, enc.stderr
+    data = json.loads(enc.stdout)
+    assert data["encrypted"] is True and out.read_bytes().startswith(b"age-encryption.org/v1")
+    clear = tmp_path / "clear.tar.gz"
+    pyrage.decrypt_file(str(out), str(clear), [identity])
+    with tarfile.open(clear) as tar:
+        assert any(n.endswith("/case.json") for n in tar.getnames())
+    assert not [p for p in tmp_path.iterdir() if ".moltir-" in p.name]  # no plaintext temp left
+    case = Path(json.loads(_moltir("status", "--json", env=env).stdout)["case"]["dir"])
+    custody = [json.loads(x) for x in (case / "custody.jsonl").read_text().splitlines()]
+    assert custody[-1]["encrypted"] == "age" and custody[-1]["recipients"] == [str(identity.to_public())]
+    assert custody[-1]["archive_sha256"] == data["sha256"]
+    bad = _moltir("evidence", "export", "-o", str(tmp_path / "x.age"), "--encrypt", "age1nope", env=env)
+    assert bad.returncode == 2 and "not an age recipient" in bad.stderr and not (tmp_path / "x.age").exists()

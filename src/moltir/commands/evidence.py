@@ -168,20 +168,34 @@ def verify_cmd(ctx: click.Context, /, case: str | None, as_json: bool, **kw: Any
 @click.argument("case", required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="The archive to write (FILE.tar.gz; never overwritten).")
+@click.option("--encrypt", "recipients", multiple=True, metavar="RECIPIENT",
+              help="Encrypt the archive with age to this public key (age1..., or ssh-ed25519/ssh-rsa ...); "
+                   "repeatable. Recorded in the custody log.")
 @json_option
 @install_options
 @click.pass_context
 @handle_errors
-def export_cmd(ctx: click.Context, /, case: str | None, output: Path, as_json: bool, **kw: Any) -> None:
-    """Write a deterministic tar.gz of the case; its SHA-256 goes to the case's custody log."""
+def export_cmd(ctx: click.Context, /, case: str | None, output: Path, recipients: tuple[str, ...], as_json: bool,
+               **kw: Any) -> None:
+    """Write a deterministic tar.gz of the case; its SHA-256 goes to the case's custody log.
+
+    The case holds secrets (the pre-incident config with its tokens, channel credentials, session
+    transcripts): keep the archive private, or encrypt it for its recipient with --encrypt."""
     from moltir import evidence as lib
 
     folder = resolve_case(case, get_install(ctx, kw) if case is None else None)
-    res = lib.export(folder, output)
+    res = lib.export(folder, output, recipients)
+    exposure = ("the archive holds secrets (the pre-incident config with its tokens, channel credentials, "
+                   "transcripts): keep it private, or export it with --encrypt RECIPIENT")
     if as_json:
         _emit_json({"archive": str(res.path), "sha256": res.sha256, "size": res.size, "members": res.members,
-                    "case_state": res.state, "case_dir": str(folder)})
+                    "case_state": res.state, "case_dir": str(folder), "encrypted": bool(recipients),
+                    "warnings": [] if recipients else [exposure]})
         return
+    if not recipients:
+        click.echo(f"warning: {exposure}", err=True)
+    else:
+        click.echo(f"encrypted with age to {len(recipients)} recipient(s); decrypt with 'age -d -i KEY'")
     if res.state != "sealed":
         click.echo(f"warning: the case's evidence is {res.state}, not sealed", err=True)
     click.echo(f"{res.path}: {_size(res.size)}, {res.members} entries")
