@@ -65,15 +65,16 @@ def get_install(ctx: click.Context, given: dict[str, Any]) -> Any:
 
 
 def _fail(exc: MoltirError, as_json: bool) -> None:
+    from moltir.result import echo_json, error
+
     if exc.exit_code == 0:  # "nothing to do" outcomes: say so, succeed
         if as_json:
-            click.echo(json.dumps({"ok": True, "status": "noop", "message": exc.one_line(), "exit_code": 0}))
+            echo_json({"status": "noop", "message": exc.one_line()})
         else:
             click.echo(exc.one_line())
         sys.exit(0)
     if as_json:
-        click.echo(json.dumps({"ok": False, "error": exc.message, "hint": exc.hint or None,
-                               "exit_code": exc.exit_code}))
+        echo_json(exit_code=exc.exit_code, errors=[error(exc.message, exc.hint, exc.exit_code)])
     from moltir.text import shown
 
     click.echo(f"moltir: {shown(exc.one_line(), 4000)}", err=True)
@@ -94,8 +95,9 @@ def handle_errors(fn: F) -> F:
             _fail(exc, as_json)
         except KeyboardInterrupt:
             if as_json:
-                click.echo(json.dumps({"ok": False, "error": "interrupted", "hint": None,
-                                       "exit_code": EXIT_INTERRUPTED}))
+                from moltir.result import echo_json, error
+
+                echo_json(exit_code=EXIT_INTERRUPTED, errors=[error("interrupted", "", EXIT_INTERRUPTED)])
             click.echo("moltir: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except BrokenPipeError:
@@ -111,7 +113,9 @@ def handle_errors(fn: F) -> F:
             where = _write_crash_log(exc)
             line = f"internal error ({type(exc).__name__}); the traceback is in {where}. Please report it."
             if as_json:
-                click.echo(json.dumps({"ok": False, "error": line, "hint": None, "exit_code": EXIT_STEP_FAILED}))
+                from moltir.result import echo_json, error
+
+                echo_json(exit_code=EXIT_STEP_FAILED, errors=[error(line, "", EXIT_STEP_FAILED)])
             click.echo(f"moltir: {line}", err=True)
             sys.exit(EXIT_STEP_FAILED)
         return None
@@ -389,9 +393,25 @@ def _record_drill(install: Any, result: Any) -> None:
         record(install, result)
 
 
+def run_errors(result: Any) -> list[dict[str, Any]]:
+    """The envelope's errors of a runbook run: one per failed step (its one-line error), or the run's
+    message when it ended non-zero another way (interrupted)."""
+    from moltir.result import error
+
+    failed = [s for s in result.steps if s.status == "failed"]
+    hint = (f"run 'moltir {result.runbook}' again: it resumes at the first step not done"
+            if result.runbook != "drill" else "fix the cause and run 'moltir drill' again")
+    out = [error(f"step '{s.id}' ({s.action}): {s.error}", hint, s.exit_code or result.exit_code) for s in failed]
+    if not out and result.exit_code:
+        out = [error(result.message, "", result.exit_code)]
+    return out
+
+
 def _render(result: Any, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        from moltir.result import echo_json
+
+        echo_json(result.to_json(), exit_code=result.exit_code, errors=run_errors(result))
         return
     from moltir.text import shown
 
@@ -532,11 +552,16 @@ def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, all_profi
         sys.exit(status_all(all_installs(os.environ), as_json))
     install = get_install(ctx, kw)
     report = status_mod.build(install, case_dir, verify=verify)
+    damaged = report.get("status") == "damaged" or (verify and report.get("journal", {}).get("ok") is False)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        from moltir.result import echo_json, error
+
+        errors = [error(f"the case record is damaged: {report.get('error') or 'the journal chain is broken'}",
+                        "'moltir contain' opens a new case; keep this one as evidence", 5)] if damaged else []
+        echo_json(report, exit_code=5 if damaged else 0, errors=errors)
     else:
         click.echo(status_mod.render(report))
-    if report.get("status") == "damaged" or (verify and report.get("journal", {}).get("ok") is False):
+    if damaged:
         sys.exit(5)
 
 
@@ -552,7 +577,11 @@ def doctor(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     install = get_install(ctx, kw)
     report = doctor_mod.build(install)
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        from moltir.result import echo_json, error
+
+        echo_json(report, exit_code=0 if report["ok"] else 3,
+                  errors=[error(f"{c['check']}: {c['detail']}", "", 3) for c in report["checks"]
+                          if c["level"] == "problem"])
     else:
         click.echo(doctor_mod.render(report))
     if not report["ok"]:
@@ -573,16 +602,17 @@ def runbook_list(as_json: bool) -> None:
 
     loaded = [rb.load(rb.resolve(name)) for name in rb.shipped_names()]
     if as_json:
-        click.echo(json.dumps({"ok": True, "runbooks": [
-            {"name": r.name, "description": r.description, "source": r.source,
-             "steps": [s.id for s in r.steps]} for r in loaded]}, indent=2, sort_keys=True))
+        from moltir.result import echo_json
+
+        echo_json({"runbooks": [{"name": r.name, "description": r.description, "source": r.source,
+                                 "steps": [s.id for s in r.steps]} for r in loaded]})
         return
     for r in loaded:
         click.echo(f"{r.name:<10} {r.description}")
 
 
 def _runbook_json(loaded: Any) -> dict[str, Any]:
-    return {"ok": True, "name": loaded.name, "description": loaded.description, "source": loaded.source,
+    return {"name": loaded.name, "description": loaded.description, "source": loaded.source,
             "steps": [{"id": s.id, "action": s.action, "with": dict(s.params), "on_failure": s.on_failure,
                        "timeout_s": s.timeout_s, "description": s.description or None} for s in loaded.steps]}
 
@@ -597,7 +627,9 @@ def runbook_show(name: str, as_json: bool) -> None:
 
     loaded = rb.load(rb.resolve(name))
     if as_json:
-        click.echo(json.dumps(_runbook_json(loaded), indent=2, sort_keys=True))
+        from moltir.result import echo_json
+
+        echo_json(_runbook_json(loaded))
         return
     click.echo(f"{loaded.name}: {loaded.description}\nsource: {loaded.source}")
     for i, s in enumerate(loaded.steps, 1):
@@ -615,7 +647,9 @@ def runbook_validate(path: Path, as_json: bool) -> None:
 
     loaded = rb.load(rb.resolve(str(path)))
     if as_json:
-        click.echo(json.dumps(_runbook_json(loaded), indent=2, sort_keys=True))
+        from moltir.result import echo_json
+
+        echo_json(_runbook_json(loaded))
         return
     click.echo(f"{path}: ok ({len(loaded.steps)} steps)")
 
@@ -642,9 +676,11 @@ def journal_verify(ctx: click.Context, /, case_dir: Path | None, as_json: bool, 
         raise MoltirError("no case found for this install", hint="pass --case-dir", exit_code=EXIT_USAGE)
     report = verify_chain(case.journal_path)
     if as_json:
-        click.echo(json.dumps({"ok": report.ok, "case_id": case.id, "journal": str(case.journal_path),
-                               "records": report.records, "head": report.head, "problems": list(report.problems),
-                               "exit_code": 0 if report.ok else 5}, indent=2, sort_keys=True))
+        from moltir.result import echo_json, error
+
+        echo_json({"case_id": case.id, "journal": str(case.journal_path), "records": report.records,
+                   "head": report.head, "problems": list(report.problems)}, exit_code=0 if report.ok else 5,
+                  errors=[error(p, "treat the case as tampered with or damaged", 5) for p in report.problems])
         if not report.ok:
             sys.exit(5)
         return
@@ -678,13 +714,19 @@ def main() -> None:
             message = " ".join(exc.format_message().split())
         hint = f"see '{path} --help'"
         if _json_requested(argv):
-            click.echo(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
+            from moltir.result import echo_json, error
+
+            command = " ".join(path.split()[1:]) or "moltir"
+            echo_json(exit_code=code, errors=[error(message, hint, code)], command=command)
         text = message.rstrip(".")
         click.echo(f"moltir: {text}{' ' if text.endswith(('?', '!')) else '. '}{hint}", err=True)
         sys.exit(code)
     except click.Abort:
         if _json_requested(argv):
-            click.echo(json.dumps({"ok": False, "error": "interrupted", "hint": None, "exit_code": EXIT_INTERRUPTED}))
+            from moltir.result import echo_json, error
+
+            echo_json(exit_code=EXIT_INTERRUPTED, errors=[error("interrupted", "", EXIT_INTERRUPTED)],
+                      command=" ".join(a for a in argv if not a.startswith("-"))[:60] or "moltir")
         click.echo("moltir: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(rv if isinstance(rv, int) else 0)

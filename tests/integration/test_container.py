@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import json5
+from tests.harness.envelope import moltir_json
 from tests.harness.home import OpenClawHome, close_home, create_home
 from tests.harness.net import port_is_open, token_status, wait_until
 from tests.harness.procs import kill_leftovers
@@ -55,7 +56,7 @@ def test_contain_and_restore_a_container_gateway(engine: Any, secret_service: Se
 
         contain = _moltir(env, "contain", *args, "--yes", "--json", "--reason", "container test")
         assert contain.returncode == 0, contain.stdout + contain.stderr
-        result = json.loads(contain.stdout)
+        result = moltir_json(contain.stdout)
         steps = {s["id"]: s for s in result["steps"]}
         stop = steps["stop-gateway"]["details"]
         assert stop["mode"] == "container" and stop["container"]["name"] == ctr.name

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from tests.harness.clawdbot import ClawdbotHome
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import wait_until
@@ -149,7 +150,7 @@ def test_set_is_accepted_confirmed_by_the_audit_and_restore_is_byte_exact(opencl
     # idempotent: planned again, there is nothing left to do
     again = _run_set(env, home.root, case, "--dry-run", "--json")
     assert again.returncode == 0, again.stdout + again.stderr
-    plan = json.loads(again.stdout)["plan"][0]
+    plan = moltir_json(again.stdout)["plan"][0]
     assert plan["already_done"] is True and plan["diff"] == "" and plan["changes"] == []
     assert home.config_path.read_bytes() == post.read_bytes()
 
@@ -271,7 +272,7 @@ def _node(script: str, *args: str, cwd: Path) -> Any:
     proc = subprocess.run([str(node), "--input-type=module", "-e", script, "--", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    return moltir_json(proc.stdout)
 
 
 def test_current_table_matches_the_bundled_channel_schemas_of_2026_9_6() -> None:

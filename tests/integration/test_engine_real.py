@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
@@ -89,10 +90,10 @@ def test_a_second_run_exits_4_and_status_says_running(openclaw_home: OpenClawHom
         for args in (("restore", "--yes"), ("drill", "--yes"), ("contain", "--yes", "--new-case")):
             out = _moltir(env, home.root, *args, "--json")
             assert out.returncode == 4, (args, out.stdout, out.stderr)
-            assert json.loads(out.stdout)["exit_code"] == 4
+            assert moltir_json(out.stdout)["exit_code"] == 4
             assert f"pid {first.pid}" in out.stderr and "moltir contain --yes" in out.stderr
         assert len(list((Path(env["MOLTIR_HOME"]) / "cases").iterdir())) == 1
-        status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
+        status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
         assert status["status"] == "running" and status["running"]["pid"] == first.pid
     finally:
         go.touch()
@@ -118,7 +119,7 @@ def test_kill_9_after_the_stop_and_ctrl_c_in_the_audit_both_resume(openclaw_home
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(timeout=30)
     assert not port_is_open(home.port)
-    assert json.loads(_moltir(env, home.root, "status", "--json").stdout)["status"] == "interrupted"
+    assert moltir_json(_moltir(env, home.root, "status", "--json").stdout)["status"] == "interrupted"
     assert not list(home.config_path.parent.glob(".*.moltir-*.tmp"))
 
     interrupted = _spawn(env, home.root, "contain", "--yes")
@@ -135,15 +136,15 @@ def test_kill_9_after_the_stop_and_ctrl_c_in_the_audit_both_resume(openclaw_home
 
     done = _moltir(env, home.root, "contain", "--yes", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(done.stdout)
+    result = moltir_json(done.stdout)
     # stop-gateway is verified in the background for settle_s: interrupted before that ended, it
     # runs again ("already stopped"); the steps verified done are not redone
     assert result["resumed_from"] in ("stop-gateway", "deep-audit"), result
     assert [s["status"] for s in result["steps"]][1:4] == ["done-earlier"] * 3
     verify = _moltir(env, home.root, "journal", "verify", "--json")
-    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"] is True, verify.stdout
+    assert verify.returncode == 0 and moltir_json(verify.stdout)["ok"] is True, verify.stdout
     status = _moltir(env, home.root, "status", "--verify", "--json")
-    assert status.returncode == 0 and json.loads(status.stdout)["status"] == "contained"
+    assert status.returncode == 0 and moltir_json(status.stdout)["status"] == "contained"
     assert home.config_path.read_bytes() != pre_config  # DMs disabled in the same file
     assert not list(home.config_path.parent.glob(".*.moltir-*.tmp"))
 
@@ -240,7 +241,7 @@ def test_a_full_disk_before_the_case_exists_is_exit_3_and_changes_nothing(
         assert "Traceback" not in run.stdout + run.stderr
         assert sorted(p.name for p in disk.iterdir()) == ["fill"], "a half-made case folder was left"
         assert gw.token_status(home.token) == 400 and home.config_path.read_bytes() == before
-        assert json.loads(_moltir(env, home.root, "status", "--json").stdout)["status"] == "none"
+        assert moltir_json(_moltir(env, home.root, "status", "--json").stdout)["status"] == "none"
     finally:
         subprocess.run(["umount", str(disk)], check=True)
         gw.stop()

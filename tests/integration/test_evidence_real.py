@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from tests.harness.clawdbot import ClawdbotHome
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.transcripts import Transcripts
@@ -134,7 +135,7 @@ def test_snapshot_after_a_real_gateway_run(openclaw_home: OpenClawHome, gateway:
     assert ok.returncode == 0, ok.stdout + ok.stderr
     listed = _moltir(home, "evidence", "list", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert [c["state"] for c in json.loads(listed.stdout)["cases"]] == ["sealed"]
+    assert [c["state"] for c in moltir_json(listed.stdout)["cases"]] == ["sealed"]
 
     # a deterministic export, recorded in the custody log
     a = _moltir(home, "evidence", "export", "-o", str(tmp_path / "a.tar.gz"), "--json")  # default: latest case
@@ -142,7 +143,7 @@ def test_snapshot_after_a_real_gateway_run(openclaw_home: OpenClawHome, gateway:
     assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
     assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
     custody = [json.loads(line) for line in (case / "custody.jsonl").read_text().splitlines()]
-    assert [c["archive_sha256"] for c in custody] == [json.loads(a.stdout)["sha256"]] * 2
+    assert [c["archive_sha256"] for c in custody] == [moltir_json(a.stdout)["sha256"]] * 2
 
     # one flipped byte in a copy: verify exits 5 and names the file
     rel = files[str(home.config_path)]["path"]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import json5
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
@@ -70,7 +71,7 @@ def _contain_first(env: dict[str, str], home: OpenClawHome, reason: str) -> tupl
     first = _moltir(env, home.root, "contain", "--yes", "--reason", reason)
     assert first.returncode == 0, first.stdout + first.stderr
     wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after the first contain")
-    case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
+    case = Path(moltir_json(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
     return case, [e["path"] for e in json.loads((case / "restore.json").read_text())["dm_policy"]["paths"]]
 
 
@@ -95,7 +96,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert contain.stdout.count("contain: all 5 steps done") == 1 and "steps done" not in contain.stderr, out
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway port closed after contain")
         contained = json5.loads(home.config_path.read_text())
-        status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
+        status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
         assert status["status"] == "contained"
         case = Path(status["case"]["dir"])
         # steps in runbook order, each stamped when it took effect: stop-gateway (verified only when its
@@ -163,7 +164,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         # the pre-incident config had open DMs: restore says they are back
         assert "restore put back OPEN DM policies" in out_restore
 
-        status = json.loads(_moltir(env, home.root, "status", "--json").stdout)
+        status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
         assert status["status"] == "restored"
         assert "restored" in _moltir(env, home.root, "status").stdout
 
@@ -211,7 +212,7 @@ def test_contain_again_after_the_gateway_came_back_and_a_dm_was_opened(openclaw_
 
         second = _moltir(env, home.root, "contain", "--yes", "--json")
         assert second.returncode == 0, second.stdout + second.stderr
-        result = json.loads(second.stdout)
+        result = moltir_json(second.stdout)
         assert result["case_dir"] == str(case) and set(result["regressed"]) == {"stop-gateway", "disable-dms"}
         assert "running again" in result["regressed"]["stop-gateway"]
         states = {s["id"]: s["status"] for s in result["steps"]}
@@ -254,7 +255,7 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
 
         second = _moltir(env, home.root, "contain", "--yes", "--new-case", "--json", "--reason", "second alert")
         assert second.returncode == 0, second.stdout + second.stderr
-        result = json.loads(second.stdout)
+        result = moltir_json(second.stdout)
         assert result["case_dir"] != str(first_case)
         assert "is still contained" in second.stderr
         newest = _keyring_token(env, entry)
@@ -270,7 +271,7 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
         assert gw.token_status(first_new) == 401 and gw.token_status(old) == 401
         # the first case, looked at directly, is restored by the case that continued it
         st = _moltir(env, home.root, "status", "--case-dir", str(first_case), "--json")
-        assert json.loads(st.stdout)["status"] == "restored-by-later-case", st.stdout
+        assert moltir_json(st.stdout)["status"] == "restored-by-later-case", st.stdout
         again = _moltir(env, home.root, "restore", "--yes", "--case-dir", str(first_case))
         assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
         assert gw.token_status(newest) == 400
@@ -311,7 +312,7 @@ def test_a_stop_that_fails_still_disables_dms_and_rotates_the_token(openclaw_hom
         wait_until(lambda: Gateway(home).token_status(old) == 400, 180, what="supervised gateway")
         contain = _moltir(env, home.root, "contain", "--yes", "--json")
         assert contain.returncode == 5, contain.stdout + contain.stderr
-        result = json.loads(contain.stdout)
+        result = moltir_json(contain.stdout)
         steps = {s["id"]: s for s in result["steps"]}
         assert steps["stop-gateway"]["status"] == "failed" and "respawner.py" in steps["stop-gateway"]["error"]
         assert steps["disable-dms"]["status"] == "done" and steps["rotate-token"]["status"] == "done"

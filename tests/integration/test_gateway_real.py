@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, token_status, wait_until
@@ -44,7 +45,7 @@ def moltir(home: OpenClawHome, *args: str, timeout: float = 300) -> tuple[int, d
     proc = subprocess.run([sys.executable, "-m", "moltir", *args, "--json"], env=_env(home), capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=home.root)
     try:
-        out: dict[str, Any] = json.loads(proc.stdout)
+        out: dict[str, Any] = moltir_json(proc.stdout)
     except ValueError:
         out = {}
     return proc.returncode, out, proc.stdout + proc.stderr

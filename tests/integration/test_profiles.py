@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.harness.envelope import moltir_json
 from tests.harness.home import OpenClawHome, close_home, create_home
 from tests.harness.net import port_is_open, token_status, wait_until
 from tests.harness.prereq import missing_prerequisite
@@ -83,7 +84,7 @@ def test_contain_and_restore_all_profiles(homes: dict[str, OpenClawHome], secret
         contain = _moltir(env, "contain", "--all-profiles", "--yes", "--json", "--reason", "shared host")
         took = time.monotonic() - t0
         assert contain.returncode == 0, contain.stdout + contain.stderr
-        out: dict[str, Any] = json.loads(contain.stdout)
+        out: dict[str, Any] = moltir_json(contain.stdout)
         by_profile = {i["profile"]: i for i in out["installs"]}
         assert set(by_profile) == set(PROFILES), out
         cases = [Path(i["result"]["case_dir"]) for i in by_profile.values()]
@@ -98,7 +99,7 @@ def test_contain_and_restore_all_profiles(homes: dict[str, OpenClawHome], secret
 
         status = _moltir(env, "status", "--all-profiles", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
-        states = {i["install"]: i["report"]["status"] for i in json.loads(status.stdout)["installs"]}
+        states = {i["install"]: i["report"]["status"] for i in moltir_json(status.stdout)["installs"]}
         assert states == {"main": "contained", "rescue": "contained"}
 
         restore = _moltir(env, "restore", "--all-profiles", "--yes")

@@ -26,6 +26,7 @@ from typing import Any
 
 import json5
 import pytest
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome, close_home, create_home
 from tests.harness.net import port_is_open, wait_until
@@ -101,7 +102,7 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         assert contain.returncode == 0, out
         assert "Traceback" not in out
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after contain")
-        case = Path(json.loads(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
+        case = Path(moltir_json(_moltir(env, home.root, "status", "--json").stdout)["case"]["dir"])
         record = json.loads((case / "restore.json").read_text())
         dm_paths = [e["path"] for e in record["dm_policy"]["paths"]]
         contained = json5.loads(home.config_path.read_text())
@@ -131,7 +132,7 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         # ---- drill on the restored, running gateway -----------------------------------------------
         drill = _moltir(env, home.root, "drill", "--yes", "--json")
         assert drill.returncode == 0, drill.stdout + drill.stderr
-        result = json.loads(drill.stdout)
+        result = moltir_json(drill.stdout)
         rotate = next(s for s in result["steps"] if s["id"] == "rotate-token")
         assert rotate["details"]["route"] == rel.drill_route, rotate["details"]
         second = _keyring_token(env, entry)

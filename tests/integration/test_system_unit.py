@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from tests.harness import nspawn
+from tests.harness.envelope import moltir_json
 from tests.harness.faketg import FakeTelegram
 from tests.harness.hostunit import HOST_UNIT, OC_HOME, OC_USER, WORKING_RW, install_host_unit, wait_gateway
 from tests.harness.net import port_is_open, token_status, wait_until
@@ -62,7 +63,7 @@ def _moltir(m: Machine, tmp_path: Path, *args: str) -> tuple[int, dict[str, obje
     env = {"MOLTIR_HOME": str(tmp_path / "moltir-home"), "NO_COLOR": "1"}
     proc = m.run([sys.executable, "-m", "moltir", *args, "--json"], env=env, timeout=600)
     try:
-        data = json.loads(proc.stdout)
+        data = moltir_json(proc.stdout)
     except ValueError:
         data = {}
     return proc.returncode, data, proc.stdout + proc.stderr

@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import wait_until
@@ -149,7 +150,7 @@ def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClaw
     t2 = keyring_value(secret_service, _entry(home))
     assert t2 and t2 not in (t1, original)
 
-    report = json.loads(second.stdout)
+    report = moltir_json(second.stdout)
     rotate = next(s for s in report["steps"] if s["id"] == "rotate-token")
     assert rotate["details"]["mode"] == ("keyring-ref" if current else "plaintext")
     assert rotate["details"]["route"] == ("SIGUSR2" if current else "config file watch")
@@ -163,11 +164,11 @@ def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClaw
         # (whose token would survive every rotation) by asking its CLI for the device list
         paired = home.state_dir / "devices" / "paired.json"
         assert not paired.exists() or not json.loads(paired.read_text()), "a drill paired a device"
-        for rotate_step in (json.loads(r.stdout)["steps"][0] for r in (first, second)):
+        for rotate_step in (moltir_json(r.stdout)["steps"][0] for r in (first, second)):
             assert rotate_step["details"]["devices"]["paired"] == []
 
     history, _ = run_moltir(["drill", "history", "--json"], env, [])
-    records = json.loads(history.stdout)["drills"]
+    records = moltir_json(history.stdout)["drills"]
     assert [r["outcome"] for r in records] == ["ok", "ok"]
     assert records[0]["fingerprints"] == {"new": fingerprint(t1), "old": fingerprint(original)}
     assert records[1]["fingerprints"] == {"new": fingerprint(t2), "old": fingerprint(t1)}
@@ -186,7 +187,7 @@ def test_drill_twice_on_the_running_gateway_then_restart(openclaw_home: OpenClaw
             assert original not in b.read_text(errors="replace"), f"{b.name} still holds the original token"
 
     doctor, seen3 = run_moltir(["doctor", "--json"], env, roots)
-    checks = {c["check"]: c for c in json.loads(doctor.stdout)["checks"]}
+    checks = {c["check"]: c for c in moltir_json(doctor.stdout)["checks"]}
     mine = ["keyring backend", "gateway token in keyring", "gateway token source"]
     if current:
         mine += ["secret helper", "secret helper at gateway start"]
@@ -247,7 +248,7 @@ def test_unusable_keyring_changes_nothing(openclaw_home: OpenClawHome, secret_se
     assert keyring_value(secret_service, _entry(home)) is None
 
     history, _ = run_moltir(["drill", "history", "--json"], env, [])
-    records: list[dict[str, Any]] = json.loads(history.stdout)["drills"]
+    records: list[dict[str, Any]] = moltir_json(history.stdout)["drills"]
     assert [r["outcome"] for r in records] == ["failed", "failed"]
     assert all(r["exit_code"] == 3 for r in records)
 
@@ -264,7 +265,7 @@ def test_rotation_with_the_gateway_down_then_start(openclaw_home: OpenClawHome, 
                        ' { id: "prove", action: "token.verify" } ] }')
     result, seen = run_moltir(["contain", "--yes", "--json", "--runbook", str(runbook)], env, [])
     assert result.returncode == 0, result.stdout + result.stderr
-    steps = {s["id"]: s for s in json.loads(result.stdout)["steps"]}
+    steps = {s["id"]: s for s in moltir_json(result.stdout)["steps"]}
     assert steps["prove"]["status"] == "skipped" and "not running" in steps["prove"]["summary"]
     assert "not running" in steps["rotate-token"]["summary"]
     new = keyring_value(secret_service, _entry(home))
@@ -307,7 +308,7 @@ def test_paired_devices_survive_rotation_until_revoked(openclaw_release: Any, re
     env = dict(home.env)
     first, _ = run_moltir(["drill", "--yes", "--json"], env, [gw.gateway_pid])
     assert first.returncode == 0, first.stdout + first.stderr
-    rotate = next(s for s in json.loads(first.stdout)["steps"] if s["id"] == "rotate-token")
+    rotate = next(s for s in moltir_json(first.stdout)["steps"] if s["id"] == "rotate-token")
     paired = rotate["details"]["devices"]["paired"]
     assert len([d for d in paired if d["active_roles"]]) >= 1
     assert any("paired device" in w and "--revoke-devices" in w for w in rotate["warnings"])
@@ -316,7 +317,7 @@ def test_paired_devices_survive_rotation_until_revoked(openclaw_release: Any, re
 
     second, seen = run_moltir(["drill", "--yes", "--json", "--revoke-devices"], env, [gw.gateway_pid])
     assert second.returncode == 0, second.stdout + second.stderr
-    rotate = next(s for s in json.loads(second.stdout)["steps"] if s["id"] == "rotate-token")
+    rotate = next(s for s in moltir_json(second.stdout)["steps"] if s["id"] == "rotate-token")
     revoked = rotate["details"]["devices"]["revoked"]
     assert revoked and all(r["revoked"] for r in revoked), revoked
     assert health_with(original) != 0                # revoked: the old credential is dead everywhere
@@ -342,7 +343,7 @@ def test_a_failed_drill_leaves_the_gateway_on_a_working_token(openclaw_home: Ope
     env = dict(home.env)
     result, seen = run_moltir(["drill", "--yes", "--json", "--runbook", str(runbook)], env, [gw.gateway_pid])
     assert result.returncode == 5, result.stdout + result.stderr
-    step = json.loads(result.stdout)["steps"][0]
+    step = moltir_json(result.stdout)["steps"][0]
     held = keyring_value(secret_service, _entry(home))
     assert held is not None
     # never locked out: whichever way it settled, the token on record is the one the gateway takes
@@ -357,7 +358,7 @@ def test_a_failed_drill_leaves_the_gateway_on_a_working_token(openclaw_home: Ope
         assert gw.token_status(original) == 401
     assert_no_leak([original, held], outputs=[result.stdout, result.stderr], argvs=seen, env=env)
     history, _ = run_moltir(["drill", "history", "--json"], env, [])
-    (record,) = json.loads(history.stdout)["drills"]
+    (record,) = moltir_json(history.stdout)["drills"]
     assert record["outcome"] == "failed" and record["exit_code"] == 5
 
 
@@ -432,7 +433,7 @@ def test_drill_contain_restore_proves_the_keyring_held_token_refused(openclaw_re
 
     restored, seen4 = run_moltir(["restore", "--yes", "--json", "--runbook", str(restore_rb)], env, [])
     assert restored.returncode == 0, restored.stdout + restored.stderr
-    proof = next(s for s in json.loads(restored.stdout)["steps"] if s["id"] == "verify-token")["details"]
+    proof = next(s for s in moltir_json(restored.stdout)["steps"] if s["id"] == "verify-token")["details"]
     assert proof["new_fingerprint"] == fingerprint(new)
     assert proof["old_fingerprint"] == fingerprint(drilled) and proof["old_status"] == 401
     assert gw.token_status(new) == 400 and gw.token_status(drilled) == 401 and gw.token_status(home.token) == 401
@@ -470,7 +471,7 @@ def test_a_drill_the_gateways_environment_cannot_serve_is_refused_up_front(
                                  timeout=60, check=False)
         assert history.returncode == 0 and "could not read its token" in history.stdout
         as_json, seen_json = run_moltir(["drill", "--yes", "--json"], env, [gw.gateway_pid])
-        assert as_json.returncode == 3 and json.loads(as_json.stdout)["exit_code"] == 3
+        assert as_json.returncode == 3 and moltir_json(as_json.stdout)["exit_code"] == 3
         assert_no_leak([home.token], outputs=[refused.stdout, refused.stderr, as_json.stdout, as_json.stderr],
                        argvs=seen | seen_json, env=env)
     finally:

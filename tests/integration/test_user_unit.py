@@ -35,6 +35,7 @@ from typing import Any
 import psutil
 import pytest
 from tests.harness import nspawn
+from tests.harness.envelope import moltir_json
 from tests.harness.faketg import FakeTelegram
 from tests.harness.home import egress_env
 from tests.harness.hostunit import CLI_UNIT, gateway_config, wait_gateway
@@ -157,7 +158,7 @@ def install_user_unit(m: Machine, rel: Release, proxy_url: str, user: str) -> tu
     env = {"PATH": rel.path_env("/usr/local/bin:/usr/bin:/bin"), **egress_env(proxy_url)}
     proc = m.run(["openclaw", "gateway", "install", "--json"], user=user, env=env, timeout=300)
     assert proc.returncode == 0, f"gateway install exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    result = json.loads(proc.stdout)
+    result = moltir_json(proc.stdout)
     assert (result["ok"], result["result"], result["service"]["label"]) == (True, "installed", "systemd")
     return port, token
 
@@ -171,7 +172,7 @@ def moltir(m: Machine, rel: Release, proxy_url: str, *args: str) -> tuple[int, d
     proc = m.run([sys.executable, "-m", "moltir", *args, "--json"], user=USER, env=env, timeout=900)
     took = time.monotonic() - t0
     try:
-        data = json.loads(proc.stdout)
+        data = moltir_json(proc.stdout)
     except ValueError:
         data = {}
     return proc.returncode, data if isinstance(data, dict) else {}, proc.stdout + proc.stderr, took

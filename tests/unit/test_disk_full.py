@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.harness.envelope import moltir_json
+
 # Run the CLI with one kind of write failing with ENOSPC ("case" = every atomic write, so case.json;
 # "index" = the install's case index only; "journal" = the case journal; "lock" = the run lock's
 # holder record).
@@ -95,7 +97,7 @@ def test_disk_full_writing_case_json_is_exit_3_and_leaves_no_case_folder(tmp_pat
     assert not marker.exists()
     # the default case folder under the moltir home: nothing left under cases/ either
     result = _moltir(env, "contain", "--yes", "--json", "--runbook", str(rb))
-    assert result.returncode == 3 and json.loads(result.stdout)["exit_code"] == 3
+    assert result.returncode == 3 and moltir_json(result.stdout)["exit_code"] == 3
     cases = Path(env["MOLTIR_HOME"]) / "cases"
     assert not cases.exists() or not any(cases.iterdir())
 

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
+from tests.harness.envelope import moltir_json
 
 from moltir.cli import cli
 
@@ -19,7 +20,7 @@ def _home(tmp_path: Path, config: str) -> list[str]:
 def test_a_plaintext_token_is_advice_not_a_problem(tmp_path: Path, monkeypatch: object) -> None:
     args = _home(tmp_path, '{ gateway: { mode: "local", auth: { mode: "token", token: "t-0123456789abcdef01" } } }')
     result = CliRunner().invoke(cli, args)
-    report = json.loads(result.output)
+    report = moltir_json(result.output)
     levels = {c["check"]: c["level"] for c in report["checks"]}
     assert levels.get("gateway token source") in (None, "ok", "advice")
     assert all(c["level"] != "problem" or c["check"] not in ("gateway token source", "gateway token in keyring")
@@ -28,7 +29,7 @@ def test_a_plaintext_token_is_advice_not_a_problem(tmp_path: Path, monkeypatch: 
 
 def test_a_malformed_config_is_a_problem_with_exit_3(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, _home(tmp_path, "{ gateway: "))
-    report = json.loads(result.output)
+    report = moltir_json(result.output)
     assert result.exit_code == 3 and report["ok"] is False
     config = next(c for c in report["checks"] if c["check"] == "config")
     assert config["level"] == "problem" and "openclaw.json" in config["detail"]
@@ -43,7 +44,7 @@ def test_a_plain_script_binary_reports_its_version_and_the_matching_capabilities
     script.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'OpenClaw 2026.7.35 (2a1b3c4)'; fi\n")
     script.chmod(0o755)
     args = [*_home(tmp_path, '{ gateway: { mode: "local" } }'), "--openclaw-bin", str(script)]
-    report = json.loads(CliRunner().invoke(cli, args).output)
+    report = moltir_json(CliRunner().invoke(cli, args).output)
     checks = {c["check"]: c for c in report["checks"]}
     assert checks["openclaw binary"]["level"] == "ok" and str(script) in checks["openclaw binary"]["detail"]
     assert "2026.7.35" in checks["openclaw release"]["detail"] and "--version" in checks["openclaw release"]["detail"]
@@ -65,7 +66,7 @@ def test_a_release_newer_than_known_is_advice_with_the_newest_answers(tmp_path: 
     script.write_text("#!/bin/sh\necho 2027.2.1\n")
     script.chmod(0o755)
     args = [*_home(tmp_path, '{ gateway: { mode: "local" } }'), "--openclaw-bin", str(script)]
-    report = json.loads(CliRunner().invoke(cli, args).output)
+    report = moltir_json(CliRunner().invoke(cli, args).output)
     release = next(c for c in report["checks"] if c["check"] == "openclaw release")
     assert release["level"] == "advice" and "newer than 2026.9.6" in release["detail"]
     assert report["capabilities"]["answers"]["restart_signal"]["value"] == "SIGUSR2"

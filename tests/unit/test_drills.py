@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tests.harness.envelope import moltir_json
 
 from moltir import drills
 from moltir.engine import RunResult, StepOutcome
@@ -163,7 +163,7 @@ def test_cli_history_and_schedule(tmp_path: Path) -> None:
     base = ["--state-dir", str(state)]
     out = runner.invoke(cli, [*base, "drill", "history", "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["drills"] == []
+    assert moltir_json(out.output)["drills"] == []
     out = runner.invoke(cli, [*base, "drill", "schedule", "install", "--every", "weekly", "--print"])
     assert out.exit_code == 0 and out.output.startswith("17 3 * * 1 ")
     assert f"--state-dir {state}" in out.output
@@ -173,9 +173,9 @@ def test_cli_history_and_schedule(tmp_path: Path) -> None:
         out = runner.invoke(cli, [*base, "drill", "schedule", "install", "--every", "daily", "--no-activate"])
         assert out.exit_code == 0, out.output
         out = runner.invoke(cli, [*base, "drill", "schedule", "status", "--json"])
-        assert json.loads(out.output)["installed"] is True
+        assert moltir_json(out.output)["installed"] is True
         out = runner.invoke(cli, [*base, "drill", "schedule", "remove", "--json"])
-        assert len(json.loads(out.output)["removed"]) == 2
+        assert len(moltir_json(out.output)["removed"]) == 2
 
 
 # ---- acceptance findings: no user manager, half-installed schedules, the job's environment ----------

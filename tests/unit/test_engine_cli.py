@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.harness.envelope import moltir_json
+
 from moltir.journal import verify_chain
 
 
@@ -94,12 +96,12 @@ def test_kill_9_mid_run_then_rerun_resumes_at_the_interrupted_step(tmp_path: Pat
     assert (tmp_path / "marks").read_text().splitlines() == ["first"]
 
     status = _moltir("status", "--json", env=env)
-    assert json.loads(status.stdout)["status"] == "interrupted"
+    assert moltir_json(status.stdout)["status"] == "interrupted"
 
     (tmp_path / "go").touch()
     second = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert second.returncode == 0, second.stderr
-    result = json.loads(second.stdout)
+    result = moltir_json(second.stdout)
     assert result["resumed_from"] == "slow"
     assert [s["status"] for s in result["steps"]] == ["done-earlier", "done", "done"]
     assert (tmp_path / "marks").read_text().splitlines() == ["first", "slow", "last"]
@@ -112,7 +114,7 @@ def test_kill_9_mid_run_then_rerun_resumes_at_the_interrupted_step(tmp_path: Pat
     assert again.returncode == 0 and "nothing to do" in again.stdout
     # --new-case starts fresh
     fresh = _moltir("contain", "--yes", "--new-case", "--runbook", str(rb), "--json", env=env)
-    assert json.loads(fresh.stdout)["case_id"] != result["case_id"]
+    assert moltir_json(fresh.stdout)["case_id"] != result["case_id"]
 
 
 def test_tampered_journal_fails_verification_with_exit_5(tmp_path: Path) -> None:
@@ -155,7 +157,7 @@ def test_failing_step_aborts_with_exit_1_and_resume_hint(tmp_path: Path) -> None
       {{ id: "after", action: "test.sleep" }} ] }}""")
     out = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert out.returncode == 1
-    result = json.loads(out.stdout)
+    result = moltir_json(out.stdout)
     assert [s["status"] for s in result["steps"]] == ["failed", "not-run"]
     assert "internal error" in result["steps"][0]["error"] and "journal" in result["steps"][0]["error"]
     assert "Traceback" not in out.stderr
@@ -186,10 +188,10 @@ def test_deferred_verification_failure_fails_the_step_with_its_exit_code(tmp_pat
     (tmp_path / "respawned").touch()
     out = _moltir("contain", "--yes", "--runbook", str(_watch_runbook(tmp_path)), "--json", env=env)
     assert out.returncode == 5, out.stderr
-    result = json.loads(out.stdout)
+    result = moltir_json(out.stdout)
     assert [s["status"] for s in result["steps"]] == ["failed", "done"]
     assert "appeared while watching" in result["steps"][0]["error"]
-    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    status = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert status["status"] == "failed" and "watched" in status["runs"]["contain"]["steps_failed"]
 
 
@@ -229,12 +231,12 @@ def test_restore_and_drill_while_a_contain_runs_exit_4_and_open_no_case(tmp_path
                      ("contain", "--yes", "--new-case", "--runbook", str(rb))):
             out = _moltir(*args, "--json", env=env)
             assert out.returncode == 4, (args, out.stdout, out.stderr)
-            assert json.loads(out.stdout)["exit_code"] == 4
+            assert moltir_json(out.stdout)["exit_code"] == 4
             assert f"pid {first.pid}" in out.stderr and "moltir contain" in out.stderr
         assert len(_cases(env)) == 1
         # status tells a run in progress from an interrupted one
         status = _moltir("status", "--json", env=env)
-        report = json.loads(status.stdout)
+        report = moltir_json(status.stdout)
         assert report["status"] == "running" and report["running"]["pid"] == first.pid, report
         assert f"pid {first.pid}" in _moltir("status", env=env).stdout
     finally:
@@ -248,14 +250,14 @@ def test_a_drill_never_becomes_the_case_status_and_restore_act_on(tmp_path: Path
     (tmp_path / "go").touch()
     contained = _moltir("contain", "--yes", "--runbook", str(_runbook(tmp_path)), "--json", env=env)
     assert contained.returncode == 0, contained.stderr
-    case_id = json.loads(contained.stdout)["case_id"]
+    case_id = moltir_json(contained.stdout)["case_id"]
     drill_rb = tmp_path / "drill.json5"
     drill_rb.write_text('{ name: "drill", steps: [ { id: "d", action: "test.touch", with: { path: "" } } ] }')
     drill = _moltir("drill", "--yes", "--runbook", str(drill_rb), "--json", env=env)
-    assert drill.returncode == 2 and json.loads(drill.stdout)["case_id"] != case_id
-    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    assert drill.returncode == 2 and moltir_json(drill.stdout)["case_id"] != case_id
+    status = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert status["case"]["id"] == case_id and status["status"] == "contained"
-    plan = json.loads(_moltir("restore", "--dry-run", "--json", env=env).stdout)
+    plan = moltir_json(_moltir("restore", "--dry-run", "--json", env=env).stdout)
     assert plan["case_id"] == case_id
 
 
@@ -269,7 +271,7 @@ def test_resumed_run_after_an_earlier_change_exits_1_not_2(tmp_path: Path) -> No
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 1
     again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert again.returncode == 1, again.stdout
-    assert [s["status"] for s in json.loads(again.stdout)["steps"]] == ["done-earlier", "failed"]
+    assert [s["status"] for s in moltir_json(again.stdout)["steps"]] == ["done-earlier", "failed"]
 
 
 def test_a_state_dir_that_does_not_exist_is_exit_3_before_any_case(tmp_path: Path) -> None:
@@ -280,7 +282,7 @@ def test_a_state_dir_that_does_not_exist_is_exit_3_before_any_case(tmp_path: Pat
         out = _moltir("contain", *extra, "--state-dir", str(missing), "--runbook", str(_runbook(tmp_path)),
                       "--json", env=env)
         assert out.returncode == 3, out.stderr
-        assert "no OpenClaw install at" in json.loads(out.stdout)["error"]
+        assert "no OpenClaw install at" in moltir_json(out.stdout)["error"]
         errors = [ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")]
         assert len(errors) == 1 and str(missing) in errors[0]
     assert not missing.exists() and _cases(env) == []
@@ -292,22 +294,22 @@ def test_dry_run_plans_in_the_case_the_run_would_use(tmp_path: Path) -> None:
     env = _env(tmp_path)
     (tmp_path / "go").touch()
     rb = str(_runbook(tmp_path))
-    first = json.loads(_moltir("contain", "--yes", "--runbook", rb, "--json", env=env).stdout)
+    first = moltir_json(_moltir("contain", "--yes", "--runbook", rb, "--json", env=env).stdout)
     # contained: a further contain resumes (no-op) in that case, and the dry run says so
-    plan = json.loads(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
+    plan = moltir_json(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
     assert plan["case_id"] == first["case_id"]
     # once restored, contain opens a new case: the dry run must not plan in the restored one
     journal = Journal(Path(first["case_dir"]) / "journal.jsonl")
     journal.append("run.start", runbook="restore", role="restore", steps=[])
     journal.append("run.done", runbook="restore", status="ok")
-    plan = json.loads(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
+    plan = moltir_json(_moltir("contain", "--dry-run", "--runbook", rb, "--json", env=env).stdout)
     assert plan["case_id"] == "" and plan["case_dir"] == "(new case)"
     # a --case-dir that is not a case is refused by the dry run as by the run, not swapped for the latest
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file").write_text("x")
     for kind in ("contain", "restore"):
         out = _moltir(kind, "--dry-run", "--case-dir", str(tmp_path / "junk"), "--runbook", rb, "--json", env=env)
-        assert out.returncode == 2 and "not a moltir case" in json.loads(out.stdout)["error"], out.stdout
+        assert out.returncode == 2 and "not a moltir case" in moltir_json(out.stdout)["error"], out.stdout
 
 
 def test_a_copied_runbook_with_another_name_still_counts_as_contain(tmp_path: Path) -> None:
@@ -315,7 +317,7 @@ def test_a_copied_runbook_with_another_name_still_counts_as_contain(tmp_path: Pa
     rb = tmp_path / "mine.json5"
     rb.write_text('{ name: "my-contain", steps: [ { id: "only", action: "test.sleep" } ] }')
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
-    status = json.loads(_moltir("status", "--json", env=env).stdout)
+    status = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert status["status"] == "contained", status
 
 
@@ -329,10 +331,10 @@ def test_sigterm_mid_run_exits_130_and_the_run_resumes(tmp_path: Path) -> None:
     assert first.returncode == 130, first.stderr
     journal = _journal(env)
     assert journal is not None and '"event":"run.interrupted"' in journal.read_text()
-    assert json.loads(_moltir("status", "--json", env=env).stdout)["status"] == "interrupted"
+    assert moltir_json(_moltir("status", "--json", env=env).stdout)["status"] == "interrupted"
     (tmp_path / "go").touch()
     again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
-    assert again.returncode == 0 and json.loads(again.stdout)["resumed_from"] == "slow"
+    assert again.returncode == 0 and moltir_json(again.stdout)["resumed_from"] == "slow"
     assert verify_chain(journal).ok
 
 
@@ -381,7 +383,7 @@ def test_every_command_prints_one_json_object_even_on_errors(tmp_path: Path) -> 
         argv = [a.format(rb=rb, bad=bad) for a in args]
         argv = ["--json", *argv[1:]] if argv[0] == "--json-first" else [*argv, "--json"]
         out = _moltir(*argv, env=env)
-        obj = json.loads(out.stdout)  # exactly one JSON document
+        obj = moltir_json(out.stdout)  # exactly one JSON document
         assert isinstance(obj, dict), argv
         if out.returncode:
             assert obj["exit_code"] == out.returncode and obj["ok"] is False, (argv, obj)
@@ -404,7 +406,7 @@ def test_ctrl_c_keeps_a_background_verification_that_already_passed(tmp_path: Pa
     (tmp_path / "go").touch()
     again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert again.returncode == 0, again.stderr
-    result = json.loads(again.stdout)
+    result = moltir_json(again.stdout)
     assert result["resumed_from"] == "slow" and result["steps"][0]["status"] == "done-earlier"
 
 
@@ -418,7 +420,7 @@ def test_a_dry_run_that_cannot_plan_a_step_exits_with_that_steps_code(tmp_path: 
     rb.write_text('{ name: "contain", steps: [ { id: "disable-dms", action: "dm_policy.set" } ] }')
     out = _moltir("contain", "--dry-run", "--runbook", str(rb), "--json", env=env)
     assert out.returncode == 2, out.stdout + out.stderr
-    result = json.loads(out.stdout)
+    result = moltir_json(out.stdout)
     assert result["exit_code"] == 2 and result["status"] == "dry-run"
     assert f"{config}:3:3" in result["message"] and "disable-dms" in result["message"]
     assert next(ln for ln in out.stderr.splitlines() if ln.startswith("moltir:")).startswith("moltir: dry run:")
@@ -435,7 +437,7 @@ def test_a_dry_run_on_a_read_only_config_exits_3_like_the_run(tmp_path: Path) ->
     rb.write_text('{ name: "contain", steps: [ { id: "disable-dms", action: "dm_policy.set" } ] }')
     out = _moltir("contain", "--dry-run", "--runbook", str(rb), "--json", env=env)
     assert out.returncode == 3, out.stdout + out.stderr
-    assert "OPENCLAW_NIX_MODE=1" in json.loads(out.stdout)["message"]
+    assert "OPENCLAW_NIX_MODE=1" in moltir_json(out.stdout)["message"]
     run = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
     assert run.returncode == 3 and "OPENCLAW_NIX_MODE=1" in run.stderr + run.stdout
 
@@ -445,7 +447,7 @@ def test_restore_with_nothing_contained_is_a_no_op_that_says_so(tmp_path: Path) 
     for extra in (("--yes",), ("--dry-run",)):
         out = _moltir("restore", *extra, "--json", env=env)
         assert out.returncode == 0, out.stderr
-        obj = json.loads(out.stdout)
+        obj = moltir_json(out.stdout)
         assert obj["status"] == "noop" and "nothing to restore" in obj["message"]
         assert env["OPENCLAW_STATE_DIR"] in obj["message"]
     assert not (Path(env["MOLTIR_HOME"]) / "cases").exists()
@@ -456,18 +458,18 @@ def test_a_damaged_case_is_reported_never_a_crash_and_contain_opens_a_new_case(t
     rb = tmp_path / "two.json5"
     rb.write_text('{ name: "contain", steps: [ { id: "a", action: "test.sleep" },\n'
                   '  { id: "b", action: "test.sleep" } ] }')
-    first = json.loads(_moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env).stdout)
+    first = moltir_json(_moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env).stdout)
     journal = Path(first["case_dir"]) / "journal.jsonl"
     lines = journal.read_text().splitlines(keepends=True)
     lines[2] = "garbage{\n"  # a hand edit in the middle (not a crash's partial tail)
     journal.write_text("".join(lines))
 
     status = _moltir("status", "--json", env=env)
-    assert status.returncode == 5 and json.loads(status.stdout)["status"] == "damaged"
-    assert "line 3" in json.loads(status.stdout)["error"]
+    assert status.returncode == 5 and moltir_json(status.stdout)["status"] == "damaged"
+    assert "line 3" in moltir_json(status.stdout)["error"]
     again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["case_id"] != first["case_id"]
+    assert moltir_json(again.stdout)["case_id"] != first["case_id"]
     assert "cannot be resumed" in again.stderr and "damaged" in again.stderr
     (Path(first["case_dir"]) / "case.json").write_text("{bad")
     (Path(first["case_dir"]) / "restore.json").write_text("{bad")
@@ -504,7 +506,7 @@ def test_status_lists_steps_in_runbook_order_with_the_time_each_took_effect(tmp_
     # each step stamped when it took effect, and re-checked now (status says whether it still holds)
     assert lines[0] == f"✓ watched  {applied}  [verified now]" and lines[2] == f"✓ audit  {audit_done}  [verified now]"
     assert lines[1].startswith("✗ snapshot  ") and "test.touch needs a path" in lines[1]
-    report = json.loads(_moltir("status", "--json", env=env).stdout)["runs"]["contain"]
+    report = moltir_json(_moltir("status", "--json", env=env).stdout)["runs"]["contain"]
     assert [(s["id"], s["state"]) for s in report["steps"]] == [("watched", "done"), ("snapshot", "failed"),
                                                                  ("audit", "done")]
     assert report["steps_done"] == {"watched": applied, "audit": audit_done}
@@ -545,7 +547,7 @@ def test_the_final_message_is_printed_once_on_stdout_and_progress_on_stderr(tmp_
     assert "→ only (test.sleep)" in human.stderr and "→ only" not in human.stdout
     as_json = _moltir("contain", "--yes", "--new-case", "--json", "--runbook", str(rb), env=env)
     assert as_json.returncode == 0, as_json.stderr
-    result = json.loads(as_json.stdout)
+    result = moltir_json(as_json.stdout)
     assert "all 1 steps done" in result["message"] and "steps done" not in as_json.stderr
     failing = tmp_path / "fail.json5"
     failing.write_text('{ name: "contain", steps: [ { id: "bad", action: "test.touch", with: { path: "" } } ] }')
@@ -566,11 +568,11 @@ def test_a_done_step_whose_effect_is_gone_runs_again_instead_of_nothing_to_do(tm
     first = _moltir("contain", "--yes", "--runbook", str(rb), env=env)
     assert first.returncode == 0, first.stderr
     same = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
-    assert same.returncode == 0 and json.loads(same.stdout)["status"] == "noop"
+    assert same.returncode == 0 and moltir_json(same.stdout)["status"] == "noop"
     b.unlink()
     again = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert again.returncode == 0, again.stderr
-    out = json.loads(again.stdout)
+    out = moltir_json(again.stdout)
     assert [(s["id"], s["status"]) for s in out["steps"]] == [("one", "done-earlier"), ("two", "done")]
     assert out["resumed_from"] == "two" and b.exists()
     assert out["regressed"] == {"two": f"{b} is gone"}
@@ -594,7 +596,7 @@ def test_a_waiting_step_lets_the_engine_warm_the_next_steps_meanwhile(tmp_path: 
                   f' {{ id: "next", action: "test.touch", with: {{ path: "{b}" }} }} ] }}')
     run = _moltir("contain", "--yes", "--runbook", str(rb), "--json", env=env)
     assert run.returncode == 0, run.stderr
-    steps = {s["id"]: s["summary"] for s in json.loads(run.stdout)["steps"]}
+    steps = {s["id"]: s["summary"] for s in moltir_json(run.stdout)["steps"]}
     assert steps["drain"] == f"{b}.warmed appeared" and b.exists()
     assert Path(f"{b}.warmed").read_text() == "True"     # warmed with dry-run options
 
@@ -617,7 +619,7 @@ def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path
     assert 'dmPolicy: "open"' not in config.read_text()
     second = _moltir("contain", "--yes", "--new-case", "--runbook", str(contain_rb), "--json", env=env)
     assert second.returncode == 0, second.stderr
-    first_id, second_res = json.loads(first.stdout)["case_id"], json.loads(second.stdout)
+    first_id, second_res = moltir_json(first.stdout)["case_id"], moltir_json(second.stdout)
     assert second_res["case_id"] != first_id
     assert f"case {first_id} is still contained" in second.stderr
     new_case = Path(second_res["case_dir"])
@@ -627,9 +629,9 @@ def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path
     assert olds[("channels", "telegram", "dmPolicy")] == {"value": "open"}
 
     # the earlier case, looked at directly, says who took over; restoring it points there
-    first_dir = json.loads(first.stdout)["case_dir"]
+    first_dir = moltir_json(first.stdout)["case_dir"]
     st = _moltir("status", "--case-dir", first_dir, "--json", env=env)
-    report = json.loads(st.stdout)
+    report = moltir_json(st.stdout)
     assert report["status"] == "continued", st.stdout
     assert report["continued_by"]["case_id"] == second_res["case_id"]
     human = _moltir("status", "--case-dir", first_dir, env=env)
@@ -643,7 +645,7 @@ def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path
     assert restored.returncode == 0, restored.stderr
     assert config.read_text() == original
     st = _moltir("status", "--case-dir", first_dir, "--json", env=env)
-    assert json.loads(st.stdout)["status"] == "restored-by-later-case"
+    assert moltir_json(st.stdout)["status"] == "restored-by-later-case"
     again = _moltir("restore", "--yes", "--case-dir", first_dir, "--runbook", str(restore_rb), env=env)
     assert again.returncode == 0 and "which is restored" in again.stderr + again.stdout
     assert config.read_text() == original
@@ -748,10 +750,10 @@ def test_status_rechecks_each_effect_now_and_says_when_one_is_gone(tmp_path: Pat
     rb.write_text(f'{{ name: "contain", steps: [ {{ id: "effect", action: "test.touch", '
                   f'with: {{ path: "{made}" }} }} ] }}')
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
-    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    report = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert report["status"] == "contained" and report["effects"] == {"effect": "verified now"}
     made.unlink()
-    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    report = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert report["status"] == "regressed" and report["effects"]["effect"].startswith("gone:")
     text = _moltir("status", env=env).stdout
     assert "NOT NOW" in text and "run 'moltir contain' again" in text and "✗ effect" in text
@@ -763,7 +765,7 @@ def test_a_run_that_only_audits_is_not_contained(tmp_path: Path) -> None:
     rb.write_text('{ name: "contain", steps: [ { id: "snap", action: "evidence.snapshot", '
                   'with: { journal: false } } ] }')
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
-    report = json.loads(_moltir("status", "--json", env=env).stdout)
+    report = moltir_json(_moltir("status", "--json", env=env).stdout)
     assert report["status"] == "audited"
 
 
@@ -783,14 +785,14 @@ def test_evidence_export_warns_about_secrets_and_encrypts_for_a_recipient(tmp_pa
     out = tmp_path / "case.tar.gz.age"
     enc = _moltir("evidence", "export", "-o", str(out), "--encrypt", str(identity.to_public()), "--json", env=env)
     assert enc.returncode == 0, enc.stderr
-    data = json.loads(enc.stdout)
+    data = moltir_json(enc.stdout)
     assert data["encrypted"] is True and out.read_bytes().startswith(b"age-encryption.org/v1")
     clear = tmp_path / "clear.tar.gz"
     pyrage.decrypt_file(str(out), str(clear), [identity])
     with tarfile.open(clear) as tar:
         assert any(n.endswith("/case.json") for n in tar.getnames())
     assert not [p for p in tmp_path.iterdir() if ".moltir-" in p.name]  # no plaintext temp left
-    case = Path(json.loads(_moltir("status", "--json", env=env).stdout)["case"]["dir"])
+    case = Path(moltir_json(_moltir("status", "--json", env=env).stdout)["case"]["dir"])
     custody = [json.loads(x) for x in (case / "custody.jsonl").read_text().splitlines()]
     assert custody[-1]["encrypted"] == "age" and custody[-1]["recipients"] == [str(identity.to_public())]
     assert custody[-1]["archive_sha256"] == data["sha256"]

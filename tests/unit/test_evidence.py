@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.harness.envelope import moltir_json
 
 from moltir import evidence
 from moltir.actions.base import RunOptions, StepContext, StepResult
@@ -764,7 +765,7 @@ def test_cli_verify_ok_then_exit_5_naming_the_file(sealed: Layout) -> None:
     assert f"changed: {rel}" in bad.stdout
     assert rel in bad.stderr and "Traceback" not in bad.stderr
     js = _cli("evidence", "verify", "--json", str(sealed.case.dir))
-    assert js.exit_code == EXIT_VERIFY and json.loads(js.output)["mismatched"] == [rel]
+    assert js.exit_code == EXIT_VERIFY and moltir_json(js.output)["mismatched"] == [rel]
 
 
 def test_cli_resolves_latest_case_id_and_prefix(sealed: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -783,7 +784,7 @@ def test_cli_resolves_latest_case_id_and_prefix(sealed: Layout, monkeypatch: pyt
     assert missing.exit_code == EXIT_USAGE and "moltir evidence list" in missing.output
     listed = _cli("evidence", "list", "--json")
     assert listed.exit_code == 0
-    entry = json.loads(listed.output)["cases"][0]
+    entry = moltir_json(listed.output)["cases"][0]
     assert entry["state"] == "sealed" and entry["latest_for_install"] and entry["size"] > 0
     human = _cli("evidence", "list")
     assert sealed.case.id in human.output and "sealed" in human.output
@@ -793,7 +794,7 @@ def test_cli_export_and_custody(sealed: Layout, tmp_path: Path) -> None:
     out = tmp_path / "case.tar.gz"
     res = _cli("evidence", "export", str(sealed.case.dir), "-o", str(out), "--json")
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
+    data = moltir_json(res.output)
     assert data["sha256"] == _sha(out)
     again = _cli("evidence", "export", str(sealed.case.dir), "-o", str(out))
     assert again.exit_code == EXIT_USAGE and "already exists" in again.output

@@ -8,11 +8,12 @@ no case opened. A drill refused that way is still recorded in the drill history.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.harness.envelope import moltir_json
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -51,7 +52,7 @@ def test_contain_with_no_usable_keyring_changes_nothing(tmp_path: Path) -> None:
     assert not (Path(env["MOLTIR_HOME"]) / "cases").exists() or not any((Path(env["MOLTIR_HOME"]) / "cases").iterdir())
 
     as_json = _moltir("contain", "--yes", "--json", "--runbook", str(rb), env=env)
-    assert as_json.returncode == 3 and json.loads(as_json.stdout)["exit_code"] == 3
+    assert as_json.returncode == 3 and moltir_json(as_json.stdout)["exit_code"] == 3
 
 
 def test_a_drill_refused_up_front_is_in_the_history(tmp_path: Path) -> None:
@@ -62,7 +63,7 @@ def test_a_drill_refused_up_front_is_in_the_history(tmp_path: Path) -> None:
         "moltir: the gateway is not running (needed by step 'rotate-token'; nothing was changed). start it "
         "first: this step proves the rotation on the running gateway"], result.stderr
     assert not (Path(env["MOLTIR_HOME"]) / "cases").exists() or not any((Path(env["MOLTIR_HOME"]) / "cases").iterdir())
-    history = json.loads(_moltir("drill", "history", "--json", env=env).stdout)["drills"]
+    history = moltir_json(_moltir("drill", "history", "--json", env=env).stdout)["drills"]
     assert [(r["outcome"], r["exit_code"]) for r in history] == [("failed", 3)]
     assert "the gateway is not running" in history[0]["message"]
     text = _moltir("drill", "history", env=env).stdout

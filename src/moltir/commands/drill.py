@@ -7,13 +7,13 @@ is the CLI's; these are mounted under it. Install options given to ``moltir dril
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
 from moltir.cli import get_install, handle_errors, install_options, json_option
+from moltir.result import echo_json
 
 
 def _install(ctx: click.Context, kw: dict[str, Any]) -> Any:
@@ -42,8 +42,8 @@ def history(ctx: click.Context, /, limit: int, as_json: bool, **kw: Any) -> None
     install = _install(ctx, kw)
     records = drills.read_history(install)[-limit:] if limit > 0 else drills.read_history(install)
     if as_json:
-        click.echo(json.dumps({"install": str(install.state_dir), "history": str(drills.history_path(install)),
-                               "drills": records}, indent=2, sort_keys=True))
+        echo_json({"install": str(install.state_dir), "history": str(drills.history_path(install)),
+                   "drills": records})
     else:
         click.echo(drills.render_history(records))
 
@@ -76,11 +76,14 @@ def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_act
         from moltir.fsutil import ensure_private_dir
 
         ensure_private_dir(paths.drills_dir(install.env))
-        click.echo(json.dumps({"line": line}) if as_json else line)
+        if as_json:
+            echo_json({"line": line})
+        else:
+            click.echo(line)
         return
     result = drills.install_schedule(install, every, activate=not no_activate)
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        echo_json(result.to_json())
         return
     if result.kind == "cron":
         click.echo(result.line)
@@ -103,7 +106,7 @@ def schedule_remove(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
 
     removed = drills.remove_schedule(_install(ctx, kw))
     if as_json:
-        click.echo(json.dumps({"removed": removed}))
+        echo_json({"removed": removed})
     elif removed:
         click.echo("\n".join(f"removed {p}" for p in removed))
     else:
@@ -121,7 +124,7 @@ def schedule_status(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
 
     status = drills.schedule_status(_install(ctx, kw))
     if as_json:
-        click.echo(json.dumps(status, indent=2, sort_keys=True))
+        echo_json(status)
         return
     if not status["installed"]:
         click.echo("no drill schedule installed (moltir drill schedule install --every weekly)")

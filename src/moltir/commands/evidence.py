@@ -91,8 +91,10 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _emit_json(obj: Any) -> None:
-    click.echo(json.dumps(obj, indent=2, sort_keys=True))
+def _emit_json(obj: Any, exit_code: int = 0, errors: Any = ()) -> None:
+    from moltir.result import echo_json
+
+    echo_json(obj, exit_code=exit_code, errors=errors)
 
 
 @click.group(epilog=EXIT_HELP)
@@ -150,7 +152,11 @@ def verify_cmd(ctx: click.Context, /, case: str | None, as_json: bool, **kw: Any
     folder = resolve_case(case, get_install(ctx, kw) if case is None else None)
     report = lib.verify(folder)
     if as_json:
-        _emit_json(report.to_json())
+        from moltir.result import error
+
+        _emit_json(report.to_json(), EXIT_VERIFY if not report.ok else 0,
+                   [error(report.summary(), "treat this case as tampered with or damaged", EXIT_VERIFY)]
+                   if not report.ok else [])
         if not report.ok:
             sys.exit(EXIT_VERIFY)
         return

@@ -19,7 +19,6 @@ restore is reported as such (not an error).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Mapping
@@ -139,10 +138,13 @@ def _run_one(kind: str, rb: Any, out: Outcome, options: Any, incident: str, comm
 
 def _render(kind: str, incident: str, outcomes: list[Outcome], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"command": kind, "all_profiles": True, "incident": incident,
-                               "installs": [o.to_json() for o in outcomes],
-                               "exit_code": next((o.exit_code for o in outcomes if o.exit_code), EXIT_OK)},
-                              indent=2, sort_keys=True))
+        from moltir.result import echo_json, error
+
+        code = next((o.exit_code for o in outcomes if o.exit_code), EXIT_OK)
+        errors = [error(f"{o.label}: {o.error.message if o.error else o.result.message}",
+                        o.error.hint if o.error else "", o.exit_code) for o in outcomes if o.exit_code]
+        echo_json({"all_profiles": True, "incident": incident, "installs": [o.to_json() for o in outcomes]},
+                  exit_code=code, errors=errors)
         return
     click.echo("")
     click.echo(f"incident {incident}: {kind} of {len(outcomes)} install(s)")
@@ -169,12 +171,14 @@ def status_all(installs: list[Any], as_json: bool) -> int:
             reports.append((inst, status_mod.build(inst, None, verify=False)))
         except MoltirError as exc:
             reports.append((inst, {"status": "error", "error": exc.one_line()}))
+    code = 5 if any(r.get("status") == "damaged" for _, r in reports) else 0
     if as_json:
-        click.echo(json.dumps({"all_profiles": True, "installs": [{"install": label(i), "state_dir": str(i.state_dir),
-                                                                   "report": r} for i, r in reports]},
-                              indent=2, sort_keys=True, default=str))
+        from moltir.result import echo_json
+
+        echo_json({"all_profiles": True, "installs": [{"install": label(i), "state_dir": str(i.state_dir),
+                                                       "report": r} for i, r in reports]}, exit_code=code)
     else:
         for inst, report in reports:
             click.echo(f"== {label(inst)} ({inst.state_dir})")
             click.echo(report["error"] if report.get("status") == "error" else status_mod.render(report))
-    return 5 if any(r.get("status") == "damaged" for _, r in reports) else 0
+    return code

@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from moltir.cli import get_install, handle_errors, install_options
+from moltir.cli import get_install, handle_errors, install_options, json_option
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
 
 
@@ -42,11 +42,22 @@ def token() -> None:
     """Where the gateway reads its token: repin (to this moltir) or unpin (back to the config)."""
 
 
+def _say(as_json: bool, lines: list[str], data: dict[str, Any]) -> None:
+    if as_json:
+        from moltir.result import echo_json
+
+        echo_json(data)
+    else:
+        for line in lines:
+            click.echo(line)
+
+
 @token.command("repin")
+@json_option
 @install_options
 @click.pass_context
 @handle_errors
-def repin(ctx: click.Context, /, **kw: Any) -> None:
+def repin(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """Point the secret helper's launcher at this moltir and prove the gateway can read its token."""
     from moltir import keystore, proc
 
@@ -56,19 +67,22 @@ def repin(ctx: click.Context, /, **kw: Any) -> None:
     backend = keystore.pinned_backend_name(config) or keystore.backend_name(keystore.get_backend())
     gateways = proc.find_gateways(install)
     boot = keystore.boot_check(install, str(path), ["--backend", backend], pid=gateways[0].pid if gateways else None)
-    click.echo(f"launcher {path} now runs {sys.executable}")
     if not boot.ok:
-        raise MoltirError(f"the helper still cannot read the token in the gateway's environment: {boot.detail}",
+        raise MoltirError(f"the launcher {path} now runs {sys.executable}, but the helper still cannot read the "
+                          f"token in the gateway's environment: {boot.detail}",
                           hint="unlock the keyring for that environment, or 'moltir token unpin'", exit_code=EXIT_ENV)
-    click.echo(f"the gateway's environment reads its token through it ({boot.source})")
+    _say(as_json, [f"launcher {path} now runs {sys.executable}",
+                   f"the gateway's environment reads its token through it ({boot.source})"],
+         {"launcher": str(path), "python": sys.executable, "boot_check": boot.source})
 
 
 @token.command("unpin")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation (required without a TTY).")
+@json_option
 @install_options
 @click.pass_context
 @handle_errors
-def unpin(ctx: click.Context, /, yes: bool, **kw: Any) -> None:
+def unpin(ctx: click.Context, /, yes: bool, as_json: bool, **kw: Any) -> None:
     """Put the token back into the 0600 config as plaintext; stop using moltir's helper."""
     import os
 
@@ -102,12 +116,14 @@ def unpin(ctx: click.Context, /, yes: bool, **kw: Any) -> None:
                               ("secrets", "providers", keystore.PROVIDER_ALIAS): json5edit.DELETE}))
     if install.config_path.stat().st_mode & 0o077:
         os.chmod(install.config_path, 0o600)
-    click.echo(f"the gateway token {fingerprint(value)} is in {install.config_path} again (plaintext, 0600); "
-               f"the previous config is kept in {keep}")
+    lines = [f"the gateway token {fingerprint(value)} is in {install.config_path} again (plaintext, 0600); "
+             f"the previous config is kept in {keep}"]
     if (note := cfg.validation_warning()) is not None:
         click.echo(f"warning: {note}", err=True)
     from moltir.actions.gateway import find_gateways
 
+    data: dict[str, Any] = {"config": str(install.config_path), "token_fingerprint": fingerprint(value),
+                            "backup": str(keep), "running": False}
     gateways = find_gateways(install)
     if gateways:
         route, _sig = reload_route(install, "plaintext", config)
@@ -116,4 +132,6 @@ def unpin(ctx: click.Context, /, yes: bool, **kw: Any) -> None:
         if status != gateway_http.ACCEPTED:
             raise MoltirError(f"the running gateway does not answer on its token after the edit ({route}; HTTP "
                               f"{status or 'no answer'})", hint="restart the gateway", exit_code=EXIT_ENV)
-        click.echo(f"the running gateway still accepts it (port {port}, {route})")
+        lines.append(f"the running gateway still accepts it (port {port}, {route})")
+        data.update(running=True, port=port, route=route)
+    _say(as_json, lines, data)
