@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import json5
+import pytest
 from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
@@ -289,11 +290,13 @@ while True:   # a supervisor moltir does not know: restarts the gateway whenever
 '''
 
 
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True)
 def test_a_stop_that_fails_still_disables_dms_and_rotates_the_token(openclaw_home: OpenClawHome,
                                                                      secret_service: SecretService) -> None:
     """An unknown supervisor brings the gateway back: the stop fails (exit 5, the supervisor named),
     but the bot is not left open: the DMs are disabled and the token rotated, and the gateway that
-    came back runs on the NEW token with DMs off; the run says what is left."""
+    came back runs on the NEW token with DMs off; the run says what is left. (Release-independent
+    engine behaviour: run on 2026.9.6 only, to keep `make test` within its time.)"""
     import os
     import signal
 

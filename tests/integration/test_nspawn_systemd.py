@@ -10,9 +10,9 @@ Telegram, which refuses and records any other host) listens here on 127.0.0.1.
   PrivateTmp/ProtectSystem/ProtectHome, answers on its port, comes back after a SIGKILL
   (Restart=always, RestartSec=10); as published (ReadWritePaths= only ~/.openclaw) it exits 78;
 * a user manager (linger) running a user unit;
-* the user unit the real ``openclaw gateway install`` writes, driven by ``systemctl --user -M``;
-* this repo's python run inside as root (what ``moltir contain`` would be) sees the gateway
-  through ``systemctl show``, ``journalctl -u`` and /proc.
+* (the user unit the real ``openclaw gateway install`` writes, contained and restored through the
+  user manager: tests/integration/test_user_unit.py; moltir run inside as root on a system unit:
+  tests/integration/test_system_unit.py).
 
 Prerequisites (root, systemd-nspawn, node + openclaw 2026.9.6 in .cache): skip, or fail under CI.
 """
@@ -34,16 +34,13 @@ import psutil
 import pytest
 from tests.harness import nspawn
 from tests.harness.faketg import FakeTelegram
-from tests.harness.home import egress_env
 from tests.harness.hostunit import (
-    CLI_UNIT,
     HOST_UNIT,
     OC_HOME,
     OC_USER,
     PUBLISHED_RW,
     READY_TIMEOUT_S,
     WORKING_RW,
-    gateway_config,
     http_status,
     install_host_unit,
     journal_has,
@@ -260,48 +257,6 @@ def test_user_manager_runs_a_user_unit(machine: Machine, oc_release: Release) ->
     assert not answers()
 
 
-# ---- (c) the unit `openclaw gateway install` writes --------------------------------------------
-def test_gateway_install_user_unit_under_user_manager(machine: Machine, oc_release: Release,
-                                                     egress: FakeTelegram) -> None:
-    alice = machine.add_user("alice")
-    port, token = free_port(), f"test-token-{secrets.token_hex(20)}"
-    machine.write_file(f"{alice.home}/.openclaw/openclaw.json", gateway_config(port, token), 0o600, owner="alice")
-    user_dir = f"{alice.home}/.config/systemd/user"
-    # The egress guard goes into alice's manager environment, which the unit inherits: a drop-in
-    # dir (openclaw-gateway.service.d/) written first makes the install fail with "Managed service
-    # artifacts changed during publication. The previous service definition could not be restored."
-    machine.systemctl_user("alice", "set-environment",
-                           *(f"{k}={v}" for k, v in egress_env(egress.url).items()), check=True)
-    env = {"PATH": oc_release.path_env("/usr/local/bin:/usr/bin:/bin"), **egress_env(egress.url)}
-    t0 = time.monotonic()
-    proc = machine.run(["openclaw", "gateway", "install", "--json"], user="alice", env=env, timeout=300)
-    assert proc.returncode == 0, f"gateway install exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    result = json.loads(proc.stdout)
-    assert (result["ok"], result["result"], result["service"]["label"]) == (True, "installed", "systemd")
-    install_s = time.monotonic() - t0
-
-    unit = machine.read_file(f"{user_dir}/{CLI_UNIT}")
-    assert f"--port {port}" in unit and "Restart=always" in unit and token not in unit
-    assert machine.systemctl_user("alice", "is-enabled", CLI_UNIT).stdout.strip() == "enabled"
-    wait_gateway(machine, CLI_UNIT, port, token, user="alice")
-    print(f"gateway install took {install_s:.1f}s; answering {time.monotonic() - t0:.1f}s after it began")
-    props = machine.show(CLI_UNIT, "FragmentPath", "DropInPaths", "ControlGroup", "MainPID", user="alice")
-    assert props["FragmentPath"] == f"{user_dir}/{CLI_UNIT}"
-    assert props["DropInPaths"] == ""
-    assert props["ControlGroup"].endswith(f"/user@{alice.uid}.service/app.slice/{CLI_UNIT}")
-
-    # Stopped and started again through `systemctl --user -M alice@`.
-    machine.systemctl_user("alice", "stop", CLI_UNIT, check=True, timeout=120)
-    assert token_status(port, token) == 0
-    machine.systemctl_user("alice", "start", CLI_UNIT, check=True)
-    wait_gateway(machine, CLI_UNIT, port, token, user="alice")
-    host_pid = machine.host_pid(machine.main_pid(CLI_UNIT, user="alice"))
-    assert host_pid is not None
-    gw = psutil.Process(host_pid)
-    assert gw.uids().real == alice.uid and gw.environ().get("HTTPS_PROXY") == egress.url
-    assert egress.refused == []
-
-
 # ---- moltir's view from inside ------------------------------------------------------------------
 PROBE = """\
 import json, os, subprocess, sys
@@ -328,28 +283,3 @@ print(json.dumps({
 """
 
 
-def test_repo_python_inside_sees_the_gateway_unit(machine: Machine, oc_release: Release,
-                                                  egress: FakeTelegram) -> None:
-    """What `nsenter ... python -m moltir contain` needs: this interpreter runs inside as root
-    (sys.prefix, sys.base_prefix and the repo bound at their host paths) and sees the gateway's
-    unit, journal and /proc entries as a root shell on that machine would."""
-    port, token = install_host_unit(machine, oc_release, egress.url, WORKING_RW)
-    machine.systemctl("start", HOST_UNIT, check=True)
-    wait_gateway(machine, HOST_UNIT, port, token)
-    journal_has(machine, "http server listening", "-u", HOST_UNIT)
-    for scope in (False, True):
-        proc = machine.run([sys.executable, "-c", PROBE, HOST_UNIT], timeout=60, scope=scope)
-        assert proc.returncode == 0, proc
-        seen = json.loads(proc.stdout)
-        assert seen["pid1"] == "systemd" and seen["moltir"].endswith("moltir/__init__.py")
-        assert seen["props"]["ActiveState"] == "active" and seen["props"]["User"] == OC_USER
-        assert seen["props"]["ControlGroup"] == f"/system.slice/{HOST_UNIT}"
-        assert f"0::/system.slice/{HOST_UNIT}" in seen["cgroup"]
-        assert seen["user"] == OC_USER and seen["home"] == OC_HOME
-        assert any(name.startswith("openclaw-") and name.endswith(".log") for name in seen["tmp_logs"])
-        assert "http server listening" in seen["journal"]
-        # nsenter keeps the caller's cgroup (outside the container's tree); a scope puts it inside.
-        own = next(line for line in seen["own_cgroup"] if line.startswith("0::"))
-        assert own.startswith("0::/system.slice/run-") if scope else own.startswith("0::/..")
-    cli = machine.run([sys.executable, "-m", "moltir", "--help"], timeout=60)
-    assert cli.returncode == 0 and "contain" in cli.stdout, cli
