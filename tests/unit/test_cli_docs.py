@@ -12,7 +12,11 @@ from click.testing import CliRunner
 from moltir.cli import cli
 from moltir.errors import EXIT_CODES
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+# the README opens with the incident; the reference lives in docs/
+DOCS = README + "".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "docs").glob("*.md")))
+EXIT_DOC = (ROOT / "docs" / "exit-codes.md").read_text(encoding="utf-8")
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -45,12 +49,20 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 @pytest.mark.parametrize("path", [p for p in ALL if len(p) == 1], ids=lambda p: p[0])
 def test_every_top_level_command_is_in_the_readme(path: tuple[str, ...]) -> None:
-    assert re.search(rf"moltir {re.escape(path[0])}\b", README), f"README does not mention 'moltir {path[0]}'"
+    assert re.search(rf"moltir {re.escape(path[0])}\b", DOCS), f"README/docs do not mention 'moltir {path[0]}'"
 
 
 def test_readme_documents_every_exit_code() -> None:
     for code in EXIT_CODES:
-        assert re.search(rf"^\| {code} \|", README, re.M), f"exit code {code} missing from the README table"
+        assert re.search(rf"^\| {code} \|", EXIT_DOC, re.M), f"exit code {code} missing from docs/exit-codes.md"
+
+
+def test_the_readme_opens_with_the_incident_and_links_the_reference() -> None:
+    first = README.split("\n## ")[1]
+    assert first.startswith("In an incident") and "moltir contain" in first and "moltir restore" in first
+    assert "make demo" in README and "make test" in README
+    for link in re.findall(r"\]\((docs/[^)]+)\)", README):
+        assert (ROOT / link).is_file(), link
 
 
 def test_version() -> None:

@@ -7,7 +7,7 @@ which is not off), and on Telegram 2026.9.x a per-chat ``direct.<chatId>.dmPolic
 So ``set`` writes the policy on the channel root AND on every ``accounts.<id>``, rewrites every
 existing per-chat override, and inserts the key where an enabled channel or account lacks it.
 
-Decisions where the brief is silent (also in the README section "What dm_policy touches"):
+Decisions where the brief is silent (also in docs/incident.md, "What dm_policy touches"):
 
 * a key that exists is always rewritten, even on a disabled channel/account; a missing key is
   inserted only where the channel (and the account) is enabled -- a disabled one gets no DMs;
