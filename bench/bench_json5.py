@@ -5,7 +5,7 @@
 The config is commented JSON5 (unquoted keys, trailing commas, comments on most lines): 500
 channel blocks, each with a DM policy, a group policy, an allow-list, groups and two accounts
 with their own DM policy -- 1500 ``dmPolicy`` paths. One moltir round is what ``dm_policy.set``
-does to it, phase by phase, in-process (``moltir.configfile`` / ``moltir.json5edit``):
+does to it, phase by phase, in-process (``moltir.openclaw.configfile`` / ``moltir.openclaw.json5edit``):
 
 * parse   -- ``ConfigFile.load_path``: the span-aware scanner + the reference ``json5.loads``;
 * plan    -- ``dm_policy.scan`` (every DM path) and the edits still needed;
@@ -33,9 +33,9 @@ from typing import Any
 import json5
 
 from bench.common import Series, dump_json, log, remove_tree, scratch_dir
-from moltir import json5edit
 from moltir.actions import dm_policy
-from moltir.configfile import ConfigFile
+from moltir.openclaw import json5edit
+from moltir.openclaw.configfile import ConfigFile
 
 POLICIES = ("pairing", "open", "allowlist")
 

@@ -133,7 +133,7 @@ def _write_crash_log(exc: BaseException) -> str:
     import traceback
 
     from moltir.paths import moltir_home
-    from moltir.secrets import redact
+    from moltir.redaction import redact
 
     text = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     path: Path | None = None
@@ -247,9 +247,10 @@ def run_options(fn: F) -> F:
 
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
                  new_case: bool = False) -> None:
-    from moltir import engine, log, runbook
+    from moltir import engine, log
     from moltir.actions.base import RunOptions
-    from moltir.case import Case
+    from moltir.engine import runbook
+    from moltir.engine.case import Case
 
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
@@ -598,7 +599,7 @@ def runbook() -> None:
 @handle_errors
 def runbook_list(as_json: bool) -> None:
     """The shipped runbooks."""
-    from moltir import runbook as rb
+    from moltir.engine import runbook as rb
 
     loaded = [rb.load(rb.resolve(name)) for name in rb.shipped_names()]
     if as_json:
@@ -623,7 +624,7 @@ def _runbook_json(loaded: Any) -> dict[str, Any]:
 @handle_errors
 def runbook_show(name: str, as_json: bool) -> None:
     """The steps of a runbook (shipped name or path)."""
-    from moltir import runbook as rb
+    from moltir.engine import runbook as rb
 
     loaded = rb.load(rb.resolve(name))
     if as_json:
@@ -643,7 +644,7 @@ def runbook_show(name: str, as_json: bool) -> None:
 @handle_errors
 def runbook_validate(path: Path, as_json: bool) -> None:
     """Check a runbook file; errors name the file, line and key (exit 2)."""
-    from moltir import runbook as rb
+    from moltir.engine import runbook as rb
 
     loaded = rb.load(rb.resolve(str(path)))
     if as_json:
@@ -668,8 +669,8 @@ def journal() -> None:
 def journal_verify(ctx: click.Context, /, case_dir: Path | None, as_json: bool, **kw: Any) -> None:
     """Verify the journal's hash chain (exit 5 when broken)."""
     from moltir import engine
-    from moltir.case import Case
-    from moltir.journal import verify_chain
+    from moltir.engine.case import Case
+    from moltir.engine.journal import verify_chain
 
     case = Case.open(case_dir) if case_dir else engine.find_latest(get_install(ctx, kw))
     if case is None:

@@ -79,7 +79,7 @@ def build(install: Install) -> dict[str, Any]:
     if state_ok and install.state_dir.stat().st_mode & 0o077:
         checks.append(("state dir permissions", False, f"chmod 700 {install.state_dir}"))
     checks += _config_checks(install)
-    for module in ("moltir.proc", "moltir.services", "moltir.keystore"):
+    for module in ("moltir.openclaw.processes", "moltir.openclaw.services", "moltir.keystore"):
         checks += _adapter_checks(module, install)
     home = paths.moltir_home(install.env)
     checks.append(("moltir home", True, f"{home} (cases, locks, drill history)"))

@@ -45,7 +45,7 @@ from xml.sax.saxutils import escape
 from moltir import paths
 from moltir.errors import env_error, usage_error
 from moltir.fsutil import atomic_write, ensure_private_dir, os_error
-from moltir.secrets import redact
+from moltir.redaction import redact
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install

@@ -80,13 +80,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from moltir import __version__
+from moltir.engine.journal import GENESIS, Journal, line_hash, utc_now, verify_chain
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, usage_error
 from moltir.fsutil import atomic_write, atomic_write_chunks, ensure_private_dir, fsync_dir
-from moltir.journal import GENESIS, Journal, line_hash, utc_now, verify_chain
-from moltir.secrets import register
+from moltir.redaction import register
 
 if TYPE_CHECKING:
-    from moltir.case import Case
+    from moltir.engine.case import Case
     from moltir.openclaw import Install
 
 SCHEMA: Final = "moltir.evidence/1"
@@ -1381,7 +1381,7 @@ def case_state(case_dir: Path) -> str:
 
 
 def _gateway_running(install: Install) -> bool:
-    from moltir.gateway_http import port_open
+    from moltir.openclaw.gateway_http import port_open
 
     try:
         port = install.gateway_port()

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 from moltir import paths
 from moltir.errors import EXIT_ENV, MoltirError, env_error
 from moltir.fsutil import atomic_write, ensure_private_dir
-from moltir.secrets import fingerprint, register
+from moltir.redaction import fingerprint, register
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install
@@ -706,7 +706,7 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[tuple[str
                                    "'moltir token unpin' (the token back into the 0600 config)"))
                 if pid is None:
                     with contextlib.suppress(Exception):
-                        from moltir import proc
+                        from moltir.openclaw import processes as proc
 
                         running = proc.find_gateways(install)
                         pid = running[0].pid if running else None

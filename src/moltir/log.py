@@ -1,7 +1,7 @@
 """Console output for people, through structlog, with secrets redacted on the way out.
 
 Configured inside each CLI invocation (never at import) so that tests capturing stderr see it.
-Every event passes :func:`moltir.secrets.redact_value` before it is rendered.
+Every event passes :func:`moltir.redaction.redact_value` before it is rendered.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from moltir.secrets import redact_value
+from moltir.redaction import redact_value
 from moltir.text import shown
 
 _ICONS = {"done": "✓", "already": "✓", "forced": "!", "skipped": "-", "failed": "✗", "not-run": "·"}

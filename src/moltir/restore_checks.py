@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from moltir import paths
-from moltir.case import Case, latest_case_dir, same_dir
+from moltir.engine.case import Case, latest_case_dir, same_dir
+from moltir.engine.runbook import Runbook, Step
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install
-from moltir.runbook import Runbook, Step
 
 RESTORE_RUNBOOK = "restore"
 _ABSENT = ("absent", "<absent>", "__absent__")
@@ -40,13 +40,13 @@ class NothingToRestore(MoltirError):
 # ---- reading the case ----------------------------------------------------------------------
 
 def _journal_records(case: Case) -> list[dict[str, Any]]:
-    from moltir.journal import Journal
+    from moltir.engine.journal import Journal
 
     return Journal(case.journal_path).records() if case.journal_path.exists() else []
 
 
 def _status(case: Case) -> dict[str, Any]:
-    from moltir.engine import case_status
+    from moltir.engine.runner import case_status
 
     return case_status(case)
 
@@ -118,7 +118,7 @@ def preflight(case: Case, install: Install, *, force: bool) -> list[str]:
         raise NothingToRestore(f"case {case.id} recorded no change to undo (containment changed nothing)",
                                "nothing to restore")
 
-    from moltir.engine import continued_by
+    from moltir.engine.runner import continued_by
 
     later = continued_by(case, install)
     if later is not None and _status(later)["status"] == "restored":
@@ -177,7 +177,7 @@ def _keyring_ready_for_start(case: Case, install: Install) -> str | None:
             or ref.get("provider") != keystore.PROVIDER_ALIAS:
         return None
     try:
-        from moltir import proc
+        from moltir.openclaw import processes as proc
 
         if proc.find_gateways(install):
             return None
@@ -278,7 +278,7 @@ def _running_gateway(install: Install | None) -> str | None:
     if install is None:
         return None
     try:
-        from moltir import proc
+        from moltir.openclaw import processes as proc
 
         gws = proc.find_gateways(install)
     except MoltirError:

@@ -40,7 +40,7 @@ def command_name(ctx: click.Context | None = None) -> str:
 
 def envelope(data: Mapping[str, Any] | None = None, *, exit_code: int = 0, errors: Sequence[Mapping[str, Any]] = (),
              command: str | None = None) -> dict[str, Any]:
-    from moltir.secrets import redact_value
+    from moltir.redaction import redact_value
 
     out = {"schema": SCHEMA, "ok": exit_code == 0, "command": command or command_name(), "exit_code": exit_code,
            "data": dict(data or {}), "errors": [dict(e) for e in errors]}

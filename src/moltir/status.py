@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from moltir import engine, paths
-from moltir.case import Case
+from moltir.engine.case import Case
+from moltir.engine.journal import Journal, verify_chain
+from moltir.engine.lock import current_holder
 from moltir.errors import MoltirError
-from moltir.journal import Journal, verify_chain
-from moltir.lock import current_holder
 from moltir.openclaw import Install
 from moltir.text import shown
 

@@ -33,7 +33,7 @@ from tests.harness.net import port_is_open, wait_until
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
-from moltir.secrets import fingerprint
+from moltir.redaction import fingerprint
 
 
 def _moltir(env: dict[str, str], cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,7 @@ from tests.harness.releases import CYCLE_IDS, Release, release
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
-from moltir.secrets import fingerprint
+from moltir.redaction import fingerprint
 
 
 @pytest.fixture(params=CYCLE_IDS, ids=[f"oc{r}" for r in CYCLE_IDS])

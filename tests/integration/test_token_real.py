@@ -29,7 +29,7 @@ from tests.harness.net import wait_until
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
-from moltir.secrets import fingerprint
+from moltir.redaction import fingerprint
 
 MOLTIR = [sys.executable, "-m", "moltir"]
 

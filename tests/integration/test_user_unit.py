@@ -62,9 +62,8 @@ STAY_DOWN_S = 30.0          # Restart=always, RestartSec=5: six restart periods
 def checkout_binds() -> list[str]:
     """nspawn arguments that make the interpreter inside import THIS checkout's moltir, whichever way it
     is started: the venv's editable install points at one checkout's src/ (``python -I``, as moltir's
-    secret helper runs, ignores PYTHONPATH), and moltir finds its shipped runbooks beside that src/. When
-    the checkout running this test is another one (a git worktree), its src/ and runbooks/ are bound
-    read-only over the editable install's."""
+    secret helper runs, ignores PYTHONPATH). When the checkout running this test is another one (a git
+    worktree), its src/ is bound read-only over the editable install's."""
     found = subprocess.run([sys.executable, "-I", "-c", "import moltir, pathlib; "
                             "print(pathlib.Path(moltir.__file__).resolve().parent.parent)"],
                            capture_output=True, text=True, check=False, cwd="/")
@@ -73,7 +72,7 @@ def checkout_binds() -> list[str]:
     editable = Path(found.stdout.strip())
     if editable == REPO / "src":
         return []
-    return [f"--bind-ro={REPO / 'src'}:{editable}", f"--bind-ro={REPO / 'runbooks'}:{editable.parent / 'runbooks'}"]
+    return [f"--bind-ro={REPO / 'src'}:{editable}"]  # the shipped runbooks are inside src/moltir
 
 
 # ---- fixtures ----------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """A fake gateway that checks tokens the way OpenClaw does, for token.rotate/verify unit tests.
 
 A real process named ``openclaw-gateway`` (prctl comm + argv0, like tests/unit/fakegw.py) with the
-install in its environment, so ``moltir.proc.find_gateways`` finds it the real way. It answers
+install in its environment, so ``moltir.openclaw.processes.find_gateways`` finds it the real way. It answers
 ``POST /tools/invoke`` with 400 for the token it resolved and 401 otherwise, and resolves it:
 
 * at start, and whenever the config file's bytes change (OpenClaw's file watcher), unless

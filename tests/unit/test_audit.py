@@ -1,4 +1,4 @@
-"""moltir.audit and the audit.run action, on outputs captured from the real releases.
+"""moltir.openclaw.audit_report and the audit.run action, on outputs captured from the real releases.
 
 The fixtures in tests/unit/fixtures/audit/<release>/ are what ``openclaw security audit --json``
 really printed (re-capture with ``python -m tests.unit.fixtures.audit.capture``). The runner
@@ -20,12 +20,12 @@ from typing import Any
 import psutil
 import pytest
 
-from moltir import audit
 from moltir.actions.audit import RunAudit
 from moltir.actions.base import RunOptions, StepContext
-from moltir.case import Case
+from moltir.engine.case import Case
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
 from moltir.openclaw import Install, discover
+from moltir.openclaw import audit_report as audit
 
 FIX = Path(__file__).parent / "fixtures" / "audit"
 NEW = "2026.9.6"
@@ -473,7 +473,7 @@ def test_action_probes_a_gateway_running_on_another_port_than_its_config(
     # which reads OPENCLAW_GATEWAY_PORT before gateway.port, must look where it listens
     from types import SimpleNamespace
 
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     monkeypatch.setattr(proc, "find_gateways", lambda install, **kw: [SimpleNamespace(port=45977)])
     inst = make_install(fake_home, FAKE_STDOUT_FILE=str(FIX / NEW / "deep-up-config-token.stdout"))

@@ -8,10 +8,10 @@ from pathlib import Path
 import json5
 import pytest
 
-from moltir.case import Case
-from moltir.configfile import ConfigFile, sha256
+from moltir.engine.case import Case
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
-from moltir.json5edit import DELETE
+from moltir.openclaw.configfile import ConfigFile, sha256
+from moltir.openclaw.json5edit import DELETE
 
 MAIN = """// main config
 {
@@ -226,7 +226,7 @@ def test_a_failed_second_file_puts_the_first_back(layout: Path, monkeypatch: pyt
     cfg = ConfigFile.load_path(layout, env={})
     planned = cfg.plan_edits({("channels", "telegram", "dmPolicy"): "disabled",
                               ("channels", "slack", "dmPolicy"): "disabled"})
-    import moltir.configfile as mod
+    import moltir.openclaw.configfile as mod
 
     real = mod.atomic_write
     calls: list[Path] = []

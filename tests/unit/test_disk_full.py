@@ -20,7 +20,7 @@ from tests.harness.envelope import moltir_json
 # holder record).
 _CHILD = r"""
 import errno, os, sys
-import moltir.case, moltir.fsutil
+import moltir.engine.case, moltir.fsutil
 from moltir.errors import MoltirError
 what = os.environ["FAIL_WRITE"]
 full = OSError(errno.ENOSPC, "No space left on device")
@@ -29,12 +29,12 @@ if what == "case":
         raise full
     moltir.fsutil._write_all = _write_all
 elif what == "index":
-    real = moltir.case.write_json
+    real = moltir.engine.case.write_json
     def write_json(path, obj, **kw):
         if "installs" in str(path):
             raise moltir.fsutil.os_error(full, f"writing {path}")
         return real(path, obj, **kw)
-    moltir.case.write_json = write_json
+    moltir.engine.case.write_json = write_json
 elif what == "journal":  # only writes to a case journal fail
     real_open, real_write, journal_fds = os.open, os.write, set()
     def open_(path, flags, mode=0o777, *, dir_fd=None):

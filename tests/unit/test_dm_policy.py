@@ -14,9 +14,9 @@ import pytest
 
 from moltir.actions.base import Action, RunOptions, StepContext
 from moltir.actions.dm_policy import CURRENT, LEGACY, RestoreDmPolicy, SetDmPolicy, table_for
-from moltir.case import Case
+from moltir.engine.case import Case
+from moltir.engine.journal import Journal
 from moltir.errors import EXIT_USAGE, EXIT_VERIFY, MoltirError
-from moltir.journal import Journal
 from moltir.openclaw import Install, discover
 from moltir.openclaw import capabilities as capmod
 
@@ -338,7 +338,7 @@ def test_restore_without_a_record_and_twice(tmp_path: Path) -> None:
 
 def test_restore_record_is_written_before_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     env = Env(tmp_path, BASIC, "2026.9.6")
-    import moltir.configfile as mod
+    import moltir.openclaw.configfile as mod
 
     def boom(*a: object, **kw: object) -> None:
         raise MoltirError("disk full while writing")

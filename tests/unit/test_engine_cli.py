@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.harness.envelope import moltir_json
 
-from moltir.journal import verify_chain
+from moltir.engine.journal import verify_chain
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -289,7 +289,7 @@ def test_a_state_dir_that_does_not_exist_is_exit_3_before_any_case(tmp_path: Pat
 
 
 def test_dry_run_plans_in_the_case_the_run_would_use(tmp_path: Path) -> None:
-    from moltir.journal import Journal
+    from moltir.engine.journal import Journal
 
     env = _env(tmp_path)
     (tmp_path / "go").touch()
@@ -521,7 +521,7 @@ def test_status_says_how_a_step_that_changed_nothing_ended(tmp_path: Path) -> No
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
     journal = _journal(env)
     assert journal is not None
-    from moltir.case import Case
+    from moltir.engine.case import Case
 
     case = Case.open(journal.parent)
     case.journal().append("run.start", runbook="restore", role="restore", steps=["start-gateway"])

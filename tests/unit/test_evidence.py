@@ -33,10 +33,10 @@ from tests.harness.envelope import moltir_json
 from moltir import evidence
 from moltir.actions.base import RunOptions, StepContext, StepResult
 from moltir.actions.evidence import Snapshot
-from moltir.case import Case, remember_latest
 from moltir.cli import cli
+from moltir.engine.case import Case, remember_latest
+from moltir.engine.journal import Journal, verify_chain
 from moltir.errors import EXIT_STEP_FAILED, EXIT_USAGE, EXIT_VERIFY, MoltirError
-from moltir.journal import Journal, verify_chain
 from moltir.openclaw import Install, discover
 
 TOKEN = "gw-token-unit-0123456789abcdef0123456789"

@@ -22,9 +22,9 @@ from fakegw import FakeGateway, fake_config, free_port, port_is_open, shell_comm
 
 from moltir.actions.base import RunOptions, StepContext, StepResult
 from moltir.actions.gateway import GatewayStart, GatewayStop, error_lines
-from moltir.case import Case
+from moltir.engine.case import Case
+from moltir.engine.journal import Journal
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, EXIT_USAGE, EXIT_VERIFY, MoltirError
-from moltir.journal import Journal
 from moltir.openclaw import Install, discover
 
 TOKEN = "gw-token-" + "a1b2c3d4" * 4

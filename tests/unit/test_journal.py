@@ -3,8 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from moltir import secrets
-from moltir.journal import GENESIS, Journal, verify_chain
+from moltir import redaction as secrets
+from moltir.engine.journal import GENESIS, Journal, verify_chain
 
 
 def test_chain_links_every_record_and_verifies(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_null_journal_writes_nothing(tmp_path: Path) -> None:
 def test_a_damaged_middle_line_is_an_exit_5_error_not_a_crash(tmp_path: Path) -> None:
     import pytest
 
-    from moltir.journal import JournalDamaged
+    from moltir.engine.journal import JournalDamaged
 
     path = tmp_path / "journal.jsonl"
     j = Journal(path)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moltir.errors import EXIT_USAGE
-from moltir.json5edit import (
+from moltir.openclaw.json5edit import (
     DELETE,
     Json5Error,
     apply_splices,

@@ -17,7 +17,7 @@ import pytest
 from moltir import keystore
 from moltir.errors import EXIT_ENV, MoltirError
 from moltir.openclaw import discover
-from moltir.secrets import fingerprint
+from moltir.redaction import fingerprint
 
 sys.path.insert(0, str(Path(__file__).parent))
 import keyring_fakes as fakes

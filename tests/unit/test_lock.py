@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from moltir.engine.lock import run_lock
 from moltir.errors import MoltirError
-from moltir.lock import run_lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from moltir.lock import run_lock
+from moltir.engine.lock import run_lock
 with run_lock(Path(sys.argv[1]), "k", "the install", "moltir contain --yes"):
     Path(sys.argv[2]).touch()
     time.sleep(60)
@@ -44,7 +44,7 @@ def test_nested_in_one_process_and_exclusive_across_processes(tmp_path: Path) ->
 HOLD_ANCHORED = """
 import sys, time
 from pathlib import Path
-from moltir.lock import run_lock
+from moltir.engine.lock import run_lock
 with run_lock(Path(sys.argv[1]), "k", "the install", "moltir contain --yes", anchor=Path(sys.argv[3])):
     Path(sys.argv[2]).touch()
     time.sleep(60)

@@ -1,4 +1,4 @@
-"""moltir.proc against real (fake-gateway) processes: find, pid-reuse checks, snapshot, terminate."""
+"""moltir.openclaw.processes against real (fake-gateway) processes: find, pid-reuse checks, snapshot, terminate."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import psutil
 import pytest
 from fakegw import FakeGateway, free_port, port_is_open, spawn, wait_until
 
-from moltir import proc
 from moltir.openclaw import Install, discover
+from moltir.openclaw import processes as proc
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
 
@@ -376,7 +376,7 @@ def test_zombie_leader_with_live_threads_is_not_gone(tmp_path: Path) -> None:
 
 def test_a_process_created_in_the_same_clock_tick_as_the_signal_counts_as_started_since() -> None:
     """Create times are floored to the 10 ms tick: a respawn 3 ms after the signal must count as new."""
-    from moltir.proc import CREATE_TIME_SLACK_S, started_since
+    from moltir.openclaw.processes import CREATE_TIME_SLACK_S, started_since
 
     assert started_since(100.00, 100.005)
     assert started_since(100.02, 100.005)

@@ -1,6 +1,6 @@
 """moltir.restore_checks: refusals, no-ops, what restore will change, partial-failure messages.
 
-Cases are real case folders with real journals (moltir.journal); the install is discovered
+Cases are real case folders with real journals (moltir.engine.journal); the install is discovered
 from a tmp HOME. Only the evidence verifier is replaced where a test needs a verdict it cannot
 cheaply produce for real (a tampered sealed snapshot).
 """
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from moltir import paths, restore_checks, runbook
-from moltir.case import Case, remember_latest
+from moltir import paths, restore_checks
+from moltir.engine import runbook
+from moltir.engine.case import Case, remember_latest
 from moltir.errors import EXIT_OK, EXIT_USAGE, MoltirError
 from moltir.openclaw import Install, discover
 

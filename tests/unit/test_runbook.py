@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from moltir import runbook
+from moltir.engine import runbook
 from moltir.errors import MoltirError
 
 

@@ -119,6 +119,6 @@ def test_the_wrapper_runs_isolated_and_imports_nothing_heavy(tmp_path: Path) -> 
     probe = subprocess.run([sys.executable, "-I", "-c",
                             "import sys, moltir.secret_helper; "
                             "print(sorted(set(sys.modules) & {'click','structlog','psutil','json5',"
-                            "'keyring','moltir.cli','moltir.engine','moltir.openclaw'}))"],
+                            "'keyring','moltir.cli','moltir.engine.runner','moltir.openclaw'}))"],
                            capture_output=True, text=True, timeout=30)
     assert probe.stdout.strip() == "[]", probe.stderr

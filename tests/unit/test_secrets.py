@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import hashlib
 
-from moltir import secrets
+from moltir import redaction as secrets
 
 
 def test_fingerprint_is_first_8_hex_of_sha256() -> None:

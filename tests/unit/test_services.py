@@ -1,4 +1,4 @@
-"""moltir.services with recording stand-ins for systemctl / launchctl on PATH: exact commands."""
+"""moltir.openclaw.services with recording stand-ins for systemctl / launchctl on PATH: exact commands."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 import fakemgr
 import pytest
 
-from moltir import services
-from moltir.openclaw import Install, discover
+from moltir.openclaw import Install, discover, services
 
 UID = os.getuid()
 UNIT = "openclaw-gateway.service"

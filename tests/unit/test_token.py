@@ -24,10 +24,10 @@ from tests.unit.releasefix import pin
 from moltir import keystore
 from moltir.actions.base import RunOptions, StepContext, StepResult
 from moltir.actions.token import ROLLBACK_KEY, Rotate, Verify, config_backups, read_env_file
-from moltir.case import Case
+from moltir.engine.case import Case
 from moltir.errors import EXIT_ENV, EXIT_USAGE, EXIT_VERIFY, MoltirError
 from moltir.openclaw import Install
-from moltir.secrets import fingerprint
+from moltir.redaction import fingerprint
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -348,7 +348,7 @@ def test_a_gateway_that_does_not_reload_is_rolled_back_in_a_drill(tmp_path: Path
         assert after["gateway"]["auth"] == before["gateway"]["auth"]
         assert "moltir" not in after.get("secrets", {}).get("providers", {})
         assert keystore.read("moltir", keystore.entry_name(install)) == OLD
-        from moltir import gateway_http
+        from moltir.openclaw import gateway_http
         assert gateway_http.token_status(port, OLD) == 400
         assert OLD not in err.value.one_line()
     finally:
@@ -437,7 +437,7 @@ def test_a_gateway_that_takes_the_new_token_late_is_rolled_forward(tmp_path: Pat
             rotate(ctx)
         assert err.value.exit_code == EXIT_VERIFY and "rolled forward" in err.value.message
         new = ctx.shared["gateway_token"]
-        from moltir import gateway_http
+        from moltir.openclaw import gateway_http
         assert gateway_http.token_status(port, new) == 400
         assert keystore.read("moltir", keystore.entry_name(install)) == new
     finally:
@@ -463,7 +463,7 @@ def test_a_failure_after_the_keyring_commit_is_rolled_back_in_a_drill(running: t
         Rotate().apply(ctx)
     assert keystore.read("moltir", keystore.entry_name(install)) == OLD
     assert json5.loads(install.config_path.read_text())["gateway"]["auth"] == before
-    from moltir import gateway_http
+    from moltir.openclaw import gateway_http
     assert gateway_http.token_status(install.gateway_port(install.read_config()), OLD) == 400
     events = [json.loads(line)["event"] for line in ctx.case.journal_path.read_text().splitlines()]
     assert "token.rolled_back_after_error" in events
@@ -577,8 +577,8 @@ def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
     """Ctrl-C (or SIGTERM) in a drill right after SIGUSR2: the rollback puts the previous token back, but
     the reload already under way lands the NEW token and swallows the rollback's signal. The keyring
     must end up holding the token the gateway serves (rolled forward), never one it refuses."""
-    from moltir import gateway_http
     from moltir.actions import token as token_mod
+    from moltir.openclaw import gateway_http
 
     monkeypatch.setattr(token_mod, "SETTLE_S", 5.0)
     port = free_port()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from tests.unit.releasefix import pin
 
-from moltir.case import Case
-from moltir.configfile import ConfigFile
+from moltir.engine.case import Case
 from moltir.errors import EXIT_STEP_FAILED, MoltirError
 from moltir.openclaw import discover, validate
+from moltir.openclaw.configfile import ConfigFile
 
 TOKEN = "tok-" + "s" * 40
 

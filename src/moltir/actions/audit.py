@@ -31,10 +31,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from moltir import audit
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
-from moltir.gateway_http import port_open
+from moltir.openclaw import audit_report as audit
+from moltir.openclaw.gateway_http import port_open
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -73,7 +73,7 @@ def _live_port(ctx: StepContext, config: dict[str, Any] | None) -> int | None:
     """
     if not ctx.params.get("deep", True):
         return None
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     gws = proc.find_gateways(ctx.install)
     live = gws[0].port if gws else None

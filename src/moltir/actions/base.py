@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
-    from moltir.case import Case
-    from moltir.journal import Journal
+    from moltir.engine.case import Case
+    from moltir.engine.journal import Journal
     from moltir.openclaw import Install
 
 

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Final
 
 from moltir.actions.base import Action, Change, Param, Plan, StepContext, StepResult, StepStatus
-from moltir.configfile import MISSING, ConfigFile, FileEdit, get_path, kind_name, sha256
 from moltir.errors import EXIT_ENV, MoltirError, usage_error, verify_error
-from moltir.json5edit import DELETE, KeyPath, parse, same_value, unified_diff
 from moltir.openclaw.capabilities import Capabilities
+from moltir.openclaw.configfile import MISSING, ConfigFile, FileEdit, get_path, kind_name, sha256
+from moltir.openclaw.json5edit import DELETE, KeyPath, parse, same_value, unified_diff
 
 ALL_DM: Final = frozenset({"pairing", "allowlist", "open", "disabled"})
 NOT_CHANNELS: Final = frozenset({"defaults", "modelByChannel"})

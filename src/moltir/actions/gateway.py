@@ -1,12 +1,12 @@
 """``gateway.stop`` and ``gateway.start``: take the gateway down (and keep it down), bring it back.
 
 gateway.stop
-    find the install's gateway (lock files first, then the process table; ``moltir.proc``) →
+    find the install's gateway (lock files first, then the process table; ``moltir.openclaw.processes``) →
     refuse, signalling nothing, when a candidate runs as another user or when several gateways
     run for one state dir → volatile snapshot BEFORE any signal (``volatile/processes.json``,
     plus ``volatile/service.json`` when a service manager knows the gateway) → record in
     restore.json (section ``gateway``) exactly how it was running → stop it: through systemd /
-    launchd when one supervises it (``moltir.services``), else SIGTERM the verified process (and,
+    launchd when one supervises it (``moltir.openclaw.services``), else SIGTERM the verified process (and,
     on 2026.1.29, its ``openclaw`` wrapper), wait ``timeout_s``, SIGKILL what is left of the tree.
     Never waits minutes on a drain. Result: ``done`` (clean), ``forced`` (SIGKILL needed) or
     ``already`` (nothing ran). verify: no gateway of the install, its ports refuse connections,
@@ -75,9 +75,9 @@ def _gw_label(g: Any) -> str:
 # ---- survey: what runs, who supervises it, may we act -------------------------------------------
 
 def find_gateways(install: Install) -> list[Any]:
-    """The install's running gateway processes: on the host (moltir.proc), else the main process of the
+    """The install's running gateway processes: on the host (moltir.openclaw.processes), else the main process of the
     container that runs it (its environment names the container's paths, not the host's)."""
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     found = proc.find_gateways(install)
     if found:
@@ -90,10 +90,10 @@ def find_gateways(install: Install) -> list[Any]:
 
 @dataclass
 class Survey:
-    gateways: list[Any]  # moltir.proc.GatewayProcess
-    services: list[Any]  # moltir.services.ServiceInfo (every known unit/agent of the install)
+    gateways: list[Any]  # moltir.openclaw.processes.GatewayProcess
+    services: list[Any]  # moltir.openclaw.services.ServiceInfo (every known unit/agent of the install)
     supervisor: Any | None  # the ServiceInfo that supervises the gateway, if any
-    manager: Any  # moltir.services.Manager
+    manager: Any  # moltir.openclaw.services.Manager
     gateway_env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     container: Any | None = None  # moltir.openclaw.containers.Container running the gateway, if any
@@ -118,7 +118,8 @@ def _process_env(pid: int) -> dict[str, str]:
 
 def survey(install: Install, *, service_mode: str = "auto") -> Survey:
     """Find the gateway and its supervisor; raise (nothing signalled) when acting would be unsafe."""
-    from moltir import proc, services
+    from moltir.openclaw import processes as proc
+    from moltir.openclaw import services
 
     gateways = proc.find_gateways(install)
     me = os.getuid()
@@ -264,7 +265,8 @@ class GatewayStop(Action):
         the sudo command, instead of a run that edits nothing it may and fails at every step."""
         if os.geteuid() == 0 or params.get("service") == "ignore":
             return
-        from moltir import proc, services
+        from moltir.openclaw import processes as proc
+        from moltir.openclaw import services
 
         for gw in proc.find_gateways(install):
             unit, user_unit = services.process_cgroup_unit(gw.pid)
@@ -288,7 +290,8 @@ class GatewayStop(Action):
     def apply(self, ctx: StepContext) -> StepResult:
         import psutil
 
-        from moltir import proc, services
+        from moltir.openclaw import processes as proc
+        from moltir.openclaw import services
 
         timeout = _timeout(ctx, 15.0)
         sv = _fresh_survey(ctx)
@@ -395,7 +398,7 @@ class GatewayStop(Action):
                           tuple(warnings))
 
     def _snapshot(self, ctx: StepContext, sv: Survey, gproc: Any, wproc: Any) -> str:
-        from moltir import proc
+        from moltir.openclaw import processes as proc
 
         snap: dict[str, Any] = {
             "taken_at": _now(), "install": ctx.install.describe(),
@@ -498,7 +501,8 @@ class GatewayStop(Action):
         return Deferred(watch, f"the gateway stays down for {settle:g} s")
 
     def _check_down(self, ctx: StepContext, result: StepResult) -> None:
-        from moltir import gateway_http, proc
+        from moltir.openclaw import gateway_http
+        from moltir.openclaw import processes as proc
 
         ports = {int(p) for p in (result.details.get("listen_ports") or [])}
         with contextlib.suppress(MoltirError):
@@ -531,7 +535,8 @@ def _port_held(install: Install) -> MoltirError | None:
     """"Already stopped" holds only when the install's port is closed too: a listener there that moltir
     cannot tie to the install (another user's process, a title moltir does not know) is an error naming
     it, never a gateway silently left up."""
-    from moltir import gateway_http, proc
+    from moltir.openclaw import gateway_http
+    from moltir.openclaw import processes as proc
 
     try:
         port = install.gateway_port()
@@ -551,7 +556,7 @@ def _port_held(install: Install) -> MoltirError | None:
 def _describe_listener(d: Mapping[str, Any]) -> str:
     if not d.get("pid"):
         return "owner not visible (another user's process?)"
-    from moltir.proc import one_line, short_command
+    from moltir.openclaw.processes import one_line, short_command
 
     cmd = short_command(d.get("cmdline") or []) or one_line(str(d.get("name") or "?"), 120)
     return f"pid {d['pid']} {d.get('name') or ''} [{cmd}]".strip()
@@ -565,7 +570,7 @@ def _signalled_at(result: StepResult) -> float:
 
 
 def _respawn_error(gw: Any, since: float, result: StepResult) -> MoltirError:
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     if result.details.get("pid") == gw.pid or not proc.started_since(gw.create_time, since):
         return verify_error(f"the gateway {_gw_label(gw)} is still running after the stop",
@@ -586,7 +591,7 @@ def _respawn_error(gw: Any, since: float, result: StepResult) -> MoltirError:
 
 
 def _respawned_by_launcher(pid: int, launcher: Mapping[str, Any]) -> MoltirError:
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     sup = proc.describe_pid(int(launcher["pid"]))
     cmd = proc.short_command(sup.get("cmdline") or []) or str(sup.get("name") or "?")
@@ -616,7 +621,8 @@ def _refuse_taken_port(port: int) -> None:
     holds it (pid, name, command line) and start nothing; the restore resumes at this step once
     the port is free.
     """
-    from moltir import gateway_http, proc
+    from moltir.openclaw import gateway_http
+    from moltir.openclaw import processes as proc
 
     holders = proc.port_listeners(port)  # the socket table: a squatter with a full backlog refuses connects
     if not holders and not gateway_http.port_open(port):
@@ -677,7 +683,7 @@ def health_token(ctx: StepContext) -> tuple[str | None, str]:
     """(token, source) for the health check: the one this run holds (after token.rotate), else the
     config's plaintext token, else -- when the config points at a SecretRef -- moltir's keyring entry
     for the install (what token.rotate stored). None when moltir holds no token at all."""
-    from moltir.secrets import register
+    from moltir.redaction import register
 
     tok = ctx.shared.get("gateway_token")
     if isinstance(tok, str) and tok:
@@ -825,7 +831,7 @@ class GatewayStart(Action):
     def _wait_healthy(self, port: int, token: str | None, deadline: float,
                       popen: subprocess.Popen[bytes] | None) -> str:
         """"healthy", "exited:<rc>", or the last thing seen at the deadline."""
-        from moltir import gateway_http
+        from moltir.openclaw import gateway_http
 
         last = "not listening"
         while True:
@@ -845,8 +851,8 @@ class GatewayStart(Action):
     def _start_foreground(self, ctx: StepContext, rec: Mapping[str, Any], port: int, token: str | None,
                           token_source: str, timeout: float, warnings: list[str]) -> StepResult:
         from moltir.fsutil import ensure_private_dir, os_error
-        from moltir.proc import scrub_argv
-        from moltir.secrets import fingerprint
+        from moltir.openclaw.processes import scrub_argv
+        from moltir.redaction import fingerprint
 
         inst = ctx.install
         argv = list(rec["argv"])
@@ -909,8 +915,8 @@ class GatewayStart(Action):
 
     def _start_service(self, ctx: StepContext, mode: str, rec: Mapping[str, Any], port: int, token: str | None,
                        token_source: str, timeout: float, warnings: list[str]) -> StepResult:
-        from moltir import services
-        from moltir.secrets import fingerprint
+        from moltir.openclaw import services
+        from moltir.redaction import fingerprint
 
         svc = dict(rec.get("service") or {})
         scope: services.Scope = "system" if svc.get("scope") == "system" else "user"
@@ -943,7 +949,7 @@ class GatewayStart(Action):
                           exit_code=EXIT_STEP_FAILED)
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
-        from moltir import gateway_http
+        from moltir.openclaw import gateway_http
 
         if result.status == "skipped":
             return
@@ -967,7 +973,7 @@ def _read_from(path: Path, offset: int, limit: int = 64 * 1024) -> str:
             data = fh.read(limit)
     except OSError:
         return ""
-    from moltir.secrets import redact
+    from moltir.redaction import redact
 
     return redact(data.decode("utf-8", errors="replace"))
 
@@ -1011,7 +1017,7 @@ def restart_running(ctx: StepContext, token: str | None, timeout_s: float) -> st
 
     Used by token.rotate when the release has no in-process re-read it honours (no restart signal
     for another process, config reload off): the drill then still proves the new token live."""
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     sv = survey(ctx.install)
     if not sv.running:

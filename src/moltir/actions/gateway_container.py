@@ -39,10 +39,10 @@ def find_container(install: Install, gateway_pid: int | None) -> ct.Container | 
 
 
 def gateway_of(c: ct.Container, install: Install) -> Any | None:
-    """A :class:`moltir.proc.GatewayProcess` for the container's main process (host pid)."""
+    """A :class:`moltir.openclaw.processes.GatewayProcess` for the container's main process (host pid)."""
     if not (c.running and c.pid):
         return None
-    from moltir import proc
+    from moltir.openclaw import processes as proc
 
     return proc.describe_process(c.pid, matched_by=f"container {c.name}", install=install)
 
@@ -86,7 +86,7 @@ def stop(ctx: StepContext, c: ct.Container, timeout: float) -> tuple[dict[str, A
 def start(ctx: StepContext, rec: Mapping[str, Any], wait: Any, port: int, token: str | None,
           token_source: str, timeout: float, warnings: list[str]) -> StepResult:
     """Put back the recorded restart policy and start the container; healthy = accepts ``token``."""
-    from moltir.secrets import fingerprint
+    from moltir.redaction import fingerprint
 
     cont = dict(rec.get("container") or {})
     changed = ctx.case.restore_section("gateway_container")

@@ -48,12 +48,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from moltir import gateway_http, json5edit, keystore
+from moltir import keystore
 from moltir.actions.base import Action, Change, Param, Plan, RunOptions, StepContext, StepResult
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error, verify_error
 from moltir.fsutil import atomic_write, os_error
-from moltir.openclaw import Install
-from moltir.secrets import fingerprint, register
+from moltir.openclaw import Install, gateway_http, json5edit
+from moltir.redaction import fingerprint, register
 
 MODES = ("auto", "keyring-ref", "plaintext")
 ENV_TOKEN_VARS = ("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN")
@@ -245,11 +245,11 @@ def _read_text(path: Path) -> str:
 
 
 def write_config(ctx: StepContext, edits: Mapping[tuple[str, ...], Any]) -> bool:
-    """Apply ``edits`` through :class:`moltir.configfile.ConfigFile` (comments kept, ``$include`` aware,
+    """Apply ``edits`` through :class:`moltir.openclaw.configfile.ConfigFile` (comments kept, ``$include`` aware,
     pre-image saved to the case first, refused if the file changed meanwhile). True if it changed.
 
     A config that will hold a plaintext token is made 0600 (OpenClaw's own default)."""
-    from moltir.configfile import ConfigFile
+    from moltir.openclaw.configfile import ConfigFile
 
     config = ConfigFile.load(ctx.install)
     results = config.write(config.plan_edits(edits), case=ctx.case)
@@ -267,7 +267,7 @@ def write_config(ctx: StepContext, edits: Mapping[tuple[str, ...], Any]) -> bool
 
 
 def plan_diff(install: Install, edits: Mapping[tuple[str, ...], Any]) -> str:
-    from moltir.configfile import ConfigFile
+    from moltir.openclaw.configfile import ConfigFile
 
     return "".join(fe.diff for fe in ConfigFile.load(install).plan_edits(edits))
 
@@ -586,7 +586,7 @@ class Rotate(Action):
         SecretRef the edited text does not depend on the token, so its reference parse is cached too; a
         plaintext token changes the text, but not its validity (the validation cache masks its value)."""
         from moltir.actions.dm_policy import WARM_CONFIG
-        from moltir.configfile import ConfigFile
+        from moltir.openclaw.configfile import ConfigFile
 
         install = ctx.install
         mode = resolve_mode(install, str(ctx.params["mode"]))

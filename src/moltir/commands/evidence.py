@@ -53,7 +53,7 @@ def resolve_case(arg: str | None, install: Install | None) -> Path:
     """The case folder ``arg`` names (a folder, a case id or a unique id prefix), or the
     install's latest case when ``arg`` is None."""
     from moltir import paths
-    from moltir.case import latest_case_dir
+    from moltir.engine.case import latest_case_dir
 
     env = install.env if install is not None else os.environ
     root = paths.cases_root(env)
@@ -120,7 +120,7 @@ def list_cmd(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """Cases with their evidence state and size (oldest first)."""
     from moltir import evidence as lib
     from moltir import paths
-    from moltir.case import latest_case_dir
+    from moltir.engine.case import latest_case_dir
 
     install = get_install(ctx, kw)
     latest = latest_case_dir(paths.installs_dir(install.env), install.key)

@@ -57,9 +57,10 @@ class Outcome:
 
 def run_all(kind: str, default_runbook: str, kw: Mapping[str, Any], installs: list[Any]) -> None:
     """Run ``kind`` (contain | restore) on every install in parallel; print and exit."""
-    from moltir import engine, log, runbook
+    from moltir import engine, log
     from moltir.actions.base import RunOptions
-    from moltir.case import new_case_id
+    from moltir.engine import runbook
+    from moltir.engine.case import new_case_id
     from moltir.openclaw.deployments import label
 
     if kw.get("case_dir"):

@@ -59,7 +59,8 @@ def _say(as_json: bool, lines: list[str], data: dict[str, Any]) -> None:
 @handle_errors
 def repin(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """Point the secret helper's launcher at this moltir and prove the gateway can read its token."""
-    from moltir import keystore, proc
+    from moltir import keystore
+    from moltir.openclaw import processes as proc
 
     install = get_install(ctx, kw)
     config = _pinned(install)
@@ -86,11 +87,12 @@ def unpin(ctx: click.Context, /, yes: bool, as_json: bool, **kw: Any) -> None:
     """Put the token back into the 0600 config as plaintext; stop using moltir's helper."""
     import os
 
-    from moltir import gateway_http, json5edit, keystore, paths
+    from moltir import keystore, paths
     from moltir.actions.token import reload_route
-    from moltir.configfile import ConfigFile
     from moltir.fsutil import atomic_write, ensure_private_dir
-    from moltir.secrets import fingerprint
+    from moltir.openclaw import gateway_http, json5edit
+    from moltir.openclaw.configfile import ConfigFile
+    from moltir.redaction import fingerprint
 
     install = get_install(ctx, kw)
     config = _pinned(install)

@@ -71,8 +71,8 @@ def running_system_gateways(base: Mapping[str, str]) -> list[SystemGateway]:
     """Gateway processes whose cgroup is a system unit (root reads their environment)."""
     import psutil
 
-    from moltir.proc import WRAPPER_NAMES, is_gateway_name, listen_ports
-    from moltir.services import process_cgroup_unit
+    from moltir.openclaw.processes import WRAPPER_NAMES, is_gateway_name, listen_ports
+    from moltir.openclaw.services import process_cgroup_unit
 
     found: dict[str, SystemGateway] = {}
     for proc in psutil.process_iter(["name"]):
@@ -235,7 +235,7 @@ def all_installs(base: Mapping[str, str], openclaw_bin: str | None = None) -> li
     root, every system unit's install on the host. Deduplicated by state dir; only installs that
     exist (a state dir or a config)."""
     from moltir.openclaw.install import discover
-    from moltir.proc import find_all_gateway_envs
+    from moltir.openclaw.processes import find_all_gateway_envs
 
     env = dict(base)
     home = Path(env.get("HOME") or Path.home())

@@ -249,7 +249,7 @@ class Install:
         """Run the install's CLI bounded, in its own session, as :attr:`run_as`, from its home folder;
         ``extra_env`` adds to :meth:`child_env` (credentials only ever go here, never in ``args``).
         Returns ``subprocess.CompletedProcess[bytes]``; raises ``subprocess.TimeoutExpired`` / OSError."""
-        from moltir.proc import run_capture
+        from moltir.openclaw.processes import run_capture
 
         return run_capture(self.command(*args), timeout_s=timeout_s,
                            env=env if env is not None else self.child_env(extra_env),
@@ -278,7 +278,7 @@ class Install:
 def parse_config_text(text: str, path: Path) -> dict[str, Any]:
     """The value of a config (what ``json5.loads`` gives); a fresh copy each call (callers may mutate it).
 
-    Read with moltir's own JSON5 scanner (:func:`moltir.json5edit.scan_value`): json5 is a slow
+    Read with moltir's own JSON5 scanner (:func:`moltir.openclaw.json5edit.scan_value`): json5 is a slow
     pure-Python parser (~40-100 ms for a 6 KiB config on 2 cores) and gateway.stop reads the
     config's port before it signals the gateway. Where the scanner refuses a text json5 accepts
     (duplicate keys) json5's reading is used, as OpenClaw would; edits always take the reference
@@ -290,7 +290,7 @@ def parse_config_text(text: str, path: Path) -> dict[str, Any]:
 
 
 def _parse_config_cached(text: str, path: str) -> dict[str, Any]:
-    from moltir.json5edit import parse, reference_parse, scan_value  # lazy: keeps `moltir --help` fast
+    from moltir.openclaw.json5edit import parse, reference_parse, scan_value  # lazy: keeps `moltir --help` fast
 
     try:
         data = scan_value(text)

@@ -70,7 +70,7 @@ def _ask_version(binary: Path, env: Mapping[str, str], timeout_s: float,
     child_env = {k: v for k, v in env.items() if k not in CREDENTIAL_VARS}
     child_env.setdefault("NO_COLOR", "1")
     try:
-        from moltir.proc import run_capture
+        from moltir.openclaw.processes import run_capture
 
         proc = run_capture([str(binary), "--version"], timeout_s=timeout_s, env=child_env, cwd=None, run_as=run_as)
     except (OSError, subprocess.TimeoutExpired):

@@ -3,7 +3,7 @@
 Each line is a JSON object with ``seq``, ``ts`` (UTC), ``mono_ns``, ``event``, the event's
 fields and ``prev``: the SHA-256 of the previous line's bytes (64 zeros for the first). The
 journal head is the SHA-256 of the last line. Every value goes through
-:func:`moltir.secrets.redact_value` first: a token never reaches the file.
+:func:`moltir.redaction.redact_value` first: a token never reaches the file.
 
 A crash can leave a partial last line. Opening the journal moves such a tail to
 ``journal.jsonl.partial-<n>`` and journals ``journal.tail_recovered`` so the chain stays whole.
@@ -23,7 +23,7 @@ from typing import Any
 
 from moltir.errors import EXIT_VERIFY, MoltirError
 from moltir.fsutil import os_error
-from moltir.secrets import redact_value
+from moltir.redaction import redact_value
 
 GENESIS = "0" * 64
 

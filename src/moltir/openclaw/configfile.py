@@ -2,7 +2,7 @@
 edits as per-file diffs, and write them safely.
 
 Used by every action that edits the config (``dm_policy.*``, ``token.*``). Edits go through
-:mod:`moltir.json5edit`, so comments and layout survive; OpenClaw's own writers would strip them.
+:mod:`moltir.openclaw.json5edit`, so comments and layout survive; OpenClaw's own writers would strip them.
 
 ``$include`` (shared/research/openclaw-facts.md §1, ``dist/includes-*.mjs``): an object
 ``{ $include: "./x.json5" }`` is replaced by the parsed file (paths relative to the including
@@ -45,10 +45,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError, env_error, usage_error
 from moltir.fsutil import atomic_write, os_error
-from moltir.json5edit import DELETE, Document, Json5Error, KeyPath, parse, same_value, set_values, unified_diff
+from moltir.openclaw.json5edit import DELETE, Document, Json5Error, KeyPath, parse, same_value, set_values, unified_diff
 
 if TYPE_CHECKING:
-    from moltir.case import Case
+    from moltir.engine.case import Case
     from moltir.openclaw import Install
     from moltir.openclaw.validate import Verdict
 

@@ -6,7 +6,7 @@ Schema::
       steps: [ { id: "stop-gateway", action: "gateway.stop", with: {...},
                  on_failure: "abort" | "continue", timeout_s: 30 }, ... ] }
 
-Shipped runbooks live in the package (``moltir/runbooks``; ``runbooks/`` in the repo). A
+Shipped runbooks live in the package (``moltir/runbooks``, src/moltir/runbooks in the repo). A
 user's own runbook is passed with ``--runbook PATH``.
 """
 
@@ -45,11 +45,9 @@ class Runbook:
 
 
 def shipped_dir() -> Path:
-    """The folder of shipped runbooks: package data in a wheel, the repo's runbooks/ in a checkout."""
-    packaged = Path(str(importlib.resources.files("moltir"))) / "runbooks"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "runbooks"
+    """The folder of shipped runbooks: ``moltir/runbooks/``, package data (``moltir runbook show NAME``
+    prints one to copy and edit)."""
+    return Path(str(importlib.resources.files("moltir"))) / "runbooks"
 
 
 def shipped_names() -> list[str]:
@@ -64,8 +62,11 @@ def resolve(name_or_path: str) -> Path:
         return path
     candidate = shipped_dir() / f"{name_or_path}.json5"
     if not candidate.is_file():
+        names = shipped_names()
         raise usage_error(f"no shipped runbook named {name_or_path!r}",
-                          f"choose one of: {', '.join(shipped_names())}, or pass --runbook PATH")
+                          (f"choose one of: {', '.join(names)}" if names else
+                           f"no runbook is shipped in {shipped_dir()} (a broken install?)")
+                          + ", or pass --runbook PATH")
     return candidate
 
 
@@ -73,7 +74,7 @@ class _Locator:
     """Line numbers for error messages, from the span-aware JSON5 scanner."""
 
     def __init__(self, text: str, source: str) -> None:
-        from moltir import json5edit
+        from moltir.openclaw import json5edit
 
         self.doc = json5edit.parse(text, source=source)
 
@@ -90,7 +91,7 @@ def load(path: Path) -> Runbook:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise usage_error(f"runbook {source}: cannot read it ({exc.strerror})") from None
-    from moltir.json5edit import Json5Error
+    from moltir.openclaw.json5edit import Json5Error
 
     try:
         locator = _Locator(text, source)

@@ -28,13 +28,13 @@ from typing import Any
 
 from moltir import actions, paths
 from moltir.actions.base import Deferred, Plan, RunOptions, StepContext, StepResult
-from moltir.case import Case, latest_case_dir, new_case_id, remember_latest, same_dir
+from moltir.engine.case import Case, latest_case_dir, new_case_id, remember_latest, same_dir
+from moltir.engine.journal import Journal
+from moltir.engine.lock import run_lock
+from moltir.engine.runbook import Runbook, Step
 from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_OK, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError, env_error
-from moltir.journal import Journal
-from moltir.lock import run_lock
 from moltir.openclaw import Install
-from moltir.runbook import Runbook, Step
-from moltir.secrets import redact, redact_value
+from moltir.redaction import redact, redact_value
 
 
 @dataclass(frozen=True)
@@ -608,7 +608,7 @@ def check_effects(case: Case, install: Install, runbook_name: str = "contain") -
     the way a resumed run checks it (``Action.still_holds``): {step id: None (holds) | why it no
     longer does}. Read-only. The runbook is the one the case's last run of it loaded (its recorded
     source), else the shipped one."""
-    from moltir import runbook as rbmod
+    from moltir.engine import runbook as rbmod
 
     records = Journal(case.journal_path).records() if case.journal_path.exists() else []
     source = next((r.get("source") for r in reversed(records)

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, env_error
 from moltir.openclaw import Install
-from moltir.secrets import fingerprint, redact, register
+from moltir.redaction import fingerprint, redact, register
 
 SEVERITIES = ("critical", "warn", "info")
 FailOn = Literal["critical", "warn", "never"]
@@ -366,7 +366,7 @@ def run_audit(install: Install, *, deep: bool = True, token: str | None = None,
     if port:
         extra["OPENCLAW_GATEWAY_PORT"] = str(port)
     env = install.child_env(extra)
-    from moltir.proc import run_capture  # psutil: imported only when needed
+    from moltir.openclaw.processes import run_capture  # psutil: imported only when needed
 
     start = time.monotonic()
     returncode: int | None

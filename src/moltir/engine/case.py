@@ -4,7 +4,7 @@ Layout (shared/DESIGN.md, ir-anchors.md §B.3)::
 
     case.json       who, where, when, why, versions  (written at creation)
     restore.json    what restore needs; each section written ONCE, before the change it undoes
-    journal.jsonl   hash-chained event log (moltir.journal)
+    journal.jsonl   hash-chained event log (moltir.engine.journal)
     volatile/       process snapshot taken before the gateway is stopped
     preimage/       exact bytes of every file moltir edits, saved before the edit
     evidence/       the sealed copy of logs, transcripts, config (evidence.snapshot)
@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from moltir import __version__
+from moltir.engine.journal import Journal, utc_now
 from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, EXIT_USAGE, EXIT_VERIFY, MoltirError, usage_error
 from moltir.fsutil import atomic_write, ensure_private_dir, make_private_dirs, os_error, write_json
-from moltir.journal import Journal, utc_now
 
 
 def new_case_id() -> str:

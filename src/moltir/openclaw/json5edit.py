@@ -988,7 +988,7 @@ def redact_secrets(line: str) -> str:
     """Mask string values of secret-looking keys (token, password, apiKey, webhookUrl, ...) on one line.
 
     Over-masking a context line is harmless; the changed lines of a policy edit never match."""
-    from moltir.secrets import redact
+    from moltir.redaction import redact
 
     masked = _SECRET_VALUE_RE.sub(lambda m: m.group("key") + '"<redacted>"', line)
     return redact(masked)
