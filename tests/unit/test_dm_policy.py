@@ -397,7 +397,7 @@ def test_no_secret_in_plan_result_or_journal(tmp_path: Path) -> None:
 
 
 def test_restore_can_put_open_dms_back_as_pairing_and_says_so(tmp_path: Path) -> None:
-    from moltir.restore_checks import describe_restore
+    from moltir.commands.restore_checks import describe_restore
 
     text = ('{ channels: { telegram: { dmPolicy: "open", groupPolicy: "open", '
             'accounts: { ops: { dmPolicy: "pairing" } } } } }')

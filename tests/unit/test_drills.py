@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from tests.harness.envelope import moltir_json
 
-from moltir import drills
+from moltir.commands import drills
 from moltir.engine.runner import RunResult, StepOutcome
 from moltir.errors import EXIT_USAGE, MoltirError
 from moltir.openclaw import Install

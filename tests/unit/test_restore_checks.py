@@ -1,4 +1,4 @@
-"""moltir.restore_checks: refusals, no-ops, what restore will change, partial-failure messages.
+"""moltir.commands.restore_checks: refusals, no-ops, what restore will change, partial-failure messages.
 
 Cases are real case folders with real journals (moltir.engine.journal); the install is discovered
 from a tmp HOME. Only the evidence verifier is replaced where a test needs a verdict it cannot
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from moltir import paths, restore_checks
+from moltir import paths
+from moltir.commands import restore_checks
 from moltir.engine import runbook
 from moltir.engine.case import Case, remember_latest
 from moltir.errors import EXIT_OK, EXIT_USAGE, MoltirError

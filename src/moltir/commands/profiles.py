@@ -163,7 +163,7 @@ def _render(kind: str, incident: str, outcomes: list[Outcome], as_json: bool) ->
 
 def status_all(installs: list[Any], as_json: bool) -> int:
     """``status --all-profiles``: each install's latest case, one block each; exit 5 if any is damaged."""
-    from moltir import status as status_mod
+    from moltir.commands import status as status_mod
     from moltir.openclaw.deployments import label
 
     reports = []

@@ -1,6 +1,6 @@
 """``moltir drill history`` and ``moltir drill schedule install|remove|status``.
 
-Thin click shells over :mod:`moltir.drills`. ``moltir drill`` itself (running the drill runbook)
+Thin click shells over :mod:`moltir.commands.drills`. ``moltir drill`` itself (running the drill runbook)
 is the CLI's; these are mounted under it. Install options given to ``moltir drill`` (or to
 ``moltir``) select the install, as they do for every command.
 """
@@ -37,7 +37,7 @@ def _install(ctx: click.Context, kw: dict[str, Any]) -> Any:
 @handle_errors
 def history(ctx: click.Context, /, limit: int, as_json: bool, **kw: Any) -> None:
     """Past drills of this install: when, how long, outcome, token fingerprints, proof."""
-    from moltir import drills
+    from moltir.commands import drills
 
     install = _install(ctx, kw)
     records = drills.read_history(install)[-limit:] if limit > 0 else drills.read_history(install)
@@ -65,7 +65,7 @@ def schedule() -> None:
 def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_activate: bool, as_json: bool,
                      **kw: Any) -> None:
     """Write (and enable) the drill schedule for this install."""
-    from moltir import drills
+    from moltir.commands import drills
 
     install = _install(ctx, kw)
     if print_only:
@@ -102,7 +102,7 @@ def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_act
 @handle_errors
 def schedule_remove(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """Disable the drill schedule and delete its files."""
-    from moltir import drills
+    from moltir.commands import drills
 
     removed = drills.remove_schedule(_install(ctx, kw))
     if as_json:
@@ -120,7 +120,7 @@ def schedule_remove(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
 @handle_errors
 def schedule_status(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """Is a drill scheduled, when, and how did the last one go."""
-    from moltir import drills
+    from moltir.commands import drills
 
     status = drills.schedule_status(_install(ctx, kw))
     if as_json:

@@ -12,14 +12,14 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from moltir import __version__
-from moltir.errors import EXIT_CODES, EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
+from moltir.errors import EXIT_CODES, EXIT_INTERRUPTED, EXIT_STEP_FAILED, EXIT_USAGE, MoltirError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,8 +194,8 @@ EXIT_HELP = "\b\nExit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, tex
 
 
 @click.group(cls=LazyGroup, lazy={
-    "evidence": ("moltir.commands.evidence:evidence", "List, verify, export evidence; custody notes."),
-    "token": ("moltir.commands.token:token", "Where the gateway reads its token: repin or unpin."),
+    "evidence": ("moltir.cli.evidence:evidence", "List, verify, export evidence; custody notes."),
+    "token": ("moltir.cli.token:token", "Where the gateway reads its token: repin or unpin."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON object (any command).")
@@ -247,10 +247,12 @@ def run_options(fn: F) -> F:
 
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
                  new_case: bool = False) -> None:
+    """contain / restore / drill: parse, confirm, render; the run itself is moltir.commands.run's."""
     from moltir import engine, log
     from moltir.actions.base import RunOptions
+    from moltir.commands import run as runner
     from moltir.engine import runbook
-    from moltir.engine.case import Case
+    from moltir.text import shown
 
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
@@ -260,138 +262,46 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
                          allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
                          revoke_devices=kw["revoke_devices"], reason=kw["reason"],
                          reopen_open=kw.get("reopen_open") or "open")
-    from moltir.text import shown
 
-    for note in install.notes:
-        click.echo(f"warning: {shown(note, 2000)}", err=True)
-    case_dir: Path | None = kw["case_dir"]
+    def note(text: str) -> None:
+        click.echo(f"warning: {shown(text, 2000)}", err=True)
 
-    if kw["dry_run"]:  # the case the run would use (engine.existing_case), read-only; no lock, no writes
-        from moltir import paths
-
-        dry_notes: list[str] = []
-        existing = engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, readonly=True,
-                                        notes=dry_notes)
-        for note in dry_notes:  # e.g. a damaged case the run would not resume: said now, as the run would
-            click.echo(f"warning: {shown(note, 2000)}", err=True)
-        case = existing if existing is not None else Case(case_dir or Path("(new case)"), readonly=True)
-        plans = engine.plan_run(rb, install, case, options, resumed=existing is not None)
-        home_problem = paths.unwritable(case_dir if case_dir is not None else paths.cases_root(install.env))
-        # Decision: a dry run exits with the code the run would end with when a step cannot be
-        # planned (2 malformed config, 3 read-only config / no keyring ...), so a script (or a
-        # scared user) can tell "this would work" from "this would stop half-way" by the exit code.
-        blocked = next((p for p in plans if p.error or (p.plan and p.plan.fails)), None)
-        problem = None
-        if blocked is not None and blocked.plan is not None:
-            why = blocked.plan.warnings[-1] if blocked.plan.warnings else blocked.plan.summary  # the refusal: last
-            problem = (blocked.step.id, why, blocked.plan.fails)
-        elif blocked is not None:
-            problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED)
-        if problem is None and home_problem is not None and existing is None:
-            problem = ("preflight", f"the case folder cannot be created: {home_problem} (set MOLTIR_HOME or "
-                                    "--case-dir to a writable folder)", EXIT_ENV)
-        if problem is None:
-            try:
-                engine.preflight(rb, install, options, existing)
-            except MoltirError as exc:
-                problem = ("preflight", exc.one_line(), exc.exit_code)
-        message = "dry run: nothing was changed"
-        if problem is not None:
-            message += f"; the run would stop at step '{problem[0]}': {problem[1]}" if problem[0] != "preflight" \
-                else f"; the run would be refused: {problem[1]}"
-        result = engine.RunResult(rb.name, "dry-run", problem[2] if problem else 0, case.id if existing else "",
-                                  str(case.dir), plans=tuple(plans), message=message)
+    for line in install.notes:
+        note(line)
+    req = runner.Request(kind, rb, options, case_dir=kw["case_dir"], new_case=new_case,
+                         command=" ".join(["moltir", *sys.argv[1:]]))
+    if kw["dry_run"]:
+        result = runner.plan(install, req, note)
         _render(result, kw["as_json"])
-        if problem is not None:
-            click.echo(f"moltir: {message}", err=True)
-            sys.exit(problem[2])
+        if result.exit_code:
+            click.echo(f"moltir: {shown(result.message, 4000)}", err=True)
+            sys.exit(result.exit_code)
         return
 
-    command = " ".join(["moltir", *sys.argv[1:]])
-    # The lock comes first: what restore checks and which case a run resumes are only true
-    # while no other moltir run changes them (a second run exits 4 naming the holder).
-    with engine.install_lock(install, command):
-        restore_notes: list[str] = []
-        if kind == "restore":  # refuse a doubtful case before asking anything
-            restore_notes = _restore_preflight(install, case_dir, kw["force"], rb, options.reopen_open)
-        try:  # every pending step's environment check (a usable keyring), before anything changes
-            engine.preflight(rb, install, options,
-                             engine.existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind))
-        except MoltirError as exc:
-            if kind == "drill":  # a drill refused up front is history too (a scheduled one above all)
-                _record_drill(install, engine.RunResult(rb.name, "failed", exc.exit_code, message=exc.one_line()))
-            raise
-        if not kw["yes"]:
-            if not sys.stdin.isatty():
-                raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
-                                  hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
-                                  exit_code=EXIT_USAGE)
-            click.echo(f"moltir {kind} will act on {install.state_dir} ({install.product} "
-                       f"{install.version or 'release unknown'}):", err=True)
-            for s in rb.steps:
-                click.echo(f"  {s.id:<18} {s.action}", err=True)
-            for line in restore_notes:
-                click.echo(f"  {line}", err=True)
-            try:
-                proceed = click.confirm("Proceed?", default=False, err=True)
-            except click.Abort:  # Ctrl-C or end of input at the prompt
-                raise MoltirError("interrupted at the confirmation; nothing was changed",
-                                  exit_code=EXIT_INTERRUPTED) from None
-            if not proceed:
-                raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
+    def confirm(lines: Sequence[str]) -> None:
+        if kw["yes"]:
+            if not kw["as_json"]:
+                for line in lines[1 + len(rb.steps):]:  # the restore notes (warnings about reopening)
+                    click.echo(shown(line.strip(), 2000), err=True)
+            return
+        if not sys.stdin.isatty():
+            raise MoltirError("refusing to run without confirmation: stdin is not a terminal",
+                              hint=f"add --yes to run 'moltir {kind}' unattended, or --dry-run to see the plan",
+                              exit_code=EXIT_USAGE)
+        for line in lines:
+            click.echo(shown(line, 2000), err=True)
+        try:
+            proceed = click.confirm("Proceed?", default=False, err=True)
+        except click.Abort:  # Ctrl-C or end of input at the prompt
+            raise MoltirError("interrupted at the confirmation; nothing was changed",
+                              exit_code=EXIT_INTERRUPTED) from None
+        if not proceed:
+            raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
 
-        if not kw["as_json"]:
-            for line in restore_notes if kw["yes"] else []:
-                click.echo(line, err=True)
-        case_notes: list[str] = []
-        case, resumed = engine.open_case(rb, install, case_dir=case_dir, new_case=new_case, reason=kw["reason"],
-                                         kind=kind, notes=case_notes)
-        for note in case_notes:
-            click.echo(f"warning: {note}", err=True)
-        result = engine.execute(rb, install, case, options, resumed=resumed, emit=log.emit, command=command,
-                                role=kind)
-    if kind == "drill":
-        _record_drill(install, result)
-    if kind == "restore" and result.exit_code not in (0, EXIT_INTERRUPTED):
-        result = _explain_partial_restore(case, result)
+    result = runner.run(install, req, confirm=confirm, note=note, emit=log.emit)
     _render(result, kw["as_json"])
     if result.exit_code:
         sys.exit(result.exit_code)
-
-
-def _restore_preflight(install: Any, case_dir: Path | None, force: bool, rb: Any,
-                       reopen_open: str = "open") -> list[str]:
-    """Refuse a restore of a doubtful case (unless --force); return what this runbook will change."""
-    checks = importlib.import_module("moltir.restore_checks")
-    from moltir import engine
-
-    case = engine.existing_case(install, case_dir=case_dir, new_case=False, kind="restore")
-    assert case is not None  # existing_case raises when there is none to restore
-    notes: list[str] = list(checks.preflight(case, install, force=force))
-    return [*notes, *checks.describe_restore(case, rb, install, reopen_open)]
-
-
-def _explain_partial_restore(case: Any, result: Any) -> Any:
-    try:
-        checks = importlib.import_module("moltir.restore_checks")
-    except ImportError:
-        return result
-    from dataclasses import replace
-
-    failed = next((s for s in result.steps if s.status == "failed"), None)
-    if failed is None:
-        return result
-    return replace(result, message=checks.partial_failure_message(case, failed.id))
-
-
-def _record_drill(install: Any, result: Any) -> None:
-    try:
-        drills = importlib.import_module("moltir.drills")
-    except ImportError:
-        return
-    record = getattr(drills, "record_result", None)
-    if record is not None:
-        record(install, result)
 
 
 def run_errors(result: Any) -> list[dict[str, Any]]:
@@ -513,8 +423,8 @@ def restore(ctx: click.Context, /, all_profiles: bool, **kw: Any) -> None:
 
 
 @cli.group(cls=LazyGroup, invoke_without_command=True, lazy={
-    "history": ("moltir.commands.drill:history", "Past drills: when, how long, outcome."),
-    "schedule": ("moltir.commands.drill:schedule", "Install, remove or show the drill schedule."),
+    "history": ("moltir.cli.drill:history", "Past drills: when, how long, outcome."),
+    "schedule": ("moltir.cli.drill:schedule", "Install, remove or show the drill schedule."),
 }, epilog=EXIT_HELP)
 @run_options
 @click.pass_context
@@ -544,7 +454,7 @@ def drill(ctx: click.Context, /, **kw: Any) -> None:
 def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, all_profiles: bool, as_json: bool,
            **kw: Any) -> None:
     """The current case: open / contained / restored, which steps are done, since when."""
-    from moltir import status as status_mod
+    from moltir.commands import status as status_mod
 
     if all_profiles:
         from moltir.commands.profiles import status_all
@@ -573,7 +483,7 @@ def status(ctx: click.Context, /, case_dir: Path | None, verify: bool, all_profi
 @handle_errors
 def doctor(ctx: click.Context, /, as_json: bool, **kw: Any) -> None:
     """What install moltir finds, and every problem with its fix."""
-    from moltir import doctor as doctor_mod
+    from moltir.commands import doctor as doctor_mod
 
     install = get_install(ctx, kw)
     report = doctor_mod.build(install)

@@ -1,0 +1,132 @@
+"""Running a runbook for ``contain``, ``restore`` and ``drill``: the orchestration between the CLI
+(which parses, confirms and renders) and the engine.
+
+* :func:`plan` -- ``--dry-run``: the case the run would use, every step planned read-only, and the
+  same refusals the run would meet (preflight, an unwritable moltir home), as a RunResult whose
+  exit code is the one the run would end with;
+* :func:`run` -- under the install's lock: the restore checks, every pending step's preflight, the
+  confirmation (a callback the CLI supplies), the case, the run; a drill's outcome goes to its
+  history, a failed restore's message says what state the install is in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from moltir import engine, paths
+from moltir.actions.base import RunOptions
+from moltir.engine.case import Case
+from moltir.engine.runbook import Runbook
+from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, MoltirError
+
+Confirm = Callable[[Sequence[str]], None]  # shown the lines describing the run; raises to refuse
+Note = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str  # contain | restore | drill (the command, whatever the runbook is named)
+    runbook: Runbook
+    options: RunOptions
+    case_dir: Path | None = None
+    new_case: bool = False
+    command: str = ""  # the command line, recorded in the lock and the journal
+
+
+def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
+    """``--dry-run``: plan every step against the case the run would use; touches nothing."""
+    dry_notes: list[str] = []
+    existing = engine.existing_case(install, case_dir=req.case_dir, new_case=req.new_case, kind=req.kind,
+                                    readonly=True, notes=dry_notes)
+    for line in dry_notes:  # e.g. a damaged case the run would not resume: said now, as the run would
+        note(line)
+    case = existing if existing is not None else Case(req.case_dir or Path("(new case)"), readonly=True)
+    plans = engine.plan_run(req.runbook, install, case, req.options, resumed=existing is not None)
+    home_problem = paths.unwritable(req.case_dir if req.case_dir is not None else paths.cases_root(install.env))
+    # Decision: a dry run exits with the code the run would end with when a step cannot be planned
+    # (2 malformed config, 3 read-only config / no keyring ...), so a script (or a scared user) can
+    # tell "this would work" from "this would stop half-way" by the exit code.
+    blocked = next((p for p in plans if p.error or (p.plan and p.plan.fails)), None)
+    problem: tuple[str, str, int] | None = None
+    if blocked is not None and blocked.plan is not None:
+        why = blocked.plan.warnings[-1] if blocked.plan.warnings else blocked.plan.summary  # the refusal: last
+        problem = (blocked.step.id, why, blocked.plan.fails)
+    elif blocked is not None:
+        problem = (blocked.step.id, blocked.error, blocked.exit_code or EXIT_STEP_FAILED)
+    if problem is None and home_problem is not None and existing is None:
+        problem = ("preflight", f"the case folder cannot be created: {home_problem} (set MOLTIR_HOME or "
+                                "--case-dir to a writable folder)", EXIT_ENV)
+    if problem is None:
+        try:
+            engine.preflight(req.runbook, install, req.options, existing)
+        except MoltirError as exc:
+            problem = ("preflight", exc.one_line(), exc.exit_code)
+    message = "dry run: nothing was changed"
+    if problem is not None:
+        message += (f"; the run would stop at step '{problem[0]}': {problem[1]}" if problem[0] != "preflight"
+                    else f"; the run would be refused: {problem[1]}")
+    return engine.RunResult(req.runbook.name, "dry-run", problem[2] if problem else 0,
+                            case.id if existing else "", str(case.dir), plans=tuple(plans), message=message)
+
+
+def run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engine.Emit) -> engine.RunResult:
+    """The run itself (see the module doc). ``confirm`` is called with what the run will do and raises
+    to refuse; ``note`` shows a warning; ``emit`` gets the progress events."""
+    # The lock comes first: what restore checks and which case a run resumes are only true while no
+    # other moltir run changes them (a second run exits 4 naming the holder).
+    with engine.install_lock(install, req.command or req.kind):
+        restore_notes: list[str] = []
+        if req.kind == "restore":  # refuse a doubtful case before asking anything
+            restore_notes = _restore_preflight(install, req)
+        try:  # every pending step's environment check (a usable keyring), before anything changes
+            engine.preflight(req.runbook, install, req.options,
+                             engine.existing_case(install, case_dir=req.case_dir, new_case=req.new_case,
+                                                  kind=req.kind))
+        except MoltirError as exc:
+            if req.kind == "drill":  # a drill refused up front is history too (a scheduled one above all)
+                record_drill(install, engine.RunResult(req.runbook.name, "failed", exc.exit_code,
+                                                       message=exc.one_line()))
+            raise
+        confirm([f"moltir {req.kind} will act on {install.state_dir} ({install.product} "
+                 f"{install.version or 'release unknown'}):",
+                 *(f"  {s.id:<18} {s.action}" for s in req.runbook.steps),
+                 *(f"  {line}" for line in restore_notes)])
+        case_notes: list[str] = []
+        case, resumed = engine.open_case(req.runbook, install, case_dir=req.case_dir, new_case=req.new_case,
+                                         reason=req.options.reason, kind=req.kind, notes=case_notes)
+        for line in case_notes:
+            note(line)
+        result = engine.execute(req.runbook, install, case, req.options, resumed=resumed, emit=emit,
+                                command=req.command, role=req.kind)
+    if req.kind == "drill":
+        record_drill(install, result)
+    if req.kind == "restore" and result.exit_code not in (0, EXIT_INTERRUPTED):
+        result = _explain_partial_restore(case, result)
+    return result
+
+
+def _restore_preflight(install: Any, req: Request) -> list[str]:
+    """Refuse a restore of a doubtful case (unless --force); return what this runbook will change."""
+    checks = importlib.import_module("moltir.commands.restore_checks")
+    case = engine.existing_case(install, case_dir=req.case_dir, new_case=False, kind="restore")
+    assert case is not None  # existing_case raises when there is none to restore
+    notes: list[str] = list(checks.preflight(case, install, force=req.options.force))
+    return [*notes, *checks.describe_restore(case, req.runbook, install, req.options.reopen_open)]
+
+
+def _explain_partial_restore(case: Any, result: engine.RunResult) -> engine.RunResult:
+    checks = importlib.import_module("moltir.commands.restore_checks")
+    failed = next((s for s in result.steps if s.status == "failed"), None)
+    if failed is None:
+        return result
+    return replace(result, message=checks.partial_failure_message(case, failed.id))
+
+
+def record_drill(install: Any, result: engine.RunResult) -> None:
+    from moltir.commands import drills
+
+    drills.record_result(install, result)
