@@ -272,7 +272,7 @@ def _node(script: str, *args: str, cwd: Path) -> Any:
     proc = subprocess.run([str(node), "--input-type=module", "-e", script, "--", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    return moltir_json(proc.stdout)
+    return json.loads(proc.stdout)
 
 
 def test_current_table_matches_the_bundled_channel_schemas_of_2026_9_6() -> None:

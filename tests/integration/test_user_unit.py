@@ -157,7 +157,7 @@ def install_user_unit(m: Machine, rel: Release, proxy_url: str, user: str) -> tu
     env = {"PATH": rel.path_env("/usr/local/bin:/usr/bin:/bin"), **egress_env(proxy_url)}
     proc = m.run(["openclaw", "gateway", "install", "--json"], user=user, env=env, timeout=300)
     assert proc.returncode == 0, f"gateway install exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    result = moltir_json(proc.stdout)
+    result = json.loads(proc.stdout)
     assert (result["ok"], result["result"], result["service"]["label"]) == (True, "installed", "systemd")
     return port, token
 
