@@ -370,7 +370,7 @@ def test_a_big_file_without_holes_is_copied_even_when_little_is_allocated(
         lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
     # ZFS/btrfs compression allocates less than a text log's length: no holes, so it is evidence
     big = _write(lay.tmplogs / "openclaw-2026-11-24.log", b"x" * 4096)
-    monkeypatch.setattr(evidence, "SPARSE_MIN_BYTES", 1024)
+    monkeypatch.setattr(evidence.copier, "SPARSE_MIN_BYTES", 1024)
     real_fstat = os.fstat
 
     def fstat(fd: int) -> os.stat_result:
@@ -382,7 +382,7 @@ def test_a_big_file_without_holes_is_copied_even_when_little_is_allocated(
                                                   "st_blksize": st.st_blksize})
         return st
 
-    monkeypatch.setattr(evidence.os, "fstat", fstat)
+    monkeypatch.setattr(os, "fstat", fstat)
     lay.snapshot()
     assert lay.entry(big)["sha256"] == _sha(big)
 
@@ -399,7 +399,7 @@ def test_unreadable_file_is_skipped_naming_owner_and_mode_and_the_step_names_it(
             raise PermissionError(errno.EACCES, "Permission denied")
         return real_open(name, dir_fd)
 
-    monkeypatch.setattr(evidence, "_open_source", open_source)
+    monkeypatch.setattr(evidence.collector, "_open_source", open_source)
     (lay.tmplogs / "openclaw-2026-11-30.log").symlink_to("/etc/shadow")
     res = lay.snapshot()
     owner = evidence._owner_name(os.getuid())
@@ -460,7 +460,7 @@ def test_disk_full_marks_the_case_incomplete_and_unsealed(lay: Layout, monkeypat
             raise OSError(errno.ENOSPC, "No space left on device")
         real(fd, view)
 
-    monkeypatch.setattr(evidence, "_write_all", full_disk)
+    monkeypatch.setattr(evidence.copier, "_write_all", full_disk)
     with pytest.raises(MoltirError) as info:
         lay.snapshot()
     assert info.value.exit_code == EXIT_STEP_FAILED
@@ -482,7 +482,7 @@ def test_disk_full_marks_the_case_incomplete_and_unsealed(lay: Layout, monkeypat
     assert not report.ok and any("INCOMPLETE" in p for p in report.problems)
 
     # once space is back, the snapshot starts over; the failed attempt is kept aside
-    monkeypatch.setattr(evidence, "_write_all", real)
+    monkeypatch.setattr(evidence.copier, "_write_all", real)
     lay.snapshot()
     assert evidence.case_state(case) == "sealed"
     assert (case / "evidence.attempt-1" / "INCOMPLETE").is_file()
@@ -723,7 +723,7 @@ def test_action_plan_has_no_side_effects(lay: Layout) -> None:
 
 def test_action_apply_verify_and_idempotence(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
     hermetic = lay.sources()  # keep the real /tmp/openclaw out of a unit test
-    monkeypatch.setattr(evidence, "resolve_roots", lambda install, journal=True, system_units=(): hermetic)
+    monkeypatch.setattr(evidence.snapshotting, "resolve_roots", lambda install, journal=True, system_units=(): hermetic)
     action = Snapshot()
     ctx = _ctx(lay)
     result = action.apply(ctx)
@@ -863,7 +863,7 @@ def test_the_user_journal_is_streamed_into_the_case(lay: Layout) -> None:
 
 
 def test_a_wedged_journalctl_is_killed(lay: Layout, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(evidence, "JOURNAL_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(evidence.journald, "JOURNAL_TIMEOUT_S", 1.0)
     _fake_journalctl(lay, "exec sleep 600\n")
     lay.snapshot(sources=lay.sources(journal=True), collect_journal=True)
     skipped = lay.skipped()
