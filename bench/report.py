@@ -380,7 +380,7 @@ def _evidence(e: EvidenceResults, prof: Path) -> list[str]:
                        "`evidence.snapshot` holds every file's manifest entry (23 fields each) in one dict until "
                        f"`_seal`: ~40 MiB of Python objects for {e.files} files (tracemalloc, measured by hand "
                        "on this data set), serialised at the end by `_dump` (compact `json.dumps`, the C encoder; "
-                       "with `indent=2` it was +~90 MiB). **Fix in reach** (src/moltir/evidence.py): to stay "
+                       "with `indent=2` it was +~90 MiB). **Fix in reach** (src/moltir/evidence/): to stay "
                        "under 64 MiB whatever the file count, append each file's entry as one line to a temp file "
                        "during the copy and keep only (path, sha256) in memory for SHA256SUMS, then write "
                        "manifest.json from that file in one pass.")
