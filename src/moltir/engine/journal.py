@@ -11,10 +11,13 @@ A crash can leave a partial last line. Opening the journal moves such a tail to
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +45,19 @@ class ChainReport:
     records: int
     head: str
     problems: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block (in the main thread, where Python runs handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class JournalDamaged(MoltirError):
@@ -110,18 +126,22 @@ class Journal:
         record["prev"] = self.head
         line = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                           default=str).encode("utf-8")
-        if self.path is not None:
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        # A Ctrl-C / SIGTERM between writing the line and advancing seq/head would leave the next
+        # record (run.interrupted) with the same seq and a stale prev: the chain would break. The
+        # signals wait until both are done (they are delivered right after).
+        with _signals_deferred():
+            if self.path is not None:
                 try:
-                    os.write(fd, line + b"\n")
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                raise os_error(exc, f"writing the journal {self.path}") from None
-        self.head = hashlib.sha256(line).hexdigest()
-        self.seq += 1
+                    fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                    try:
+                        os.write(fd, line + b"\n")
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    raise os_error(exc, f"writing the journal {self.path}") from None
+            self.head = hashlib.sha256(line).hexdigest()
+            self.seq += 1
         return record
 
     def records(self) -> list[dict[str, Any]]:
