@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 import pytest
 from tests.harness import nspawn
+from tests.harness.envelope import moltir_json
 from tests.harness.faketg import FakeTelegram
 from tests.harness.hostunit import (
     HOST_UNIT,
@@ -213,7 +214,7 @@ def test_published_host_unit_exits_78(machine: Machine, oc_release: Release, egr
     # moltir doctor (root, --user openclaw) tells the user why: the unit's ProtectHome and ReadWritePaths
     doctor = machine.run([sys.executable, "-m", "moltir", "doctor", "--user", OC_USER, "--json"], timeout=120,
                          env={"MOLTIR_HOME": "/root/moltir-doctor"})
-    checks = json.loads(doctor.stdout)["checks"]
+    checks = moltir_json(doctor.stdout)["checks"]
     unit = [c for c in checks if c["check"] == f"system unit {HOST_UNIT}"]
     assert unit and unit[0]["level"] == "problem", checks
     assert "ReadWritePaths" in unit[0]["detail"] and "exits 78" in unit[0]["detail"]
