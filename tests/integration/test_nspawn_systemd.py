@@ -19,7 +19,6 @@ Prerequisites (root, systemd-nspawn, node + openclaw 2026.9.6 in .cache): skip, 
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
