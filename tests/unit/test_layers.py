@@ -75,7 +75,7 @@ def test_no_module_over_500_lines() -> None:
     """Modules small and named for what they do (the reviews' bound); the known large ones are listed
     with the issue that splits them, so a new one cannot grow past the bound unnoticed."""
     pending = {"moltir/actions/token.py", "moltir/actions/gateway.py",
-               "moltir/openclaw/json5edit.py", "moltir/openclaw/processes.py", "moltir/keystore.py",
+               "moltir/openclaw/processes.py", "moltir/keystore.py",
                "moltir/cli/__init__.py", "moltir/engine/runner.py", "moltir/actions/dm_policy.py",
                "moltir/openclaw/audit_report.py", "moltir/openclaw/configfile.py",
                "moltir/commands/restore_checks.py", "moltir/commands/drills.py"}
