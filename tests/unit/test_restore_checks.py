@@ -47,7 +47,7 @@ def contained(case: Case, *, ok: bool = True) -> Case:
     j.append("run.done", runbook="contain", status="ok" if ok else "failed")
     case.record_restore("gateway", {"was_running": True, "mode": "foreground", "port": 18789,
                                     "argv": ["/opt/oc/bin/openclaw", "gateway", "run"]})
-    # the layout dm_policy.set records (actions/dm_policy.py _record)
+    # the layout dm_policy.set records (actions/dm_policy/set.py _record)
     case.record_restore("dm_policy", {"config": "/x/openclaw.json", "policy": "disabled", "files": {}, "paths": [
         {"path": ["channels", "telegram", "dmPolicy"], "file": "/x/openclaw.json", "written": "disabled",
          "old": {"value": "pairing"}},
