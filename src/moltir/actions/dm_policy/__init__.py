@@ -23,6 +23,7 @@ Decisions where the brief is silent (also in docs/incident.md, "What dm_policy t
 * ``restore`` puts back exactly the recorded paths (deleting what moltir inserted, including an
   intermediate object such as ``dm: {...}`` it created); a path someone changed since is left
   and reported unless ``--force``. When the file is still byte-for-byte what moltir wrote, the
+  result is the saved pre-image, byte for byte.
 
 Modules: :mod:`.tables` (the channel tables), :mod:`.scan` (the paths to set), :mod:`.set` and
 :mod:`.restore` (the two actions, registered in :mod:`moltir.actions`).
