@@ -84,7 +84,7 @@ def configure(*, verbose: bool = False, quiet: bool = False) -> None:
     )
 
 
-# Events whose text is the run's result: the CLI prints it once, on stdout (cli._render).
+# Events whose text is the run's result: the CLI prints it once, on stdout (cli.render.render_run).
 RESULT_EVENTS = frozenset({"run.done", "run.interrupted"})
 
 
