@@ -29,7 +29,6 @@ from moltir.evidence.archive import parse_recipients as parse_recipients
 from moltir.evidence.cases import CaseSummary, case_state, list_cases, summarize
 from moltir.evidence.collector import _Collector as _Collector
 from moltir.evidence.configfacts import MAX_CONFIG_BYTES as MAX_CONFIG_BYTES
-from moltir.evidence.configfacts import MAX_INCLUDE_DEPTH as MAX_INCLUDE_DEPTH
 from moltir.evidence.configfacts import read_regular_file as read_regular_file
 from moltir.evidence.copier import BUF_SIZE as BUF_SIZE
 from moltir.evidence.copier import SPARSE_MAX_EXTENTS as SPARSE_MAX_EXTENTS
@@ -82,6 +81,7 @@ from moltir.evidence.snapshotting import snapshot
 from moltir.evidence.verifier import VerifyReport, verify
 from moltir.evidence.walker import Found as Found
 from moltir.evidence.walker import Skip as Skip
+from moltir.openclaw.includes import MAX_INCLUDE_DEPTH as MAX_INCLUDE_DEPTH
 
 __all__ = [
     "RULES", "CaseSummary", "Estimate", "ExportResult", "Rule", "SnapshotResult",

@@ -1,5 +1,6 @@
 """What a snapshot needs from the install's config: every ``$include`` reachable from it
-(recursively) and ``logging.file``; the gateway's token and password are registered for redaction
+(recursively, by OpenClaw's rules in :mod:`moltir.openclaw.includes`; here lenient: what cannot be read
+is noted, not refused) and ``logging.file``; the gateway's token and password are registered for redaction
 on the way. Nothing else of the config is kept in memory."""
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from moltir.errors import MoltirError
+from moltir.openclaw.includes import (
+    INCLUDE_KEY,
+    MAX_INCLUDE_DEPTH,
+    find_includes,
+    include_specs,
+    include_target,
+    too_deep,
+)
 from moltir.redaction import register
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install
 
 MAX_CONFIG_BYTES: Final = 16 << 20
-MAX_INCLUDE_DEPTH: Final = 10
 
 
 def _expand_user_path(raw: str, install: Install, base: Path) -> Path:
@@ -58,31 +66,22 @@ class _ConfigFacts:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _config_facts(config_path: Path, install: Install) -> _ConfigFacts:
+def _config_facts(config_path: Path) -> _ConfigFacts:
     """Every ``$include`` reachable from the config (recursively) and ``logging.file``."""
     from moltir.openclaw import parse_config_text
 
     facts = _ConfigFacts()
 
-    def walk_value(value: Any, owner: Path, depth: int) -> None:
-        if isinstance(value, Mapping):
-            inc = value.get("$include")
-            targets = [inc] if isinstance(inc, str) else (inc if isinstance(inc, list) else [])
-            for t in targets:
-                if isinstance(t, str):
-                    visit(_expand_user_path(t, install, owner.parent), depth + 1)
-            for k, v in value.items():
-                if k != "$include":
-                    walk_value(v, owner, depth)
-        elif isinstance(value, list):
-            for v in value:
-                walk_value(v, owner, depth)
+    def walk_value(value: Any, owner: Path, level: int) -> None:
+        for _where, holder in find_includes(value):
+            for spec in include_specs(holder[INCLUDE_KEY]) or []:
+                visit(include_target(spec, owner), level + 1)
 
     def visit(path: Path, depth: int) -> None:
         path = Path(os.path.normpath(path))
         if depth > 0 and (path in facts.includes or path == config_path):
             return
-        if depth > MAX_INCLUDE_DEPTH:
+        if too_deep(depth):
             facts.skipped.append({"source": str(path), "category": "config",
                                   "reason": f"$include nested deeper than {MAX_INCLUDE_DEPTH} levels"})
             return

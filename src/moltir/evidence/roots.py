@@ -80,7 +80,7 @@ def resolve_roots(install: Install, *, journal: bool = True, system_units: Seque
     notes: list[str] = []
     skipped: list[dict[str, Any]] = []
     cfg_path = install.config_path
-    facts = _config_facts(cfg_path, install)
+    facts = _config_facts(cfg_path)
     skipped.extend(facts.skipped)
     notes.extend(facts.notes)
     roots = _log_roots(install, facts.log_file)

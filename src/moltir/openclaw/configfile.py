@@ -58,6 +58,7 @@ from moltir.openclaw.config_source import (
     remove_stale_temps,
     sha256,
 )
+from moltir.openclaw.includes import INCLUDE_KEY, MAX_INCLUDE_DEPTH, include_specs, include_target, too_deep
 from moltir.openclaw.json5edit import DELETE, Document, Json5Error, KeyPath, parse, same_value, set_values, unified_diff
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ if TYPE_CHECKING:
     from moltir.openclaw import Install
     from moltir.openclaw.validate import Verdict
 
-INCLUDE_KEY: Final = "$include"
-MAX_INCLUDE_DEPTH: Final = 10
 READONLY_VARS: Final = ("OPENCLAW_CONFIG_READONLY", "OPENCLAW_NIX_MODE", "CLAWDBOT_NIX_MODE")
 PROTECTED_PATHS: Final[tuple[KeyPath, ...]] = (("meta",), ("gateway", "mode"))
 
@@ -165,7 +164,7 @@ class ConfigFile:
         label = f"$include {spec!r} at {_dotted(where)} in {including.path}"
         if "\0" in spec or not spec:
             raise usage_error(f"invalid {label}", "fix the include path; moltir changed nothing")
-        target = Path(os.path.normpath(including.path.parent / spec))
+        target = include_target(spec, including.path)
         roots = self._allowed_roots()
         real = Path(os.path.realpath(target))
         if not any(_inside(r, target) for r in roots) or not any(
@@ -194,12 +193,11 @@ class ConfigFile:
             return value
         if INCLUDE_KEY not in value:
             return {k: self._resolve(src, v, (*where, k), depth, chain) for k, v in value.items()}
-        spec = value[INCLUDE_KEY]
-        specs = spec if isinstance(spec, list) else [spec]
-        if not specs or not all(isinstance(s, str) for s in specs):
+        specs = include_specs(value[INCLUDE_KEY])
+        if specs is None:
             raise src.doc.error_at(_start_of(src.doc, (*where, INCLUDE_KEY)),
                                    "$include must be a file path or a list of file paths")
-        if depth >= MAX_INCLUDE_DEPTH:
+        if too_deep(depth + 1):
             raise usage_error(f"{src.path}: includes nested deeper than {MAX_INCLUDE_DEPTH} at {_dotted(where)}",
                               "flatten the includes; moltir changed nothing")
         merged: Any = {}
@@ -250,8 +248,8 @@ class ConfigFile:
         src = self.main
         node = src.doc.root
         inner: KeyPath = ()
+        level = 0
         for i in range(len(path) + 1):
-            hops = 0
             while node.kind == "object" and node.member(INCLUDE_KEY) is not None:
                 member = node.member(INCLUDE_KEY)
                 assert member is not None
@@ -281,8 +279,8 @@ class ConfigFile:
                 src = self._load_include(target, label)
                 node = src.doc.root
                 inner = ()
-                hops += 1
-                if hops > MAX_INCLUDE_DEPTH:
+                level += 1
+                if too_deep(level):
                     raise usage_error(f"includes nested deeper than {MAX_INCLUDE_DEPTH} at {_dotted(path[:i])}",
                                       "flatten the includes; moltir changed nothing")
             if i == len(path) or node.kind != "object":
