@@ -259,44 +259,12 @@ class RunAudit(Action):
     @staticmethod
     def _summary(ctx: StepContext, report: audit.AuditReport, assessment: audit.Assessment,
                  expect: str, run: audit.AuditRun) -> tuple[list[str], list[str], dict[str, Any]]:
-        counts = assessment.counts()
-        n_expected = len(assessment.expected)
-        head = (f"audit: {counts['critical']} critical · {counts['warn']} warn · {counts['info']} info"
-                + (f" (+{n_expected} expected)" if n_expected else "")
-                + f"; openclaw {ctx.install.version or '?'}, {'deep, ' if run.deep else ''}gateway {expect}")
-        lines = [head]
-        warnings: list[str] = []
-        sup = assessment.suppressions.lines()
-        if sup:
-            lines.extend(sup)
-            warnings.append(sup[0])
-        for f in assessment.unexpected:
-            if f.severity == "critical":
-                paths = f.open_policy_paths()
-                where = f" ({', '.join(paths)})" if paths else ""
-                lines.append(f"  CRITICAL {f.check_id}{where}: {f.title}"
-                             + (f" -> fix: {f.remediation}" if f.remediation else ""))
-        for a in assessment.expected:
-            lines.append(f"  expected {a.finding.check_id}: {a.reason}")
-        if report.deep is not None:
-            lines.append(f"  deep probe: {report.deep.describe()}")
+        lines, warnings = _findings_lines(ctx, report, assessment, expect, run)
         fixes: dict[str, Any] = {}
         # What moltir already fixed in this case, checked against the findings.
         dm_section = ctx.case.restore_section("dm_policy")
         if dm_section is not None and ctx.runbook != "restore":
-            checks = audit.cross_check_dm(report, audit.touched_dm_paths(dm_section))
-            fixes["dm_policy"] = [{"path": c.path, "status": c.status, "evidence": c.evidence} for c in checks]
-            if checks:
-                lines.append(f"  moltir disabled DMs at {len(checks)} path(s):")
-                lines.extend(f"    {c.line()}" for c in checks if c.status != "not_covered")
-                uncovered = [c for c in checks if c.status == "not_covered"]
-                if uncovered:
-                    chans = sorted({c.path.split(".")[1] for c in uncovered})
-                    lines.append(f"    {len(uncovered)} path(s) not covered by this openclaw's audit (channels "
-                                 f"{', '.join(chans)}): moltir's own re-parse of the config is the check")
-            for c in checks:
-                if c.status == "contradicted":
-                    warnings.append(f"DMs still open at {c.path} ({c.evidence})")
+            _dm_fixes(report, dm_section, lines, warnings, fixes)
         elif dm_section is not None:
             reopened = audit.reopened_dm_paths(dm_section)
             fixes["dm_policy_reopened"] = reopened
@@ -304,20 +272,65 @@ class RunAudit(Action):
                 note = (f"restore put back OPEN DM policies (their pre-incident values): {', '.join(reopened)}; "
                         "anyone can DM the bot there again")
                 warnings.append(note)  # shown once, as a warning under the step
-        token_section = ctx.case.restore_section("token")
-        if token_section is not None:
-            standing = audit.token_findings(report, assessment)
-            fixes["token"] = {"rotated": True, "findings": [f.check_id for f in standing]}
-            probe = report.deep.state if report.deep else "not_run"
-            tail = ("; the probe authenticated with it" if probe == "authenticated"
-                    else "; the probe refused it" if probe == "token_mismatch" else "")
-            if standing:
-                lines.append("  moltir rotated the gateway token; the audit still reports: "
-                             + ", ".join(f.check_id for f in standing) + tail)
-            else:
-                lines.append("  moltir rotated the gateway token; no token finding remains" + tail)
+        if ctx.case.restore_section("token") is not None:
+            lines.append(_token_line(report, assessment, fixes))
         crit = [f for f in assessment.unexpected if f.severity == "critical"]
         if crit and str(ctx.params.get("fail_on", "critical")) == "never":
             warnings.append(f"{len(crit)} critical finding(s) stand (not gating: fail_on never): "
                             + ", ".join(sorted({f.check_id for f in crit})))
         return lines, warnings, fixes
+
+
+def _findings_lines(ctx: StepContext, report: audit.AuditReport, assessment: audit.Assessment,
+                    expect: str, run: audit.AuditRun) -> tuple[list[str], list[str]]:
+    """The counts, the suppressions, every unexpected critical finding, the expected ones, the deep probe."""
+    counts = assessment.counts()
+    n_expected = len(assessment.expected)
+    head = (f"audit: {counts['critical']} critical · {counts['warn']} warn · {counts['info']} info"
+            + (f" (+{n_expected} expected)" if n_expected else "")
+            + f"; openclaw {ctx.install.version or '?'}, {'deep, ' if run.deep else ''}gateway {expect}")
+    lines = [head]
+    warnings: list[str] = []
+    sup = assessment.suppressions.lines()
+    if sup:
+        lines.extend(sup)
+        warnings.append(sup[0])
+    for f in assessment.unexpected:
+        if f.severity == "critical":
+            paths = f.open_policy_paths()
+            where = f" ({', '.join(paths)})" if paths else ""
+            lines.append(f"  CRITICAL {f.check_id}{where}: {f.title}"
+                         + (f" -> fix: {f.remediation}" if f.remediation else ""))
+    lines.extend(f"  expected {a.finding.check_id}: {a.reason}" for a in assessment.expected)
+    if report.deep is not None:
+        lines.append(f"  deep probe: {report.deep.describe()}")
+    return lines, warnings
+
+
+def _dm_fixes(report: audit.AuditReport, dm_section: Any, lines: list[str], warnings: list[str],
+              fixes: dict[str, Any]) -> None:
+    """The DM paths this case disabled, each checked against the audit's findings."""
+    checks = audit.cross_check_dm(report, audit.touched_dm_paths(dm_section))
+    fixes["dm_policy"] = [{"path": c.path, "status": c.status, "evidence": c.evidence} for c in checks]
+    if checks:
+        lines.append(f"  moltir disabled DMs at {len(checks)} path(s):")
+        lines.extend(f"    {c.line()}" for c in checks if c.status != "not_covered")
+        uncovered = [c for c in checks if c.status == "not_covered"]
+        if uncovered:
+            chans = sorted({c.path.split(".")[1] for c in uncovered})
+            lines.append(f"    {len(uncovered)} path(s) not covered by this openclaw's audit (channels "
+                         f"{', '.join(chans)}): moltir's own re-parse of the config is the check")
+    warnings.extend(f"DMs still open at {c.path} ({c.evidence})" for c in checks if c.status == "contradicted")
+
+
+def _token_line(report: audit.AuditReport, assessment: audit.Assessment, fixes: dict[str, Any]) -> str:
+    """What the audit says about the token this case rotated (and what the deep probe did with it)."""
+    standing = audit.token_findings(report, assessment)
+    fixes["token"] = {"rotated": True, "findings": [f.check_id for f in standing]}
+    probe = report.deep.state if report.deep else "not_run"
+    tail = ("; the probe authenticated with it" if probe == "authenticated"
+            else "; the probe refused it" if probe == "token_mismatch" else "")
+    if standing:
+        return ("  moltir rotated the gateway token; the audit still reports: "
+                + ", ".join(f.check_id for f in standing) + tail)
+    return "  moltir rotated the gateway token; no token finding remains" + tail

@@ -85,6 +85,19 @@ class _Locator:
             return 0
 
 
+class _Failer:
+    """Raises the one-line usage error of a runbook problem, at ``file:line`` of the key involved."""
+
+    def __init__(self, locator: _Locator, source: str) -> None:
+        self.locator = locator
+        self.source = source
+
+    def __call__(self, where: Sequence[str | int], message: str, hint: str = "") -> NoReturn:
+        line = self.locator.line(where)
+        at = f"{self.source}:{line}" if line else self.source
+        raise usage_error(f"runbook {at}: {message}", hint or "fix the runbook (nothing was run)")
+
+
 def load(path: Path) -> Runbook:
     source = str(path)
     try:
@@ -98,12 +111,7 @@ def load(path: Path) -> Runbook:
     except Json5Error as exc:  # bad syntax or duplicate keys, with file:line:col
         raise usage_error(f"runbook {exc.message}", "fix the runbook (nothing was run)") from None
     data = locator.doc.value
-
-    def fail(where: Sequence[str | int], message: str, hint: str = "") -> NoReturn:
-        line = locator.line(where)
-        at = f"{source}:{line}" if line else source
-        raise usage_error(f"runbook {at}: {message}", hint or "fix the runbook (nothing was run)")
-
+    fail = _Failer(locator, source)
     if not isinstance(data, dict):
         fail((), "the runbook must be an object with name and steps")
     for key in data:
@@ -118,59 +126,69 @@ def load(path: Path) -> Runbook:
     steps_raw = data.get("steps")
     if not isinstance(steps_raw, list) or not steps_raw:
         fail(("steps",), "'steps' must be a non-empty list")
-    known = actions.available()
     seen: set[str] = set()
-    steps: list[Step] = []
-    for i, raw in enumerate(steps_raw):
-        where: tuple[str | int, ...] = ("steps", i)
-        if not isinstance(raw, dict):
-            fail(where, f"step {i + 1} must be an object")
-        for key in raw:
-            if key not in STEP_KEYS:
-                fail((*where, key), f"step {i + 1}: unknown key {key!r} "
-                     "(allowed: id, action, with, on_failure, timeout_s, description)")
-        sid = raw.get("id")
-        if not isinstance(sid, str) or not sid:
-            fail((*where, "id") if "id" in raw else where, f"step {i + 1}: 'id' must be a non-empty string")
-        if not check_ident(sid):
-            fail((*where, "id"), f"step {i + 1}: id {shown(sid, 80)!s} is not a plain name: letters, digits, '-' "
-                 "and '_' only (at most 64; it names files in the case folder)")
-        if sid in seen:
-            fail((*where, "id"), f"duplicate step id {sid!r}")
-        seen.add(sid)
-        action = raw.get("action")
-        if not isinstance(action, str) or action not in known:
-            got = action if isinstance(action, str) else type(action).__name__
-            fail((*where, "action") if "action" in raw else where,
-                 f"step {sid!r}: unknown action {got!r}",
-                 f"known actions: {', '.join(sorted(known))}")
-        params = raw.get("with", {})
-        if not isinstance(params, dict):
-            fail((*where, "with"), f"step {sid!r}: 'with' must be an object")
-        cls = actions.load(action)
-        merged: dict[str, Any] = {k: p.default for k, p in cls.params.items()}
-        for key, value in params.items():
-            spec = cls.params.get(key)
-            if spec is None:
-                allowed = ", ".join(sorted(cls.params)) or "none"
-                fail((*where, "with", key), f"step {sid!r}: {action} has no parameter {key!r} (allowed: {allowed})")
-            ok_type = (value is None and spec.default is None) or (
-                isinstance(value, spec.types) and not (isinstance(value, bool) and bool not in spec.types))
-            if not ok_type:
-                names = "/".join(t.__name__ for t in spec.types)
-                fail((*where, "with", key), f"step {sid!r}: {action} parameter {key!r} must be {names}, "
-                     f"not {type(value).__name__}")
-            if spec.choices is not None and value not in spec.choices:
-                fail((*where, "with", key), f"step {sid!r}: {action} parameter {key!r} must be one of "
-                     f"{', '.join(map(str, spec.choices))}, not {value!r}")
-            merged[key] = value
-        on_failure = raw.get("on_failure", "abort")
-        if on_failure not in ("abort", "continue"):
-            fail((*where, "on_failure"), f"step {sid!r}: on_failure must be 'abort' or 'continue'")
-        timeout = raw.get("timeout_s")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                    or timeout <= 0):
-            fail((*where, "timeout_s"), f"step {sid!r}: timeout_s must be a positive number")
-        steps.append(Step(sid, action, merged, on_failure, float(timeout) if timeout else None,
-                          str(raw.get("description", ""))))
+    steps = [_load_step(fail, i, raw, seen) for i, raw in enumerate(steps_raw)]
     return Runbook(str(name), str(data.get("description", "")), tuple(steps), source)
+
+
+def _load_step(fail: _Failer, i: int, raw: Any, seen: set[str]) -> Step:
+    """One step, checked: known keys, a plain unique id, a known action, its parameters, on_failure, timeout_s."""
+    where: tuple[str | int, ...] = ("steps", i)
+    if not isinstance(raw, dict):
+        fail(where, f"step {i + 1} must be an object")
+    for key in raw:
+        if key not in STEP_KEYS:
+            fail((*where, key), f"step {i + 1}: unknown key {key!r} "
+                 "(allowed: id, action, with, on_failure, timeout_s, description)")
+    sid = raw.get("id")
+    if not isinstance(sid, str) or not sid:
+        fail((*where, "id") if "id" in raw else where, f"step {i + 1}: 'id' must be a non-empty string")
+    if not check_ident(sid):
+        fail((*where, "id"), f"step {i + 1}: id {shown(sid, 80)!s} is not a plain name: letters, digits, '-' "
+             "and '_' only (at most 64; it names files in the case folder)")
+    if sid in seen:
+        fail((*where, "id"), f"duplicate step id {sid!r}")
+    seen.add(sid)
+    known = actions.available()
+    action = raw.get("action")
+    if not isinstance(action, str) or action not in known:
+        got = action if isinstance(action, str) else type(action).__name__
+        fail((*where, "action") if "action" in raw else where,
+             f"step {sid!r}: unknown action {got!r}",
+             f"known actions: {', '.join(sorted(known))}")
+    params = raw.get("with", {})
+    if not isinstance(params, dict):
+        fail((*where, "with"), f"step {sid!r}: 'with' must be an object")
+    merged = _step_params(fail, where, sid, action, params)
+    on_failure = raw.get("on_failure", "abort")
+    if on_failure not in ("abort", "continue"):
+        fail((*where, "on_failure"), f"step {sid!r}: on_failure must be 'abort' or 'continue'")
+    timeout = raw.get("timeout_s")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or timeout <= 0):
+        fail((*where, "timeout_s"), f"step {sid!r}: timeout_s must be a positive number")
+    return Step(sid, action, merged, on_failure, float(timeout) if timeout else None,
+                str(raw.get("description", "")))
+
+
+def _step_params(fail: _Failer, where: tuple[str | int, ...], sid: str, action: str,
+                 params: dict[str, Any]) -> dict[str, Any]:
+    """The action's defaults with the step's ``with`` over them, each checked against the action's params."""
+    cls = actions.load(action)
+    merged: dict[str, Any] = {k: p.default for k, p in cls.params.items()}
+    for key, value in params.items():
+        spec = cls.params.get(key)
+        if spec is None:
+            allowed = ", ".join(sorted(cls.params)) or "none"
+            fail((*where, "with", key), f"step {sid!r}: {action} has no parameter {key!r} (allowed: {allowed})")
+        ok_type = (value is None and spec.default is None) or (
+            isinstance(value, spec.types) and not (isinstance(value, bool) and bool not in spec.types))
+        if not ok_type:
+            names = "/".join(t.__name__ for t in spec.types)
+            fail((*where, "with", key), f"step {sid!r}: {action} parameter {key!r} must be {names}, "
+                 f"not {type(value).__name__}")
+        if spec.choices is not None and value not in spec.choices:
+            fail((*where, "with", key), f"step {sid!r}: {action} parameter {key!r} must be one of "
+                 f"{', '.join(map(str, spec.choices))}, not {shown(repr(value), 80)!s}")
+        merged[key] = value
+    return merged

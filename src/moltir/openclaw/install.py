@@ -352,6 +352,18 @@ def _legacy_rules(package: Package | None) -> tuple[bool, bool, tuple[str, ...]]
     return caps.openclaw_home, caps.legacy_env, tuple(caps.legacy_state_dirs)
 
 
+def _profile_name(profile: str | None, dev: bool, env: Mapping[str, str]) -> str | None:
+    """The named profile (``--dev`` is ``dev``; else ``OPENCLAW_PROFILE``); ``default`` is no profile."""
+    if dev:
+        profile = "dev"
+    if profile is None:
+        profile = env.get("OPENCLAW_PROFILE") or None
+    if profile is not None and profile != "default" and not PROFILE_RE.match(profile):
+        raise usage_error(f"invalid profile name {profile!r:.80}",
+                          "profile names are letters, digits, '-' and '_' (at most 64)")
+    return None if profile == "default" else profile
+
+
 def discover(*, profile: str | None = None, dev: bool = False, state_dir: str | None = None,
              config: str | None = None, openclaw_bin: str | None = None,
              env: Mapping[str, str] | None = None) -> Install:
@@ -366,15 +378,7 @@ def discover(*, profile: str | None = None, dev: bool = False, state_dir: str | 
                      f"{package.version if package else ''} ignores it (honoured from 2026.2.9)")
     home = Path(home_var or env.get("HOME") or Path.home()).expanduser()
 
-    if dev:
-        profile = "dev"
-    if profile is None:
-        profile = env.get("OPENCLAW_PROFILE") or None
-    if profile is not None and profile != "default" and not PROFILE_RE.match(profile):
-        raise usage_error(f"invalid profile name {profile!r}",
-                          "profile names are letters, digits, '-' and '_' (at most 64)")
-    if profile == "default":
-        profile = None
+    profile = _profile_name(profile, dev, env)
 
     def expand(p: str) -> Path:
         return Path(p.replace("~", str(home), 1) if p.startswith("~") else p).expanduser().absolute()
