@@ -331,9 +331,9 @@ def test_plaintext_route_is_the_file_watch(tmp_path: Path) -> None:
 
 def test_a_gateway_that_does_not_reload_is_rolled_back_in_a_drill(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from moltir.actions import token as token_mod
+    from moltir.actions.token import settle
 
-    monkeypatch.setattr(token_mod, "SETTLE_S", 0.5)
+    monkeypatch.setattr(settle, "SETTLE_S", 0.5)
     port = free_port()
     install = make_install(tmp_path, port=port)
     before = json5.loads(install.config_path.read_text())
@@ -424,9 +424,9 @@ def test_a_gateway_that_takes_the_new_token_late_is_rolled_forward(tmp_path: Pat
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The reload races the rollback: the gateway serves the new token after the drill gave up on it
     and loses the rollback's trigger. The keyring and config must then hold the NEW token."""
-    from moltir.actions import token as token_mod
+    from moltir.actions.token import settle
 
-    monkeypatch.setattr(token_mod, "SETTLE_S", 3.0)
+    monkeypatch.setattr(settle, "SETTLE_S", 3.0)
     port = free_port()
     install = make_install(tmp_path, port=port)
     rotate(make_ctx(install, tmp_path / "first"))  # on moltir's SecretRef; no gateway yet
@@ -577,10 +577,10 @@ def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
     """Ctrl-C (or SIGTERM) in a drill right after SIGUSR2: the rollback puts the previous token back, but
     the reload already under way lands the NEW token and swallows the rollback's signal. The keyring
     must end up holding the token the gateway serves (rolled forward), never one it refuses."""
-    from moltir.actions import token as token_mod
+    from moltir.actions.token import settle
     from moltir.openclaw import gateway_http
 
-    monkeypatch.setattr(token_mod, "SETTLE_S", 5.0)
+    monkeypatch.setattr(settle, "SETTLE_S", 5.0)
     port = free_port()
     install = make_install(tmp_path, port=port)
     rotate(make_ctx(install, tmp_path / "first"))  # on moltir's SecretRef; no gateway yet
@@ -598,7 +598,7 @@ def test_ctrl_c_after_the_reload_signal_settles_on_the_token_the_gateway_serves(
                 raise KeyboardInterrupt
             return real_wait(*args, **kwargs)
 
-        monkeypatch.setattr(token_mod.gateway_http, "wait_accepted", interrupted)
+        monkeypatch.setattr(gateway_http, "wait_accepted", interrupted)
         ctx = make_ctx(install, tmp_path, {"timeout_s": 20, "on_apply_failure": "rollback"})
         with pytest.raises(KeyboardInterrupt):
             Rotate().apply(ctx)
