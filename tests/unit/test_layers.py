@@ -94,9 +94,9 @@ def long_functions(src: Path = SRC, bound: int = 60) -> set[str]:
 def test_no_function_over_60_lines() -> None:
     """Functions short enough to read in one screen; the known long ones are listed (they live in the
     modules still being split), so a new one cannot slip in."""
-    pending = {"moltir/keystore.py:doctor_checks", "moltir/actions/gateway.py:survey",
+    pending = {"moltir/actions/gateway.py:survey",
                "moltir/actions/gateway.py:apply", "moltir/actions/gateway.py:_start_foreground",
-               "moltir/actions/token.py:apply", "moltir/openclaw/processes.py:find_gateways",
+               "moltir/openclaw/processes.py:find_gateways",
                "moltir/openclaw/processes.py:terminate_tree"}
     over = long_functions()
     assert over <= pending, f"new functions over 60 lines: {sorted(over - pending)}"
