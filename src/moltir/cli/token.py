@@ -24,13 +24,14 @@ import click
 
 from moltir.cli import get_install, handle_errors, install_options, json_option
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
+from moltir.openclaw import gateway_auth
 
 
 def _pinned(install: Any) -> dict[str, Any]:
     from moltir import keystore
 
     config: dict[str, Any] = install.read_config()
-    kind, value = keystore.token_source(config)
+    kind, value = gateway_auth.token_setting(config)
     if not (kind == "ref" and isinstance(value, dict) and value.get("provider") == keystore.PROVIDER_ALIAS):
         raise MoltirError(f"the gateway of {install.state_dir} does not read its token through moltir's helper "
                           "(its gateway.auth.token is not moltir's SecretRef): nothing to do", exit_code=EXIT_OK)

@@ -25,7 +25,7 @@ from moltir import paths
 from moltir.commands.restore_preview import describe_restore as describe_restore  # re-exported
 from moltir.engine.case import Case, latest_case_dir, same_dir
 from moltir.errors import EXIT_ENV, EXIT_OK, EXIT_USAGE, MoltirError
-from moltir.openclaw import Install
+from moltir.openclaw import Install, gateway_auth
 
 RESTORE_RUNBOOK = "restore"
 
@@ -172,7 +172,7 @@ def _keyring_ready_for_start(case: Case, install: Install) -> str | None:
         config = install.read_config()
     except MoltirError:
         return None  # restore-dms reports a broken config with its own message
-    kind, ref = keystore.token_source(config)
+    kind, ref = gateway_auth.token_setting(config)
     if kind != "ref" or not isinstance(ref, Mapping) or ref.get("source") != "exec" \
             or ref.get("provider") != keystore.PROVIDER_ALIAS:
         return None

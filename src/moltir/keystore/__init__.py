@@ -64,7 +64,6 @@ from moltir.keystore.config import (
     pinned_backend,
     pinned_backend_name,
     token_ref,
-    token_source,
 )
 from moltir.keystore.doctor import doctor_checks
 from moltir.keystore.entries import SERVICE, delete, entry_name, read, store
@@ -90,5 +89,5 @@ __all__ = [
     "describe_backend", "doctor_checks", "entry_name", "exec_path_problem", "gateway_env", "get_backend",
     "helper_wrapper_path", "install_helper_wrapper", "is_plaintext", "launcher_problem", "pinned_backend",
     "pinned_backend_name", "preflight", "preflight_for", "provider_config", "read", "run_helper", "store",
-    "token_ref", "token_source", "translate", "wrapper_text",
+    "token_ref", "translate", "wrapper_text",
 ]

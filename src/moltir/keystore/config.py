@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from moltir.errors import MoltirError
 from moltir.keystore.backends import get_backend, qualname
-from moltir.keystore.entries import SERVICE, entry_name, read
+from moltir.keystore.entries import entry_name
 from moltir.keystore.launcher import PROVIDER_ALIAS
-from moltir.redaction import register
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install
@@ -28,40 +26,14 @@ def configured_provider(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return entry if isinstance(entry, Mapping) else None
 
 
-def token_source(config: Mapping[str, Any]) -> tuple[str, Any]:
-    """("absent"|"plaintext"|"ref"|"env-shorthand", value-or-ref) of ``gateway.auth.token``."""
-    gw = config.get("gateway")
-    auth = gw.get("auth") if isinstance(gw, Mapping) else None
-    token = auth.get("token") if isinstance(auth, Mapping) else None
-    if token is None:
-        return "absent", None
-    if isinstance(token, Mapping):
-        return "ref", dict(token)
-    if isinstance(token, str) and token.startswith("$"):
-        return "env-shorthand", token
-    return "plaintext", token
-
-
 def configured_token(install: Install) -> tuple[str | None, str]:
     """(token, source) the gateway is configured with, as far as moltir can read it: a plaintext
     ``gateway.auth.token``, or moltir's keyring entry when the config points at moltir's SecretRef.
-    For health checks in later runs (``restore``), where the rotating run's memory is gone. Never raises."""
-    try:
-        config = install.read_config()
-        kind, value = token_source(config)
-        if kind == "plaintext" and isinstance(value, str) and value:
-            register(value)
-            return value, "config"
-        if kind == "ref" and isinstance(value, Mapping) and value.get("source") == "exec" \
-                and value.get("provider") == PROVIDER_ALIAS:
-            backend = pinned_backend(config)
-            if backend is None:
-                return None, f"keyring backend {pinned_backend_name(config)} (pinned in the config) unavailable"
-            stored = read(SERVICE, str(value.get("id")), backend=backend)
-            return (stored, "keyring") if stored else (None, "keyring entry missing")
-    except MoltirError:
-        return None, "unreadable"
-    return None, "none"
+    For health checks in later runs (``restore``), where the rotating run's memory is gone. Never raises.
+    The lookup itself is :func:`moltir.openclaw.gateway_auth.resolve_token`, the one resolver."""
+    from moltir.openclaw.gateway_auth import resolve_token
+
+    return resolve_token(install).configured()
 
 
 def pinned_backend_name(config: Mapping[str, Any]) -> str | None:

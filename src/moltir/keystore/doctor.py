@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from moltir.errors import MoltirError
 from moltir.keystore.boot import boot_check
-from moltir.keystore.config import configured_provider, token_source
+from moltir.keystore.config import configured_provider
 from moltir.keystore.entries import SERVICE, entry_name, read
 from moltir.keystore.launcher import PROVIDER_ALIAS, exec_path_problem, launcher_problem
 from moltir.keystore.readiness import preflight
+from moltir.openclaw.gateway_auth import token_setting
 from moltir.redaction import fingerprint, register
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def doctor_checks(install: Install, *, pid: int | None = None) -> list[Check]:
     except MoltirError as exc:
         checks.append(("gateway token source", False, exc.one_line()))
         return checks
-    kind, value = token_source(config)
+    kind, value = token_setting(config)
     if kind == "ref":
         mine = value.get("source") == "exec" and value.get("provider") == PROVIDER_ALIAS
         checks.append(("gateway token source", True,

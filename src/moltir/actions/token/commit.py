@@ -19,6 +19,7 @@ from moltir.actions.token.previous import keep_previous
 from moltir.actions.token.reading import auth_section, config_value, gateway_port, old_token
 from moltir.actions.token.settle import Rollback
 from moltir.errors import MoltirError
+from moltir.openclaw import gateway_auth
 from moltir.redaction import fingerprint, register
 
 
@@ -123,7 +124,7 @@ def check_boot(ctx: StepContext, r: Rotation, prepared: Prepared | None) -> str:
 def record_restore(ctx: StepContext, r: Rotation) -> None:
     """``restore.json`` section ``token``: the shapes and fingerprints of what was there (no secret)."""
     install, auth = ctx.install, r.auth
-    kind, value = keystore.token_source(r.config)
+    kind, value = gateway_auth.token_setting(r.config)
     backups = config_backups(install)
     ctx.case.record_restore("token", {
         "config_path": str(install.config_path),
@@ -167,7 +168,7 @@ def commit_config(ctx: StepContext, r: Rotation) -> None:
         r.details["validated"] = validated[0]
         if validated[1]:
             r.warnings.append(validated[1])
-    kind, _ = keystore.token_source(r.config)
+    kind, _ = gateway_auth.token_setting(r.config)
     old = r.old
     if old and kind != "plaintext" and ctx.case.info.get("kind") != "drill" and keep_previous(ctx, r.entry, old):
         with contextlib.suppress(MoltirError):

@@ -3,8 +3,10 @@ entry suffixes."""
 
 from __future__ import annotations
 
+from moltir.openclaw.gateway_auth import ENV_TOKEN_VARS as ENV_TOKEN_VARS
+
 MODES = ("auto", "keyring-ref", "plaintext")
-ENV_TOKEN_VARS = ("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN")
+
 PLACEHOLDER = "<new token>"
 ROLLBACK_KEY = "token_rollback"  # ctx.shared: what a rollback needs (in memory only)
 SETTLED_KEY = "token_settled"  # ctx.shared: a rollback (or roll-forward) already ran in this run

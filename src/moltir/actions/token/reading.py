@@ -3,16 +3,14 @@ processes and port."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from moltir import keystore
-from moltir.actions.token.names import ENV_TOKEN_VARS, MODES
-from moltir.errors import MoltirError, usage_error
-from moltir.fsutil import os_error
+from moltir.actions.token.names import MODES
+from moltir.errors import usage_error
 from moltir.openclaw import Install
+from moltir.openclaw.gateway_auth import read_env_file as read_env_file
+from moltir.openclaw.gateway_auth import resolve_token
 
 
 def resolve_mode(install: Install, requested: str) -> str:
@@ -52,26 +50,6 @@ def config_value(config: Mapping[str, Any], *path: str) -> Any:
     return node
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a dotenv file (``export`` and quotes allowed); missing file -> {}."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError):
-        return {}
-    except OSError as exc:
-        raise os_error(exc, f"reading {path}") from None
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", line)
-        if not m:
-            continue
-        value = m.group(2)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        out[m.group(1)] = value
-    return out
-
-
 def process_env(gw: Any) -> dict[str, str]:
     """A running gateway's environment ({} when it cannot be read)."""
     try:
@@ -81,41 +59,10 @@ def process_env(gw: Any) -> dict[str, str]:
 
 
 def old_token(install: Install, config: Mapping[str, Any], gateways: list[Any]) -> tuple[str | None, str]:
-    """The token the gateway uses now (in memory only) and where it came from."""
-    kind, value = keystore.token_source(config)
-    gw_env = process_env(gateways[0]) if gateways else {}
-    if kind == "plaintext" and isinstance(value, str) and value:
-        return value, "config (plaintext)"
-    if kind == "ref" and isinstance(value, Mapping):
-        if value.get("source") == "exec" and value.get("provider") == keystore.PROVIDER_ALIAS:
-            # where the gateway reads it; a backend that cannot be loaded or read here makes it unknown (the
-            # current backend may hold a stale copy: proving or rolling back to that would be wrong)
-            pinned = keystore.pinned_backend(config)
-            where = keystore.pinned_backend_name(config)
-            if pinned is None:
-                return None, f"keyring backend {where} (pinned in the config) cannot be loaded here"
-            try:
-                stored = keystore.read(keystore.SERVICE, str(value.get("id")), backend=pinned)
-            except MoltirError as exc:
-                return None, f"keyring backend {where} (pinned in the config) unreadable here: {exc.message}"
-            return stored, "keyring (moltir SecretRef)" if stored else "keyring entry missing"
-        if value.get("source") == "env":
-            var = str(value.get("id"))
-            got = gw_env.get(var) or install.env.get(var)
-            return got, f"environment variable {var}"
-        return None, f"SecretRef {value.get('source')}:{value.get('provider')} (moltir cannot read it)"
-    if kind == "env-shorthand" and isinstance(value, str):
-        var = value.strip("${}")
-        got = gw_env.get(var) or install.env.get(var)
-        return got, f"environment variable {var}"
-    password = config_value(config, "gateway", "auth", "password")
-    if isinstance(password, str) and password and not password.startswith("$"):
-        return password, "config (gateway.auth.password)"
-    for var in ENV_TOKEN_VARS:
-        got = gw_env.get(var) or read_env_file(install.state_dir / ".env").get(var)
-        if got:
-            return got, f"{var} (no token in the config)"
-    return None, "none (the gateway makes an ephemeral token at each start)"
+    """The token the gateway uses now (in memory only) and where it came from (the one resolver,
+    :func:`moltir.openclaw.gateway_auth.resolve_token`, with the running gateway's environment)."""
+    found = resolve_token(install, config, gateway_env=process_env(gateways[0]) if gateways else None)
+    return found.value, found.detail
 
 
 def auth_holds(config: Any, token: str | None) -> bool:

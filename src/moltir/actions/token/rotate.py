@@ -44,7 +44,7 @@ from moltir.actions.token.settle import (
     settle_after_failure,
 )
 from moltir.errors import MoltirError, env_error, verify_error
-from moltir.openclaw import Install, gateway_http
+from moltir.openclaw import Install, gateway_auth, gateway_http
 from moltir.redaction import fingerprint, register
 
 
@@ -87,7 +87,7 @@ class Rotate(Action):
         edits = target_edits(install, mode, PLACEHOLDER, command, backend.name if backend else "?")
         changes = [Change("keyring", f"{keystore.SERVICE}/{entry}", after="new 256-bit token",
                           detail=f"backend {backend_text}")]
-        kind, value = keystore.token_source(config)
+        kind, value = gateway_auth.token_setting(config)
         before = ("plaintext token " + fingerprint(value) if kind == "plaintext" and isinstance(value, str)
                   else json.dumps(value) if kind == "ref" else kind)
         after = "exec SecretRef -> keyring" if mode == "keyring-ref" else "new plaintext token (0600 config)"
@@ -308,7 +308,7 @@ class Rotate(Action):
             raise verify_error(f"the keyring entry {keystore.SERVICE}/{entry} does not hold the new token {want_fp}",
                                "run the step again")
         config = install.read_config()
-        kind, value = keystore.token_source(config)
+        kind, value = gateway_auth.token_setting(config)
         if details.get("mode") == "keyring-ref":
             provider = config_value(config, "secrets", "providers", keystore.PROVIDER_ALIAS)
             if kind != "ref" or value != keystore.token_ref(install) or not isinstance(provider, Mapping):
