@@ -46,10 +46,26 @@ from tests.harness.transcripts import Transcripts, run_agent_turn  # noqa: E402
 INTEGRATION_DIR = Path(__file__).resolve().parent
 
 
+# The longest files first, the unit tests last: with two workers (``make test``, --dist loadfile)
+# the long files start at once and the short ones fill the gaps, instead of one long file running
+# alone at the end. A file's own tests keep their order. (Measured order, longest first.)
+LONGEST_FIRST = ("test_release_matrix.py", "test_token_real.py", "test_full_cycle.py", "test_fleet.py",
+                 "test_gateway_real.py", "test_audit_real.py", "test_harness_matrix.py", "test_user_unit.py",
+                 "test_system_unit.py", "test_profiles.py", "test_container.py", "test_nspawn_systemd.py")
+
+
+def _file_rank(item: pytest.Item) -> int:
+    path = Path(str(item.fspath)).resolve()
+    if INTEGRATION_DIR not in path.parents:
+        return len(LONGEST_FIRST) + 1
+    return LONGEST_FIRST.index(path.name) if path.name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if INTEGRATION_DIR in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.integration)
+    items.sort(key=_file_rank)
 
 
 @pytest.fixture(params=RELEASE_IDS, ids=[f"oc{r}" for r in RELEASE_IDS])
