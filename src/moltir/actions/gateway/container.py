@@ -4,7 +4,7 @@ Found through its engine (:mod:`moltir.openclaw.containers`): the container that
 install's state dir from the host, or the one the gateway process's cgroup names. Stopped through
 the engine (``stop -t timeout_s``: the engine SIGKILLs after it) so it stays down, with its restart
 policy recorded (and, where the engine can change it, set to ``no`` until restore); a container a
-systemd unit manages (Quadlet) is stopped through that unit instead (gateway.py's service path).
+systemd unit manages (Quadlet) is stopped through that unit instead (the service path of ``stop``).
 Before the stop its ``inspect`` record and ``logs`` go to ``volatile/`` (sealed with the evidence);
 the config is edited on the host side of the mount (the install moltir acts on). ``gateway.start``
 puts the restart policy back and starts the same container.
