@@ -481,6 +481,12 @@ def test_health_token_prefers_the_run_then_config_then_keyring(tmp_path: Path) -
     kr.set_password(keystore.SERVICE, keystore.entry_name(w.install), "from-the-keyring-123456")
     keyring.set_keyring(kr)
     try:
+        # the entry the ref names is where the gateway reads: not this install's default entry
+        assert health_token(ctx) == (None, "none")
+        kr.set_password(keystore.SERVICE, "gateway-token", "named-by-the-ref-123456")
+        assert health_token(ctx) == ("named-by-the-ref-123456", "keyring")
+        w.config.write_text(json.dumps({"gateway": {"port": w.port, "auth": {
+            "mode": "token", "token": keystore.token_ref(w.install)}}}))
         assert health_token(ctx) == ("from-the-keyring-123456", "keyring")
         kr.entries.clear()
         assert health_token(ctx) == (None, "none")

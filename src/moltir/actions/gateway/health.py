@@ -4,65 +4,35 @@ from __future__ import annotations
 
 import subprocess
 import time
-from typing import Any
 
 from moltir.actions.base import StepContext
 from moltir.actions.gateway.common import POLL_S
 from moltir.errors import MoltirError
 from moltir.openclaw import Install
-
-_UNREADABLE = object()
-
-
-def _configured_token(install: Install) -> Any:
-    """``gateway.auth.token`` as configured (None when absent), or ``_UNREADABLE``."""
-    try:
-        cfg = install.read_config()
-    except MoltirError:
-        return _UNREADABLE
-    gw = cfg.get("gateway")
-    auth = gw.get("auth") if isinstance(gw, dict) else None
-    return auth.get("token") if isinstance(auth, dict) else None
-
-
-def _config_token(install: Install) -> str | None:
-    tok = _configured_token(install)
-    return tok if isinstance(tok, str) and tok and "${" not in tok else None
+from moltir.openclaw.gateway_auth import resolve_token, token_setting
 
 
 def config_has_token(install: Install) -> bool:
-    tok = _configured_token(install)
-    return tok is _UNREADABLE or tok not in (None, "")  # unreadable: assume it has one (do not add one)
-
-
-def _config_token_is_ref(install: Install) -> bool:
-    return isinstance(_configured_token(install), dict)
+    """Whether the config sets ``gateway.auth.token`` (an unreadable config: assume so, and add none)."""
+    try:
+        kind, value = token_setting(install.read_config())
+    except MoltirError:
+        return True
+    return kind != "absent" and value != ""
 
 
 def health_token(ctx: StepContext) -> tuple[str | None, str]:
-    """(token, source) for the health check: the one this run holds (after token.rotate), else the
-    config's plaintext token, else -- when the config points at a SecretRef -- moltir's keyring entry
-    for the install (what token.rotate stored). None when moltir holds no token at all."""
+    """(token, source) for the health check: the one this run holds (after token.rotate), else the one
+    the config names (plaintext, or moltir's keyring entry behind its SecretRef), as the one resolver
+    (:mod:`moltir.openclaw.gateway_auth`) finds it. None when moltir holds no token at all."""
     from moltir.redaction import register
 
     tok = ctx.shared.get("gateway_token")
     if isinstance(tok, str) and tok:
         register(tok)
         return tok, "run"
-    tok = _config_token(ctx.install)
-    if tok:
-        register(tok)
-        return tok, "config"
-    if _config_token_is_ref(ctx.install):
-        try:
-            from moltir import keystore
-
-            tok = keystore.read(keystore.SERVICE, keystore.entry_name(ctx.install))
-        except MoltirError:
-            tok = None
-        if tok:
-            return tok, "keyring"
-    return None, "none"
+    tok, source = resolve_token(ctx.install).configured()
+    return (tok, source) if tok else (None, "none")
 
 
 def wait_healthy(port: int, token: str | None, deadline: float, popen: subprocess.Popen[bytes] | None) -> str:
