@@ -14,6 +14,7 @@ EXIT_USAGE: Final = 2  # usage or bad input; nothing changed
 EXIT_ENV: Final = 3  # environment not ready: no keyring, openclaw not found, config read-only
 EXIT_LOCKED: Final = 4  # another moltir run holds the lock
 EXIT_VERIFY: Final = 5  # verification failed: the effect did not hold
+EXIT_FLEET_INCOMPLETE: Final = 6  # fleet report: a host failed, was unreachable or did not report
 EXIT_INTERRUPTED: Final = 130
 
 EXIT_CODES: Final[dict[int, str]] = {
@@ -23,6 +24,7 @@ EXIT_CODES: Final[dict[int, str]] = {
     EXIT_ENV: "environment not ready (no keyring backend, openclaw not found, config read-only)",
     EXIT_LOCKED: "another moltir run holds the lock",
     EXIT_VERIFY: "verification failed (the effect did not hold)",
+    EXIT_FLEET_INCOMPLETE: "fleet report: a host failed, is not contained, was unreachable or did not report",
     EXIT_INTERRUPTED: "interrupted",
 }
 

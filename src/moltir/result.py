@@ -22,7 +22,7 @@ from moltir.errors import EXIT_CODES
 
 SCHEMA: Final = "moltir.result/1"
 CODE_NAMES: Final[Mapping[int, str]] = {0: "ok", 1: "step_failed", 2: "usage", 3: "environment", 4: "locked",
-                                        5: "verification", 130: "interrupted"}
+                                        5: "verification", 6: "fleet_incomplete", 130: "interrupted"}
 
 
 def error(message: str, hint: str = "", exit_code: int = 1) -> dict[str, Any]:

@@ -114,7 +114,7 @@ def test_bare_envelopes_named_by_their_files(tmp_path: Path) -> None:
     assert bad["message"] == FOREIGN and bad["errors"][0]["hint"] == FOREIGN_HINT
     assert report["summary"] == {"hosts": 2, "installs": 2, "missing": 0, "contained": 1, "not_contained": 1,
                                  "failed": 1, "unreachable": 0}
-    assert fleet.exit_code(report) == 1 and report["ok"] is False
+    assert fleet.exit_code(report) == 6 and report["ok"] is False
 
 
 def test_playbook_results_merge_into_one_row_per_host(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_playbook_results_merge_into_one_row_per_host(tmp_path: Path) -> None:
     assert [r["command"] for r in h1["runs"]] == ["contain", "contain", "evidence export"]
     assert [r["changed"] for r in h1["runs"]] == [True, False, True]
     assert report["missing"] == ["h3"]
-    assert fleet.exit_code(report) == 1, "a host that did not report is not a clean fleet"
+    assert fleet.exit_code(report) == 6, "a host that did not report is not a clean fleet"
     assert fleet.exit_code(fleet.merge([first, second])) == 0
 
 
@@ -168,7 +168,7 @@ def test_tree_callback_folder_and_status(tmp_path: Path) -> None:
     assert row(report, "db1")["state_dir"] == "/home/db/.openclaw" and row(report, "db1")["case_id"] == "c1"
     db2 = row(report, "db2")
     assert db2["state"] == "unreachable" and db2["contained"] is None and "timeout" in db2["message"]
-    assert report["summary"]["unreachable"] == 1 and fleet.exit_code(report) == 1
+    assert report["summary"]["unreachable"] == 1 and fleet.exit_code(report) == 6
 
 
 def test_ansible_posix_json_output(tmp_path: Path) -> None:

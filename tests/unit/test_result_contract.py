@@ -77,6 +77,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "drill schedule status": ([], ["--bogus"]),
     "token repin": ([], ["--state-dir", "{pinned}"]),
     "token unpin": (["--yes"], ["--state-dir", "{pinned}", "--yes"]),
+    "fleet report": (["{tmp}/fleet"], ["{tmp}/no-such-results"]),
 }
 # expected success codes where a command's "success" is not 0 (doctor reports problems with 3)
 SUCCESS_CODE = {"doctor": 3, "evidence verify": 5}
@@ -95,6 +96,10 @@ def test_one_envelope_and_the_exit_code_is_its_exit_code(tmp_path: Path, command
     rb_restore.write_text('{ name: "restore", steps: [ { id: "only", action: "test.sleep" } ] }')
     args = CASES[command][0 if outcome == "success" else 1]
     pinned = _pinned(tmp_path)
+    (tmp_path / "fleet").mkdir()   # one host's result, as the plain ssh loop saves it
+    (tmp_path / "fleet" / "h1.json").write_text(json.dumps({"schema": "moltir.result/1", "ok": True,
+                                                            "command": "status", "exit_code": 0,
+                                                            "data": {"status": "contained"}, "errors": []}))
     filled = [a.format(rb=tmp_path / "rb.json5", case=case, tmp=tmp_path, rb_restore=rb_restore, pinned=pinned)
               for a in args]
     got = _run(env, *command.split(), *filled)

@@ -4,7 +4,8 @@ The group and the console entry point are here; the options and the install they
 :mod:`~moltir.cli.options`, error handling at the edge in :mod:`~moltir.cli.edge`, the lazy group in
 :mod:`~moltir.cli.group`, what commands print in :mod:`~moltir.cli.render`, and the commands by
 family: :mod:`~moltir.cli.run` (contain, restore, drill), :mod:`~moltir.cli.info` (status, doctor),
-:mod:`~moltir.cli.runbooks` (runbook, journal); evidence, token and the drill subcommands load lazily.
+:mod:`~moltir.cli.runbooks` (runbook, journal); evidence, fleet, token and the drill subcommands load
+lazily.
 
 Imports stay light at module level (click only) so ``moltir --help`` starts fast; the engine,
 psutil, keyring and json5 load when a command runs.
@@ -42,6 +43,7 @@ __all__ = ["EXIT_HELP", "INSTALL_OPTIONS", "LazyGroup", "_check_free_text", "cli
 
 @click.group(cls=LazyGroup, lazy={
     "evidence": ("moltir.cli.evidence:evidence", "List, verify, export evidence; custody notes."),
+    "fleet": ("moltir.cli.fleet:fleet", "Many gateways: one report from the per-host results."),
     "token": ("moltir.cli.token:token", "Where the gateway reads its token: repin or unpin."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")

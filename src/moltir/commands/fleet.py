@@ -3,7 +3,7 @@
 Pure functions (no click, no printing, no exit): :func:`merge` reads the results, :func:`render_text` and
 :func:`render_markdown` format the report, :func:`exit_code` is the command's exit status.
 
-Intended command line (wired in ``moltir.cli``)::
+The command line (:mod:`moltir.cli.fleet`)::
 
     moltir fleet report RESULTS... [--inventory FILE] [--json | --markdown]
 
@@ -41,10 +41,10 @@ there without any result are reported under "did not report". A YAML inventory: 
 Output: a plain-text table (default), ``--markdown`` (the same for an incident ticket), ``--json`` (the
 report dict of :func:`merge` wrapped in moltir's usual ``moltir.result/1`` envelope, command ``fleet report``).
 
-Exit codes: 0 every host reported and none failed or was unreachable; 1 at least one host failed, was
-unreachable or did not report (the report names them; it is still printed in full); 2 bad input (a RESULTS
-path missing or unreadable, a file in which no result is recognised, an unreadable or YAML inventory):
-nothing is printed but the error.
+Exit codes: 0 every host reported and none failed or was unreachable; 6 (``fleet_incomplete``) at least one
+host failed (a containment that did not hold among them), was unreachable or did not report (the report
+names them; it is still printed in full); 2 bad input (a RESULTS path missing or unreadable, a file in which
+no result is recognised, an unreadable or YAML inventory): nothing is printed but the error.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from moltir.errors import EXIT_OK, EXIT_STEP_FAILED, usage_error
+from moltir.errors import EXIT_FLEET_INCOMPLETE, EXIT_OK, usage_error
 from moltir.text import shown
 
 SCHEMA = "moltir.fleet/1"
@@ -383,9 +383,9 @@ def _failed(row: Mapping[str, Any]) -> bool:
 
 
 def exit_code(report: Mapping[str, Any]) -> int:
-    """0 when every host reported and none failed or was unreachable, else 1 (see the module docstring)."""
+    """0 when every host reported and none failed or was unreachable, else 6 (see the module docstring)."""
     bad = report.get("missing") or any(_failed(r) for r in report.get("hosts") or [])
-    return EXIT_STEP_FAILED if bad else EXIT_OK
+    return EXIT_FLEET_INCOMPLETE if bad else EXIT_OK
 
 
 def _cells(row: Mapping[str, Any]) -> dict[str, str]:
@@ -419,7 +419,8 @@ def _headline(report: Mapping[str, Any]) -> str:
     return "moltir fleet report: " + ", ".join(parts)
 
 
-def _problems(report: Mapping[str, Any]) -> list[str]:
+def problems(report: Mapping[str, Any]) -> list[str]:
+    """One line per host that failed, was unreachable or carries errors (its last message and hint)."""
     out = []
     for row in report["hosts"]:
         if _failed(row) or row.get("errors"):
@@ -440,9 +441,9 @@ def render_text(report: Mapping[str, Any]) -> str:
     lines += ["  ".join(c[k].ljust(widths[k]) for k, _ in _COLUMNS).rstrip() for c in cells]
     if report["missing"]:
         lines += ["", "did not report: " + ", ".join(shown(h, 200) for h in report["missing"])]
-    problems = _problems(report)
-    if problems:
-        lines += ["", "problems:"] + [f"  {p}" for p in problems]
+    found = problems(report)
+    if found:
+        lines += ["", "problems:"] + [f"  {p}" for p in found]
     return "\n".join(lines) + "\n"
 
 
@@ -461,10 +462,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                                         else _md(c[k]) for k, _ in _COLUMNS) + " |")
     if report["missing"]:
         lines += ["", "**Did not report:** " + ", ".join(_md(h) for h in report["missing"])]
-    problems = _problems(report)
-    if problems:
-        lines += ["", "**Problems:**", ""] + [f"- {_md(p)}" for p in problems]
+    found = problems(report)
+    if found:
+        lines += ["", "**Problems:**", ""] + [f"- {_md(p)}" for p in found]
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["SCHEMA", "exit_code", "merge", "read_inventory", "render_markdown", "render_text"]
+__all__ = ["SCHEMA", "exit_code", "merge", "problems", "read_inventory", "render_markdown", "render_text"]
