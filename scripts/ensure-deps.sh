@@ -13,6 +13,9 @@
 #   podman + runc + catatonit    (apt, only when missing and running as root: the real container
 #                                 engine of tests/harness/podman.py; runc because crun refuses
 #                                 hybrid cgroups, catatonit for --init)
+#   openssh-server (+ client, iproute2, setpriv, useradd)
+#                                (apt, only when missing and running as root: the sshd of every
+#                                 fleet host in tests/harness/fleet.py; its ssh.service not started)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache="${MOLTIR_CACHE:-$here/.cache}"     # the test harness honours MOLTIR_CACHE too
@@ -76,6 +79,35 @@ if [ -n "$podman_pkgs" ]; then
       || fail_or_warn "apt-get install$podman_pkgs failed"
   else
     fail_or_warn "missing:$podman_pkgs (needed by the podman tests): install them (e.g. 'sudo apt-get install$podman_pkgs')"
+  fi
+fi
+
+# --- apt: openssh-server (+ iproute2, util-linux's setpriv, passwd's useradd) ---------------------
+# tests/harness/fleet.py starts Debian's sshd (/usr/sbin/sshd) inside network namespaces of its own, one
+# per fleet host, and reaches them with Ansible over SSH. Only the binary is needed: the package's own
+# ssh.service is not started by this install (a policy-rc.d refusing service starts while apt runs, only
+# when the machine has none), so installing it opens no port on the machine.
+fleet_pkgs=""
+[ -x /usr/sbin/sshd ] || fleet_pkgs="$fleet_pkgs openssh-server"
+command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs openssh-client"
+command -v ip >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs iproute2"
+command -v setpriv >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs util-linux"
+command -v useradd >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs passwd"
+if [ -n "$fleet_pkgs" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing$fleet_pkgs with apt-get (the fleet tests' sshd; ssh.service is not started)"
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\n# ensure-deps.sh: no service starts while it installs packages\nexit 101\n' > "$policy"
+      chmod 755 "$policy"
+    fi
+    bounded --timeout 900 --what "apt-get install$fleet_pkgs" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends$fleet_pkgs" \
+      || fail_or_warn "apt-get install$fleet_pkgs failed"
+    [ -z "$policy" ] || rm -f "$policy"
+  else
+    fail_or_warn "missing:$fleet_pkgs (needed by the fleet tests): install them (e.g. 'sudo apt-get install$fleet_pkgs')"
   fi
 fi
 

@@ -9,6 +9,8 @@ Modules: ``releases`` (what ``make deps`` installed), ``home`` (isolated home + 
 ``clawdbot`` (file-only clawdbot layout), ``procs`` (find/kill a state dir's processes),
 ``nspawn`` (a real systemd: the host's own, booted in a throwaway systemd-nspawn container),
 ``podman`` (a real container engine: rootful podman with a private store, the gateway inside),
+``fleet`` (several hosts, each a network namespace with its own sshd, user, keyring and gateway, for
+Ansible; with ``fleet_hosts`` and ``fleet_system``),
 ``faketg`` / ``fakellm`` / ``tls`` / ``net`` / ``servers`` (loopback fakes and helpers).
 """
 
