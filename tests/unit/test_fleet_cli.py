@@ -103,3 +103,19 @@ def test_exit_code_6_is_named_and_documented() -> None:
     assert CODE_NAMES[6] == "fleet_incomplete" and "did not report" in EXIT_CODES[6]
     res = CliRunner().invoke(cli, ["fleet", "report", "--help"])
     assert res.exit_code == 0 and "ssh web1 moltir contain --yes --json" in res.output and "  6  fleet" in res.output
+
+
+def test_a_host_put_right_later_is_not_a_problem(tmp_path: Path) -> None:
+    """A contain refused first, then contained on the next run: no problem line, the earlier error kept in the
+    row's history."""
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    write(tmp_path / "1" / "h1.contain.json", module_result("h1", refused(), False))
+    write(tmp_path / "2" / "h1.contain.json", module_result("h1", contained(), True))
+    res = CliRunner().invoke(cli, ["fleet", "report", str(tmp_path / "1"), str(tmp_path / "2"), "--json"])
+    doc = json.loads(res.output)
+    assert res.exit_code == 0 and doc["errors"] == [], doc["errors"]
+    row = doc["data"]["hosts"][0]
+    assert row["state"] == "contained" and [r["rc"] for r in row["runs"]] == [3, 0] and row["errors"]
+    text = CliRunner().invoke(cli, ["fleet", "report", str(tmp_path / "1"), str(tmp_path / "2")]).output
+    assert "problems:" not in text

@@ -420,10 +420,12 @@ def _headline(report: Mapping[str, Any]) -> str:
 
 
 def problems(report: Mapping[str, Any]) -> list[str]:
-    """One line per host that failed, was unreachable or carries errors (its last message and hint)."""
+    """One line per host that failed or was unreachable in its latest result (its last message and hint). An
+    error of an earlier run that a later one put right (a contain that failed, then held) stays in the row's
+    ``errors`` and ``runs``, not here."""
     out = []
     for row in report["hosts"]:
-        if _failed(row) or row.get("errors"):
+        if _failed(row):
             last = row["errors"][-1] if row.get("errors") else {}
             hint = f" (hint: {last['hint']})" if last.get("hint") else ""
             out.append(f"{row['host']} [{row['profile']}] {row.get('command') or last.get('command') or ''}"
