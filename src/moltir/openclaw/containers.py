@@ -105,8 +105,21 @@ def run(engine: str, args: Sequence[str], env: Mapping[str, str], timeout_s: flo
     return done.returncode, done.stdout, done.stderr
 
 
-def available(env: Mapping[str, str]) -> list[str]:
-    return [e for e in ENGINES if shutil.which(e, path=env.get("PATH", os.defpath))]
+def available(env: Mapping[str, str], euid: int | None = None) -> list[str]:
+    """The engines on PATH worth asking. Rootless podman only when the user has used it (its storage
+    or its config exists): ``podman ps`` by a user who never ran podman creates that storage and
+    leaves a pause process (catatonit) and a lock file behind, and could list nothing anyway. Docker
+    asks a daemon and changes nothing by asking."""
+    euid = os.geteuid() if euid is None else euid
+    return [e for e in ENGINES if shutil.which(e, path=env.get("PATH", os.defpath))
+            and (e != "podman" or euid == 0 or _rootless_podman_used(env))]
+
+
+def _rootless_podman_used(env: Mapping[str, str]) -> bool:
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+    config = Path(env.get("XDG_CONFIG_HOME") or home / ".config")
+    return (data / "containers" / "storage").is_dir() or (config / "containers" / "storage.conf").is_file()
 
 
 def _parse(engine: str, item: Mapping[str, Any]) -> Container:
