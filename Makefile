@@ -35,14 +35,14 @@ deps:
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict src
+	$(VENV)/bin/mypy --strict src bench
 
 # Lint, types and tests all run (one report), then the target fails if any of them failed.
 # pytest exit 5 ("no tests collected") is a failure here, never a silent success.
 test: venv deps
 	@rc=0; \
 	echo "== ruff ($$(date -u +%T) UTC)"; $(VENV)/bin/ruff check . || rc=1; \
-	echo "== mypy --strict src"; $(VENV)/bin/mypy --strict src || rc=1; \
+	echo "== mypy --strict src bench"; $(VENV)/bin/mypy --strict src bench || rc=1; \
 	echo "== pytest tests/unit tests/integration ($$(date -u +%T) UTC)"; prc=0; \
 	MOLTIR_TEST_RUN_ID=$(RUN_ID) $(PY) -m pytest tests/unit tests/integration \
 	    --basetemp=$(BASETEMP) --durations=30 $(XDIST) $(PYTEST_ARGS) || prc=$$?; \

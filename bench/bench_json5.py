@@ -34,8 +34,11 @@ import json5
 
 from bench.common import Series, dump_json, log, remove_tree, scratch_dir
 from moltir.actions import dm_policy
-from moltir.openclaw import json5edit
+from moltir.openclaw import capabilities, json5edit
 from moltir.openclaw.configfile import ConfigFile
+
+# The channel table of the release the other benchmarks run (2026.9.6), from the capability table.
+CAPS = capabilities.for_install("openclaw", "2026.9.6", "bench", package_root=None, state_dir=None)
 
 POLICIES = ("pairing", "open", "allowlist")
 
@@ -137,7 +140,7 @@ def moltir_round(path: Path, original: bytes) -> dict[str, float]:
     t0 = time.perf_counter()
     cfg = ConfigFile.load_path(path, env={})
     t1 = time.perf_counter()
-    table = dm_policy.table_for("openclaw-current", cfg.data)
+    table = dm_policy.table_for(CAPS)
     scan = dm_policy.scan(cfg, table, "disabled", "report", None)
     edits: dict[tuple[str, ...], object] = {tg.path: tg.value for tg in scan.targets
                                             if _get(cfg.data, tg.path) != tg.value}
@@ -147,7 +150,7 @@ def moltir_round(path: Path, original: bytes) -> dict[str, float]:
     cfg.write(planned)
     t4 = time.perf_counter()
     again = ConfigFile.load_path(path, env={})
-    left = [tg.path for tg in dm_policy.scan(again, dm_policy.table_for("openclaw-current", again.data),
+    left = [tg.path for tg in dm_policy.scan(again, dm_policy.table_for(CAPS),
                                              "disabled", "report", None).targets
             if _get(again.data, tg.path) != tg.value]
     t5 = time.perf_counter()

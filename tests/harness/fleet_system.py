@@ -207,9 +207,9 @@ def build_moltir_venv(dest: Path, bin_dir: Path) -> Path:
     subprocess.run([str(python), "-m", "compileall", "-q", "-j0", str(site)], check=False, capture_output=True,
                    timeout=300)
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, target in (("moltir", "moltir.entry"), ("moltir-secret", "moltir.secret_helper")):
+    for name, entry in (("moltir", "moltir.entry"), ("moltir-secret", "moltir.secret_helper")):
         script = bin_dir / name
-        script.write_text(f"#!{python}\nimport sys\nfrom {target} import main\nsys.exit(main())\n")
+        script.write_text(f"#!{python}\nimport sys\nfrom {entry} import main\nsys.exit(main())\n")
         script.chmod(0o755)
     for d, dirs, files in os.walk(dest):
         for name in dirs:
