@@ -28,7 +28,7 @@ from tests.harness.fleet_system import (
     terminate,
 )
 from tests.harness.home import OpenClawHome, create_home, global_lock_files
-from tests.harness.net import port_is_open, token_status, wait_until
+from tests.harness.net import free_port, port_is_open, token_status, wait_until
 from tests.harness.releases import Release, node_bin_dir
 
 SSHD = Path("/usr/sbin/sshd")
@@ -136,8 +136,14 @@ class HostSetup:
 
     def _make_home(self, h: FleetHost) -> None:
         h.root.mkdir(mode=0o700)
-        # create_home inside the namespace: its free port and its fakes' sockets are the namespace's
-        h.home = in_netns(h.netns, lambda: create_home(h.root / "oc", self.release))
+        # create_home inside the namespace: its free port and its fakes' sockets are the namespace's.
+        # Each host gets a port no other host uses: fresh namespaces hand out the same ephemeral ports,
+        # and moltir, like a user's tools, must not meet two gateways on one port number (moltir then
+        # took another namespace's gateway for this host's: see the closing note of 2026-12-06).
+        taken = {other.home.port + k for other in self.hosts if other is not h and other.home is not None
+                 for k in range(-3, 4)}
+        port = in_netns(h.netns, lambda: next(p for p in (free_port(span=4) for _ in range(200)) if p not in taken))
+        h.home = in_netns(h.netns, lambda: create_home(h.root / "oc", self.release, port=port))
         oc = h.home
         for name in ("jiti", "node-compile-cache"):   # the shared compile caches are root's: a private copy
             link = oc.tmpdir / name
