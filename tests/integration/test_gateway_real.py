@@ -119,8 +119,10 @@ def test_contain_stops_the_real_gateway_and_snapshots_it_first(openclaw_home: Op
     # every process of the tree that lived through the stop was snapshotted (2026.9.6 also runs
     # short-lived children, a sqlite worker and an `npm` lookup, that may come and go between our
     # look and moltir's)
+    # (the lookup shows as `npm root -g` or as `node /usr/bin/npm root -g`)
     long_lived = {pid for pid, cmd in tree.items()
-                  if "sqlite-readonly" not in cmd and cmd.split(" ", 1)[0] != "npm"}
+                  if "sqlite-readonly" not in cmd
+                  and "npm" not in {Path(a).name for a in cmd.split(" ")[:2]}}
     assert long_lived <= set(procs), (tree, sorted(procs))
     if home.release.current:
         assert any("spawn-broker/worker.js" in _cmd(p) for p in procs.values()), "the node workers too"
