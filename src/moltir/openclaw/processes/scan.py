@@ -21,6 +21,7 @@ from moltir.openclaw.processes.names import (
     is_gateway_argv,
     is_gateway_name,
 )
+from moltir.openclaw.processes.netns import same_netns
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install
@@ -233,8 +234,12 @@ def _matched_by(proc: psutil.Process, env: dict[str, str] | None, by_name: bool,
         # cannot see its environment (another user's process): fall back to the port. When
         # even the socket's owner is invisible to us, a gateway-named process we cannot
         # inspect while the install's port is held is reported too (callers refuse to act).
+        # A port names a socket in one network namespace only: a gateway in another namespace
+        # (a container, another ``ip netns`` host) on the same port number is not the install's.
         port_owners, invisible = owners()
-        if proc.pid in port_owners or (set(listen_ports(proc)) & ports) or (by_name and invisible):
+        if proc.pid in port_owners:
+            return "port"
+        if ((set(listen_ports(proc)) & ports) or (by_name and invisible)) and same_netns(proc.pid):
             return "port"
     return ""
 
