@@ -93,6 +93,8 @@ command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || fleet
 command -v ip >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs iproute2"
 command -v setpriv >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs util-linux"
 command -v useradd >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs passwd"
+# sudo: Ansible's `become` on a fleet host (the test adds a sudoers drop-in and removes it)
+command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs sudo"
 if [ -n "$fleet_pkgs" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing$fleet_pkgs with apt-get (the fleet tests' sshd; ssh.service is not started)"

@@ -91,7 +91,7 @@ from tests.harness.net import LOOPBACK, wait_until
 from tests.harness.releases import Release, cache_dir, keyring_missing, release
 
 COLLECTION_SRC = REPO / "ansible" / "ansible_collections" / "moltir" / "openclaw"
-TOOLS = ("ip", "setpriv", "useradd", "userdel", "groupdel", "ssh", "ssh-keygen", "dbus-daemon",
+TOOLS = ("ip", "setpriv", "useradd", "userdel", "groupdel", "ssh", "ssh-keygen", "sudo", "visudo", "dbus-daemon",
          "gnome-keyring-daemon")
 RELEASE_ID = "2026.9.6"
 GATEWAY_READY_S = float(os.environ.get("MOLTIR_TEST_GATEWAY_READY_TIMEOUT", "180"))
@@ -108,7 +108,7 @@ def missing() -> str | None:
         return "the fleet harness needs root (network namespaces, users, sshd)"
     for tool in TOOLS:
         if shutil.which(tool) is None:
-            return f"{tool} not found (apt-get install iproute2 openssh-server util-linux dbus gnome-keyring)"
+            return f"{tool} not found (apt-get install iproute2 openssh-server util-linux sudo dbus gnome-keyring)"
     if not SSHD.exists():
         return f"{SSHD} not found (apt-get install openssh-server, or run `make deps` as root)"
     reason = keyring_missing()
@@ -186,6 +186,7 @@ class Fleet(HostSetup):
         self.results = self.ctl / "results"
         self.log_dir = self.ctl / "logs"
         self.timings: dict[str, float] = {}
+        self.sudoers: Path | None = None
         self._torn_down = False
 
     # ---- set up ---------------------------------------------------------------------------------
@@ -402,6 +403,17 @@ class Fleet(HostSetup):
         terminate(self.gateway_procs(h), timeout=10)
         h.gateway = None
 
+    def allow_sudo(self, h: FleetHost) -> None:
+        """Let ``h``'s user run anything as root through ``sudo`` without a password (Ansible's
+        ``become``): one drop-in in /etc/sudoers.d, checked by ``visudo`` and removed at teardown."""
+        path = Path("/etc/sudoers.d") / f"moltir-fleet-{self.run_id}"
+        tmp = path.with_name(f".{path.name}.tmp")     # sudo ignores names with a dot
+        tmp.write_text(f"{h.user} ALL=(root) NOPASSWD: ALL\n")
+        tmp.chmod(0o440)
+        subprocess.run(["visudo", "-cqf", str(tmp)], check=True, capture_output=True, timeout=30)
+        tmp.replace(path)
+        self.sudoers = path
+
     # ---- tear down -------------------------------------------------------------------------------
     def teardown(self) -> list[str]:
         """Remove everything the fleet made; returns what had to be forced (for the test to report)."""
@@ -419,6 +431,8 @@ class Fleet(HostSetup):
         terminate(masters, timeout=3)
         for h in self.hosts:
             notes += self._teardown_host(h)
+        if self.sudoers is not None:
+            self.sudoers.unlink(missing_ok=True)
         if self.created_run_sshd:
             with contextlib.suppress(OSError):
                 Path("/run/sshd").rmdir()

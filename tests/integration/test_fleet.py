@@ -372,6 +372,20 @@ def test_5_evidence_fetched_and_verified_on_the_controller(fleet: Fleet) -> None
     adhoc = fleet.ansible("openclaw", "-m", "moltir.openclaw.status", "-t", str(tree))
     assert adhoc.returncode == 0, adhoc.stdout + adhoc.stderr
     assert sorted(p.name for p in tree.iterdir()) == ["h1", "h2", "h3"]
+    # become: the module runs moltir as root (sudo) and `user` names the install it acts on (and the
+    # moltir state it reads: that user's cases). Root's PATH has no openclaw here, so the release comes
+    # from the case's journal and every effect re-checks as the user's own status does (read-only).
+    h1 = fleet.hosts[0]
+    fleet.allow_sudo(h1)
+    tree = fleet.results / "5-become"
+    become = fleet.ansible("h1", "-b", "-m", "moltir.openclaw.status", "-t", str(tree),
+                           "-a", f"user={h1.user} moltir_bin={fleet.bin_dir / 'moltir'}")
+    assert become.returncode == 0, become.stdout + become.stderr
+    as_root, as_user = json.loads((tree / "h1").read_text()), fleet.moltir_json(h1, "status")["data"]
+    assert as_root["moltir"]["data"]["install"]["state_dir"] == str(h1.oc.state_dir)
+    assert as_root["state"] == as_user["status"] == "contained", json.dumps(as_root["effects"])
+    assert as_root["case_id"] == as_user["case"]["id"]
+    assert set(as_root["effects"].values()) == {"verified now"}, as_root["effects"]
 
 
 @phase

@@ -755,16 +755,24 @@ def test_status_rechecks_each_effect_now_and_says_when_one_is_gone(tmp_path: Pat
     env = _env(tmp_path)
     made = tmp_path / "effect"
     rb = tmp_path / "rb.json5"
+    # a step id that ends like a secret's key ("...-token") is shown as it is, not redacted
     rb.write_text(f'{{ name: "contain", steps: [ {{ id: "effect", action: "test.touch", '
-                  f'with: {{ path: "{made}" }} }} ] }}')
+                  f'with: {{ path: "{made}" }} }}, {{ id: "rotate-token", action: "test.touch", '
+                  f'with: {{ path: "{made}.2" }} }} ] }}')
     assert _moltir("contain", "--yes", "--runbook", str(rb), env=env).returncode == 0
     report = moltir_json(_moltir("status", "--json", env=env).stdout)
-    assert report["status"] == "contained" and report["effects"] == {"effect": "verified now"}
+    assert report["status"] == "contained"
+    assert report["effects"] == {"effect": {"holds": True, "now": "verified now"},
+                                 "rotate-token": {"holds": True, "now": "verified now"}}
+    assert "✓ rotate-token" in _moltir("status", env=env).stdout.replace("  ", " ")
+    assert "[verified now]" in _moltir("status", env=env).stdout
     made.unlink()
     report = moltir_json(_moltir("status", "--json", env=env).stdout)
-    assert report["status"] == "regressed" and report["effects"]["effect"].startswith("gone:")
+    assert report["status"] == "regressed" and report["effects"]["effect"]["holds"] is False
+    assert report["effects"]["effect"]["now"].startswith("gone:")
     text = _moltir("status", env=env).stdout
     assert "NOT NOW" in text and "run 'moltir contain' again" in text and "✗ effect" in text
+    assert "redacted" not in text
 
 
 def test_a_run_that_only_audits_is_not_contained(tmp_path: Path) -> None:

@@ -77,7 +77,10 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
     holds: dict[str, str | None] = {}
     if st["status"] in ("contained", "failed", "interrupted") and info.get("kind", "contain") == "contain":
         holds = engine.check_effects(case, install, "contain")
-        report["effects"] = {sid: ("verified now" if why is None else f"gone: {why}") for sid, why in holds.items()}
+        # {step id: {holds, now}}, not {step id: text}: a step id like "rotate-token" names no secret,
+        # but as the key of a string it would be redacted like one (redaction.SECRET_KEY_RE)
+        report["effects"] = {sid: {"holds": why is None, "now": "verified now" if why is None else f"gone: {why}"}
+                             for sid, why in holds.items()}
         if st["status"] == "contained" and any(why is not None for why in holds.values()):
             st["status"] = "regressed"
     report.update(case={"id": case.id, "dir": str(case.dir), "kind": info.get("kind"),
@@ -177,7 +180,7 @@ def render(report: dict[str, Any]) -> str:
             if step["state"] == "done":
                 how = step.get("status", "done")
                 icon = {"skipped": "-", "forced": "!"}.get(how, "✓")  # as the run printed it
-                now = effects.get(step["id"]) if name == "contain" else None
+                now = (effects.get(step["id"]) or {}).get("now") if name == "contain" else None
                 held = f"  [{now}]" if now else ("  [recorded]" if name == "contain" and effects else "")
                 if now and now.startswith("gone"):
                     icon = "✗"

@@ -3,7 +3,7 @@ whose effect is gone, and ``moltir status`` shows each done step's effect as it 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,23 @@ def regressions(runbook: Runbook, install: Install, case: Case, journal: Journal
     return found
 
 
+def with_case_release(install: Install, records: Sequence[Mapping[str, Any]]) -> Install:
+    """``install``, told the release the case's runs recorded when nothing tells it now.
+
+    ``sudo moltir status --user NAME`` often finds no ``openclaw`` binary (root's PATH is not the
+    user's) and so no release: the capability table then answers for an unknown release (Discord's
+    nested ``dm.policy``, say), and the re-check would call an effect the user's run made on a known
+    release gone. The release the run itself saw (its ``run.start`` record) is the better answer."""
+    if install.caps.release is not None:
+        return install
+    for rec in reversed(records):
+        seen = rec.get("openclaw") if rec.get("event") == "run.start" else None
+        version = seen.get("version") if isinstance(seen, Mapping) else None
+        if isinstance(version, str) and version:
+            return replace(install, release_hint=(version, f"the case's journal (run.start at {rec.get('ts')})"))
+    return install
+
+
 def check_effects(case: Case, install: Install, runbook_name: str = "contain") -> dict[str, str | None]:
     """For ``moltir status``: each step of ``runbook_name`` verified done in ``case``, re-checked now
     the way a resumed run checks it (``Action.still_holds``): {step id: None (holds) | why it no
@@ -54,6 +71,7 @@ def check_effects(case: Case, install: Install, runbook_name: str = "contain") -
     except MoltirError:
         return {}
     done = case_status(case)["runs"].get(runbook_name, {}).get("done", {})
+    install = with_case_release(install, records)
     out: dict[str, str | None] = {}
     ro = replace(case, readonly=True)
     for step in rb.steps:

@@ -76,6 +76,9 @@ class Install:
     package: Package | None
     env: Mapping[str, str] = field(repr=False)  # the environment moltir was started with
     notes: tuple[str, ...] = ()
+    # (version, where it was read): the release a case's journal recorded for this install, used when
+    # neither the package, the binary nor the config tells it now (see engine.effects.with_case_release)
+    release_hint: tuple[str, str] | None = None
 
     # ---- identity -------------------------------------------------------------------------
     @functools.cached_property
@@ -97,6 +100,8 @@ class Install:
                 touched = meta.get("lastTouchedVersion") if isinstance(meta, Mapping) else None
                 if isinstance(touched, str) and touched.strip():
                     version, basis = touched.strip(), f"meta.lastTouchedVersion in {self.config_path}"
+        if version is None and self.release_hint is not None:
+            version, basis = self.release_hint
         return capmod.for_install(self.product, version, basis,
                                   package_root=self.package.root if self.package else None,
                                   state_dir=self.state_dir)

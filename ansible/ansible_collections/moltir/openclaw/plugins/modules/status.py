@@ -108,7 +108,14 @@ def one(report):
     case = report.get("case") if isinstance(report.get("case"), dict) else {}
     state = report.get("status")
     return {"state": state, "contained": state == "contained", "case_id": case.get("id"),
-            "install": report.get("install"), "effects": report.get("effects")}
+            "install": report.get("install"), "effects": _effects(report.get("effects"))}
+
+
+def _effects(effects):
+    """{step id: what holds now}: moltir's {step id: {holds, now}} (or, from an older moltir, the text)."""
+    if not isinstance(effects, dict):
+        return None
+    return dict((k, v.get("now") if isinstance(v, dict) else v) for k, v in effects.items())
 
 
 def main():
