@@ -17,12 +17,10 @@ def _check_ids(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     """--allow-from / --deny-tool values: plain, printable, short; never the '*' wildcard."""
     for value in values:
         if not value or len(value) > 200 or not value.isprintable() or value.strip() != value:
-            raise usage_error(f"--{param.name and param.name.replace('_', '-')}: {value[:40]!r} is not a plain "
-                              "id (printable, no spaces around it, at most 200 characters)",
-                              "pass one id per option; nothing was changed")
+            raise click.BadParameter(f"{value[:40]!r} is not a plain id (printable, no spaces around it, at "
+                                     "most 200 characters); nothing was changed")
         if value == "*":
-            raise usage_error("--allow-from '*' would let anyone DM the bot again",
-                              "pass the sender ids to allow; nothing was changed")
+            raise click.BadParameter("'*' would let anyone DM the bot again; pass the sender ids to allow")
     return values
 
 
