@@ -216,6 +216,20 @@ def test_permissions_tightened_and_put_back(tmp_path: Path) -> None:
     assert {p: stat.S_IMODE(p.stat().st_mode) for p in before} == before
 
 
+def test_included_config_files_are_made_private_too(tmp_path: Path) -> None:
+    env = Env(tmp_path, WEAK.replace('  tools: { deny: ["canvas"] },', '  tools: { $include: "./tools.json5" },'))
+    inc = env.state / "tools.json5"
+    inc.write_text('{ deny: ["canvas"] }\n')
+    inc.chmod(0o644)
+    env.run(HardenPermissions())
+    assert stat.S_IMODE(inc.stat().st_mode) == 0o600
+    env.run(HardenConfig(), setting="tools")
+    assert json5.loads(inc.read_text())["deny"] == ["canvas", "exec", "browser", "gateway"]
+    env.undo()
+    assert inc.read_text() == '{ deny: ["canvas"] }\n' and stat.S_IMODE(inc.stat().st_mode) == 0o644
+    assert env.config.read_bytes() == env.original
+
+
 def test_all_steps_then_undo_bytes_and_modes_exact(tmp_path: Path) -> None:
     env = Env(tmp_path)
     env.state.chmod(0o755)
@@ -301,3 +315,15 @@ def test_cli_json_dry_run_changes_nothing(tmp_path: Path) -> None:
     steps = [p["id"] for p in doc["data"]["plan"]]
     assert steps[:2] == ["dm-access", "groups"] and steps[-1] == "verify-audit"
     assert (tmp_path / "st" / "openclaw.json").read_text() == WEAK
+
+
+def test_a_harden_case_is_never_the_incident_case(tmp_path: Path) -> None:
+    from moltir.engine.case import latest_case_dir, remember_latest
+
+    index = tmp_path / "installs"
+    incident, hardened = tmp_path / "c1", tmp_path / "c2"
+    for folder, kind in ((incident, "contain"), (hardened, "harden")):
+        Case.create(folder, kind=kind, install_info={}, reason="t")
+        remember_latest(index, "k", folder, tmp_path / "state", kind=kind)
+    assert latest_case_dir(index, "k") == incident.absolute()
+    assert latest_case_dir(index, "k", kind="harden") == hardened.absolute()

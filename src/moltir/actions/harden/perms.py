@@ -18,17 +18,26 @@ from typing import Any, Final
 from moltir.actions.base import Action, Change, Plan, StepContext, StepResult
 from moltir.actions.harden.config_step import SECTION
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, verify_error
+from moltir.openclaw.configfile import ConfigFile
 
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
+
+
+def config_files(install: Any) -> list[Path]:
+    """The config and the files it ``$include``s (just the config when it does not load: the config
+    steps report why)."""
+    try:
+        return [Path(p) for p in ConfigFile.load(install).files]
+    except MoltirError:
+        return [Path(install.config_path)]
 
 
 def targets(install: Any) -> list[tuple[Path, int]]:
     """(path, wanted mode) of every existing file or folder this step tightens."""
     state = Path(install.state_dir)
     out: list[tuple[Path, int]] = [(state, DIR_MODE)]
-    config = Path(install.config_path)
-    out.append((config, FILE_MODE))
+    out.extend((p, FILE_MODE) for p in config_files(install))
     creds = state / "credentials"
     if creds.is_dir() and not creds.is_symlink():
         out.append((creds, DIR_MODE))
