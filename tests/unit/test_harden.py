@@ -142,7 +142,8 @@ def test_bind_goes_to_loopback(tmp_path: Path) -> None:
     assert "// reachable from the LAN" in env.config.read_text()
 
 
-@pytest.mark.parametrize("extra", ['tailscale: { mode: "serve" },', 'remote: { url: "wss://gw.example" },'])
+@pytest.mark.parametrize("extra", ['tailscale: { mode: "serve" },', 'tailscale: { mode: "funnel" },',
+                                   'remote: { url: "ws://192.168.1.5:18789" },'])
 def test_bind_is_refused_when_clients_need_it_unless_forced(tmp_path: Path, extra: str) -> None:
     env = Env(tmp_path, WEAK.replace('mode: "local",', f'mode: "local", {extra}'))
     before = env.config.read_bytes()
@@ -152,6 +153,14 @@ def test_bind_is_refused_when_clients_need_it_unless_forced(tmp_path: Path, extr
     assert res.status == "skipped" and "stays 'lan'" in res.summary
     assert env.config.read_bytes() == before
     env.run(HardenConfig(), setting="bind", force=True)
+    assert env.data()["gateway"]["bind"] == "loopback"
+
+
+@pytest.mark.parametrize("extra", ['tailscale: { mode: "off" },', 'remote: { url: "ws://127.0.0.1:18789" },',
+                                   'remote: { url: "ws://gw.lan:18789", transport: "ssh" },'])
+def test_bind_goes_to_loopback_when_no_client_needs_more(tmp_path: Path, extra: str) -> None:
+    env = Env(tmp_path, WEAK.replace('mode: "local",', f'mode: "local", {extra}'))
+    assert env.run(HardenConfig(), setting="bind").status == "done"
     assert env.data()["gateway"]["bind"] == "loopback"
 
 

@@ -12,8 +12,9 @@ is left out, with the reason) and notes. The keys, checked against the packages 
   under ``channels`` -> ``true`` (``channels.telegram.groups.<id>.requireMention``, both releases'
   ``docs/channels/telegram.md``).
 * ``gateway.bind`` -> ``"loopback"`` unless the config shows clients that need the wider bind:
-  ``gateway.tailscale.mode`` ``serve``/``funnel`` or a configured ``gateway.remote`` (``--force``
-  overrides).
+  ``gateway.tailscale.mode`` ``serve``/``funnel``, or ``gateway.remote.url`` naming a host that is not
+  loopback with a transport other than ``ssh`` (2026.9.6 ``docs/gateway/config-gateway.md``: the
+  endpoint clients use; ``ssh`` tunnels to the gateway's loopback) (``--force`` overrides).
 * ``gateway.controlUi.allowInsecureAuth``: ``true`` -> ``false`` where the release has the key; where
   it retired it (2026.8.2 and 2026.9.6 list it in their retired tier-eval paths and reject it as
   "Unrecognized key") a present key is removed, as ``openclaw doctor --fix`` would.
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from moltir.actions.dm_policy.scan import scan
 from moltir.actions.dm_policy.tables import table_for
@@ -115,9 +117,10 @@ def bind_edits(data: Mapping[str, Any], *, force: bool) -> Edits:
     ts_mode = get_path(data, ("gateway", "tailscale", "mode"))
     if ts_mode in ("serve", "funnel"):
         needs.append(f"gateway.tailscale.mode is {ts_mode!r}")
-    remote = get_path(data, ("gateway", "remote"))
-    if isinstance(remote, Mapping) and remote:
-        needs.append("gateway.remote is configured (remote clients)")
+    remote_url = get_path(data, ("gateway", "remote", "url"))
+    transport = get_path(data, ("gateway", "remote", "transport"))
+    if isinstance(remote_url, str) and transport != "ssh" and not _loopback_url(remote_url):
+        needs.append(f"gateway.remote.url reaches the gateway over the network ({_host(remote_url)})")
     out.paths[("gateway", "bind")] = "loopback"
     if needs and not force:
         out.refusal = (f"gateway.bind stays {bind!r}: {'; '.join(needs)}, so clients need the wider bind "
@@ -125,6 +128,15 @@ def bind_edits(data: Mapping[str, Any], *, force: bool) -> Edits:
     elif needs:
         out.notes.append(f"--force: gateway.bind set to loopback although {'; '.join(needs)}")
     return out
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or "?"
+
+
+def _loopback_url(url: str) -> bool:
+    host = _host(url)
+    return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
 def control_ui_edits(data: Mapping[str, Any], *, supported: bool) -> Edits:
