@@ -4,10 +4,12 @@ Each returns :class:`Edits`: the key paths to write (a value, or :data:`DELETE`)
 is left out, with the reason) and notes. The keys, checked against the packages (``.cache``):
 
 * DM access: the channel tables of ``dm_policy`` (``dmPolicy`` / ``dm.policy`` per channel and
-  release); only a policy that is ``open`` changes. ``open`` needs ``allowFrom: ["*"]`` (2026.9.6
-  ``docs/channels/telegram.md``: "open requires allowFrom to include *"), and a ``*`` left in
-  ``allowFrom`` would still let anyone in under ``pairing``/``allowlist``, so the wildcard goes from
-  the sibling ``allowFrom`` (``dm.allowFrom`` next to ``dm.policy``); ``--allow-from`` IDs are added.
+  release); only a policy that is ``open`` changes. A public ``open`` needs ``"*"`` in the allowlist
+  (2026.1.29 ``docs/channels/telegram.md``: "``open`` requires ``"*"``"; 2026.9.6
+  ``docs/channels/pairing.md``: "public only when the effective DM allowlist includes ``"*"``"), and
+  a ``*`` left in ``allowFrom`` would admit anyone under ``pairing``/``allowlist`` too, so the wildcard
+  goes from the sibling ``allowFrom`` (``dm.allowFrom`` next to ``dm.policy``); ``--allow-from`` IDs
+  are added.
 * groups: ``groupPolicy: "open"`` -> ``"allowlist"`` (same tables); every ``requireMention: false``
   under ``channels`` -> ``true`` (``channels.telegram.groups.<id>.requireMention``, both releases'
   ``docs/channels/telegram.md``).
