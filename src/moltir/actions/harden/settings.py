@@ -7,9 +7,10 @@ is left out, with the reason) and notes. The keys, checked against the packages 
   release); only a policy that is ``open`` changes. A public ``open`` needs ``"*"`` in the allowlist
   (2026.1.29 ``docs/channels/telegram.md``: "``open`` requires ``"*"``"; 2026.9.6
   ``docs/channels/pairing.md``: "public only when the effective DM allowlist includes ``"*"``"), and
-  a ``*`` left in ``allowFrom`` would admit anyone under ``pairing``/``allowlist`` too, so the wildcard
-  goes from the sibling ``allowFrom`` (``dm.allowFrom`` next to ``dm.policy``); ``--allow-from`` IDs
-  are added.
+  a ``*`` left in the allowlist approves every sender (2026.9.6 ``docs/gateway/security/exposure-runbook.md``:
+  "Do not combine ``"*"`` allowlists with broad tool access"), so, moltir's choice, the wildcard goes
+  from the sibling ``allowFrom`` (``dm.allowFrom`` next to ``dm.policy``); ``--allow-from`` IDs are
+  added.
 * groups: ``groupPolicy: "open"`` -> ``"allowlist"`` (same tables); every ``requireMention: false``
   under ``channels`` -> ``true`` (``channels.telegram.groups.<id>.requireMention``, both releases'
   ``docs/channels/telegram.md``).
