@@ -41,6 +41,10 @@ PINS: dict[str, tuple[str, Any]] = {
     "telegram_api_root": ("telegram_api_root", bool),
     "restart_signal": ("restart_signal", str),
     "config_validate": ("config_validate_cli", lambda v: "config validate" if v else "config get"),
+    # not in the extracts (scripts/release_facts.py has no signature for it yet): its rows are pinned by
+    # tests/unit/test_harden.py, and by the real 2026.1.29 (accepts) and 2026.9.6 (rejects) in
+    # tests/integration/test_harden_real.py
+    "control_ui_insecure_auth": ("control_ui_insecure_auth", bool),
 }
 
 

@@ -61,6 +61,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "contain": (["--yes", "--runbook", "{rb}"], ["--yes", "--runbook", "{tmp}/missing.json5"]),
     "restore": (["--yes", "--case-dir", "{case}", "--runbook", "{rb_restore}"], ["--yes", "--case-dir", "{tmp}"]),
     "drill": (["--dry-run", "--runbook", "{rb}"], ["--yes"]),
+    "harden": (["--dry-run", "--runbook", "{rb}"], ["--undo", "--yes", "{tmp}/no-such-case"]),
     "status": ([], ["--case-dir", "{tmp}/no-such-case"]),
     "doctor": (["--state-dir", "{case}"], []),
     "runbook list": ([], ["--runbook-nope"]),

@@ -21,6 +21,10 @@ REGISTRY: dict[str, str] = {
     "token.rotate": "moltir.actions.token:Rotate",
     "token.verify": "moltir.actions.token:Verify",
     "audit.run": "moltir.actions.audit:RunAudit",
+    "harden.config": "moltir.actions.harden:HardenConfig",
+    "harden.permissions": "moltir.actions.harden:HardenPermissions",
+    "harden.verify": "moltir.actions.harden:HardenVerify",
+    "harden.undo": "moltir.actions.harden:HardenUndo",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

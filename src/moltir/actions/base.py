@@ -91,6 +91,8 @@ class RunOptions:
     revoke_devices: bool = False
     reason: str = ""
     reopen_open: str = "open"  # restore: the value a DM path recorded as "open" goes back to
+    allow_from: tuple[str, ...] = ()  # harden: --allow-from (open DMs become an allowlist of these)
+    deny_tools: tuple[str, ...] = ()  # harden: --deny-tool (replaces the runbook's deny list)
 
 
 @dataclass

@@ -42,7 +42,7 @@ def _known_cases(env: Any) -> list[Path]:
             data = json.loads(entry.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        for key in ("latest_case", "latest_drill"):
+        for key in ("latest_case", "latest_drill", "latest_harden"):
             folder = Path(str(data.get(key) or ""))
             if data.get(key) and (folder / "case.json").is_file():
                 found.append(folder)

@@ -17,7 +17,7 @@ from moltir.errors import EXIT_INTERRUPTED, EXIT_USAGE, MoltirError
 
 
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
-                 new_case: bool = False) -> None:
+                 new_case: bool = False, extra: dict[str, Any] | None = None) -> None:
     """contain / restore / drill: parse, confirm, render; the run itself is moltir.commands.run's."""
     from moltir import engine, log
     from moltir.actions.base import RunOptions
@@ -33,7 +33,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
                          allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
                          revoke_devices=kw["revoke_devices"], reason=kw["reason"],
-                         reopen_open=kw.get("reopen_open") or "open")
+                         reopen_open=kw.get("reopen_open") or "open", **(extra or {}))
 
     def note(text: str) -> None:
         click.echo(f"warning: {shown(text, 2000)}", err=True)

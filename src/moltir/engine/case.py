@@ -237,6 +237,10 @@ def index_path(installs_dir: Path, install_key: str) -> Path:
     return installs_dir / f"{install_key}.json"
 
 
+#: case kinds with their own "latest" entry, never the incident case that status/restore act on
+OWN_LATEST = ("drill", "harden")
+
+
 def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_dir: Path, *,
                     kind: str = "contain") -> None:
     """Record ``case_dir`` as the install's latest case.
@@ -244,7 +248,8 @@ def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_
     A drill is its own small case and has its own history (``moltir drill history``): it is
     recorded as ``latest_drill`` and never replaces ``latest_case``, the incident that
     ``status``, ``restore`` and a resumed ``contain`` act on. (Otherwise a drill run during
-    an incident, or a failed one, would hide the containment from ``moltir restore``.)
+    an incident, or a failed one, would hide the containment from ``moltir restore``.) A harden
+    case likewise is ``latest_harden`` (what ``moltir harden --undo`` undoes by default).
     """
     ensure_private_dir(installs_dir)
     path = index_path(installs_dir, install_key)
@@ -253,18 +258,20 @@ def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_
     except (OSError, ValueError):
         current = {}
     record = dict(current) if isinstance(current, dict) else {}
-    record["latest_drill" if kind == "drill" else "latest_case"] = str(case_dir.absolute())
+    record[f"latest_{kind}" if kind in OWN_LATEST else "latest_case"] = str(case_dir.absolute())
     record["state_dir"] = str(state_dir)
     write_json(path, record)
 
 
-def latest_case_dir(installs_dir: Path, install_key: str) -> Path | None:
+def latest_case_dir(installs_dir: Path, install_key: str, kind: str = "") -> Path | None:
+    """The install's latest incident case (``kind`` "drill" or "harden": the latest of those)."""
+    field = f"latest_{kind}" if kind in OWN_LATEST else "latest_case"
     path = index_path(installs_dir, install_key)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not data.get("latest_case"):
+    if not isinstance(data, dict) or not data.get(field):
         return None
-    latest = Path(str(data["latest_case"]))
+    latest = Path(str(data[field]))
     return latest if (latest / "case.json").is_file() else None

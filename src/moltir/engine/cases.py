@@ -141,11 +141,14 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
     if case_dir is not None:
         if (case_dir / "case.json").is_file():
             return Case.open(case_dir, readonly=readonly)
-        if kind == "restore" or (case_dir.exists() and (not case_dir.is_dir() or any(case_dir.iterdir()))):
+        must_exist = kind in ("restore", "harden-undo")
+        if must_exist or (case_dir.exists() and (not case_dir.is_dir() or any(case_dir.iterdir()))):
             raise MoltirError(f"{case_dir} is not a moltir case (no case.json)",
-                              hint="pass a case folder from 'moltir evidence list'" if kind == "restore"
+                              hint="pass a case folder from 'moltir evidence list'" if must_exist
                               else "choose a new or empty folder for --case-dir", exit_code=EXIT_USAGE)
         return None
+    if kind == "harden-undo":
+        return _harden_case(install, readonly)
     if kind == "restore":
         latest = find_latest(install)
         if latest is None:
@@ -200,6 +203,15 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
     except MoltirError as exc:  # e.g. disk full: no step ran, so no half-made case is left (exit 3)
         raise case.abandon_new(exc) from None
     return case, False
+
+
+def _harden_case(install: Install, readonly: bool) -> Case:
+    """The install's latest harden case (``moltir harden --undo`` without a case)."""
+    folder = latest_case_dir(paths.installs_dir(install.env), install.key, kind="harden")
+    if folder is None:
+        raise MoltirError(f"nothing to undo: moltir has no harden case for {install.state_dir}",
+                          hint="pass the case folder: 'moltir harden --undo CASE'", exit_code=EXIT_OK)
+    return Case.open(folder, readonly=readonly)
 
 
 def _unrestored_contain_case(install: Install) -> Case | None:
