@@ -190,7 +190,7 @@ def test_capability_row_for_the_insecure_auth_key() -> None:
 
     assert caps("2026.1.29").value("control_ui_insecure_auth") is True
     assert caps("2026.7.35").value("control_ui_insecure_auth") is True
-    assert caps("2026.8.2").value("control_ui_insecure_auth") is False
+    assert caps("2026.8.1").value("control_ui_insecure_auth") is False   # npm pack openclaw@2026.8.1: retired
     assert caps("2026.9.6").value("control_ui_insecure_auth") is False
 
 

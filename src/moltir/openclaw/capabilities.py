@@ -99,11 +99,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
              ((OLDEST, "SIGUSR1"), ("2026.9.6", "SIGUSR2")), None),
     Question("config_validate", "command that validates a config file",
              ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
-    # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.2 and 2026.9.6 list it among the retired
-    # tier-eval paths (dist/legacy-*.js TIER_EVAL_RETIRED_ROOT_PATHS) and reject it: "Unrecognized key".
-    # No package between them was checked: the row sits at the first one that was.
+    # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
+    # list it among the retired paths (dist/legacy-*.js, next to TIER_EVAL_RETIRED_ROOT_PATHS) and reject
+    # it: "Unrecognized key".
     Question("control_ui_insecure_auth", "gateway.controlUi.allowInsecureAuth is a config key",
-             ((OLDEST, True), ("2026.8.2", False)), False),
+             ((OLDEST, True), ("2026.8.1", False)), False),
 )
 BY_NAME: Final[Mapping[str, Question]] = {q.name: q for q in QUESTIONS}
 NEWEST: Final = max(versions.release(r) for q in QUESTIONS for r, _ in q.rows)
