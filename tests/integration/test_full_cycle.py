@@ -103,7 +103,8 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         # steps in runbook order, each stamped when it took effect: stop-gateway (verified only when its
         # respawn watch ended, after the deep audit) when the gateway went down
         steps = status["runs"]["contain"]["steps"]
-        assert [s["id"] for s in steps] == ["stop-gateway", "disable-dms", "rotate-token", "snapshot", "deep-audit"]
+        assert [s["id"] for s in steps] == ["stop-gateway", "disable-dms", "rotate-token", "credentials", "snapshot",
+                                             "deep-audit"]
         assert all(s["state"] == "done" for s in steps)
         records = [json.loads(line) for line in (case / "journal.jsonl").read_text().splitlines()]
         applied = next(r["ts"] for r in records if r["event"] == "step.applied" and r["step"] == "stop-gateway")

@@ -63,6 +63,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "drill": (["--dry-run", "--runbook", "{rb}"], ["--yes"]),
     "status": ([], ["--case-dir", "{tmp}/no-such-case"]),
     "doctor": (["--state-dir", "{case}"], []),
+    "credentials": (["--case", "{case}"], ["--case", "{tmp}/no-such-case"]),
     "runbook list": ([], ["--runbook-nope"]),
     "runbook show": (["contain"], ["no-such-runbook"]),
     "runbook validate": (["{rb}"], ["{tmp}/missing.json5"]),

@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "token.rotate": "moltir.actions.token:Rotate",
     "token.verify": "moltir.actions.token:Verify",
     "audit.run": "moltir.actions.audit:RunAudit",
+    "credentials.inventory": "moltir.actions.credentials:Inventory",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

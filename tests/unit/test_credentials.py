@@ -1,0 +1,205 @@
+"""``moltir credentials``: every credential kind found in small fixture homes, no value in any output;
+``credentials.inventory`` in a case; ``--case`` exposure over copied JSONL, logs, SQLite and backups."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from tests.harness.envelope import moltir_json
+
+from moltir.cli import cli
+
+V = {  # every planted value (each >= 8 characters, each unique)
+    "gw": "gw-token-0123456789abcdef", "gwpw": "gw-password-zyxw9876", "remote": "remote-token-55554444",
+    "hooks": "hooks-token-a1b2c3d4e5", "tg": "123456:tg-default-AAAAAAAA", "tgops": "654321:tg-ops-BBBBBBBBB",
+    "tgfile": "999999:tg-file-CCCCCCCC", "discord": "discord-token-DDDDDDDD", "slackbot": "xoxb-slack-bot-EEEE",
+    "slackapp": "xapp-slack-app-FFFF", "slacksign": "slack-signing-GGGGGG", "model": "sk-model-key-HHHHHHHH",
+    "dotenv": "sk-dotenv-key-IIIIIIII", "profile": "sk-ant-profile-JJJJJJJ", "models": "sk-models-json-KKKKKK",
+    "device": "device-token-LLLLLLLL", "unit": "sk-unit-env-MMMMMMMM", "include": "include-secret-NNNNNNN",
+}
+
+CONFIG = f"""// fixture
+{{
+  meta: {{ lastTouchedVersion: "2026.9.6" }},
+  gateway: {{ mode: "local", auth: {{ token: "{V['gw']}", password: "{V['gwpw']}" }},
+             remote: {{ token: "{V['remote']}" }} }},
+  hooks: {{ token: "{V['hooks']}" }},
+  models: {{ providers: {{ openai: {{ baseUrl: "https://api.openai.com/v1", apiKey: "{V['model']}" }},
+                          envref: {{ apiKey: {{ source: "env", provider: "default", id: "OPENAI_API_KEY" }} }} }} }},
+  channels: {{
+    telegram: {{ botToken: "{V['tg']}", maxTokens: 5,
+                accounts: {{ ops: {{ botToken: "{V['tgops']}" }}, filed: {{ tokenFile: "TOKENFILE" }} }} }},
+    discord: {{ token: "{V['discord']}" }},
+    slack: {{ botToken: "{V['slackbot']}", appToken: "{V['slackapp']}", signingSecret: "{V['slacksign']}" }},
+    matrix: {{ $include: "./matrix.json5" }},
+  }},
+}}
+"""
+
+
+def _home(tmp_path: Path) -> Path:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    token_file = tmp_path / "tg.token"
+    token_file.write_text(V["tgfile"] + "\n")
+    (state / "openclaw.json").write_text(CONFIG.replace("TOKENFILE", str(token_file)))
+    (state / "matrix.json5").write_text(f'{{ accessToken: "{V["include"]}" }}')
+    (state / ".env").write_text(f"OPENAI_API_KEY={V['dotenv']}\nLOG_LEVEL=debug\n")
+    agent = state / "agents" / "main" / "agent"
+    agent.mkdir(parents=True)
+    (agent / "auth-profiles.json").write_text(json.dumps(
+        {"version": 1, "profiles": {"anthropic:default": {"type": "api_key", "provider": "anthropic",
+                                                          "key": V["profile"]}}}))
+    (agent / "models.json").write_text(json.dumps({"providers": {"openrouter": {"apiKey": V["models"]}}}))
+    (state / "devices").mkdir()
+    (state / "devices" / "paired.json").write_text(json.dumps(
+        {"dev1": {"deviceId": "dev1", "tokens": {"operator": {"token": V["device"]}}}}))
+    units = tmp_path / "home" / ".config" / "systemd" / "user"
+    units.mkdir(parents=True)
+    (units / "openclaw-gateway.service").write_text(
+        f'[Service]\nEnvironment="ANTHROPIC_API_KEY={V["unit"]}" "NODE_ENV=production"\n')
+    return state
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout
+
+
+def _assert_no_value(text: str) -> None:
+    for name, value in V.items():
+        assert value not in text, f"the {name} value leaked"
+
+
+def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    code, out = _run("credentials", "--json", "--state-dir", str(state))
+    assert code == 0, out
+    _assert_no_value(out)
+    by_id = {c["id"]: c for c in moltir_json(out)["credentials"]}
+    config = str(state / "openclaw.json")
+    expect = {
+        "gateway.auth.token": ("gateway_token", "openclaw", config),
+        "gateway.auth.password": ("gateway_password", "openclaw", config),
+        "gateway.remote.token": ("gateway_remote_token", "openclaw", config),
+        "hooks.token": ("hooks_token", "openclaw", config),
+        "models.providers.openai.apiKey": ("api_key", "openai", config),
+        "channels.telegram.botToken": ("bot_token", "telegram", config),
+        "channels.telegram.accounts.ops.botToken": ("bot_token", "telegram", config),
+        "channels.telegram.accounts.filed.tokenFile": ("token", "telegram", config),
+        "channels.discord.token": ("token", "discord", config),
+        "channels.slack.botToken": ("bot_token", "slack", config),
+        "channels.slack.appToken": ("app_token", "slack", config),
+        "channels.slack.signingSecret": ("signing_secret", "slack", config),
+        "channels.matrix.accessToken": ("access_token", "matrix", str(state / "matrix.json5")),
+        "dotenv.OPENAI_API_KEY": ("api_key", "openai", str(state / ".env")),
+        "agents.main.auth-profiles.profiles.anthropic:default.key": ("key", "anthropic", None),
+        "agents.main.models.providers.openrouter.apiKey": ("api_key", "openrouter", None),
+        "devices.paired.dev1.tokens.operator.token": ("device_token", "openclaw", None),
+        "unit.openclaw-gateway.service.ANTHROPIC_API_KEY": ("api_key", "anthropic", None),
+    }
+    for cid, (kind, provider, file) in expect.items():
+        rec = by_id.get(cid)
+        assert rec is not None, f"{cid} missing: {sorted(by_id)}"
+        assert (rec["kind"], rec["provider"]) == (kind, provider), rec
+        assert rec["fingerprint"] and rec["fingerprint"].startswith("hmac-sha256:"), rec
+        if file:
+            assert rec["location"]["file"] == file, rec
+    assert by_id["channels.matrix.accessToken"]["location"]["key"] == "accessToken"
+    assert by_id["channels.telegram.accounts.filed.tokenFile"]["storage"] == "file"
+    ref = by_id["models.providers.envref.apiKey"]
+    assert ref["storage"] == "secretref" and ref["ref"] == "env:default:OPENAI_API_KEY"
+    assert ref["fingerprint"] == by_id["dotenv.OPENAI_API_KEY"]["fingerprint"]  # from .env
+    assert "channels.telegram.maxTokens" not in by_id and "dotenv.LOG_LEVEL" not in by_id
+    assert by_id["channels.telegram.botToken"]["revocation"]["api"] is False
+    assert by_id["channels.slack.botToken"]["revocation"]["api"] is True
+    assert by_id["gateway.auth.token"]["journal_fingerprint"]
+    code, text = _run("credentials", "--state-dir", str(state))
+    assert code == 0 and "channels.telegram.accounts.ops.botToken" in text
+    _assert_no_value(text)
+
+
+def test_fingerprints_are_keyed_per_run(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    runs = [{c["id"]: c["fingerprint"] for c in moltir_json(_run("credentials", "--json", "--state-dir",
+                                                                   str(state))[1])["credentials"]}
+            for _ in range(2)]
+    assert runs[0]["gateway.auth.token"] != runs[1]["gateway.auth.token"]
+
+
+def _case(tmp_path: Path, state: Path) -> Path:
+    """A case as contain leaves it: the inventory step, then copies of config, transcript, log, SQLite."""
+    rb = tmp_path / "rb.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "credentials", action: "credentials.inventory" } ] }')
+    case = tmp_path / "case"
+    code, out = _run("contain", "--runbook", str(rb), "--case-dir", str(case), "--yes", "--json",
+                     "--state-dir", str(state))
+    assert code == 0, out
+    _assert_no_value(out)
+    return case
+
+
+def _copy(case: Path, source: str, category: str, data: bytes, rule: str = "x") -> dict[str, Any]:
+    rel = f"evidence/fs/{source.lstrip('/')}"
+    (case / rel).parent.mkdir(parents=True, exist_ok=True)
+    (case / rel).write_bytes(data)
+    return {"source": source, "path": rel, "category": category, "rule": rule}
+
+
+def test_case_inventory_and_exposure(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    case = _case(tmp_path, state)
+    inv = json.loads((case / "evidence/credentials/inventory.json").read_text())
+    _assert_no_value((case / "evidence/credentials/inventory.json").read_text())
+    _assert_no_value((case / "journal.jsonl").read_text())
+    cfg = str(state / "openclaw.json")
+    db = tmp_path / "db.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE transcript_events (session_id TEXT, seq INTEGER, event_json TEXT)")
+        conn.execute("INSERT INTO transcript_events VALUES ('s1', 7, ?)", (json.dumps({"text": V["tgops"]}),))
+        conn.commit()
+    files = [
+        _copy(case, cfg, "config", (state / "openclaw.json").read_bytes(), "{config}"),
+        _copy(case, str(state / "matrix.json5"), "config", (state / "matrix.json5").read_bytes(), "{includes}"),
+        _copy(case, cfg + ".bak", "config", CONFIG.replace(V["gw"], "gw-token-OLD-999999999").encode(),
+              "{config}.bak"),
+        _copy(case, str(state / "agents/main/sessions/s.jsonl"), "transcript",
+              b'{"a":1}\n' + json.dumps({"reply": "here: " + V["hooks"]}).encode() + b"\n"),
+        _copy(case, "/tmp/openclaw/openclaw-2026-01-01.log", "log", b"x\ny\nold gw-token-OLD-999999999 z\n"),
+        _copy(case, str(state / "agents/main/agent/openclaw-agent.sqlite"), "sqlite", db.read_bytes()),
+        _copy(case, str(state / "matrix-note.txt"), "persistence", f"access {V['include']}\n".encode()),
+    ]
+    (case / "manifest.json").write_text(json.dumps({"files": files}))
+    code, out = _run("credentials", "--case", str(case), "--json")
+    assert code == 0, out
+    _assert_no_value(out)
+    assert "gw-token-OLD-999999999" not in out
+    report = moltir_json(out)
+    by_id = {c["id"]: c for c in report["credentials"]}
+    hooks = by_id["hooks.token"]["exposed_in"]
+    assert hooks == [{"path": str(state / "agents/main/sessions/s.jsonl"), "case_path": files[3]["path"],
+                      "line": 2, "how": "transcript line"}]
+    ops = by_id["channels.telegram.accounts.ops.botToken"]["exposed_in"]
+    assert ops[0]["row"] == "transcript_events session_id=s1 seq=7" and ops[0]["how"] == "transcript_events row"
+    old = by_id["gateway.auth.token@openclaw.json.bak"]["exposed_in"]
+    assert old == [{"path": "/tmp/openclaw/openclaw-2026-01-01.log", "case_path": files[4]["path"], "line": 3,
+                    "how": "gateway log line"}]
+    assert by_id["channels.matrix.accessToken"]["exposed_in"][0]["how"] == "file line"
+    assert by_id["gateway.auth.token"]["exposed_in"] == []  # only where it lives: the config copies
+    assert by_id["dotenv.OPENAI_API_KEY"]["searched"] is False  # not in the case's copies
+    inv_fp = {c["id"]: c["fingerprint"] for c in inv["credentials"]}
+    assert by_id["hooks.token"]["fingerprint"] == inv_fp["hooks.token"]  # the case's key
+    top = set(report["rotate_first"][:4])
+    assert {"hooks.token", "channels.telegram.accounts.ops.botToken"} <= top
+    assert report["exposed"][-1] == "channels.matrix.accessToken"  # a file copy ranks after transcripts/logs
+
+
+def test_a_case_without_evidence_is_a_one_line_answer(tmp_path: Path) -> None:
+    code, out = _run("credentials", "--case", str(tmp_path / "nope"), "--json")
+    report = json.loads(out)
+    assert code == 2 and report["ok"] is False and "no case" in report["errors"][0]["message"]
