@@ -21,6 +21,8 @@ V = {  # every planted value (each >= 8 characters, each unique)
     "slackapp": "xapp-slack-app-FFFF", "slacksign": "slack-signing-GGGGGG", "model": "sk-model-key-HHHHHHHH",
     "dotenv": "sk-dotenv-key-IIIIIIII", "profile": "sk-ant-profile-JJJJJJJ", "models": "sk-models-json-KKKKKK",
     "device": "device-token-LLLLLLLL", "unit": "sk-unit-env-MMMMMMMM", "include": "include-secret-NNNNNNN",
+    "store": "sk-store-entry-OOOOOOO", "devsql": "device-sql-token-PPPPPP", "authsql": "sk-auth-sqlite-QQQQQQ",
+    "deleted": "sk-deleted-entry-RRRRRR",
 }
 
 CONFIG = f"""// fixture
@@ -59,11 +61,32 @@ def _home(tmp_path: Path) -> Path:
     (state / "devices").mkdir()
     (state / "devices" / "paired.json").write_text(json.dumps(
         {"dev1": {"deviceId": "dev1", "tokens": {"operator": {"token": V["device"]}}}}))
+    _stores(state, agent)
     units = tmp_path / "home" / ".config" / "systemd" / "user"
     units.mkdir(parents=True)
     (units / "openclaw-gateway.service").write_text(
         f'[Service]\nEnvironment="ANTHROPIC_API_KEY={V["unit"]}" "NODE_ENV=production"\n')
     return state
+
+
+def _stores(state: Path, agent: Path) -> None:
+    """2026.9-style SQLite stores (table shapes from 2026.9.6's dist)."""
+    (state / "state").mkdir()
+    with closing(sqlite3.connect(state / "state" / "openclaw.sqlite")) as conn:
+        conn.execute("CREATE TABLE secret_store_entries (scope_kind TEXT, scope_id TEXT, name TEXT, value TEXT, "
+                     "kind TEXT, deleted_at_ms INTEGER)")
+        conn.execute("INSERT INTO secret_store_entries VALUES ('team', '', 'OPENAI_API_KEY', ?, 'secret', NULL)",
+                     (V["store"],))
+        conn.execute("INSERT INTO secret_store_entries VALUES ('team', '', 'OLD_KEY', ?, 'secret', 5)",
+                     (V["deleted"],))
+        conn.execute("CREATE TABLE device_auth_tokens (device_id TEXT, role TEXT, token TEXT)")
+        conn.execute("INSERT INTO device_auth_tokens VALUES ('dev9', 'operator', ?)", (V["devsql"],))
+        conn.commit()
+    with closing(sqlite3.connect(agent / "openclaw-agent.sqlite")) as conn:
+        conn.execute("CREATE TABLE auth_profile_store (store_key TEXT, store_json TEXT)")
+        conn.execute("INSERT INTO auth_profile_store VALUES ('main', ?)", (json.dumps(
+            {"profiles": {"openai:default": {"type": "api_key", "provider": "openai", "key": V["authsql"]}}}),))
+        conn.commit()
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -102,6 +125,9 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
         "agents.main.models.providers.openrouter.apiKey": ("api_key", "openrouter", None),
         "devices.paired.dev1.tokens.operator.token": ("device_token", "openclaw", None),
         "unit.openclaw-gateway.service.ANTHROPIC_API_KEY": ("api_key", "anthropic", None),
+        "sqlite.state.store.team.OPENAI_API_KEY": ("api_key", "openai", str(state / "state" / "openclaw.sqlite")),
+        "sqlite.state.device_auth_tokens[dev9/operator]": ("device_token", "openclaw", None),
+        "sqlite.agents.main.auth_profile_store[main].profiles.openai:default.key": ("key", "openai", None),
     }
     for cid, (kind, provider, file) in expect.items():
         rec = by_id.get(cid)
@@ -115,6 +141,7 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
     ref = by_id["models.providers.envref.apiKey"]
     assert ref["storage"] == "secretref" and ref["ref"] == "env:default:OPENAI_API_KEY"
     assert ref["fingerprint"] == by_id["dotenv.OPENAI_API_KEY"]["fingerprint"]  # from .env
+    assert not [c for c in by_id if "OLD_KEY" in c]  # a deleted store entry is gone
     assert "channels.telegram.maxTokens" not in by_id and "dotenv.LOG_LEVEL" not in by_id
     assert by_id["channels.telegram.botToken"]["revocation"]["api"] is False
     assert by_id["channels.slack.botToken"]["revocation"]["api"] is True
@@ -170,9 +197,12 @@ def test_case_inventory_and_exposure(tmp_path: Path) -> None:
               "{config}.bak"),
         _copy(case, str(state / "agents/main/sessions/s.jsonl"), "transcript",
               b'{"a":1}\n' + json.dumps({"reply": "here: " + V["hooks"]}).encode() + b"\n"),
-        _copy(case, "/tmp/openclaw/openclaw-2026-01-01.log", "log", b"x\ny\nold gw-token-OLD-999999999 z\n"),
+        _copy(case, "/tmp/openclaw/openclaw-2026-01-01.log", "log",
+              f"x\ny\nold gw-token-OLD-999999999 z\nenv {V['store']}\n".encode()),
         _copy(case, str(state / "agents/main/agent/openclaw-agent.sqlite"), "sqlite", db.read_bytes()),
         _copy(case, str(state / "matrix-note.txt"), "persistence", f"access {V['include']}\n".encode()),
+        _copy(case, str(state / "state" / "openclaw.sqlite"), "sqlite",
+              (state / "state" / "openclaw.sqlite").read_bytes()),
     ]
     (case / "manifest.json").write_text(json.dumps({"files": files}))
     code, out = _run("credentials", "--case", str(case), "--json")
@@ -190,6 +220,10 @@ def test_case_inventory_and_exposure(tmp_path: Path) -> None:
     assert old == [{"path": "/tmp/openclaw/openclaw-2026-01-01.log", "case_path": files[4]["path"], "line": 3,
                     "how": "gateway log line"}]
     assert by_id["channels.matrix.accessToken"]["exposed_in"][0]["how"] == "file line"
+    store = by_id["sqlite.state.store.team.OPENAI_API_KEY"]  # read from the copied store, not its own table
+    assert store["exposed_in"] == [{"path": "/tmp/openclaw/openclaw-2026-01-01.log", "case_path": files[4]["path"],
+                                    "line": 4, "how": "gateway log line"}]
+    assert by_id["sqlite.state.device_auth_tokens[dev9/operator]"]["exposed_in"] == []
     assert by_id["gateway.auth.token"]["exposed_in"] == []  # only where it lives: the config copies
     assert by_id["dotenv.OPENAI_API_KEY"]["searched"] is False  # not in the case's copies
     inv_fp = {c["id"]: c["fingerprint"] for c in inv["credentials"]}

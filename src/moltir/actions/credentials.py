@@ -39,8 +39,9 @@ class Inventory(Action):
         if not key_path.is_file():
             ctx.case.write_file(creds.CASE_KEY, secrets.token_bytes(32))
         key = key_path.read_bytes()
-        found = creds.inventory(ctx.install)
-        body = {"schema": creds.SCHEMA, "install": str(ctx.install.state_dir),
+        notes: list[str] = []
+        found = creds.inventory(ctx.install, notes)
+        body = {"schema": creds.SCHEMA, "install": str(ctx.install.state_dir), "notes": notes,
                 "fingerprint": "hmac-sha256 under evidence/credentials/hmac.key, first 16 hex digits",
                 "credentials": creds.records(found, key)}
         ctx.case.write_file(creds.CASE_INVENTORY,
@@ -48,4 +49,4 @@ class Inventory(Action):
         ctx.event("credentials.inventoried", count=len(found), file=creds.CASE_INVENTORY)
         kinds = sorted({c.provider for c in found})
         return StepResult("done", f"{len(found)} credential(s) listed in {target} ({', '.join(kinds) or 'none'})",
-                          {"count": len(found), "file": creds.CASE_INVENTORY})
+                          {"count": len(found), "file": creds.CASE_INVENTORY}, tuple(notes))

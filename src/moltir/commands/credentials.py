@@ -28,8 +28,9 @@ _RANK_HOW = ("transcript_events row", "transcript line", "gateway log line", "sy
 
 
 def inventory_report(install: Install) -> dict[str, Any]:
-    found = creds.inventory(install)
-    return {"install": str(install.state_dir), "config": str(install.config_path),
+    notes: list[str] = []
+    found = creds.inventory(install, notes)
+    return {"install": str(install.state_dir), "config": str(install.config_path), "notes": notes,
             "fingerprint_key": "per-run (random, not kept: fingerprints compare within this output only)",
             "credentials": creds.records(found, secrets.token_bytes(32))}
 
@@ -121,5 +122,6 @@ def render(report: dict[str, Any]) -> str:
     else:
         head = [f"{len(items)} credential(s) of {shown(report.get('install'), 300)} "
                 "(fingerprints: HMAC-SHA-256 under a key of this run only)"]
+        head += [f"note: {shown(n, 300)}" for n in report.get("notes") or []]
     body = [line for rec in items for line in _line(rec)]
     return "\n".join(head + body)

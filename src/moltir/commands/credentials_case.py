@@ -10,6 +10,8 @@ SecretRefs are not resolved (the case holds no environment).
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from moltir.openclaw.credentials import Credential, from_config
 class CaseCredential:
     cred: Credential
     case_path: str  # the copy it was read from, relative to the case
-    skip: frozenset[str]  # copies where the value lives (not exposures)
+    skip: frozenset[str]  # sources (or "<source>#<table>") where the value lives: not exposures
 
 
 def _parse(path: Path) -> dict[str, Any] | None:
@@ -60,8 +62,9 @@ def _main(case_dir: Path, entry: Mapping[str, Any], sources: Mapping[str, str]) 
     out = []
     for c in from_config(data, owner=owner, env={}, dotenv={}):
         rel = c.file
-        real = Credential(c.id, c.kind, c.provider, sources.get(rel, rel), c.key, c.storage, c.value, c.ref)
-        out.append(CaseCredential(real, rel, frozenset({rel})))
+        source = sources.get(rel, rel)
+        real = Credential(c.id, c.kind, c.provider, source, c.key, c.storage, c.value, c.ref)
+        out.append(CaseCredential(real, rel, frozenset({source})))
     return out
 
 
@@ -73,12 +76,38 @@ def _older(case_dir: Path, rel: str, source: str, current: dict[str, CaseCredent
     for c in from_config(data, owner=lambda p: (source, ".".join(p)), env={}, dotenv={}):
         now = current.get(c.id)
         if now is not None and now.cred.value == c.value:
-            current[c.id] = CaseCredential(now.cred, now.case_path, now.skip | {rel})
+            current[c.id] = CaseCredential(now.cred, now.case_path, now.skip | {source})
             continue
         name = Path(source).name
         older = Credential(f"{c.id}@{name}", c.kind, c.provider, source, c.key, c.storage, c.value, c.ref,
                            note=f"an older value, from {name}")
-        out.append(CaseCredential(older, rel, frozenset({rel})))
+        out.append(CaseCredential(older, rel, frozenset({source})))
+    return out
+
+
+def _sqlite(case_dir: Path, files: list[Mapping[str, Any]]) -> list[CaseCredential]:
+    """Store secrets and device tokens of the copied SQLite stores (read from a private temporary copy:
+    SQLite cannot apply a WAL to a read-only file)."""
+    from moltir.openclaw.credential_sqlite import db_credentials
+
+    by_source = {str(f.get("source")): f for f in files}
+    out: list[CaseCredential] = []
+    for f in files:
+        source = str(f.get("source"))
+        if f.get("category") != "sqlite" or not source.endswith(".sqlite"):
+            continue
+        with tempfile.TemporaryDirectory(prefix="moltir-creds-") as tmp:
+            work = Path(tmp) / "db.sqlite"
+            shutil.copyfile(case_dir / str(f["path"]), work)
+            wal = by_source.get(source + "-wal")
+            if wal is not None:
+                shutil.copyfile(case_dir / str(wal["path"]), Path(tmp) / "db.sqlite-wal")
+            parent = Path(source).parent
+            prefix = f"sqlite.agents.{parent.parent.name}." if parent.name == "agent" else "sqlite.state."
+            for c in db_credentials(work, prefix, []):
+                table_name = c.key.split(" ", 1)[0]
+                real = Credential(c.id, c.kind, c.provider, source, c.key, c.storage, c.value, c.ref)
+                out.append(CaseCredential(real, str(f["path"]), frozenset({f"{source}#{table_name}"})))
     return out
 
 
@@ -96,6 +125,7 @@ def case_credentials(case_dir: Path) -> list[CaseCredential]:
     for f in files:
         if f.get("category") == "config" and str(f.get("rule", "")).startswith("{config}."):
             older += _older(case_dir, str(f["path"]), str(f.get("source")), current)
+    older += _sqlite(case_dir, files)
     pre = case_dir / "preimage"
     for path in sorted(pre.rglob("*")) if pre.is_dir() else []:
         if path.is_file() and not path.is_symlink():

@@ -33,7 +33,8 @@ _HOW: Final[Mapping[str, str]] = {"transcript": "transcript line", "log": "gatew
 class Needle:
     id: str
     value: str = field(repr=False)
-    skip: frozenset[str] = frozenset()  # case paths the value was read from (where it lives)
+    # where the value lives, not an exposure: source paths, or "<source>#<table>" for a SQLite store's table
+    skip: frozenset[str] = frozenset()
 
     def forms(self) -> tuple[bytes, ...]:
         raw = self.value.encode("utf-8")
@@ -99,7 +100,7 @@ def _open(path: Path) -> IO[bytes]:
 
 def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan: Scan) -> None:
     rel = str(entry["path"])
-    todo = [(n, n.forms()) for n in needles if rel not in n.skip]
+    todo = [(n, n.forms()) for n in needles if str(entry.get("source")) not in n.skip]
     if not todo:
         return
     how = _HOW.get(str(entry.get("category")), "file line")
@@ -141,6 +142,8 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
     except sqlite3.Error:
         return  # WITHOUT ROWID or virtual tables: skipped
     cols = [d[0] for d in cursor.description][1:]
+    source = str(entry.get("source"))
+    todo = [(n, f) for n, f in todo if source not in n.skip and f"{source}#{name}" not in n.skip]
     for row in cursor:
         cells = [c for c in row[1:] if isinstance(c, bytes)]
         for needle, forms in todo:

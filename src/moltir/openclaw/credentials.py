@@ -243,8 +243,9 @@ def _whatsapp_session(creds: Path) -> Credential:
                       "evidence: a whole file, not a token)")
 
 
-def inventory(install: Install) -> list[Credential]:
-    """Every credential of the install, config first."""
+def inventory(install: Install, notes: list[str] | None = None) -> list[Credential]:
+    """Every credential of the install, config first; what could not be read goes to ``notes``."""
+    from moltir.openclaw.credential_sqlite import sqlite_credentials
     from moltir.openclaw.unit_env import unit_credentials
 
     dotenv_path = install.state_dir / ".env"
@@ -258,6 +259,7 @@ def inventory(install: Install) -> list[Credential]:
     if os.path.realpath(xdg) != os.path.realpath(dotenv_path):
         out += dotenv_credentials(xdg, "gateway-env")
     out += state_credentials(install)
+    out += sqlite_credentials(install.state_dir, notes if notes is not None else [])
     out += unit_credentials(install)
     return out
 
