@@ -237,3 +237,39 @@ def test_a_case_without_evidence_is_a_one_line_answer(tmp_path: Path) -> None:
     code, out = _run("credentials", "--case", str(tmp_path / "nope"), "--json")
     report = json.loads(out)
     assert code == 2 and report["ok"] is False and "no case" in report["errors"][0]["message"]
+
+
+def test_status_and_contain_end_with_the_credentials_to_rotate(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "credentials", action: "credentials.inventory" } ] }')
+    case = tmp_path / "case"
+    code, out = _run("contain", "--runbook", str(rb), "--case-dir", str(case), "--yes", "--state-dir", str(state))
+    assert code == 0, out
+    _assert_no_value(out)
+    assert "next: rotate" in out and "channels.telegram.accounts.ops.botToken" in out
+    code, out = _run("status", "--json", "--case-dir", str(case), "--state-dir", str(state))
+    report = moltir_json(out)
+    todo = {t["id"]: t for t in report["credentials"]["to_rotate"]}
+    assert todo["hooks.token"]["provider"] == "openclaw" and todo["channels.slack.botToken"]["revocation_api"] is True
+    assert "gateway.auth.token" in todo  # this case did not rotate it
+    assert report["status"] == "audited"  # listing credentials contains nothing
+    code, text = _run("status", "--case-dir", str(case), "--state-dir", str(state))
+    assert "next: rotate" in text
+    _assert_no_value(out + text)
+
+
+def test_the_gateway_token_the_case_rotated_is_not_a_next_step(tmp_path: Path) -> None:
+    from moltir.commands.credentials import next_steps
+
+    (tmp_path / "evidence" / "credentials").mkdir(parents=True)
+    (tmp_path / "evidence" / "credentials" / "inventory.json").write_text(json.dumps({"credentials": [
+        {"id": "gateway.auth.token", "kind": "gateway_token", "provider": "openclaw",
+         "journal_fingerprint": "abcd1234"},
+        {"id": "hooks.token", "kind": "hooks_token", "provider": "openclaw"}]}))
+    (tmp_path / "journal.jsonl").write_text(json.dumps({"event": "token.generated", "new_fingerprint": "abcd1234"}))
+    steps = next_steps(tmp_path)
+    assert steps is not None
+    assert [t["id"] for t in steps["to_rotate"]] == ["hooks.token"]
+    assert steps["rotated_by_this_case"] == ["gateway.auth.token"]
+    assert next_steps(tmp_path / "evidence") is None  # no inventory: nothing to say

@@ -125,3 +125,51 @@ def render(report: dict[str, Any]) -> str:
         head += [f"note: {shown(n, 300)}" for n in report.get("notes") or []]
     body = [line for rec in items for line in _line(rec)]
     return "\n".join(head + body)
+
+
+def _rotated_here(case_dir: Path) -> set[str]:
+    """Journal fingerprints of the gateway tokens this case made (``token.generated``)."""
+    found: set[str] = set()
+    try:
+        lines = (case_dir / "journal.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("event") == "token.generated" and rec.get("new_fingerprint"):
+            found.add(str(rec["new_fingerprint"]))
+    return found
+
+
+def next_steps(case_dir: Path) -> dict[str, Any] | None:
+    """What the case's inventory leaves to rotate (``moltir status``, the end of ``contain``): every
+    credential but the gateway token this case already rotated. None without an inventory."""
+    listed = _listed(case_dir)
+    if not listed and not (case_dir / creds.CASE_INVENTORY).is_file():
+        return None
+    made = _rotated_here(case_dir)
+    todo = [r for r in listed if r.get("journal_fingerprint") not in made or r.get("kind") != "gateway_token"]
+    rotated = [str(r.get("id")) for r in listed if r not in todo]
+    return {"file": creds.CASE_INVENTORY, "count": len(listed), "rotated_by_this_case": rotated,
+            "to_rotate": [{"id": r.get("id"), "kind": r.get("kind"), "provider": r.get("provider"),
+                           "revocation_api": (r.get("revocation") or {}).get("api")} for r in todo],
+            "command": f"moltir credentials --case {case_dir}"}
+
+
+def render_next_steps(steps: dict[str, Any], limit: int = 15) -> list[str]:
+    from moltir.text import shown
+
+    todo = steps["to_rotate"]
+    if not todo:
+        return [f"credentials: {steps['count']} listed, none left to rotate"]
+    how = {True: "revocation API", False: "a person revokes it", None: "revocation unknown"}
+    lines = [f"next: rotate {len(todo)} credential(s) ('{shown(steps['command'], 400)}' ranks them by where "
+             "they leaked):"]
+    lines += [f"  {shown(t['id'], 200)}  ({shown(t['provider'], 60)}; {how.get(t['revocation_api'], '?')})"
+              for t in todo[:limit]]
+    if len(todo) > limit:
+        lines.append(f"  ... and {len(todo) - limit} more")
+    return lines
