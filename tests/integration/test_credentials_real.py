@@ -58,7 +58,9 @@ def test_inventory_and_a_real_transcript_exposure(openclaw_home: OpenClawHome, g
     assert run.returncode == 0, run.stdout + run.stderr
     for value in values:
         assert value not in run.stdout + run.stderr
-    by_id = {c["id"]: c for c in moltir_json(run.stdout)["credentials"]}
+    listing = moltir_json(run.stdout)
+    assert listing["notes"] == [], listing["notes"]  # every store (the SQLite ones on 2026.9.6) was read
+    by_id = {c["id"]: c for c in listing["credentials"]}
     config = str(home.config_path)
     for cid, file in (("gateway.auth.token", config), ("hooks.token", config),
                       ("channels.telegram.botToken", config), ("channels.telegram.accounts.ops.botToken", config),

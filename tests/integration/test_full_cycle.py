@@ -94,7 +94,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert contain.returncode == 0, out
         assert "Traceback" not in out
         # the result once, on stdout; progress on stderr
-        assert contain.stdout.count("contain: all 5 steps done") == 1 and "steps done" not in contain.stderr, out
+        assert contain.stdout.count("contain: all 6 steps done") == 1 and "steps done" not in contain.stderr, out
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway port closed after contain")
         contained = json5.loads(home.config_path.read_text())
         status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
