@@ -22,7 +22,8 @@ V = {  # every planted value (each >= 8 characters, each unique)
     "dotenv": "sk-dotenv-key-IIIIIIII", "profile": "sk-ant-profile-JJJJJJJ", "models": "sk-models-json-KKKKKK",
     "device": "device-token-LLLLLLLL", "unit": "sk-unit-env-MMMMMMMM", "include": "include-secret-NNNNNNN",
     "store": "sk-store-entry-OOOOOOO", "devsql": "device-sql-token-PPPPPP", "authsql": "sk-auth-sqlite-QQQQQQ",
-    "deleted": "sk-deleted-entry-RRRRRR",
+    "deleted": "sk-deleted-entry-RRRRRR", "pem": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS\n-----END",
+    "idpem": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIT\n-----END",
 }
 
 CONFIG = f"""// fixture
@@ -58,6 +59,8 @@ def _home(tmp_path: Path) -> Path:
         {"version": 1, "profiles": {"anthropic:default": {"type": "api_key", "provider": "anthropic",
                                                           "key": V["profile"]}}}))
     (agent / "models.json").write_text(json.dumps({"providers": {"openrouter": {"apiKey": V["models"]}}}))
+    (state / "identity").mkdir()
+    (state / "identity" / "device.json").write_text(json.dumps({"deviceId": "d", "privateKeyPem": V["idpem"]}))
     (state / "devices").mkdir()
     (state / "devices" / "paired.json").write_text(json.dumps(
         {"dev1": {"deviceId": "dev1", "tokens": {"operator": {"token": V["device"]}}}}))
@@ -79,6 +82,8 @@ def _stores(state: Path, agent: Path) -> None:
                      (V["store"],))
         conn.execute("INSERT INTO secret_store_entries VALUES ('team', '', 'OLD_KEY', ?, 'secret', 5)",
                      (V["deleted"],))
+        conn.execute("CREATE TABLE device_identities (identity_key TEXT, device_id TEXT, private_key_pem TEXT)")
+        conn.execute("INSERT INTO device_identities VALUES ('default', 'd', ?)", (V["pem"],))
         conn.execute("CREATE TABLE device_auth_tokens (device_id TEXT, role TEXT, token TEXT)")
         conn.execute("INSERT INTO device_auth_tokens VALUES ('dev9', 'operator', ?)", (V["devsql"],))
         conn.commit()
@@ -96,7 +101,7 @@ def _run(*args: str) -> tuple[int, str]:
 
 def _assert_no_value(text: str) -> None:
     for name, value in V.items():
-        assert value not in text, f"the {name} value leaked"
+        assert value not in text and json.dumps(value)[1:-1] not in text, f"the {name} value leaked"
 
 
 def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_path: Path) -> None:
@@ -127,6 +132,8 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
         "unit.openclaw-gateway.service.ANTHROPIC_API_KEY": ("api_key", "anthropic", None),
         "sqlite.state.store.team.OPENAI_API_KEY": ("api_key", "openai", str(state / "state" / "openclaw.sqlite")),
         "sqlite.state.device_auth_tokens[dev9/operator]": ("device_token", "openclaw", None),
+        "sqlite.state.device_identities[default]": ("device_private_key", "openclaw", None),
+        "identity.device.privateKeyPem": ("device_private_key", "openclaw", str(state / "identity" / "device.json")),
         "sqlite.agents.main.auth_profile_store[main].profiles.openai:default.key": ("key", "openai", None),
     }
     for cid, (kind, provider, file) in expect.items():

@@ -9,7 +9,9 @@ stored unencrypted in the shared state SQLite database (``state/openclaw.sqlite`
 * ``auth_profile_store(store_key, store_json)``: model auth profiles (``profiles.*.key``/``token``/OAuth);
 * ``device_pairing_paired(device_id, ..., tokens_json)``, ``device_auth_tokens(device_id, role, token)``,
   ``gateway_origin_device_tokens(gateway_scope, device_id, role, token)``,
-  ``device_bootstrap_tokens(token_key, token, ...)``: paired-device and bootstrap tokens.
+  ``device_bootstrap_tokens(token_key, token, ...)``: paired-device and bootstrap tokens;
+* ``device_identities(identity_key, device_id, public_key_pem, private_key_pem, ...)``: the private keys
+  of this host's device identities (``identity/device.json``'s ``privateKeyPem`` on file-store releases).
 
 Each database is opened read-only (``mode=ro``); one that cannot be opened (locked, another owner, a
 WAL without its shared-memory file) is skipped with a note. A table a release does not have is skipped.
@@ -28,10 +30,11 @@ from moltir.openclaw import credential_table as table
 from moltir.openclaw.credentials import Credential, walk
 from moltir.redaction import register
 
-_DEVICE_TABLES = {  # table -> (the columns naming a row, the token column)
-    "device_auth_tokens": (("device_id", "role"), "token"),
-    "gateway_origin_device_tokens": (("gateway_scope", "device_id", "role"), "token"),
-    "device_bootstrap_tokens": (("token_key",), "token"),
+_DEVICE_TABLES = {  # table -> (the columns naming a row, the secret's column, its kind)
+    "device_auth_tokens": (("device_id", "role"), "token", "device_token"),
+    "gateway_origin_device_tokens": (("gateway_scope", "device_id", "role"), "token", "device_token"),
+    "device_bootstrap_tokens": (("token_key",), "token", "device_token"),
+    "device_identities": (("identity_key",), "private_key_pem", "device_private_key"),
 }
 
 
@@ -82,11 +85,11 @@ def _profile_provider(data: Any, path: tuple[str, ...]) -> str:
 
 
 def _device_rows(conn: sqlite3.Connection, db: Path, prefix: str, name: str) -> Iterator[Credential | None]:
-    cols, token = _DEVICE_TABLES[name]
-    sql = f"SELECT {', '.join(cols)}, {token} FROM {name}"  # noqa: S608 -- names from the table above
+    cols, secret, kind = _DEVICE_TABLES[name]
+    sql = f"SELECT {', '.join(cols)}, {secret} FROM {name}"  # noqa: S608 -- names from the table above
     for row in conn.execute(sql):
         label = " ".join(f"{c}={v}" for c, v in zip(cols, row[:-1], strict=True))
-        yield _cred(f"{prefix}{name}[{'/'.join(str(v) for v in row[:-1])}]", "device_token", "openclaw", db,
+        yield _cred(f"{prefix}{name}[{'/'.join(str(v) for v in row[:-1])}]", kind, "openclaw", db,
                     f"{name} {label}", row[-1])
 
 

@@ -22,7 +22,7 @@ from typing import Final
 
 # a key whose string (or SecretRef) value is a credential
 SECRET_KEY_RE: Final = re.compile(
-    r"(token|secret|password|passwd|passphrase|api[_-]?key|private[_-]?key|authtag|encryptkey|"
+    r"(token|secret|password|passwd|passphrase|api[_-]?key|private[_-]?key(pem)?|authtag|encryptkey|"
     r"authorization|serviceaccount|cookie)$", re.IGNORECASE)
 # a key naming a file that holds a credential (Telegram ``tokenFile``)
 SECRET_FILE_KEY_RE: Final = re.compile(r"^(token|password|secret|apikey|key)File$", re.IGNORECASE)

@@ -196,7 +196,8 @@ def json_store_credentials(path: Path, prefix: str, *, store: bool = True,
     for f in walk(data, store=store):
         c = from_found(f, file=str(path), key_path=".".join(f.path), env={}, dotenv={}, id_prefix=prefix)
         if device:
-            c = Credential(c.id, "device_token", "openclaw", c.file, c.key, c.storage, c.value, c.ref)
+            kind = "device_private_key" if "private" in c.key.lower() else "device_token"
+            c = Credential(c.id, kind, "openclaw", c.file, c.key, c.storage, c.value, c.ref)
         elif c.provider == "unknown":
             c = Credential(c.id, c.kind, _store_provider(data, f.path), c.file, c.key, c.storage, c.value, c.ref)
         out.append(c)
