@@ -280,3 +280,16 @@ def test_the_gateway_token_the_case_rotated_is_not_a_next_step(tmp_path: Path) -
     assert [t["id"] for t in steps["to_rotate"]] == ["hooks.token"]
     assert steps["rotated_by_this_case"] == ["gateway.auth.token"]
     assert next_steps(tmp_path / "evidence") is None  # no inventory: nothing to say
+
+
+def test_a_value_across_a_long_line_cut_is_found(tmp_path: Path) -> None:
+    import io
+
+    from moltir.evidence import exposure
+
+    value = "sk-cut-across-the-boundary-0123456789"
+    data = b"x" * (exposure.MAX_LINE - 10) + value.encode() + b"y" * 100 + b"\nnext line\n"
+    lines = list(exposure._lines(io.BytesIO(data)))
+    assert [n for n, _ in lines] == [1, 1, 2]
+    assert any(value.encode() in chunk for _, chunk in lines)
+    assert max(len(chunk) for _, chunk in lines) <= exposure.MAX_LINE + exposure.OVERLAP

@@ -99,13 +99,13 @@ def _line(rec: dict[str, Any]) -> list[str]:
     revoke = rec.get("revocation") or {}
     api = {True: "revocation API", False: "revoked by a person", None: "revocation unknown"}[revoke.get("api")]
     head = (f"{shown(rec.get('id'), 200)}  [{shown(rec.get('kind'), 60)}, {shown(rec.get('provider'), 60)}, "
-            f"{rec.get('storage')}]  {fp}  ({api})")
+            f"{shown(rec.get('storage'), 20)}]  {shown(fp, 60)}  ({api})")
     lines = [head, f"    in {shown(loc.get('file'), 300)} at {shown(loc.get('key'), 200)}"]
     if rec.get("ref"):
         lines.append(f"    refers to {shown(rec['ref'], 200)}")
     for hit in rec.get("exposed_in") or []:
         where = f"line {hit['line']}" if "line" in hit else shown(hit.get("row"), 200)
-        lines.append(f"    EXPOSED: {shown(hit.get('path'), 300)} {where} ({hit.get('how')})")
+        lines.append(f"    EXPOSED: {shown(hit.get('path'), 300)} {where} ({shown(hit.get('how'), 200)})")
     return lines
 
 

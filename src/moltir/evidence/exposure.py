@@ -17,13 +17,15 @@ import json
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
 MIN_LEN: Final = 8
+MAX_LINE: Final = 4 << 20
+OVERLAP: Final = 4096
 _HOW: Final[Mapping[str, str]] = {"transcript": "transcript line", "log": "gateway log line",
                                   "journal": "systemd journal record", "config": "config copy",
                                   "persistence": "file line", "state": "file line"}
@@ -98,6 +100,22 @@ def _open(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
+def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) with a line read at most :data:`MAX_LINE` bytes at a time (a file without
+    newlines is not loaded whole); a piece of a longer line starts with the last :data:`OVERLAP` bytes
+    of the previous piece, so a value across the cut is still found."""
+    number, carry = 1, b""
+    while True:
+        piece = fh.readline(MAX_LINE)
+        if not piece:
+            return
+        yield number, carry + piece
+        if piece.endswith(b"\n"):
+            number, carry = number + 1, b""
+        else:
+            carry = piece[-OVERLAP:]
+
+
 def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan: Scan) -> None:
     rel = str(entry["path"])
     todo = [(n, n.forms()) for n in needles if str(entry.get("source")) not in n.skip]
@@ -108,7 +126,7 @@ def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan
         how = "config backup"
     try:
         with _open(path) as fh:
-            for number, line in enumerate(fh, 1):
+            for number, line in _lines(fh):
                 for needle, forms in todo:
                     if any(form in line for form in forms):
                         scan.add(needle.id, {"path": entry.get("source"), "case_path": rel, "line": number,
