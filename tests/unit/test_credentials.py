@@ -23,7 +23,7 @@ V = {  # every planted value (each >= 8 characters, each unique)
     "device": "device-token-LLLLLLLL", "unit": "sk-unit-env-MMMMMMMM", "include": "include-secret-NNNNNNN",
     "store": "sk-store-entry-OOOOOOO", "devsql": "device-sql-token-PPPPPP", "authsql": "sk-auth-sqlite-QQQQQQ",
     "deleted": "sk-deleted-entry-RRRRRR", "pem": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIS\n-----END",
-    "idpem": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIT\n-----END",
+    "svcenv": "xapp-service-env-SSSSSS", "idpem": "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIT\n-----END",
 }
 
 CONFIG = f"""// fixture
@@ -33,7 +33,9 @@ CONFIG = f"""// fixture
              remote: {{ token: "{V['remote']}" }} }},
   hooks: {{ token: "{V['hooks']}" }},
   models: {{ providers: {{ openai: {{ baseUrl: "https://api.openai.com/v1", apiKey: "{V['model']}" }},
-                          envref: {{ apiKey: {{ source: "env", provider: "default", id: "OPENAI_API_KEY" }} }} }} }},
+                          envref: {{ apiKey: {{ source: "env", provider: "default", id: "OPENAI_API_KEY" }} }},
+                          storeref: {{ apiKey: {{ source: "store", provider: "default",
+                                                 id: "OPENAI_API_KEY" }} }} }} }},
   channels: {{
     telegram: {{ botToken: "{V['tg']}", maxTokens: 5,
                 accounts: {{ ops: {{ botToken: "{V['tgops']}" }}, filed: {{ tokenFile: "TOKENFILE" }} }} }},
@@ -59,6 +61,8 @@ def _home(tmp_path: Path) -> Path:
         {"version": 1, "profiles": {"anthropic:default": {"type": "api_key", "provider": "anthropic",
                                                           "key": V["profile"]}}}))
     (agent / "models.json").write_text(json.dumps({"providers": {"openrouter": {"apiKey": V["models"]}}}))
+    (state / "service-env").mkdir()
+    (state / "service-env" / "openclaw-gateway.env").write_text(f"SLACK_APP_TOKEN={V['svcenv']}\n")
     (state / "identity").mkdir()
     (state / "identity" / "device.json").write_text(json.dumps({"deviceId": "d", "privateKeyPem": V["idpem"]}))
     (state / "devices").mkdir()
@@ -148,6 +152,9 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
     ref = by_id["models.providers.envref.apiKey"]
     assert ref["storage"] == "secretref" and ref["ref"] == "env:default:OPENAI_API_KEY"
     assert ref["fingerprint"] == by_id["dotenv.OPENAI_API_KEY"]["fingerprint"]  # from .env
+    store = by_id["models.providers.storeref.apiKey"]  # resolved from the shared store's team entry
+    assert store["fingerprint"] == by_id["sqlite.state.store.team.OPENAI_API_KEY"]["fingerprint"]
+    assert by_id["service-env.openclaw-gateway.env.SLACK_APP_TOKEN"]["location"]["key"] == "SLACK_APP_TOKEN"
     assert not [c for c in by_id if "OLD_KEY" in c]  # a deleted store entry is gone
     assert "channels.telegram.maxTokens" not in by_id and "dotenv.LOG_LEVEL" not in by_id
     assert by_id["channels.telegram.botToken"]["revocation"]["api"] is False
@@ -293,3 +300,28 @@ def test_a_value_across_a_long_line_cut_is_found(tmp_path: Path) -> None:
     assert [n for n, _ in lines] == [1, 1, 2]
     assert any(value.encode() in chunk for _, chunk in lines)
     assert max(len(chunk) for _, chunk in lines) <= exposure.MAX_LINE + exposure.OVERLAP
+
+
+def test_the_running_gateways_environment_is_listed(tmp_path: Path, monkeypatch: Any) -> None:
+    from moltir.openclaw import processes
+
+    class _Proc:
+        def environ(self) -> dict[str, str]:
+            return {"TELEGRAM_BOT_TOKEN": V["tg"], "PATH": "/usr/bin"}
+
+    class _Gw:
+        pid = 4242
+
+        def process(self) -> _Proc:
+            return _Proc()
+
+    monkeypatch.setattr(processes, "find_gateways", lambda install: [_Gw()])
+    state = _home(tmp_path)
+    code, out = _run("credentials", "--json", "--state-dir", str(state))
+    assert code == 0, out
+    _assert_no_value(out)
+    by_id = {c["id"]: c for c in moltir_json(out)["credentials"]}
+    rec = by_id["process.gateway.TELEGRAM_BOT_TOKEN"]
+    assert (rec["provider"], rec["storage"], rec["location"]["file"]) == ("telegram", "env", "/proc/4242/environ")
+    assert rec["fingerprint"] == by_id["channels.telegram.botToken"]["fingerprint"]  # the same value
+    assert "process.gateway.PATH" not in by_id

@@ -247,7 +247,7 @@ def _whatsapp_session(creds: Path) -> Credential:
 def inventory(install: Install, notes: list[str] | None = None) -> list[Credential]:
     """Every credential of the install, config first; what could not be read goes to ``notes``."""
     from moltir.openclaw.credential_sqlite import sqlite_credentials
-    from moltir.openclaw.unit_env import unit_credentials
+    from moltir.openclaw.unit_env import process_credentials, service_env_credentials, unit_credentials
 
     dotenv_path = install.state_dir / ".env"
     try:
@@ -262,6 +262,23 @@ def inventory(install: Install, notes: list[str] | None = None) -> list[Credenti
     out += state_credentials(install)
     out += sqlite_credentials(install.state_dir, notes if notes is not None else [])
     out += unit_credentials(install)
+    out += service_env_credentials(install)
+    out += process_credentials(install)
+    return _resolve_store_refs(out)
+
+
+def _resolve_store_refs(found: list[Credential]) -> list[Credential]:
+    """A ``store`` SecretRef (``{source: "store", id: NAME}``) takes its value from the shared store's
+    team-scope entry NAME (docs/reference/secretref-credential-surface.md: store refs "resolve only from
+    the Gateway-wide team scope"), so both get the same fingerprint."""
+    store = {c.id.rsplit(".", 1)[-1]: c.value for c in found if c.id.startswith("sqlite.state.store.team.")}
+    out = []
+    for c in found:
+        if c.storage == "secretref" and c.value is None and c.ref and c.ref.startswith("store:"):
+            name = c.ref.rsplit(":", 1)[-1]
+            if store.get(name):
+                c = Credential(c.id, c.kind, c.provider, c.file, c.key, c.storage, store[name], c.ref, c.note)
+        out.append(c)
     return out
 
 
