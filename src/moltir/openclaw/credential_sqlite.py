@@ -1,6 +1,6 @@
 """Credentials in OpenClaw's SQLite stores (2026.8.1 on: state, pairing and auth moved into SQLite).
 
-Tables, from 2026.9.6's ``dist/`` (``CREATE TABLE IF NOT EXISTS ...``) and
+Tables, from the ``dist/`` of 2026.9.6 and 2026.8.2 (``CREATE TABLE IF NOT EXISTS ...``, the same names in both) and
 ``docs/gateway/secrets/secret-store-and-egress.md`` ("Store values are not encrypted at rest. They are
 stored unencrypted in the shared state SQLite database (``state/openclaw.sqlite``)"):
 
