@@ -325,3 +325,30 @@ def test_the_running_gateways_environment_is_listed(tmp_path: Path, monkeypatch:
     assert (rec["provider"], rec["storage"], rec["location"]["file"]) == ("telegram", "env", "/proc/4242/environ")
     assert rec["fingerprint"] == by_id["channels.telegram.botToken"]["fingerprint"]  # the same value
     assert "process.gateway.PATH" not in by_id
+
+
+def test_a_zstd_transcript_archive_is_searched(tmp_path: Path, monkeypatch: Any) -> None:
+    """2026.9 cold transcripts (``sessions/cold/*.jsonl.zst``) go through ``zstd -dc``; without the
+    command each archive is named in the notes instead."""
+    import shutil
+    import subprocess
+
+    from moltir.evidence.exposure import Needle, scan_case
+
+    plain = tmp_path / "s.jsonl"
+    plain.write_text('{"a": 1}\n{"reply": "' + V["hooks"] + '"}\n')
+    if shutil.which("zstd") is None:  # no zstd on this machine: only the note can be checked
+        data = b"not really zstd"
+    else:
+        data = subprocess.run(["zstd", "-c", "-q", str(plain)], capture_output=True, check=True).stdout
+    case = tmp_path / "case"
+    entry = _copy(case, "/s/agents/main/sessions/cold/s.jsonl.zst", "transcript", data)
+    (case / "manifest.json").write_text(json.dumps({"files": [entry]}))
+    scan = scan_case(case, [Needle("hooks.token", V["hooks"])])
+    if shutil.which("zstd") is None:
+        assert scan.notes and "zstd" in scan.notes[0] and not scan.hits
+    else:
+        assert scan.hits == {"hooks.token": [{"path": entry["source"], "case_path": entry["path"], "line": 2,
+                                              "how": "transcript line"}]}
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "no zstd command" in scan_case(case, [Needle("hooks.token", V["hooks"])]).notes[0]

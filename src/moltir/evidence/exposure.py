@@ -5,8 +5,9 @@ Read-only over the case: text files are read a line at a time from the case; a c
 (with its ``-wal``, which holds what was not yet checkpointed) is opened from a private temporary copy
 (0700 folder, removed afterwards) because SQLite cannot apply a WAL to a read-only file. Values are
 held in memory only and matched as bytes (also in their JSON-escaped form); a hit records the source
-path, the line or row, and how it was found, never the value. ``.jsonl.zst`` archives are not read
-(no zstd in the standard library): each is named in ``notes``. Values shorter than
+path, the line or row, and how it was found, never the value. ``.gz`` files are read decompressed,
+``.jsonl.zst`` archives (2026.9's cold transcripts) through the ``zstd`` command when there is one (else
+each is named in ``notes``: no zstd in Python's standard library). Values shorter than
 :data:`MIN_LEN` are not matched (too many false hits).
 """
 
@@ -16,9 +17,10 @@ import gzip
 import json
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, cast
@@ -74,8 +76,8 @@ def scan_case(case_dir: Path, needles: Iterable[Needle]) -> Scan:
         source, rel = str(entry.get("source")), str(entry["path"])
         if source.endswith(("-wal", "-shm", "-journal")) and source.rsplit("-", 1)[0] in by_source:
             continue  # read with its database
-        if source.endswith(".zst"):
-            scan.notes.append(f"not searched (zstd archive): {source}")
+        if source.endswith(".zst") and shutil.which("zstd") is None:
+            scan.notes.append(f"not searched (a zstd archive, and no zstd command here): {source}")
             continue
         scan.files += 1
         if _is_sqlite(case_dir / rel):
@@ -94,10 +96,26 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
-def _open(path: Path) -> IO[bytes]:
+@contextmanager
+def _open(path: Path) -> Iterator[IO[bytes]]:
+    """The file's bytes; ``.gz`` decompressed in process, ``.zst`` through ``zstd -dc`` (a pipe: nothing
+    decompressed is written anywhere)."""
     if path.name.endswith(".gz"):
-        return cast("IO[bytes]", gzip.open(path, "rb"))
-    return path.open("rb")
+        with gzip.open(path, "rb") as fh:
+            yield cast("IO[bytes]", fh)
+    elif path.name.endswith(".zst"):
+        zstd = shutil.which("zstd") or "zstd"
+        with subprocess.Popen([zstd, "-dcq", "--", str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
+            assert proc.stdout is not None
+            try:
+                yield proc.stdout
+            finally:
+                proc.stdout.close()
+                proc.kill()
+    else:
+        with path.open("rb") as fh:
+            yield fh
 
 
 def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
