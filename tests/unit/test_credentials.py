@@ -123,8 +123,8 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
         "models.providers.openai.apiKey": ("api_key", "openai", config),
         "channels.telegram.botToken": ("bot_token", "telegram", config),
         "channels.telegram.accounts.ops.botToken": ("bot_token", "telegram", config),
-        "channels.telegram.accounts.filed.tokenFile": ("token", "telegram", config),
-        "channels.discord.token": ("token", "discord", config),
+        "channels.telegram.accounts.filed.tokenFile": ("bot_token", "telegram", config),
+        "channels.discord.token": ("bot_token", "discord", config),
         "channels.slack.botToken": ("bot_token", "slack", config),
         "channels.slack.appToken": ("app_token", "slack", config),
         "channels.slack.signingSecret": ("signing_secret", "slack", config),
@@ -150,7 +150,7 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
     assert by_id["channels.matrix.accessToken"]["location"]["key"] == "accessToken"
     assert by_id["channels.telegram.accounts.filed.tokenFile"]["storage"] == "file"
     ref = by_id["models.providers.envref.apiKey"]
-    assert ref["storage"] == "secretref" and ref["ref"] == "env:default:OPENAI_API_KEY"
+    assert ref["storage"] == "secretref" and ref["ref"] == "env:default:OPENAI_API_KEY" and ref["provider"] == "openai"
     assert ref["fingerprint"] == by_id["dotenv.OPENAI_API_KEY"]["fingerprint"]  # from .env
     store = by_id["models.providers.storeref.apiKey"]  # resolved from the shared store's team entry
     assert store["fingerprint"] == by_id["sqlite.state.store.team.OPENAI_API_KEY"]["fingerprint"]
@@ -159,6 +159,7 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
     assert "channels.telegram.maxTokens" not in by_id and "dotenv.LOG_LEVEL" not in by_id
     assert by_id["channels.telegram.botToken"]["revocation"]["api"] is False
     assert by_id["channels.slack.botToken"]["revocation"]["api"] is True
+    assert by_id["hooks.token"]["revocation"]["by"] == "local"
     assert by_id["gateway.auth.token"]["journal_fingerprint"]
     code, text = _run("credentials", "--state-dir", str(state))
     assert code == 0 and "channels.telegram.accounts.ops.botToken" in text

@@ -91,13 +91,17 @@ def case_report(case_dir: Path) -> dict[str, Any]:
             "credentials": ranked}
 
 
+_BY = {"api": "revocation API", "person": "a person revokes it", "local": "local: rotate it",
+       "unknown": "revocation unknown"}
+
+
 def _line(rec: dict[str, Any]) -> list[str]:
     from moltir.text import shown
 
     loc = rec.get("location") or {}
     fp = rec.get("fingerprint") or "value not readable here"
     revoke = rec.get("revocation") or {}
-    api = {True: "revocation API", False: "revoked by a person", None: "revocation unknown"}[revoke.get("api")]
+    api = _BY.get(str(revoke.get("by")), "revocation unknown")
     head = (f"{shown(rec.get('id'), 200)}  [{shown(rec.get('kind'), 60)}, {shown(rec.get('provider'), 60)}, "
             f"{shown(rec.get('storage'), 20)}]  {shown(fp, 60)}  ({api})")
     lines = [head, f"    in {shown(loc.get('file'), 300)} at {shown(loc.get('key'), 200)}"]
@@ -155,7 +159,8 @@ def next_steps(case_dir: Path) -> dict[str, Any] | None:
     rotated = [str(r.get("id")) for r in listed if r not in todo]
     return {"file": creds.CASE_INVENTORY, "count": len(listed), "rotated_by_this_case": rotated,
             "to_rotate": [{"id": r.get("id"), "kind": r.get("kind"), "provider": r.get("provider"),
-                           "revocation_api": (r.get("revocation") or {}).get("api")} for r in todo],
+                           "revocation_api": (r.get("revocation") or {}).get("api"),
+                           "revoked_by": (r.get("revocation") or {}).get("by")} for r in todo],
             "command": f"moltir credentials --case {case_dir}"}
 
 
@@ -165,10 +170,10 @@ def render_next_steps(steps: dict[str, Any], limit: int = 15) -> list[str]:
     todo = steps["to_rotate"]
     if not todo:
         return [f"credentials: {steps['count']} listed, none left to rotate"]
-    how = {True: "revocation API", False: "a person revokes it", None: "revocation unknown"}
+
     lines = [f"next: rotate {len(todo)} credential(s) ('{shown(steps['command'], 400)}' ranks them by where "
              "they leaked):"]
-    lines += [f"  {shown(t['id'], 200)}  ({shown(t['provider'], 60)}; {how.get(t['revocation_api'], '?')})"
+    lines += [f"  {shown(t['id'], 200)}  ({shown(t['provider'], 60)}; {_BY.get(str(t['revoked_by']), '?')})"
               for t in todo[:limit]]
     if len(todo) > limit:
         lines.append(f"  ... and {len(todo) - limit} more")

@@ -38,6 +38,9 @@ _KINDS: Final[Mapping[str, str]] = {
 }
 
 
+_BOT_CHANNELS: Final = frozenset({"telegram", "discord", "mattermost", "zalo"})
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).replace("-", "_").lower()
 
@@ -46,6 +49,9 @@ def kind_of(path: str, key: str) -> str:
     """``gateway_token``, ``bot_token``, ``api_key``, ``signing_secret``, ... for a key path."""
     if path in _KINDS:
         return _KINDS[path]
+    parts = path.split(".")
+    if parts[0] == "channels" and len(parts) > 1 and parts[1] in _BOT_CHANNELS and key in ("token", "botToken"):
+        return "bot_token"  # Telegram's and Discord's ``token`` / ``tokenFile`` hold the bot's token
     if path.startswith(("models.providers.", "env.")) and key.lower().replace("_", "").endswith("apikey"):
         return "api_key"
     if ".headers." in f".{path}.":
@@ -80,6 +86,15 @@ _HOSTS: Final = (("openai.com", "openai"), ("anthropic.com", "anthropic"), ("ope
                  ("github", "github"))
 
 
+def env_provider(var: str) -> str | None:
+    """``OPENAI_API_KEY`` -> ``openai``; None for a name that names no provider moltir knows."""
+    if var.isupper():
+        for prefix, provider in _ENV_PROVIDERS:
+            if var.startswith(prefix):
+                return provider
+    return None
+
+
 def provider_of(path: str, key: str, hint: str = "") -> str:
     """Who issued the credential: a channel name, a model provider, ``openclaw`` (local), ...
 
@@ -89,10 +104,9 @@ def provider_of(path: str, key: str, hint: str = "") -> str:
         return "openclaw"
     if parts[0] == "channels" and len(parts) > 1:
         return parts[1]
-    if key.isupper():
-        for prefix, provider in _ENV_PROVIDERS:
-            if key.startswith(prefix):
-                return provider
+    by_var = env_provider(key)
+    if by_var:
+        return by_var
     if parts[0] == "models" and len(parts) > 2:
         low = f"{parts[2]} {hint}".lower()
         for needle, provider in (*_HOSTS, ("openrouter", "openrouter"), ("openai", "openai"),
@@ -106,5 +120,7 @@ def provider_of(path: str, key: str, hint: str = "") -> str:
 
 
 def revocation(provider: str) -> dict[str, object]:
+    """``{"api": True | False | None, "by": "api" | "person" | "local" | "unknown", "how": ...}``."""
     api, how = REVOCATION.get(provider, (None, "unknown: see the provider's documentation"))
-    return {"api": api, "how": how}
+    by = "local" if provider == "openclaw" else {True: "api", False: "person", None: "unknown"}[api]
+    return {"api": api, "by": by, "how": how}

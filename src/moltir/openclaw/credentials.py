@@ -108,6 +108,8 @@ def from_found(f: Found, *, file: str, key_path: str, env: Mapping[str, str], do
     elif isinstance(f.value, Mapping):
         storage = "secretref"
         ref = f"{f.value.get('source')}:{f.value.get('provider', 'default')}:{f.value.get('id')}"
+        if provider == "unknown" or provider.startswith("model:"):  # the variable may name it: OPENAI_API_KEY
+            provider = table.env_provider(str(f.value.get("id"))) or provider
         if f.value.get("source") == "env":
             value = _env_lookup(str(f.value.get("id")), env, dotenv)
     elif isinstance(f.value, str) and f.value.startswith("${") and f.value.endswith("}"):
