@@ -130,7 +130,7 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
         "channels.slack.signingSecret": ("signing_secret", "slack", config),
         "channels.matrix.accessToken": ("access_token", "matrix", str(state / "matrix.json5")),
         "dotenv.OPENAI_API_KEY": ("api_key", "openai", str(state / ".env")),
-        "agents.main.auth-profiles.profiles.anthropic:default.key": ("key", "anthropic", None),
+        "agents.main.auth-profiles.profiles.anthropic:default.key": ("api_key", "anthropic", None),
         "agents.main.models.providers.openrouter.apiKey": ("api_key", "openrouter", None),
         "devices.paired.dev1.tokens.operator.token": ("device_token", "openclaw", None),
         "unit.openclaw-gateway.service.ANTHROPIC_API_KEY": ("api_key", "anthropic", None),
@@ -138,7 +138,7 @@ def test_every_kind_is_listed_with_location_and_fingerprint_and_no_value(tmp_pat
         "sqlite.state.device_auth_tokens[dev9/operator]": ("device_token", "openclaw", None),
         "sqlite.state.device_identities[default]": ("device_private_key", "openclaw", None),
         "identity.device.privateKeyPem": ("device_private_key", "openclaw", str(state / "identity" / "device.json")),
-        "sqlite.agents.main.auth_profile_store[main].profiles.openai:default.key": ("key", "openai", None),
+        "sqlite.agents.main.auth_profile_store[main].profiles.openai:default.key": ("api_key", "openai", None),
     }
     for cid, (kind, provider, file) in expect.items():
         rec = by_id.get(cid)

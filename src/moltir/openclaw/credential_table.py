@@ -38,6 +38,9 @@ _KINDS: Final[Mapping[str, str]] = {
 }
 
 
+# auth-profiles.json / auth_profile_store names (docs/auth-credential-semantics.md: api_key, token, oauth)
+_STORE_KINDS: Final[Mapping[str, str]] = {"key": "api_key", "access": "oauth_access_token",
+                                          "refresh": "oauth_refresh_token"}
 _BOT_CHANNELS: Final = frozenset({"telegram", "discord", "mattermost", "zalo"})
 
 
@@ -49,6 +52,8 @@ def kind_of(path: str, key: str) -> str:
     """``gateway_token``, ``bot_token``, ``api_key``, ``signing_secret``, ... for a key path."""
     if path in _KINDS:
         return _KINDS[path]
+    if key in _STORE_KINDS:
+        return _STORE_KINDS[key]
     parts = path.split(".")
     if parts[0] == "channels" and len(parts) > 1 and parts[1] in _BOT_CHANNELS and key in ("token", "botToken"):
         return "bot_token"  # Telegram's and Discord's ``token`` / ``tokenFile`` hold the bot's token
