@@ -246,6 +246,13 @@ def test_case_inventory_and_exposure(tmp_path: Path) -> None:
     top = set(report["rotate_first"][:4])
     assert {"hooks.token", "channels.telegram.accounts.ops.botToken"} <= top
     assert report["exposed"][-1] == "channels.matrix.accessToken"  # a file copy ranks after transcripts/logs
+    code, text = _run("credentials", "--case", str(case))
+    assert code == 0 and "rotate these first" in text
+    _assert_no_value(text)
+    first = text.splitlines()[1]
+    assert first.split()[0] in {"hooks.token", "channels.telegram.accounts.ops.botToken",
+                                "gateway.auth.token@openclaw.json.bak", "sqlite.state.store.team.OPENAI_API_KEY"}
+    assert f"EXPOSED: {state / 'agents/main/sessions/s.jsonl'} line 2 (transcript line)" in text
 
 
 def test_a_case_without_evidence_is_a_one_line_answer(tmp_path: Path) -> None:
