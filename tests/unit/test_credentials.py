@@ -360,3 +360,21 @@ def test_a_zstd_transcript_archive_is_searched(tmp_path: Path, monkeypatch: Any)
                                               "how": "transcript line"}]}
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert "no zstd command" in scan_case(case, [Needle("hooks.token", V["hooks"])]).notes[0]
+
+
+def test_a_token_file_that_is_a_fifo_or_a_device_is_not_read(tmp_path: Path) -> None:
+    import os
+
+    state = tmp_path / "state"
+    state.mkdir()
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (state / "openclaw.json").write_text(f'{{ channels: {{ telegram: {{ tokenFile: "{fifo}", accounts: '
+                                         '{ z: { tokenFile: "/dev/zero" } } } } }')
+    (state / ".env").unlink(missing_ok=True)
+    os.mkfifo(state / ".env")
+    code, out = _run("credentials", "--json", "--state-dir", str(state))
+    assert code == 0, out
+    by_id = {c["id"]: c for c in moltir_json(out)["credentials"]}
+    assert by_id["channels.telegram.tokenFile"]["fingerprint"] is None
+    assert by_id["channels.telegram.accounts.z.tokenFile"]["resolved"] is False

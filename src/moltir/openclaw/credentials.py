@@ -121,7 +121,22 @@ def from_found(f: Found, *, file: str, key_path: str, env: Mapping[str, str], do
     return Credential(cid, kind, provider, file, key_path, storage, value, ref)
 
 
+MAX_SECRET_FILE = 1 << 20
+
+
+def _small_file(path: Path, limit: int = MAX_SECRET_FILE) -> bool:
+    """A regular file (not a FIFO or device a config or unit may name) of at most ``limit`` bytes."""
+    try:
+        return path.is_file() and path.stat().st_size <= limit
+    except OSError:
+        return False
+
+
 def _read_secret_file(path: Path) -> str | None:
+    """A ``tokenFile``'s value: only a regular file of at most 1 MiB (a config may name ``/dev/zero`` or a
+    FIFO), without surrounding whitespace (a trailing newline is no part of a token)."""
+    if not _small_file(path):
+        return None
     try:
         text = path.read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
@@ -174,6 +189,8 @@ def config_credentials(install: Install, dotenv: Mapping[str, str]) -> list[Cred
 
 def dotenv_credentials(path: Path, prefix: str) -> list[Credential]:
     """The secret-named variables of a dotenv file (``OPENAI_API_KEY=...``)."""
+    if not _small_file(path):
+        return []
     try:
         values = read_env_file(path)
     except MoltirError:
@@ -190,6 +207,8 @@ def dotenv_credentials(path: Path, prefix: str) -> list[Credential]:
 def json_store_credentials(path: Path, prefix: str, *, store: bool = True,
                            device: bool = False) -> list[Credential]:
     """The credentials of a JSON store (models.json, auth-profiles.json; ``device``: paired.json, identity)."""
+    if not _small_file(path, 64 << 20):
+        return []
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -236,10 +255,7 @@ def state_credentials(install: Install) -> list[Credential]:
 
 def _whatsapp_session(creds: Path) -> Credential:
     """A WhatsApp Web session folder: the whole creds.json is the credential (relink to revoke)."""
-    try:
-        value: str | None = creds.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        value = None
+    value = _read_secret_file(creds)
     account = creds.parent.name
     return Credential(f"channels.whatsapp.accounts.{account}.session", "whatsapp_session", "whatsapp",
                       str(creds.parent), "creds.json", "file", value, note="session folder (not matched in "
@@ -253,7 +269,7 @@ def inventory(install: Install, notes: list[str] | None = None) -> list[Credenti
 
     dotenv_path = install.state_dir / ".env"
     try:
-        dotenv = read_env_file(dotenv_path)
+        dotenv = read_env_file(dotenv_path) if _small_file(dotenv_path) else {}
     except MoltirError:
         dotenv = {}
     xdg = Path(install.env.get("XDG_CONFIG_HOME") or install.home / ".config") / "openclaw" / "gateway.env"
