@@ -378,3 +378,13 @@ def test_a_token_file_that_is_a_fifo_or_a_device_is_not_read(tmp_path: Path) -> 
     by_id = {c["id"]: c for c in moltir_json(out)["credentials"]}
     assert by_id["channels.telegram.tokenFile"]["fingerprint"] is None
     assert by_id["channels.telegram.accounts.z.tokenFile"]["resolved"] is False
+
+
+def test_a_malformed_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "openclaw.json").write_text("{ gateway: ")
+    result = CliRunner().invoke(cli, ["credentials", "--state-dir", str(state)])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "openclaw.json:1" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in state.iterdir()) == ["openclaw.json"]  # nothing written
