@@ -92,7 +92,7 @@ def emit(event: str, fields: Mapping[str, Any]) -> None:
     """The engine's progress callback: progress lines go to stderr.
 
     Decision (the usual CLI convention): stderr carries progress, warnings and errors; stdout carries
-    the result. The run's final message ("contain: all 5 steps done (case ...)", a failed or
+    the result. The run's final message ("contain: all 6 steps done (case ...)", a failed or
     interrupted run's message) is the result, so it is printed once, on stdout, by the CLI, and not
     here as well; with ``--json`` stdout is the one JSON object and holds it as ``message``. The
     journal still records ``run.done`` / ``run.interrupted``.

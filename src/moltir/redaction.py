@@ -9,6 +9,7 @@ name secrets (token, password, secret, apiKey, ...) are redacted whatever their 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Mapping
@@ -26,6 +27,16 @@ _SAFE_KEYS = frozenset({"token_fingerprint", "old_fingerprint", "new_fingerprint
 def fingerprint(value: str) -> str:
     """First 8 hex digits of the SHA-256 of ``value``: safe to log, enough to compare."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+
+
+def keyed_fingerprint(key: bytes, value: str) -> str:
+    """HMAC-SHA-256 of ``value`` under ``key`` (a per-case or per-run random key), first 16 hex digits.
+
+    The credential inventory's fingerprint: unlike :func:`fingerprint` (the gateway token's 8 hex
+    digits everywhere else), a short or guessable secret (a password) cannot be confirmed from it
+    by whoever lacks the key. Equal values in one case or run get equal fingerprints.
+    """
+    return "hmac-sha256:" + hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 def register(value: str | None) -> None:

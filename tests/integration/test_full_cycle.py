@@ -94,7 +94,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert contain.returncode == 0, out
         assert "Traceback" not in out
         # the result once, on stdout; progress on stderr
-        assert contain.stdout.count("contain: all 5 steps done") == 1 and "steps done" not in contain.stderr, out
+        assert contain.stdout.count("contain: all 6 steps done") == 1 and "steps done" not in contain.stderr, out
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway port closed after contain")
         contained = json5.loads(home.config_path.read_text())
         status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
@@ -103,7 +103,8 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         # steps in runbook order, each stamped when it took effect: stop-gateway (verified only when its
         # respawn watch ended, after the deep audit) when the gateway went down
         steps = status["runs"]["contain"]["steps"]
-        assert [s["id"] for s in steps] == ["stop-gateway", "disable-dms", "rotate-token", "snapshot", "deep-audit"]
+        assert [s["id"] for s in steps] == ["stop-gateway", "disable-dms", "rotate-token", "credentials", "snapshot",
+                                             "deep-audit"]
         assert all(s["state"] == "done" for s in steps)
         records = [json.loads(line) for line in (case / "journal.jsonl").read_text().splitlines()]
         applied = next(r["ts"] for r in records if r["event"] == "step.applied" and r["step"] == "stop-gateway")

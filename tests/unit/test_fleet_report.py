@@ -37,12 +37,13 @@ def contained(case: str = "20261206T195113Z-f03b", fp: str = "7c8b36c6", critica
     crit = [{"checkId": f"security.exposure.check{i}", "severity": "critical"} for i in range(critical)]
     return envelope("contain", {
         "case_dir": f"/home/x/.local/state/moltir/cases/{case}", "case_id": case, "exit_code": 0,
-        "message": f"contain: all 5 steps done (case {case})", "regressed": {}, "resumed_from": None,
+        "message": f"contain: all 6 steps done (case {case})", "regressed": {}, "resumed_from": None,
         "runbook": "contain", "status": "ok",
         "steps": [step("stop-gateway", "gateway.stop", pid=1, forced=False),
                   step("disable-dms", "dm_policy.set", changed=["channels.telegram.dmPolicy"]),
                   step("rotate-token", "token.rotate", new_fingerprint=fp, old_fingerprint="5b98f343",
                        mode="keyring-ref"),
+                  step("credentials", "credentials.inventory", count=7, file="evidence/credentials/inventory.json"),
                   step("snapshot", "evidence.snapshot", files=9, listed=2, manifest_sha256="ab" * 32),
                   step("deep-audit", "audit.run", counts={"critical": critical, "info": 1, "warn": 2},
                        critical=crit)]})
@@ -108,7 +109,7 @@ def test_bare_envelopes_named_by_their_files(tmp_path: Path) -> None:
     assert ok["state"] == "contained" and ok["contained"] is True and ok["rc"] == 0
     assert ok["token_fingerprint"] == "11111111"
     assert ok["findings"]["critical"] == 1 and ok["findings"]["critical_ids"] == ["security.exposure.check0"]
-    assert ok["credentials"] == {"listed": 2}
+    assert ok["credentials"] == {"listed": 2, "inventoried": 7}
     assert ok["case_id"] == "20261206T195113Z-f03b"
     assert bad["state"] == "failed" and bad["contained"] is False and bad["rc"] == 3
     assert bad["message"] == FOREIGN and bad["errors"][0]["hint"] == FOREIGN_HINT
@@ -243,6 +244,18 @@ def test_credentials_and_triage_findings_when_present(tmp_path: Path) -> None:
     h1 = row(report, "h1")
     assert h1["credentials"] == {"total": 3, "rotated": 1, "pending": 2}
     assert h1["findings"] == {"source": "triage", "critical": 1, "high": 2}
+
+
+
+def test_credentials_inventory_exposure_and_status_rows(tmp_path: Path) -> None:
+    exposure = envelope("credentials", {"credentials": [
+        {"id": "hooks.token", "exposed_in": [{"path": "/s/x.jsonl", "line": 2, "how": "transcript line"}]},
+        {"id": "channels.telegram.botToken", "exposed_in": []}, {"id": "dotenv.OPENAI_API_KEY"}]})
+    status = envelope("status", {"status": "contained", "credentials": {
+        "count": 3, "to_rotate": [{"id": "hooks.token"}, {"id": "dotenv.OPENAI_API_KEY"}], "file": "x"}})
+    report = fleet.merge([write(tmp_path / "h1.json", exposure), write(tmp_path / "h2.json", status)])
+    assert row(report, "h1")["credentials"] == {"total": 3, "exposed": 1, "listed": 2}
+    assert row(report, "h2")["credentials"] == {"inventoried": 3, "to rotate": 2}
 
 
 # ---- inventory ----------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "harden": (["--dry-run", "--runbook", "{rb}"], ["--undo", "--yes", "{tmp}/no-such-case"]),
     "status": ([], ["--case-dir", "{tmp}/no-such-case"]),
     "doctor": (["--state-dir", "{case}"], []),
+    "credentials": (["--case", "{case}"], ["--case", "{tmp}/no-such-case"]),
     "runbook list": ([], ["--runbook-nope"]),
     "runbook show": (["contain"], ["no-such-runbook"]),
     "runbook validate": (["{rb}"], ["{tmp}/missing.json5"]),

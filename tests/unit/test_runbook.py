@@ -87,7 +87,7 @@ def test_shipped_runbooks_validate() -> None:
 def test_contain_runbook_is_in_the_documented_order() -> None:
     rb = runbook.load(runbook.resolve("contain"))
     assert [s.action for s in rb.steps] == ["gateway.stop", "dm_policy.set", "token.rotate",
-                                            "evidence.snapshot", "audit.run"]
+                                            "credentials.inventory", "evidence.snapshot", "audit.run"]
 
 
 def test_syntax_error_in_a_runbook_says_runbook_not_config(tmp_path: Path) -> None:

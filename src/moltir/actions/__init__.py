@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "harden.permissions": "moltir.actions.harden:HardenPermissions",
     "harden.verify": "moltir.actions.harden:HardenVerify",
     "harden.undo": "moltir.actions.harden:HardenUndo",
+    "credentials.inventory": "moltir.actions.credentials:Inventory",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

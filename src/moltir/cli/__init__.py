@@ -42,6 +42,7 @@ __all__ = ["EXIT_HELP", "INSTALL_OPTIONS", "LazyGroup", "_check_free_text", "cli
 
 
 @click.group(cls=LazyGroup, lazy={
+    "credentials": ("moltir.cli.credentials:credentials", "Every credential (fingerprints); --case: where leaked."),
     "evidence": ("moltir.cli.evidence:evidence", "List, verify, export evidence; custody notes."),
     "fleet": ("moltir.cli.fleet:fleet", "Many gateways: one report from the per-host results."),
     "harden": ("moltir.cli.harden:harden", "Lock the install down before anything goes wrong (--undo)."),

@@ -37,6 +37,12 @@ def render_run(result: Any, as_json: bool) -> None:
 
     lines: list[str] = []
     _render_text(result, lines.append)
+    if result.runbook == "contain" and result.status != "dry-run" and result.case_dir:
+        from moltir.commands.credentials import next_steps, render_next_steps
+
+        steps = next_steps(Path(result.case_dir))
+        if steps is not None:
+            lines += render_next_steps(steps)
     for line in lines:  # config values, step ids, reasons: control characters shown escaped, never sent raw
         click.echo("\n".join(shown(part, 4000) for part in str(line).split("\n")))
 

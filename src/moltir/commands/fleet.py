@@ -246,16 +246,25 @@ def _findings(data: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _credentials(data: Mapping[str, Any]) -> dict[str, Any] | None:
     creds = data.get("credentials")
+    if isinstance(creds, dict) and isinstance(creds.get("to_rotate"), list):  # moltir status: the case's inventory
+        return {"inventoried": creds.get("count"), "to rotate": len(creds["to_rotate"])}
     if isinstance(creds, dict) and isinstance(creds.get("credentials"), list):
         creds = creds["credentials"]
     if isinstance(creds, list):
-        states = Counter(str(c.get("status") or c.get("rotation") or "unknown") for c in creds if isinstance(c, dict))
+        states = Counter(str(c.get("status") or c.get("rotation") or ("exposed" if c.get("exposed_in") else "listed"))
+                         for c in creds if isinstance(c, dict))  # moltir credentials [--case]: listed / exposed
         return {"total": sum(states.values()), **states}
     if isinstance(creds, dict):
         return dict(creds)
-    snap = next((s for s in _steps(data).values() if s.get("action") == "evidence.snapshot"), None)
+    steps = _steps(data).values()
+    snap = next((s for s in steps if s.get("action") == "evidence.snapshot"), None)
+    inv = next((s for s in steps if s.get("action") == "credentials.inventory"), None)
     listed = ((snap or {}).get("details") or {}).get("listed")
-    return {"listed": listed} if isinstance(listed, int) else None
+    count = ((inv or {}).get("details") or {}).get("count")
+    out = {"listed": listed} if isinstance(listed, int) else {}
+    if isinstance(count, int):  # the contain runbook's credentials step
+        out["inventoried"] = count
+    return out or None
 
 
 def _state(command: str, data: Mapping[str, Any], ok: bool, dry: bool) -> tuple[str | None, bool | None]:

@@ -36,7 +36,7 @@ _WORDS = {
     "audited": "done: this run only audited, nothing was contained",
 }
 # actions that only look (audit, copy evidence): a contain run that did nothing else contained nothing
-ONLY_LOOKING = frozenset({"audit.run", "evidence.snapshot"})
+ONLY_LOOKING = frozenset({"audit.run", "evidence.snapshot", "credentials.inventory"})
 
 
 def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> dict[str, Any]:
@@ -89,6 +89,11 @@ def build(install: Install, case_dir: Path | None, *, verify: bool = False) -> d
                   status=st["status"],
                   runs={name: _run_report(r, effects.get(name, {}), outcomes.get(name, {}))
                         for name, r in st["runs"].items()})
+    from moltir.commands.credentials import next_steps
+
+    steps = next_steps(case.dir)
+    if steps is not None:
+        report["credentials"] = steps
     if verify:
         chain = verify_chain(case.journal_path)
         report["journal"] = {"ok": chain.ok, "records": chain.records, "head": chain.head,
@@ -190,6 +195,10 @@ def render(report: dict[str, Any]) -> str:
                 lines.append(f"  ✗ {step['id']}  {step['error']}")
             else:
                 lines.append(f"  · {step['id']}  not done")
+    if report.get("credentials"):
+        from moltir.commands.credentials import render_next_steps
+
+        lines += render_next_steps(report["credentials"])
     if report.get("error"):
         lines.append(f"error:   {report['error']}")
     if "journal" in report:

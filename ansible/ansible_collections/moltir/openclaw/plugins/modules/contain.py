@@ -111,8 +111,8 @@ steps:
   description: Each step's status (C(done), C(forced), C(done-earlier), C(already), C(skipped), C(failed), C(not-run)).
   returned: when moltir ran the runbook
   type: dict
-  sample: {"stop-gateway": "done", "disable-dms": "done", "rotate-token": "done", "snapshot": "done",
-           "deep-audit": "done"}
+  sample: {"stop-gateway": "done", "disable-dms": "done", "rotate-token": "done", "credentials": "done",
+           "snapshot": "done", "deep-audit": "done"}
 regressed:
   description: Steps done earlier whose effect was gone (the gateway running again ...), with why; run again.
   returned: when moltir ran the runbook
