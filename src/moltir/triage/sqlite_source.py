@@ -1,0 +1,75 @@
+"""Events of the SQLite transcripts (2026.8.2, 2026.9.6), streamed a row at a time.
+
+``transcript_events(session_id, seq, event_json TEXT, created_at, event_zstd BLOB, ...)``: a row holds
+either ``event_json`` or a zstd-compressed ``event_zstd`` (schema of 2026.9.6's
+openclaw-agent.sqlite, read with ``.schema transcript_events`` in a harness home). Python 3.11's
+standard library has no zstd: such rows become ``undecoded`` events that name the row (counted in
+the summary), never silently dropped. ``session_windows(session_id, session_key, channel)`` gives
+each session its key and channel when the table has those columns.
+
+The copy in the case is never opened in place (SQLite may write a ``-shm`` or replay the WAL): the
+database and its ``-wal`` are copied to a private temporary folder and opened there read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from moltir.triage.events import Context, Event, Source, events_of
+from moltir.triage.sources import SqliteCopy
+
+
+def _sessions(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+    cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(session_windows)")}
+    if not {"session_id", "session_key"} <= cols:
+        return {}
+    channel = "channel" if "channel" in cols else "''"
+    rows = conn.execute(f"SELECT session_id, session_key, coalesce({channel}, '') FROM session_windows")  # noqa: S608
+    return {str(r[0]): (str(r[1] or ""), str(r[2] or "")) for r in rows}
+
+
+def sqlite_events(case_dir: Path, copy: SqliteCopy) -> Iterator[Event]:
+    """Every event of one copied agent database, ordered by (session_id, seq)."""
+    with tempfile.TemporaryDirectory(prefix="moltir-triage-") as tmp:
+        db = Path(tmp) / "openclaw-agent.sqlite"
+        shutil.copyfile(case_dir / copy.db.path, db)
+        if copy.wal is not None:
+            shutil.copyfile(case_dir / copy.wal.path, str(db) + "-wal")
+        conn = sqlite3.connect(db)
+        try:
+            yield from _rows(conn, copy)
+        finally:
+            conn.close()
+
+
+def _rows(conn: sqlite3.Connection, copy: SqliteCopy) -> Iterator[Event]:
+    cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(transcript_events)")}
+    if not {"session_id", "seq", "event_json"} <= cols:
+        return
+    sessions = _sessions(conn)
+    zstd = "event_zstd IS NOT NULL" if "event_zstd" in cols else "0"
+    rows = conn.execute(f"SELECT session_id, seq, event_json, {zstd} FROM transcript_events "  # noqa: S608
+                        "ORDER BY session_id, seq")
+    for session_id, seq, event_json, compressed in rows:
+        sid = str(session_id)
+        key, channel = sessions.get(sid, ("", ""))
+        ctx = Context(session_id=sid, agent_id=copy.db.agent_id, session_key=key, channel=channel)
+        source = Source(copy.db.path, copy.db.sha256, session_id=sid, seq=int(seq))
+        if event_json is None:
+            why = "event_zstd (zstd-compressed) is not decoded" if compressed else "row has no event"
+            yield Event(kind="undecoded", time="", session_id=sid, source=source, agent_id=ctx.agent_id, text=why)
+            continue
+        record = None
+        with contextlib.suppress(ValueError):
+            record = json.loads(event_json)
+        if record is None:
+            yield Event(kind="undecoded", time="", session_id=sid, source=source, agent_id=ctx.agent_id,
+                        text="event_json is not JSON")
+            continue
+        yield from events_of(record, ctx, source)
