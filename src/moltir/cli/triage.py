@@ -77,7 +77,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         out.append(f"      next: {shown(f['remediation'], 300)}")
     if len(report["findings"]) > 10:
         out.append(f"  ... and {len(report['findings']) - 10} more in findings.json")
-    out.append(f"outputs: {shown(report['output_dir'])} (timeline.jsonl for Timesketch, timeline.csv, findings.json)")
+    out.append(f"outputs: {shown(report['output_dir'])} (report.html, timeline.jsonl for Timesketch, timeline.csv, "
+               "findings.json)")
     if not report["findings"]:
         out.append(f"nothing at or above {report['min_level']} found")
     return out

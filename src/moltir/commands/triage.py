@@ -8,15 +8,17 @@ verify`` lists what is there as added after the seal.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from moltir.errors import usage_error, verify_error
+from moltir.triage import report_html
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
-from moltir.triage.outputs import TimelineWriter, write_json
+from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
@@ -51,6 +53,10 @@ def _verified(case_dir: Path) -> dict[str, Any]:
 
 def _out_dir(case_dir: Path, output: Path | None) -> Path:
     out = output if output is not None else case_dir / OUT_DIR
+    real, case_real = Path(os.path.realpath(out)), Path(os.path.realpath(case_dir))
+    if output is not None and case_real in (real, *real.parents) and real != case_real / OUT_DIR:
+        raise usage_error(f"-o {output} is inside the case folder", f"write to {case_dir / OUT_DIR} (the default) "
+                          "or to a folder outside the case: the evidence is never written to")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise usage_error(f"{out} is not a folder", "pass -o with a folder (created if missing)")
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -67,11 +73,16 @@ def run_triage(case_dir: Path, *, output: Path | None = None, rule_dirs: Sequenc
     cat = catalog(case_dir)
     out = _out_dir(case_dir, output)
     tri = Triage(rules, min_level)
+    hours: Counter[tuple[str, str]] = Counter()
     with TimelineWriter(out) as timeline:
         for event, hits in tri.feed(events(case_dir, cat)):
             timeline.write(event, hits)
+            when = iso_utc(event.time) if event.time else None
+            if when:
+                hours[(when[:13], event.channel or "unknown")] += 1
     report = _report(case_dir, out, tri, rules, cat, verified)
     write_json(out / "findings.json", report)
+    write_text(out / "report.html", report_html.render(report, hours))
     return report
 
 
@@ -91,5 +102,6 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
         "sessions": verdicts,
         "findings": [f.to_json() for f in counted],
         "below_min_level": [f.to_json() for f in tri.findings if f not in counted],
-        "outputs": {name: str(out / name) for name in ("timeline.jsonl", "timeline.csv", "findings.json")},
+        "outputs": {name: str(out / name) for name in ("timeline.jsonl", "timeline.csv", "findings.json",
+                                                                   "report.html")},
     }

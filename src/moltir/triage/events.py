@@ -12,6 +12,7 @@ one JSON object per JSONL line or per ``transcript_events.event_json`` row, ``{"
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -178,9 +179,10 @@ def events_of(record: object, ctx: Context, source: Source) -> Iterator[Event]:
     content = msg.get("content")
     if role == "toolResult":
         text = _content_text(content)
+        data = text.encode("utf-8", "surrogatepass")
         yield Event(kind="tool_result", role=role, tool=str(msg.get("toolName") or ""),
-                    call_id=str(msg.get("toolCallId") or ""), size=len(text.encode("utf-8")),
-                    is_error=_is_error(msg), text=text[:MAX_TEXT], **base)
+                    call_id=str(msg.get("toolCallId") or ""), size=len(data), is_error=_is_error(msg),
+                    text=text[:MAX_TEXT], extra={"content_sha256": hashlib.sha256(data).hexdigest()}, **base)
         return
     text = _content_text(content)
     if text:

@@ -4,7 +4,9 @@
 Timesketch imports JSONL where every line is an object with ``message``, ``datetime`` (ISO 8601)
 and ``timestamp_desc``; any other key becomes a field (timesketch docs, "Import from JSON or CSV").
 An event with no time of its own (an undecodable line) gets the Unix epoch and ``time_unknown``.
-CSV cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``.
+CSV cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``. What a tool
+returned is not copied out of the evidence (a result may be a private key the agent read): the
+timeline gives its size and ``content_sha256``; secrets moltir knows of are redacted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
+from moltir.redaction import redact
 from moltir.triage.events import Event
 from moltir.triage.rules import Rule
 
@@ -43,8 +46,12 @@ def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
     row: dict[str, Any] = {"message": event.summary(), "datetime": when or EPOCH,
                            "timestamp_desc": _DESC.get(event.kind, "Recorded")}
     row.update({k: v for k, v in event.fields().items() if k != "time"})
-    if len(row.get("text", "")) > 1000:
+    row.update(event.extra)
+    if event.kind == "tool_result":
+        row.pop("text", None)  # what a tool returned (a key it read ...) stays in the evidence: size and hash only
+    elif len(row.get("text", "")) > 1000:
         row["text"] = row["text"][:1000] + "…"
+    row = {k: redact(v) if isinstance(v, str) else v for k, v in row.items()}
     if when is None:
         row["time_unknown"] = True
     src = event.source
@@ -96,7 +103,11 @@ class TimelineWriter:
                 tmp.unlink(missing_ok=True)
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
