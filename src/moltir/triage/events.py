@@ -18,7 +18,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-MAX_TEXT: Final = 4096  # characters of a message or of tool arguments kept for matching and display
+# Characters of a message, a tool result or a tool call's arguments (as JSON) kept for matching. A
+# command, path or URL is matched whole (padding a command past a bound must not hide its pipe); the
+# outputs shorten what they show (:data:`SHOWN`).
+MAX_TEXT: Final = 1 << 20
+SHOWN: Final = 4096
 
 # Argument names that carry what a tool acts on (read/write/edit: path or file_path; web_fetch: url;
 # exec: command; gateway (2026.1.29) / openclaw (2026.9.6): action).
@@ -141,9 +145,8 @@ def _tool_call(item: Mapping[str, Any], base: dict[str, Any]) -> Event:
     args = args if isinstance(args, dict) else {}
     command = args.get("command") if isinstance(args.get("command"), str) else ""
     return Event(kind="tool_call", tool=str(item.get("name") or ""), call_id=str(item.get("id") or ""),
-                 command=str(command)[:MAX_TEXT], path=_first(args, _PATH_KEYS)[:MAX_TEXT],
-                 url=_first(args, _URL_KEYS)[:MAX_TEXT], action=_first(args, ("action",))[:200],
-                 text=_bounded(args), **base)
+                 command=str(command), path=_first(args, _PATH_KEYS), url=_first(args, _URL_KEYS),
+                 action=_first(args, ("action",))[:200], text=_bounded(args), **base)
 
 
 def _is_error(msg: Mapping[str, Any]) -> bool:

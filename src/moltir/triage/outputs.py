@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from moltir.redaction import redact
-from moltir.triage.events import Event
+from moltir.triage.events import SHOWN, Event
 from moltir.triage.rules import Rule
 
 EPOCH: Final = "1970-01-01T00:00:00+00:00"
@@ -51,7 +51,7 @@ def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
         row.pop("text", None)  # what a tool returned (a key it read ...) stays in the evidence: size and hash only
     elif len(row.get("text", "")) > 1000:
         row["text"] = row["text"][:1000] + "…"
-    row = {k: redact(v) if isinstance(v, str) else v for k, v in row.items()}
+    row = {k: redact(v if len(v) <= SHOWN else v[:SHOWN] + "…") if isinstance(v, str) else v for k, v in row.items()}
     if when is None:
         row["time_unknown"] = True
     src = event.source

@@ -13,12 +13,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from moltir.triage.events import Event
+from moltir.triage.events import SHOWN, Event
 from moltir.triage.rules import Rule, level_rank
 
 LANDED: Final = "LANDED"
 ATTEMPTED: Final = "ATTEMPTED"
 CLEAN: Final = "CLEAN"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN else text[:SHOWN] + f"… ({len(text)} characters; the evidence has all)"
 
 
 @dataclass
@@ -38,7 +42,7 @@ class Finding:
                 "description": self.rule.description, "remediation": self.rule.remediation,
                 "time": e.time, "session_id": e.session_id, "agent_id": e.agent_id, "channel": e.channel,
                 "session_key": e.session_key, "kind": e.kind, "tool": e.tool, "call_id": e.call_id,
-                "command": e.command, "path": e.path, "url": e.url, "summary": e.summary(),
+                "command": _cut(e.command), "path": _cut(e.path), "url": _cut(e.url), "summary": e.summary(),
                 "evidence": e.source.to_json(), "result": self.result, "landed": self.landed,
                 "entry_point": self.entry}
 
