@@ -329,3 +329,12 @@ def test_without_a_zstd_decoder_compressed_rows_are_named_not_dropped(
     assert code == 1 and doc["data"]["undecoded"] == 3
     assert "decode-to-shell" not in {f["rule"] for f in doc["data"]["findings"]}
     assert "install backports.zstd" in (case / "triage" / "timeline.jsonl").read_text()
+
+
+def test_missing_shipped_rules_are_an_error_not_a_clean_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moltir.triage import rules
+
+    monkeypatch.setattr(rules, "shipped_dir", lambda: tmp_path)
+    with pytest.raises(MoltirError, match="no shipped triage rules") as err:
+        load_rules()
+    assert err.value.exit_code == 3

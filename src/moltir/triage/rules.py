@@ -8,7 +8,7 @@ A rule file is ``{rules: [RULE, ...]}``; a RULE::
 ``match`` names event fields (:data:`FIELDS`); a field's condition is a string (equal), a list of
 strings (one of them), or an object with one of ``equals``, ``in``, ``regex`` (Python ``re``,
 searched, case-insensitive). ``any`` is a list of such match objects, at least one of which must
-hold as well. The shipped rules are in ``moltir/triage/rules/``; ``--rules DIR`` adds every
+hold as well. The shipped rules are in ``moltir/triage/rulepack/``; ``--rules DIR`` adds every
 ``*.json5`` of DIR (an id used twice is an error).
 """
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, NoReturn
 
-from moltir.errors import usage_error
+from moltir.errors import env_error, usage_error
 from moltir.text import shown
 
 LEVELS: Final = ("informational", "low", "medium", "high", "critical")
@@ -34,7 +34,7 @@ Cond = Callable[[object], bool]
 
 
 def shipped_dir() -> Path:
-    return Path(__file__).resolve().parent / "rules"
+    return Path(__file__).resolve().parent / "rulepack"
 
 
 def level_rank(level: str) -> int:
@@ -158,6 +158,9 @@ def load_file(path: Path) -> list[Rule]:
 def load_rules(extra_dirs: Iterable[Path] = ()) -> list[Rule]:
     """The shipped rules, then every ``*.json5`` of each extra folder (sorted by name)."""
     files = sorted(shipped_dir().glob("*.json5"))
+    if not files:  # never report CLEAN because the rules are missing
+        raise env_error(f"no shipped triage rules in {shipped_dir()} (a broken install?)",
+                        "reinstall moltir")
     for d in extra_dirs:
         if not d.is_dir():
             raise usage_error(f"--rules {d}: not a folder", "pass a folder of *.json5 rule files")
