@@ -172,6 +172,8 @@ def test_timeline_is_timesketch_jsonl_and_csv(case: Path) -> None:
     with open(case / "triage" / "timeline.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
     assert len(table) == len(rows) and any(r["source_row"] == "s2#1" for r in table)
+    assert "\x1b" not in (case / "triage" / "timeline.csv").read_text()
+    assert any(r["message"] == "user: fix my \\x1b[2Jserver" for r in table)
     # what a tool returned stays in the evidence: size and hash only
     assert "PRIVATE-MARKER" not in (case / "triage" / "timeline.jsonl").read_text()
     assert "PRIVATE-MARKER" not in (case / "triage" / "timeline.csv").read_text()

@@ -4,7 +4,8 @@
 Timesketch imports JSONL where every line is an object with ``message``, ``datetime`` (ISO 8601)
 and ``timestamp_desc``; any other key becomes a field (timesketch docs, "Import from JSON or CSV").
 An event with no time of its own (an undecodable line) gets the Unix epoch and ``time_unknown``.
-CSV cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``. What a tool
+CSV cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``, and control
+characters are shown as ``\\xNN`` escapes. What a tool
 returned is not copied out of the evidence (a result may be a private key the agent read): the
 timeline gives its size and ``content_sha256``; secrets moltir knows of are redacted.
 """
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import IO, Any, Final
 
 from moltir.redaction import redact
+from moltir.text import shown
 from moltir.triage.events import SHOWN, Event
 from moltir.triage.rules import Rule
 
@@ -68,8 +70,11 @@ def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
 
 
 def _cell(value: object) -> str:
+    """A CSV cell: control characters made visible (a CSV gets ``cat``-ed to terminals too), and a
+    leading ``= + - @`` defused for spreadsheets."""
     text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    text = shown(text, 1 << 20, newlines=True)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 class TimelineWriter:
