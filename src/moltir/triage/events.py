@@ -12,6 +12,7 @@ one JSON object per JSONL line or per ``transcript_events.event_json`` row, ``{"
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -76,8 +77,8 @@ class Event:
     is_error: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    def fields(self) -> dict[str, Any]:
-        """The event's fields as rules and the timeline see them (empty ones left out)."""
+    @functools.cached_property
+    def _fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "session_id": self.session_id}
         for key in ("time", "agent_id", "session_key", "channel", "role", "sender", "tool", "call_id", "command",
                     "path", "url", "action", "text"):
@@ -89,6 +90,14 @@ class Event:
         if self.is_error is not None:
             out["is_error"] = self.is_error
         return out
+
+    def fields(self) -> dict[str, Any]:
+        """The event's fields as rules and the timeline see them (empty ones left out; a copy)."""
+        return dict(self._fields)
+
+    def match_fields(self) -> dict[str, Any]:
+        """The same, not copied (computed once per event): for rules, which only read it."""
+        return self._fields
 
     def summary(self) -> str:
         """One line saying what happened (not escaped: callers escape for a terminal)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +44,11 @@ def iso_utc(text: str) -> str | None:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
 
+# the fields that carry text from the transcript (shortened for display, registered secrets redacted)
+_FREE_TEXT: Final = ("message", "text", "command", "path", "url", "sender", "action", "session_key")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
     when = iso_utc(event.time) if event.time else None
     row: dict[str, Any] = {"message": event.summary(), "datetime": when or EPOCH,
@@ -53,7 +59,10 @@ def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
         row.pop("text", None)  # what a tool returned (a key it read ...) stays in the evidence: size and hash only
     elif len(row.get("text", "")) > 1000:
         row["text"] = row["text"][:1000] + "…"
-    row = {k: redact(v if len(v) <= SHOWN else v[:SHOWN] + "…") if isinstance(v, str) else v for k, v in row.items()}
+    for key in _FREE_TEXT:
+        value = row.get(key)
+        if isinstance(value, str):
+            row[key] = redact(value if len(value) <= SHOWN else value[:SHOWN] + "…")
     if when is None:
         row["time_unknown"] = True
     src = event.source
@@ -73,7 +82,8 @@ def _cell(value: object) -> str:
     """A CSV cell: control characters made visible (a CSV gets ``cat``-ed to terminals too), and a
     leading ``= + - @`` defused for spreadsheets."""
     text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
-    text = shown(text, 1 << 20, newlines=True)
+    if _CONTROL.search(text):
+        text = shown(text, 1 << 20, newlines=True)
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 

@@ -51,6 +51,7 @@ class Rule:
     origin: str  # file:line
     conds: tuple[tuple[str, Cond], ...]
     any_of: tuple[tuple[tuple[str, Cond], ...], ...]
+    kind: str | None = None  # the event kind the rule requires (``match.kind`` as a string), if any
 
     def matches(self, fields: Mapping[str, Any]) -> bool:
         if not all(cond(fields.get(name)) for name, cond in self.conds):
@@ -138,8 +139,9 @@ def _rule(fail: _Failer, i: int, raw: object) -> Rule:
     if raw["level"] not in LEVELS:
         fail([*where, "level"], f"'level' must be one of {', '.join(LEVELS)}")
     conds, groups = _match(fail, [*where, "match"], raw["match"], top=True)
+    kind = raw["match"].get("kind")
     return Rule(raw["id"], raw["level"], raw["title"], raw["description"], raw["remediation"],
-                f"{fail.source}:{fail.line(where)}", conds, groups)
+                f"{fail.source}:{fail.line(where)}", conds, groups, kind if isinstance(kind, str) else None)
 
 
 def load_file(path: Path) -> list[Rule]:

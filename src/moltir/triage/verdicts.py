@@ -70,6 +70,8 @@ class Triage:
 
     def __init__(self, rules: Iterable[Rule], min_level: str) -> None:
         self.rules = list(rules)
+        kinds = ("message", "tool_call", "tool_result", "undecoded")
+        self._by_kind = {k: [r for r in self.rules if r.kind in (None, k)] for k in kinds}
         self.min_rank = level_rank(min_level)
         self.sessions: dict[tuple[str, str], _Session] = {}
         self.findings: list[Finding] = []
@@ -94,8 +96,8 @@ class Triage:
             result = {"error": bool(event.is_error), "size": event.size, "evidence": event.source.to_json()}
             for f in s.flagged.pop(event.call_id):
                 f.result = result
-        fields = event.fields()
-        hits = [r for r in self.rules if r.matches(fields)]
+        fields = event.match_fields()
+        hits = [r for r in self._by_kind.get(event.kind, self.rules) if r.matches(fields)]
         for rule in hits:
             if s.entry is None:
                 s.entry = s.last_inbound
