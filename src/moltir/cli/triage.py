@@ -34,8 +34,8 @@ def triage(ctx: click.Context, /, case: str | None, output: Path | None, rule_di
 
     \b
     Verifies the case first (exit 5 if it fails), reads the copied transcripts
-    (JSONL and SQLite), applies the rules and writes timeline.jsonl (Timesketch),
-    timeline.csv and findings.json to CASE/triage/. Exit 0: nothing at or above
+    (JSONL and SQLite), applies the rules and writes report.html, timeline.jsonl
+    (Timesketch), timeline.csv and findings.json to CASE/triage/. Exit 0: nothing at or above
     --min-level; 1: findings (see the summary); 2: bad input; 5: evidence fails
     verification.
     """
