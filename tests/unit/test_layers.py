@@ -19,7 +19,7 @@ RANKS: list[tuple[str, int, str]] = [  # the first matching prefix wins
     ("moltir.engine", 4, "engine"),
     ("moltir.actions", 3, "actions"),
     ("moltir.openclaw", 2, "adapters"), ("moltir.keystore", 2, "adapters"), ("moltir.evidence", 2, "adapters"),
-    ("moltir.secret_helper", 2, "adapters"),
+    ("moltir.secret_helper", 2, "adapters"), ("moltir.triage", 2, "adapters"),
     ("moltir", 0, "base"),
 ]
 

@@ -80,9 +80,11 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "token repin": ([], ["--state-dir", "{pinned}"]),
     "token unpin": (["--yes"], ["--state-dir", "{pinned}", "--yes"]),
     "fleet report": (["{tmp}/fleet"], ["{tmp}/no-such-results"]),
+    "triage": (["{case}"], ["no-such-case-id"]),
 }
 # expected success codes where a command's "success" is not 0 (doctor reports problems with 3)
-SUCCESS_CODE = {"doctor": 3, "evidence verify": 5}
+# (the contract case has no evidence snapshot: verify and triage refuse it with 5)
+SUCCESS_CODE = {"doctor": 3, "evidence verify": 5, "triage": 5}
 
 
 def test_every_command_is_covered() -> None:

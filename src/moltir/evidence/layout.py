@@ -35,6 +35,9 @@ COVERED_CASE_DIRS: Final = ("volatile", "preimage", "audit")
 # reason or operator fails verification. Not reported as "added" by a case sealed before it was.
 COVERED_CASE_FILES: Final = ("case.json",)
 CUSTODY: Final = "custody.jsonl"
+# Written after the seal by read-only analyses of the case (``moltir triage``): never hashed, reported by
+# verify as "added after seal" (not a failure).
+ADDED_CASE_DIRS: Final = ("triage",)
 
 
 def evidence_rel(source: str, kind: str = "fs") -> str:
@@ -56,6 +59,12 @@ def covered_case_files(case_dir: Path) -> list[str]:
             out += _tree(case_dir, sub)
     out += [name for name in COVERED_CASE_FILES if (case_dir / name).is_file() and not (case_dir / name).is_symlink()]
     return out
+
+
+def added_case_files(case_dir: Path) -> list[str]:
+    """Files under :data:`ADDED_CASE_DIRS` (relative to the case)."""
+    return [p for d in ADDED_CASE_DIRS if (case_dir / d).is_dir() and not (case_dir / d).is_symlink()
+            for p in _tree(case_dir, d)]
 
 
 def _tree_iter(case_dir: Path, sub: str) -> Iterator[str]:

@@ -30,6 +30,7 @@ from moltir.evidence.layout import (
     OWN_DIRS,
     _tree,
     _tree_iter,
+    added_case_files,
     covered_case_files,
     sums_line,
 )
@@ -153,6 +154,7 @@ def verify(case_dir: Path, *, rehash: bool = True) -> VerifyReport:
     problems += _sums_problems(case_dir, seal, tally)
     extra = _extra_files(case_dir, tally)
     added = [p for p in covered_case_files(case_dir) if p not in tally.others and p not in COVERED_CASE_FILES]
+    added += added_case_files(case_dir)
     problems += _chain_problems(case_dir, seal)
     return VerifyReport(case_dir, state, tally.checked, tuple(tally.mismatched), tuple(tally.missing), tuple(extra),
                         tuple(problems), tuple(added))

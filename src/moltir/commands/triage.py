@@ -1,0 +1,107 @@
+"""``moltir triage``: verify a sealed case, stream its transcripts through the rules, write the
+timeline and the findings (to ``CASE/triage/`` or ``-o``), and report.
+
+Read-only on the evidence: transcripts are read from the case's copies (SQLite copies through a
+private temporary copy); nothing under the case but ``triage/`` is written, and ``moltir evidence
+verify`` lists what is there as added after the seal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from moltir.errors import usage_error, verify_error
+from moltir.triage import report_html
+from moltir.triage.events import Event
+from moltir.triage.jsonl_source import jsonl_events, session_index
+from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
+from moltir.triage.rules import LEVELS, Rule, load_rules
+from moltir.triage.sources import Catalog, catalog
+from moltir.triage.sqlite_source import sqlite_events
+from moltir.triage.verdicts import Triage
+
+SCHEMA: Final = "moltir.triage/1"
+OUT_DIR: Final = "triage"
+
+
+def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
+    """Every transcript event of the case: JSONL files in path order, then each agent database."""
+    indexes: dict[str, dict[str, tuple[str, str]]] = {}
+    for f in cat.jsonl:
+        folder = f.path.rsplit("/", 1)[0]
+        if folder not in indexes:
+            indexes[folder] = session_index(case_dir, cat.indexes.get(folder))
+        yield from jsonl_events(case_dir, f, indexes[folder])
+    for copy in cat.sqlite:
+        yield from sqlite_events(case_dir, copy)
+
+
+def _verified(case_dir: Path) -> dict[str, Any]:
+    from moltir import evidence
+
+    report = evidence.verify(case_dir)
+    if report.state != "sealed" or not report.ok:
+        raise verify_error(f"{report.summary()} (state: {report.state})",
+                           "triage reads sealed, verified evidence only: run 'moltir evidence verify' for "
+                           "every problem; treat this case as tampered with or damaged")
+    return {"state": report.state, "files_checked": report.files_checked}
+
+
+def _out_dir(case_dir: Path, output: Path | None) -> Path:
+    out = output if output is not None else case_dir / OUT_DIR
+    real, case_real = Path(os.path.realpath(out)), Path(os.path.realpath(case_dir))
+    if output is not None and case_real in (real, *real.parents) and real != case_real / OUT_DIR:
+        raise usage_error(f"-o {output} is inside the case folder", f"write to {case_dir / OUT_DIR} (the default) "
+                          "or to a folder outside the case: the evidence is never written to")
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise usage_error(f"{out} is not a folder", "pass -o with a folder (created if missing)")
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return out
+
+
+def run_triage(case_dir: Path, *, output: Path | None = None, rule_dirs: Sequence[Path] = (),
+               min_level: str = "high") -> dict[str, Any]:
+    """The triage report (``findings.json``'s content plus where the outputs are)."""
+    if min_level not in LEVELS:
+        raise usage_error(f"--min-level {min_level!r} is not a level", f"choose one of: {', '.join(LEVELS)}")
+    rules = load_rules(rule_dirs)
+    verified = _verified(case_dir)
+    cat = catalog(case_dir)
+    out = _out_dir(case_dir, output)
+    tri = Triage(rules, min_level)
+    hours: Counter[tuple[str, str]] = Counter()
+    with TimelineWriter(out) as timeline:
+        for event, hits in tri.feed(events(case_dir, cat)):
+            timeline.write(event, hits)
+            when = iso_utc(event.time) if event.time else None
+            if when:
+                hours[(when[:13], event.channel or "unknown")] += 1
+    report = _report(case_dir, out, tri, rules, cat, verified)
+    write_json(out / "findings.json", report)
+    write_text(out / "report.html", report_html.render(report, hours))
+    return report
+
+
+def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Catalog,
+            verified: dict[str, Any]) -> dict[str, Any]:
+    counted = tri.counted()
+    verdicts = tri.verdicts()
+    by_level = Counter(f.rule.level for f in tri.findings)
+    return {
+        "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
+        "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
+        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite)},
+        "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
+        "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
+                   "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},
+                   "verdicts": dict(Counter(v["verdict"] for v in verdicts))},
+        "sessions": verdicts,
+        "findings": [f.to_json() for f in counted],
+        "below_min_level": [f.to_json() for f in tri.findings if f not in counted],
+        "outputs": {name: str(out / name) for name in ("timeline.jsonl", "timeline.csv", "findings.json",
+                                                                   "report.html")},
+    }

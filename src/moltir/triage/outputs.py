@@ -1,0 +1,128 @@
+"""What triage writes: ``timeline.jsonl`` (Timesketch's JSONL import format), ``timeline.csv`` and
+``findings.json``, each written to a temporary name and renamed into place.
+
+Timesketch imports JSONL where every line is an object with ``message``, ``datetime`` (ISO 8601)
+and ``timestamp_desc``; any other key becomes a field (timesketch docs, "Import from JSON or CSV").
+An event with no time of its own (an undecodable line) gets the Unix epoch and ``time_unknown``.
+CSV cells that a spreadsheet would run as a formula (``= + - @``) are prefixed with ``'``, and control
+characters are shown as ``\\xNN`` escapes. What a tool
+returned is not copied out of the evidence (a result may be a private key the agent read): the
+timeline gives its size and ``content_sha256``; secrets moltir knows of are redacted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Final
+
+from moltir.redaction import redact
+from moltir.text import shown
+from moltir.triage.events import SHOWN, Event
+from moltir.triage.rules import Rule
+
+EPOCH: Final = "1970-01-01T00:00:00+00:00"
+CSV_COLUMNS: Final = ("datetime", "timestamp_desc", "message", "kind", "session_id", "agent_id", "channel", "role",
+                      "sender", "tool", "command", "path", "url", "size", "is_error", "rules", "level",
+                      "source_path", "source_sha256", "source_line", "source_row")
+_DESC: Final = {"message": "Message Recorded", "tool_call": "Tool Call Recorded",
+                "tool_result": "Tool Result Recorded", "undecoded": "Record Not Decoded"}
+
+
+def iso_utc(text: str) -> str | None:
+    """An ISO 8601 time in UTC (``+00:00``), or None when ``text`` is not one."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+# the fields that carry text from the transcript (shortened for display, registered secrets redacted)
+_FREE_TEXT: Final = ("message", "text", "command", "path", "url", "sender", "action", "session_key")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def timeline_row(event: Event, hits: Sequence[Rule]) -> dict[str, Any]:
+    when = iso_utc(event.time) if event.time else None
+    row: dict[str, Any] = {"message": event.summary(), "datetime": when or EPOCH,
+                           "timestamp_desc": _DESC.get(event.kind, "Recorded")}
+    row.update({k: v for k, v in event.fields().items() if k != "time"})
+    row.update(event.extra)
+    if event.kind == "tool_result":
+        row.pop("text", None)  # what a tool returned (a key it read ...) stays in the evidence: size and hash only
+    elif len(row.get("text", "")) > 1000:
+        row["text"] = row["text"][:1000] + "…"
+    for key in _FREE_TEXT:
+        value = row.get(key)
+        if isinstance(value, str):
+            row[key] = redact(value if len(value) <= SHOWN else value[:SHOWN] + "…")
+    if when is None:
+        row["time_unknown"] = True
+    src = event.source
+    row.update({"source_path": src.path, "source_sha256": src.sha256})
+    if src.line is not None:
+        row["source_line"] = src.line
+    if src.seq is not None:
+        row["source_row"] = f"{src.session_id}#{src.seq}"
+    if hits:
+        row["rules"] = ",".join(r.id for r in hits)
+        row["level"] = max((r.level for r in hits), key=("informational", "low", "medium", "high", "critical").index)
+        row["tag"] = [r.id for r in hits]
+    return row
+
+
+def _cell(value: object) -> str:
+    """A CSV cell: control characters made visible (a CSV gets ``cat``-ed to terminals too), and a
+    leading ``= + - @`` defused for spreadsheets."""
+    text = "" if value is None else (json.dumps(value) if isinstance(value, bool) else str(value))
+    if _CONTROL.search(text):
+        text = shown(text, 1 << 20, newlines=True)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+class TimelineWriter:
+    """timeline.jsonl and timeline.csv, one row per event, written as the events stream by."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.rows = 0
+        self._jsonl: IO[str] = open(out_dir / ".timeline.jsonl.tmp", "w", encoding="utf-8")  # noqa: SIM115
+        self._csv_fh: IO[str] = open(out_dir / ".timeline.csv.tmp", "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._csv = csv.writer(self._csv_fh)
+        self._csv.writerow(CSV_COLUMNS)
+
+    def write(self, event: Event, hits: Sequence[Rule]) -> None:
+        row = timeline_row(event, hits)
+        self._jsonl.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        self._csv.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+        self.rows += 1
+
+    def __enter__(self) -> TimelineWriter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self._jsonl.close()
+        self._csv_fh.close()
+        for name in ("timeline.jsonl", "timeline.csv"):
+            tmp = self.out_dir / f".{name}.tmp"
+            if et is None:
+                os.replace(tmp, self.out_dir / name)
+            else:
+                tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,76 @@
+"""Which copied files of a case are transcripts, read from its manifest (a file entry at a time).
+
+Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
+
+* JSONL, 2026.1.29 ... 2026.7.35: ``<state>/agents/<agentId>/sessions/<sessionId>.jsonl``, with the
+  ``sessions.json`` index beside them (session key -> ``sessionId``, ``channel``/``lastChannel``).
+  ``*.trajectory.jsonl`` (2026.5.28+) are runtime traces, not transcripts: left out.
+* SQLite, 2026.8.2 and 2026.9.6: ``<state>/agents/<agentId>/agent/openclaw-agent.sqlite`` (+ ``-wal``),
+  table ``transcript_events``. When the gateway ran during the snapshot, ``evidence/sqlite-backup/``
+  holds a consistent copy, preferred over the byte copy under ``evidence/fs/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from moltir.evidence.manifest_reader import _FileRef, _manifest_files
+
+_JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.jsonl$")
+_INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
+_SQLITE: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/agents/([^/]+)/agent/openclaw-agent\.sqlite)(-wal)?$")
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    path: str  # relative to the case
+    sha256: str
+    agent_id: str
+
+
+@dataclass
+class SqliteCopy:
+    db: CaseFile
+    wal: CaseFile | None = None
+
+
+@dataclass
+class Catalog:
+    jsonl: list[CaseFile] = field(default_factory=list)
+    indexes: dict[str, CaseFile] = field(default_factory=dict)  # sessions folder -> sessions.json
+    sqlite: list[SqliteCopy] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.jsonl or self.sqlite)
+
+
+def catalog(case_dir: Path) -> Catalog:
+    """The transcripts the case holds (its manifest streamed; only matching entries are kept)."""
+    out = Catalog()
+    dbs: dict[tuple[str, str], dict[str, CaseFile]] = {}
+    for ref in _manifest_files(case_dir / "manifest.json"):
+        if not isinstance(ref, _FileRef) or not isinstance(ref.sha256, str):
+            continue
+        m = _JSONL.match(ref.path)
+        if m and not m.group(2).endswith(".trajectory"):
+            out.jsonl.append(CaseFile(ref.path, ref.sha256, m.group(1)))
+            continue
+        m = _INDEX.match(ref.path)
+        if m:
+            out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        m = _SQLITE.match(ref.path)
+        if m:
+            dbs.setdefault((m.group(2), m.group(1)), {})["wal" if m.group(4) else "db"] = CaseFile(
+                ref.path, ref.sha256, m.group(3))
+    for (origin, kind), files in sorted(dbs.items()):
+        if kind == "fs" and (origin, "sqlite-backup") in dbs:
+            continue  # the consistent copy is read instead
+        if "db" in files:
+            out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
+    out.jsonl.sort(key=lambda f: f.path)
+    return out

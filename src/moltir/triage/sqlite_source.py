@@ -1,0 +1,119 @@
+"""Events of the SQLite transcripts (2026.8.2, 2026.9.6), streamed a row at a time.
+
+``transcript_events(session_id, seq, event_json TEXT, created_at, event_zstd BLOB, event_utf8_bytes,
+...)``: a row holds either ``event_json`` or a zstd-compressed ``event_zstd`` with the decoded size in
+``event_utf8_bytes`` (at most 4 MiB; schema of 2026.9.6's openclaw-agent.sqlite, read with ``.schema
+transcript_events`` in a harness home). 2026.9.6 compresses an event of 1 KiB or more
+(``MIN_COMPRESS_BYTES=1024`` in dist/worker/sqlite-store.worker.mjs, Node's ``zlib.zstdCompressSync``)
+when the blob plus its ``navigation_json`` (~1.2 KiB) saves a tenth: in a harness home a 9 KiB tool call
+and a 42 KiB read result were stored compressed, a 2 KiB tool call was not. Those rows are decoded with
+``compression.zstd`` (Python 3.14) or its backport ``backports.zstd``, bounded to the recorded size;
+when neither is importable, or a blob does not decode to its recorded size, the row becomes an
+``undecoded`` event that names it (counted in the summary), never silently dropped.
+``session_windows(session_id, session_key, channel)`` gives each session its key and channel when the
+table has those columns.
+
+The copy in the case is never opened in place (SQLite may write a ``-shm`` or replay the WAL): the
+database and its ``-wal`` are copied to a private temporary folder and opened there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from moltir.triage.events import Context, Event, Source, events_of
+from moltir.triage.sources import SqliteCopy
+
+MAX_EVENT: Final = 4194304  # event_utf8_bytes' bound in the schema
+
+
+def _zstd_decoder() -> Callable[[bytes, int], bytes] | None:
+    """A bounded zstd decoder (``compression.zstd`` or ``backports.zstd``), or None."""
+    for name in ("compression.zstd", "backports.zstd"):
+        try:
+            mod: Any = importlib.import_module(name)
+        except ImportError:
+            continue
+
+        def decode(blob: bytes, limit: int, mod: Any = mod) -> bytes:
+            return bytes(mod.ZstdDecompressor().decompress(blob, max_length=limit + 1))
+        return decode
+    return None
+
+
+def _decoded(blob: object, size: object, decode: Callable[[bytes, int], bytes] | None) -> tuple[str | None, str]:
+    """(event_json, "") from an event_zstd blob, or (None, why not)."""
+    if decode is None:
+        return None, "event_zstd (zstd-compressed) not decoded: install backports.zstd (or use Python 3.14+)"
+    if not isinstance(blob, bytes) or not isinstance(size, int) or not 0 < size <= MAX_EVENT:
+        return None, "event_zstd without a valid event_utf8_bytes"
+    try:
+        data = decode(blob, size)
+    except Exception as exc:  # a damaged blob: name the row, go on
+        return None, f"event_zstd does not decode ({type(exc).__name__})"
+    if len(data) != size:
+        return None, f"event_zstd decodes to {len(data)} bytes, not the recorded {size}"
+    try:
+        return data.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return None, "event_zstd is not UTF-8"
+
+
+def _sessions(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+    cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(session_windows)")}
+    if not {"session_id", "session_key"} <= cols:
+        return {}
+    channel = "channel" if "channel" in cols else "''"
+    rows = conn.execute(f"SELECT session_id, session_key, coalesce({channel}, '') FROM session_windows")  # noqa: S608
+    return {str(r[0]): (str(r[1] or ""), str(r[2] or "")) for r in rows}
+
+
+def sqlite_events(case_dir: Path, copy: SqliteCopy) -> Iterator[Event]:
+    """Every event of one copied agent database, ordered by (session_id, seq)."""
+    with tempfile.TemporaryDirectory(prefix="moltir-triage-") as tmp:
+        db = Path(tmp) / "openclaw-agent.sqlite"
+        shutil.copyfile(case_dir / copy.db.path, db)
+        if copy.wal is not None:
+            shutil.copyfile(case_dir / copy.wal.path, str(db) + "-wal")
+        conn = sqlite3.connect(db)
+        try:
+            yield from _rows(conn, copy)
+        finally:
+            conn.close()
+
+
+def _rows(conn: sqlite3.Connection, copy: SqliteCopy) -> Iterator[Event]:
+    cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(transcript_events)")}
+    if not {"session_id", "seq", "event_json"} <= cols:
+        return
+    sessions = _sessions(conn)
+    zstd = "event_zstd, event_utf8_bytes" if {"event_zstd", "event_utf8_bytes"} <= cols else "NULL, NULL"
+    rows = conn.execute(f"SELECT session_id, seq, event_json, {zstd} FROM transcript_events "  # noqa: S608
+                        "ORDER BY session_id, seq")
+    decode = _zstd_decoder()
+    for session_id, seq, event_json, blob, size in rows:
+        sid = str(session_id)
+        key, channel = sessions.get(sid, ("", ""))
+        ctx = Context(session_id=sid, agent_id=copy.db.agent_id, session_key=key, channel=channel)
+        source = Source(copy.db.path, copy.db.sha256, session_id=sid, seq=int(seq))
+        if event_json is None:
+            event_json, why = _decoded(blob, size, decode) if blob is not None else (None, "row has no event")
+        if event_json is None:
+            yield Event(kind="undecoded", time="", session_id=sid, source=source, agent_id=ctx.agent_id, text=why)
+            continue
+        record = None
+        with contextlib.suppress(ValueError):
+            record = json.loads(event_json)
+        if record is None:
+            yield Event(kind="undecoded", time="", session_id=sid, source=source, agent_id=ctx.agent_id,
+                        text="event_json is not JSON")
+            continue
+        yield from events_of(record, ctx, source)
