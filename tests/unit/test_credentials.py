@@ -336,30 +336,53 @@ def test_the_running_gateways_environment_is_listed(tmp_path: Path, monkeypatch:
 
 
 def test_a_zstd_transcript_archive_is_searched(tmp_path: Path, monkeypatch: Any) -> None:
-    """2026.9 cold transcripts (``sessions/cold/*.jsonl.zst``) go through ``zstd -dc``; without the
-    command each archive is named in the notes instead."""
-    import shutil
-    import subprocess
+    """2026.9 cold transcripts (``sessions/cold/*.jsonl.zst``) are decompressed as a stream; without a
+    zstd module each archive is named in the notes instead."""
+    from backports import zstd
 
+    from moltir import zstdio
     from moltir.evidence.exposure import Needle, scan_case
 
-    plain = tmp_path / "s.jsonl"
-    plain.write_text('{"a": 1}\n{"reply": "' + V["hooks"] + '"}\n')
-    if shutil.which("zstd") is None:  # no zstd on this machine: only the note can be checked
-        data = b"not really zstd"
-    else:
-        data = subprocess.run(["zstd", "-c", "-q", str(plain)], capture_output=True, check=True).stdout
+    data = zstd.compress(('{"a": 1}\n{"reply": "' + V["hooks"] + '"}\n').encode())
     case = tmp_path / "case"
     entry = _copy(case, "/s/agents/main/sessions/cold/s.jsonl.zst", "transcript", data)
     (case / "manifest.json").write_text(json.dumps({"files": [entry]}))
     scan = scan_case(case, [Needle("hooks.token", V["hooks"])])
-    if shutil.which("zstd") is None:
-        assert scan.notes and "zstd" in scan.notes[0] and not scan.hits
-    else:
-        assert scan.hits == {"hooks.token": [{"path": entry["source"], "case_path": entry["path"], "line": 2,
-                                              "how": "transcript line"}]}
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert "no zstd command" in scan_case(case, [Needle("hooks.token", V["hooks"])]).notes[0]
+    assert scan.hits == {"hooks.token": [{"path": entry["source"], "case_path": entry["path"], "line": 2,
+                                          "how": "transcript line"}]}
+    monkeypatch.setattr(zstdio, "_module", lambda: None)
+    scan = scan_case(case, [Needle("hooks.token", V["hooks"])])
+    assert "no zstd module" in scan.notes[0] and not scan.hits
+
+
+def test_a_compressed_transcript_events_row_is_searched(tmp_path: Path, monkeypatch: Any) -> None:
+    """2026.9.6 stores an event of 1 KiB or more zstd-compressed (``event_zstd`` + ``event_utf8_bytes``):
+    a big tool result, e.g. the agent reading the config, is exactly where a credential leaks."""
+    from backports import zstd
+
+    from moltir import zstdio
+    from moltir.evidence.exposure import Needle, scan_case
+
+    # the value at the end is made of pieces seen before it, so the compressed blob holds no copy of it
+    head, tail = V["hooks"][:12], V["hooks"][12:]
+    event = json.dumps({"type": "message", "content": head * 60 + "|" + tail * 60 + "|" + V["hooks"]}).encode()
+    db = tmp_path / "db.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE transcript_events (session_id TEXT, seq INTEGER, event_json TEXT, "
+                     "event_zstd BLOB, event_utf8_bytes INTEGER)")
+        conn.execute("INSERT INTO transcript_events VALUES ('s1', 3, NULL, ?, ?)", (zstd.compress(event), len(event)))
+        conn.execute("INSERT INTO transcript_events VALUES ('s1', 4, NULL, ?, ?)", (b"damaged", 99))
+        conn.commit()
+    case = tmp_path / "case"
+    entry = _copy(case, "/s/agents/main/agent/openclaw-agent.sqlite", "transcript", db.read_bytes())
+    (case / "manifest.json").write_text(json.dumps({"files": [entry]}))
+    assert V["hooks"].encode() not in db.read_bytes()   # no copy of the value in the file: only compressed
+    scan = scan_case(case, [Needle("hooks.token", V["hooks"])])
+    assert [h["row"] for h in scan.hits["hooks.token"]] == ["transcript_events session_id=s1 seq=3"]
+    assert any("seq=4" in n and "does not decode" in n for n in scan.notes), scan.notes
+    monkeypatch.setattr(zstdio, "_module", lambda: None)
+    scan = scan_case(case, [Needle("hooks.token", V["hooks"])])
+    assert not scan.hits and any("not decoded" in n for n in scan.notes)
 
 
 def test_a_token_file_that_is_a_fifo_or_a_device_is_not_read(tmp_path: Path) -> None:

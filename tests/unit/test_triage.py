@@ -326,7 +326,7 @@ def test_without_a_zstd_decoder_compressed_rows_are_named_not_dropped(
         case: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from moltir.triage import sqlite_source
 
-    monkeypatch.setattr(sqlite_source, "_zstd_decoder", lambda: None)
+    monkeypatch.setattr(sqlite_source.zstdio, "row_decoder", lambda: None)
     code, doc = _triage(str(case))
     assert code == 1 and doc["data"]["undecoded"] == 3
     assert "decode-to-shell" not in {f["rule"] for f in doc["data"]["findings"]}

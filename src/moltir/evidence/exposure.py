@@ -6,8 +6,9 @@ Read-only over the case: text files are read a line at a time from the case; a c
 (0700 folder, removed afterwards) because SQLite cannot apply a WAL to a read-only file. Values are
 held in memory only and matched as bytes (also in their JSON-escaped form); a hit records the source
 path, the line or row, and how it was found, never the value. ``.gz`` files are read decompressed,
-``.jsonl.zst`` archives (2026.9's cold transcripts) through the ``zstd`` command when there is one (else
-each is named in ``notes``: no zstd in Python's standard library). Values shorter than
+``.jsonl.zst`` archives (2026.9's cold transcripts) and the compressed ``event_zstd`` of large
+``transcript_events`` rows (a big tool result: an agent that read a config file) through
+:mod:`moltir.zstdio` (when no zstd module is importable, each is named in ``notes``). Values shorter than
 :data:`MIN_LEN` are not matched (too many false hits).
 """
 
@@ -17,13 +18,14 @@ import gzip
 import json
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, cast
+
+from moltir import zstdio
 
 MIN_LEN: Final = 8
 MAX_LINE: Final = 4 << 20
@@ -76,8 +78,8 @@ def scan_case(case_dir: Path, needles: Iterable[Needle]) -> Scan:
         source, rel = str(entry.get("source")), str(entry["path"])
         if source.endswith(("-wal", "-shm", "-journal")) and source.rsplit("-", 1)[0] in by_source:
             continue  # read with its database
-        if source.endswith(".zst") and shutil.which("zstd") is None:
-            scan.notes.append(f"not searched (a zstd archive, and no zstd command here): {source}")
+        if source.endswith(".zst") and not zstdio.available():
+            scan.notes.append(f"not searched (a zstd archive, and no zstd module here): {source}")
             continue
         scan.files += 1
         if _is_sqlite(case_dir / rel):
@@ -98,21 +100,14 @@ def _is_sqlite(path: Path) -> bool:
 
 @contextmanager
 def _open(path: Path) -> Iterator[IO[bytes]]:
-    """The file's bytes; ``.gz`` decompressed in process, ``.zst`` through ``zstd -dc`` (a pipe: nothing
-    decompressed is written anywhere)."""
+    """The file's bytes; ``.gz`` and ``.zst`` decompressed in process, as a stream (nothing decompressed
+    is written anywhere)."""
     if path.name.endswith(".gz"):
         with gzip.open(path, "rb") as fh:
             yield cast("IO[bytes]", fh)
     elif path.name.endswith(".zst"):
-        zstd = shutil.which("zstd") or "zstd"
-        with subprocess.Popen([zstd, "-dcq", "--", str(path)], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL) as proc:
-            assert proc.stdout is not None
-            try:
-                yield proc.stdout
-            finally:
-                proc.stdout.close()
-                proc.kill()
+        with zstdio.open_stream(path) as fh:
+            yield fh
     else:
         with path.open("rb") as fh:
             yield fh
@@ -180,14 +175,28 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
     cols = [d[0] for d in cursor.description][1:]
     source = str(entry.get("source"))
     todo = [(n, f) for n, f in todo if source not in n.skip and f"{source}#{name}" not in n.skip]
+    zstd_at = cols.index("event_zstd") if name == "transcript_events" and "event_zstd" in cols else None
+    decode = zstdio.row_decoder() if zstd_at is not None else None
     for row in cursor:
         cells = [c for c in row[1:] if isinstance(c, bytes)]
+        if zstd_at is not None and row[1 + zstd_at] is not None:
+            cells.append(_row_content(row, cols, zstd_at, decode, entry, scan))
         for needle, forms in todo:
             if any(form in cell for cell in cells for form in forms):
                 scan.add(needle.id, {"path": entry.get("source"), "case_path": entry["path"],
                                      "row": _row_name(name, row, cols),
                                      "how": "transcript_events row" if name == "transcript_events"
                                      else f"SQLite table {name} row"})
+
+
+def _row_content(row: tuple[Any, ...], cols: list[str], zstd_at: int, decode: Any, entry: Mapping[str, Any],
+                 scan: Scan) -> bytes:
+    """The decoded ``event_zstd`` of a transcript_events row (b"" and a note when it does not decode)."""
+    size = row[1 + cols.index("event_utf8_bytes")] if "event_utf8_bytes" in cols else None
+    data, why = zstdio.decode_row(row[1 + zstd_at], size, decode)
+    if data is None:
+        scan.notes.append(f"not searched: {entry['path']} {_row_name('transcript_events', row, cols)}: {why}")
+    return data or b""
 
 
 def _row_name(table: str, row: tuple[Any, ...], cols: list[str]) -> str:

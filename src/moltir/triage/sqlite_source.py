@@ -20,47 +20,23 @@ database and its ``-wal`` are copied to a private temporary folder and opened th
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
 
+from moltir import zstdio
 from moltir.triage.events import Context, Event, Source, events_of
 from moltir.triage.sources import SqliteCopy
-
-MAX_EVENT: Final = 4194304  # event_utf8_bytes' bound in the schema
-
-
-def _zstd_decoder() -> Callable[[bytes, int], bytes] | None:
-    """A bounded zstd decoder (``compression.zstd`` or ``backports.zstd``), or None."""
-    for name in ("compression.zstd", "backports.zstd"):
-        try:
-            mod: Any = importlib.import_module(name)
-        except ImportError:
-            continue
-
-        def decode(blob: bytes, limit: int, mod: Any = mod) -> bytes:
-            return bytes(mod.ZstdDecompressor().decompress(blob, max_length=limit + 1))
-        return decode
-    return None
 
 
 def _decoded(blob: object, size: object, decode: Callable[[bytes, int], bytes] | None) -> tuple[str | None, str]:
     """(event_json, "") from an event_zstd blob, or (None, why not)."""
-    if decode is None:
-        return None, "event_zstd (zstd-compressed) not decoded: install backports.zstd (or use Python 3.14+)"
-    if not isinstance(blob, bytes) or not isinstance(size, int) or not 0 < size <= MAX_EVENT:
-        return None, "event_zstd without a valid event_utf8_bytes"
-    try:
-        data = decode(blob, size)
-    except Exception as exc:  # a damaged blob: name the row, go on
-        return None, f"event_zstd does not decode ({type(exc).__name__})"
-    if len(data) != size:
-        return None, f"event_zstd decodes to {len(data)} bytes, not the recorded {size}"
+    data, why = zstdio.decode_row(blob, size, decode)
+    if data is None:
+        return None, why
     try:
         return data.decode("utf-8"), ""
     except UnicodeDecodeError:
@@ -98,7 +74,7 @@ def _rows(conn: sqlite3.Connection, copy: SqliteCopy) -> Iterator[Event]:
     zstd = "event_zstd, event_utf8_bytes" if {"event_zstd", "event_utf8_bytes"} <= cols else "NULL, NULL"
     rows = conn.execute(f"SELECT session_id, seq, event_json, {zstd} FROM transcript_events "  # noqa: S608
                         "ORDER BY session_id, seq")
-    decode = _zstd_decoder()
+    decode = zstdio.row_decoder()
     for session_id, seq, event_json, blob, size in rows:
         sid = str(session_id)
         key, channel = sessions.get(sid, ("", ""))
