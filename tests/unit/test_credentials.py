@@ -411,3 +411,21 @@ def test_a_malformed_config_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "openclaw.json:1" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in state.iterdir()) == ["openclaw.json"]  # nothing written
+
+
+def test_a_source_moltir_may_not_read_is_named_and_the_rest_is_listed(tmp_path: Path, monkeypatch: Any) -> None:
+    """A gateway once run as root leaves root-owned 0700 folders in the state dir: the inventory (and the
+    contain step that takes it) lists what it can and names what it could not read (seen on a fleet
+    host: contain --check crashed with an internal PermissionError)."""
+    from moltir.openclaw import credential_sqlite
+
+    def denied(*_a: Any, **_k: Any) -> list[Any]:
+        raise PermissionError(13, "Permission denied", "/state/agents/main/agent")
+
+    monkeypatch.setattr(credential_sqlite, "sqlite_credentials", denied)
+    state = _home(tmp_path)
+    code, out = _run("credentials", "--json", "--state-dir", str(state))
+    assert code == 0, out
+    data = moltir_json(out)
+    assert "channels.telegram.botToken" in {c["id"] for c in data["credentials"]}
+    assert any("SQLite stores" in n and "Permission denied" in n for n in data["notes"]), data["notes"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -263,25 +263,39 @@ def _whatsapp_session(creds: Path) -> Credential:
 
 
 def inventory(install: Install, notes: list[str] | None = None) -> list[Credential]:
-    """Every credential of the install, config first; what could not be read goes to ``notes``."""
+    """Every credential of the install, config first; what could not be read goes to ``notes``.
+
+    Each source is read on its own: a folder moltir may not enter (a gateway once run as root leaves
+    root-owned 0700 folders in the state dir) costs that source, named in ``notes``, not the inventory
+    -- and not a ``contain``, whose ``credentials`` step runs this."""
     from moltir.openclaw.credential_sqlite import sqlite_credentials
     from moltir.openclaw.unit_env import process_credentials, service_env_credentials, unit_credentials
 
+    notes = notes if notes is not None else []
     dotenv_path = install.state_dir / ".env"
     try:
         dotenv = read_env_file(dotenv_path) if _small_file(dotenv_path) else {}
     except MoltirError:
         dotenv = {}
     xdg = Path(install.env.get("XDG_CONFIG_HOME") or install.home / ".config") / "openclaw" / "gateway.env"
-    out = config_credentials(install, dotenv)
-    out += dotenv_credentials(dotenv_path, "dotenv")
+    sources: list[tuple[str, Callable[[], list[Credential]]]] = [
+        ("the config", lambda: config_credentials(install, dotenv)),
+        (str(dotenv_path), lambda: dotenv_credentials(dotenv_path, "dotenv")),
+    ]
     if os.path.realpath(xdg) != os.path.realpath(dotenv_path):
-        out += dotenv_credentials(xdg, "gateway-env")
-    out += state_credentials(install)
-    out += sqlite_credentials(install.state_dir, notes if notes is not None else [])
-    out += unit_credentials(install)
-    out += service_env_credentials(install)
-    out += process_credentials(install)
+        sources.append((str(xdg), lambda: dotenv_credentials(xdg, "gateway-env")))
+    sources += [("the state dir's files", lambda: state_credentials(install)),
+                ("the SQLite stores", lambda: sqlite_credentials(install.state_dir, notes)),
+                ("the service unit", lambda: unit_credentials(install)),
+                ("service-env/", lambda: service_env_credentials(install)),
+                ("the running gateway's environment", lambda: process_credentials(install))]
+    out: list[Credential] = []
+    for what, read in sources:
+        try:
+            out += read()
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            notes.append(f"not read, {what}: {exc.strerror or type(exc).__name__}{where}")
     return _resolve_store_refs(out)
 
 
