@@ -297,6 +297,25 @@ def test_the_gateway_token_the_case_rotated_is_not_a_next_step(tmp_path: Path) -
     assert next_steps(tmp_path / "evidence") is None  # no inventory: nothing to say
 
 
+def test_a_gateway_token_the_case_put_in_the_keyring_is_not_a_next_step(tmp_path: Path) -> None:
+    """The keyring route: the config then holds moltir's SecretRef, the inventory no value (so no
+    fingerprint); the rotate step's keyring entry names it (seen in make demo: 'rotate gateway.auth.token')."""
+    from moltir.commands.credentials import next_steps
+
+    (tmp_path / "evidence" / "credentials").mkdir(parents=True)
+    (tmp_path / "evidence" / "credentials" / "inventory.json").write_text(json.dumps({"credentials": [
+        {"id": "gateway.auth.token", "kind": "gateway_token", "provider": "openclaw", "storage": "secretref",
+         "ref": "exec:moltir:gateway-token:7b1bfe656e4a320f"},
+        {"id": "channels.telegram.botToken", "kind": "bot_token", "provider": "telegram"}]}))
+    records = [{"event": "token.generated", "new_fingerprint": "2f334240"},
+               {"event": "step.done", "action": "token.rotate", "step": "rotate-token",
+                "details": {"keyring_entry": "moltir/gateway-token:7b1bfe656e4a320f", "mode": "keyring-ref"}}]
+    (tmp_path / "journal.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    steps = next_steps(tmp_path)
+    assert steps is not None and steps["rotated_by_this_case"] == ["gateway.auth.token"]
+    assert [t["id"] for t in steps["to_rotate"]] == ["channels.telegram.botToken"]
+
+
 def test_a_value_across_a_long_line_cut_is_found(tmp_path: Path) -> None:
     import io
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from moltir.commands.credentials_case import case_credentials
 from moltir.evidence.exposure import Needle, scan_case
+from moltir.keystore.launcher import PROVIDER_ALIAS
 from moltir.openclaw import credentials as creds
 
 if TYPE_CHECKING:
@@ -132,7 +133,9 @@ def render(report: dict[str, Any]) -> str:
 
 
 def _rotated_here(case_dir: Path) -> set[str]:
-    """Journal fingerprints of the gateway tokens this case made (``token.generated``)."""
+    """The gateway tokens this case made: their journal fingerprints (``token.generated``) and, for a
+    token kept in the keyring, the SecretRef moltir wrote (``exec:moltir:<entry>``: the inventory holds
+    no value for it, so no fingerprint)."""
     found: set[str] = set()
     try:
         lines = (case_dir / "journal.jsonl").read_text(encoding="utf-8").splitlines()
@@ -145,6 +148,10 @@ def _rotated_here(case_dir: Path) -> set[str]:
             continue
         if isinstance(rec, dict) and rec.get("event") == "token.generated" and rec.get("new_fingerprint"):
             found.add(str(rec["new_fingerprint"]))
+        details = rec.get("details") if isinstance(rec, dict) and rec.get("action") == "token.rotate" else None
+        entry = details.get("keyring_entry") if isinstance(details, dict) else None
+        if rec.get("event") == "step.done" and isinstance(entry, str) and "/" in entry:
+            found.add(f"exec:{PROVIDER_ALIAS}:{entry.split('/', 1)[1]}")
     return found
 
 
@@ -155,7 +162,8 @@ def next_steps(case_dir: Path) -> dict[str, Any] | None:
     if not listed and not (case_dir / creds.CASE_INVENTORY).is_file():
         return None
     made = _rotated_here(case_dir)
-    todo = [r for r in listed if r.get("journal_fingerprint") not in made or r.get("kind") != "gateway_token"]
+    todo = [r for r in listed if r.get("kind") != "gateway_token"
+            or (r.get("journal_fingerprint") not in made and r.get("ref") not in made)]
     rotated = [str(r.get("id")) for r in listed if r not in todo]
     return {"file": creds.CASE_INVENTORY, "count": len(listed), "rotated_by_this_case": rotated,
             "to_rotate": [{"id": r.get("id"), "kind": r.get("kind"), "provider": r.get("provider"),
