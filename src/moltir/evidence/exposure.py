@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final, cast
 
 from moltir import zstdio
+from moltir.evidence.sqlite_copy import private_copy
 
 MIN_LEN: Final = 8
 MAX_LINE: Final = 4 << 20
@@ -150,19 +149,14 @@ def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan
 
 def _scan_sqlite(db: Path, wal: Path | None, entry: Mapping[str, Any], needles: list[Needle], scan: Scan) -> None:
     todo = [(n, n.forms()) for n in needles]
-    with tempfile.TemporaryDirectory(prefix="moltir-exposure-") as tmp:
-        work = Path(tmp) / "db.sqlite"
-        shutil.copyfile(db, work)
-        if wal is not None and wal.is_file():
-            shutil.copyfile(wal, Path(tmp) / "db.sqlite-wal")
-        try:
-            with closing(sqlite3.connect(work)) as conn:
-                conn.text_factory = bytes
-                tables = [r[0].decode() for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-                for name in tables:
-                    _scan_table(conn, name, entry, todo, scan)
-        except sqlite3.Error as exc:
-            scan.notes.append(f"could not read {entry['path']} as SQLite: {exc}")
+    try:
+        with private_copy(db, wal if wal is not None and wal.is_file() else None, prefix="moltir-exposure-") as conn:
+            conn.text_factory = bytes
+            tables = [r[0].decode() for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            for name in tables:
+                _scan_table(conn, name, entry, todo, scan)
+    except sqlite3.Error as exc:
+        scan.notes.append(f"could not read {entry['path']} as SQLite: {exc}")
 
 
 def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
@@ -176,11 +170,13 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
     source = str(entry.get("source"))
     todo = [(n, f) for n, f in todo if source not in n.skip and f"{source}#{name}" not in n.skip]
     zstd_at = cols.index("event_zstd") if name == "transcript_events" and "event_zstd" in cols else None
+    size_at = cols.index("event_utf8_bytes") if zstd_at is not None and "event_utf8_bytes" in cols else None
     decode = zstdio.row_decoder() if zstd_at is not None else None
     for row in cursor:
         cells = [c for c in row[1:] if isinstance(c, bytes)]
         if zstd_at is not None and row[1 + zstd_at] is not None:
-            cells.append(_row_content(row, cols, zstd_at, decode, entry, scan))
+            size = row[1 + size_at] if size_at is not None else None
+            cells.append(_row_content(row, cols, zstd_at, size, decode, entry, scan))
         for needle, forms in todo:
             if any(form in cell for cell in cells for form in forms):
                 scan.add(needle.id, {"path": entry.get("source"), "case_path": entry["path"],
@@ -189,10 +185,9 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
                                      else f"SQLite table {name} row"})
 
 
-def _row_content(row: tuple[Any, ...], cols: list[str], zstd_at: int, decode: Any, entry: Mapping[str, Any],
-                 scan: Scan) -> bytes:
+def _row_content(row: tuple[Any, ...], cols: list[str], zstd_at: int, size: object, decode: Any,
+                 entry: Mapping[str, Any], scan: Scan) -> bytes:
     """The decoded ``event_zstd`` of a transcript_events row (b"" and a note when it does not decode)."""
-    size = row[1 + cols.index("event_utf8_bytes")] if "event_utf8_bytes" in cols else None
     data, why = zstdio.decode_row(row[1 + zstd_at], size, decode)
     if data is None:
         scan.notes.append(f"not searched: {entry['path']} {_row_name('transcript_events', row, cols)}: {why}")

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from moltir import zstdio
+from moltir.evidence.sqlite_copy import private_copy
 from moltir.triage.events import Context, Event, Source, events_of
 from moltir.triage.sources import SqliteCopy
 
@@ -54,16 +53,9 @@ def _sessions(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
 
 def sqlite_events(case_dir: Path, copy: SqliteCopy) -> Iterator[Event]:
     """Every event of one copied agent database, ordered by (session_id, seq)."""
-    with tempfile.TemporaryDirectory(prefix="moltir-triage-") as tmp:
-        db = Path(tmp) / "openclaw-agent.sqlite"
-        shutil.copyfile(case_dir / copy.db.path, db)
-        if copy.wal is not None:
-            shutil.copyfile(case_dir / copy.wal.path, str(db) + "-wal")
-        conn = sqlite3.connect(db)
-        try:
-            yield from _rows(conn, copy)
-        finally:
-            conn.close()
+    wal = case_dir / copy.wal.path if copy.wal is not None else None
+    with private_copy(case_dir / copy.db.path, wal, prefix="moltir-triage-") as conn:
+        yield from _rows(conn, copy)
 
 
 def _rows(conn: sqlite3.Connection, copy: SqliteCopy) -> Iterator[Event]:
