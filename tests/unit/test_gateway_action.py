@@ -46,9 +46,11 @@ def reap() -> Iterator[list[int]]:
     for pid in pids:
         try:
             p = psutil.Process(pid)
-            for c in p.children(recursive=True):
-                c.kill()
+            p.suspend()   # a supervisor must not respawn a child between the kills below
+            children = p.children(recursive=True)
             p.kill()
+            for c in children:
+                c.kill()
         except psutil.Error:
             pass
 
