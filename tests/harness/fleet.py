@@ -201,7 +201,9 @@ class Fleet(HostSetup):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"moltir-fleet-{self.run_id}",
                             "-f", str(self.key)], check=True, capture_output=True, timeout=60)
             self.subnet = pick_subnet()
-            if not Path("/run/sshd").exists():   # sshd's privilege separation dir (Debian's unit creates it)
+            # sshd's privilege separation dir (Debian's unit creates it); a fleet of no hosts (a controller
+            # only) must not create it, or its teardown would remove it under another fleet's sshd
+            if self.count and not Path("/run/sshd").exists():
                 Path("/run/sshd").mkdir(mode=0o755)
                 self.created_run_sshd = True
             for i in range(self.count):
