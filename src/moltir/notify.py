@@ -118,14 +118,16 @@ def _apprise_target(url: str, scheme: str, fp: str) -> Target:
     try:
         apprise = importlib.import_module("apprise")
     except ImportError:
-        raise env_error(f"--notify {shown(_safe_form(url), 120)}: '{shown(scheme, 20)}://' is not built in and "
+        raise env_error(f"--notify {shown(scheme, 20)}://…: '{shown(scheme, 20)}://' is not built in and "
                         "needs Apprise, which is not installed",
                         "install it next to moltir ('pipx inject moltir apprise' or 'pip install apprise'), or "
                         "use an ntfy:// or https:// webhook URL") from None
     probe = apprise.Apprise()
     if not probe.add(url):
-        raise _bad(url, "Apprise does not accept this URL", "check it with 'apprise -vv -b test URL'")
-    return Target("apprise", url, _safe_form(url), fp)
+        raise usage_error(f"--notify {shown(scheme, 20)}://…: Apprise does not accept this URL",
+                          "check it with 'apprise -vv -b test URL'")
+    # an Apprise URL's "host" is often a credential itself (tgram://BOTTOKEN/CHAT, slack://TOKEN/...)
+    return Target("apprise", url, f"{scheme}://…", fp)
 
 
 def read_list(path: Path) -> list[str]:
