@@ -39,7 +39,7 @@ class Receiver:
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 -- http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.got.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(500 if self.path.startswith("/fail") else 200)
@@ -108,7 +108,8 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
         assert len(lines) == 1 and "carries this install's credential" in lines[0], refused.stderr
         assert TG_DEFAULT_TOKEN not in refused.stdout + refused.stderr
         assert home.config_path.read_bytes() == config_before and port_is_open(home.port)
-        assert not (home.root / "moltir-home" / "cases").exists() or not any((home.root / "moltir-home" / "cases").iterdir())
+        cases = home.root / "moltir-home" / "cases"
+        assert not cases.exists() or not any(cases.iterdir())
 
         contain = _moltir(env, home.root, "contain", "--yes", "--reason", "notify test", *notify)
         out = contain.stdout + contain.stderr
