@@ -332,3 +332,28 @@ def test_cli_bad_notify_url_is_one_line_and_changes_nothing(tmp_path: Path) -> N
         assert config.read_bytes() == before and not (tmp_path / "mh" / "cases").exists()
     got = _cli(tmp_path, "contain", "--all-profiles", "--yes", "--notify", "ntfy://ntfy.sh/x")
     assert got.returncode == 2 and "cannot be combined with --all-profiles" in got.stderr
+
+
+def test_scheduled_drill_keeps_its_urls_out_of_the_unit(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from moltir.cli import cli
+
+    state = tmp_path / "home" / ".openclaw"
+    state.mkdir(parents=True)
+    base = ["--state-dir", str(state), "drill", "schedule"]
+    runner = CliRunner()
+    bad = runner.invoke(cli, [*base, "install", "--no-activate", "--notify", "ntfy://ntfy.sh"])
+    assert bad.exit_code == EXIT_USAGE and "needs a host and a topic" in bad.output
+    drills = tmp_path / "moltir-home" / "drills"
+    assert not drills.exists() or not any(drills.iterdir())
+    url = "https://hooks.example.org/in?key=s3cr3t"
+    out = runner.invoke(cli, [*base, "install", "--print", "--notify", url, "--notify", url])
+    assert out.exit_code == 0, out.output
+    kept = next((tmp_path / "moltir-home" / "drills").glob("*.notify"))
+    assert kept.read_text() == url + "\n" and kept.stat().st_mode & 0o077 == 0
+    assert "s3cr3t" not in out.output and f"--notify @{kept}" in out.output
+    status = runner.invoke(cli, [*base, "status", "--json"])
+    assert json.loads(status.output)["data"]["notify"] == str(kept)
+    again = runner.invoke(cli, [*base, "install", "--print"])  # installed again without --notify: forgotten
+    assert again.exit_code == 0 and not kept.exists() and "--notify" not in again.output
