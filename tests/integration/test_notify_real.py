@@ -58,7 +58,7 @@ class Receiver:
         for p, headers, body in self.got:
             if p != path:
                 continue
-            if path == "/hook":
+            if path.startswith("/hook"):
                 out.append(json.loads(body)["event"])
             else:
                 out.append(headers["tags"].split(",")[1])
@@ -95,7 +95,8 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
     env = dict(home.env)
     old = home.token
     base = f"http://{LOOPBACK}:{receiver.port}"
-    notify = ["--notify", f"{base}/hook", "--notify", f"ntfy+http://{LOOPBACK}:{receiver.port}/incidents",
+    hook = "/hook?key=notify-url-secret-42"  # a webhook key: never in the journal, lock or output
+    notify = ["--notify", f"{base}{hook}", "--notify", f"ntfy+http://{LOOPBACK}:{receiver.port}/incidents",
               "--notify", f"{base}/fail"]
     gw = Gateway(home).start()
     try:
@@ -117,7 +118,7 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
         assert "Traceback" not in out
         assert "notification 'started' to http://127.0.0.1" in contain.stderr and "HTTP 500" in contain.stderr
         wait_until(lambda: not port_is_open(home.port), 30, what="gateway down after contain")
-        assert receiver.events("/hook") == ["started", "contained"]
+        assert receiver.events(hook) == ["started", "contained"]
         assert receiver.events("/incidents") == ["started", "contained"]
         assert [p for p, _, _ in receiver.got].count("/fail") == 2
         status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
@@ -125,7 +126,7 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
         raw = (case / "journal.jsonl").read_bytes().splitlines()
         records = [json.loads(line) for line in raw]
         done_at = max(i for i, r in enumerate(records) if r["event"] == "run.done")
-        contained = json.loads(next(b for p, _, b in receiver.got if p == "/hook" and b"contained" in b))
+        contained = json.loads(next(b for p, _, b in receiver.got if p == hook and b"contained" in b))
         assert contained["journal_head"] == line_hash(raw[done_at])  # the head right after the run
         assert contained["case_id"] == status["case"]["id"]
         failed = [r for r in records if r["event"] == "notify.failed"]
@@ -135,7 +136,7 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
 
         restore = _moltir(env, home.root, "restore", "--yes", *notify)
         assert restore.returncode == 0, restore.stdout + restore.stderr
-        assert receiver.events("/hook") == ["started", "contained", "started", "restored"]
+        assert receiver.events(hook) == ["started", "contained", "started", "restored"]
         assert receiver.events("/incidents") == ["started", "contained", "started", "restored"]
         new = _keyring_token(env, f"gateway-token:{discover(env=env).key}")
         assert new and new != old
@@ -145,7 +146,10 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
             blob = body.decode("utf-8", "replace") + json.dumps(headers)
             for secret in (old, new, TG_DEFAULT_TOKEN, TG_OPS_TOKEN, TG_ALERTS_TOKEN):
                 assert secret not in blob, f"a secret reached the receiver at {path}"
-        restored = json.loads(next(b for p, _, b in receiver.got if p == "/hook" and b"restored" in b))
+        texts = [out, restore.stdout + restore.stderr, (case / "journal.jsonl").read_text(),
+                 (case / "case.json").read_text()]
+        assert not any("notify-url-secret-42" in t for t in texts)
+        restored = json.loads(next(b for p, _, b in receiver.got if p == hook and b"restored" in b))
         assert set(restored) <= {"schema", "event", "title", "command", "case_id", "host", "install",
                                  "new_fingerprint", "old_fingerprint", "journal_head", "step", "exit_code"}
     finally:

@@ -357,3 +357,11 @@ def test_scheduled_drill_keeps_its_urls_out_of_the_unit(tmp_path: Path) -> None:
     assert json.loads(status.output)["data"]["notify"] == str(kept)
     again = runner.invoke(cli, [*base, "install", "--print"])  # installed again without --notify: forgotten
     assert again.exit_code == 0 and not kept.exists() and "--notify" not in again.output
+
+
+def test_the_recorded_command_line_masks_notify_urls() -> None:
+    from moltir.cli.run import command_line
+
+    got = command_line(["contain", "--yes", "--notify", "https://h.example/in?key=s3cr3t", "--notify=ntfy://n/t0p",
+                        "--notify", "@/etc/moltir/urls", "--reason", "x"])
+    assert got == "moltir contain --yes --notify <url> --notify=<url> --notify @/etc/moltir/urls --reason x"

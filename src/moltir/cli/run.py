@@ -23,6 +23,23 @@ def notify_option(fn: Any) -> Any:
                              "webhook, or an Apprise URL (repeatable; @FILE: URLs one a line).")(fn)
 
 
+def command_line(argv: Sequence[str]) -> str:
+    """The command line as the lock and the journal record it: a ``--notify`` URL (which may hold a key)
+    becomes ``<url>``; ``@FILE`` stays."""
+    out: list[str] = ["moltir"]
+    masked = False
+    for arg in argv:
+        if masked:
+            out.append(arg if arg.startswith("@") else "<url>")
+        elif arg.startswith("--notify="):
+            value = arg.split("=", 1)[1]
+            out.append(arg if value.startswith("@") else "--notify=<url>")
+        else:
+            out.append(arg)
+        masked = arg == "--notify" and not masked
+    return " ".join(out)
+
+
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
                  new_case: bool = False, extra: dict[str, Any] | None = None,
                  trigger: dict[str, Any] | None = None) -> None:
@@ -49,7 +66,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     for line in install.notes:
         note(line)
     req = runner.Request(kind, rb, options, case_dir=kw["case_dir"], new_case=new_case,
-                         command=" ".join(["moltir", *sys.argv[1:]]), notify=tuple(kw.get("notify") or ()),
+                         command=command_line(sys.argv[1:]), notify=tuple(kw.get("notify") or ()),
                          trigger=trigger)
     if kw["dry_run"]:
         result = runner.plan(install, req, note)
