@@ -82,7 +82,15 @@ def run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engin
     to refuse; ``note`` shows a warning; ``emit`` gets the progress events (and ``--notify`` the
     state changes, :mod:`moltir.commands.notifying`)."""
     notifier = notifying.Notifier(notifying.check_targets(install, req.notify), req.kind, install.key, note)
-    emit = notifier.wrap(emit)
+    try:
+        return _run(install, req, confirm=confirm, note=note, emit=notifier.wrap(emit), notifier=notifier)
+    except MoltirError as exc:  # a drill refused or stopped before its outcome (lock, keyring): a failed drill
+        notifier.refused(exc)
+        raise
+
+
+def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engine.Emit,
+         notifier: notifying.Notifier) -> engine.RunResult:
     # The lock comes first: what restore checks and which case a run resumes are only true while no
     # other moltir run changes them (a second run exits 4 naming the holder).
     with engine.install_lock(install, req.command or req.kind):
@@ -97,7 +105,6 @@ def run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engin
             if req.kind == "drill":  # a drill refused up front is history too (a scheduled one above all)
                 record_drill(install, engine.RunResult(req.runbook.name, "failed", exc.exit_code,
                                                        message=exc.one_line()))
-                notifier.refused(exc)
             raise
         confirm([f"moltir {req.kind} will act on {install.state_dir} ({install.product} "
                  f"{install.version or 'release unknown'}):",
