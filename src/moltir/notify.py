@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,19 +66,30 @@ class Message:
 
 
 def _bad(url: str, why: str, hint: str = "") -> Exception:
-    return usage_error(f"--notify {shown(_safe_form(url), 120)}: {why}",
+    return usage_error(f"--notify {shown(safe_form(url), 120)}: {why}",
                        hint or "use ntfy://HOST/TOPIC, an https:// webhook URL or an Apprise URL")
 
 
-def _safe_form(url: str) -> str:
-    """What may be shown of a URL the user gave: scheme and host, no credentials, path or query."""
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,31})://")
+BUILT_IN = ("http", "https", "ntfy", "ntfy+http", "ntfy+https")
+
+
+def safe_form(url: str) -> str:
+    """What may be shown of a URL the user gave: scheme and host (built-in schemes only: an Apprise URL's
+    host part is often a token), never credentials, path or query."""
+    m = _SCHEME.match(url)
+    if not m:
+        return "(no scheme)"
+    scheme = m.group(1).lower()
+    if scheme not in BUILT_IN:
+        return f"{scheme}://…"
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        return "(unreadable URL)"
-    return f"{parts.scheme}://{host}{port}" if parts.scheme else "(no scheme)"
+        return f"{scheme}://…"
+    return f"{scheme}://{host}{port}"
 
 
 def parse(url: str) -> Target:
@@ -89,20 +101,23 @@ def parse(url: str) -> Target:
         raise _bad(url, f"{len(text)} characters, at most {MAX_URL}")
     if any(ord(c) < 0x20 or ord(c) == 0x7F or c.isspace() for c in text):
         raise _bad(url, "the URL holds spaces or control characters")
+    m = _SCHEME.match(text)
+    if not m:
+        raise _bad(url, "not a URL (no scheme://)")
+    scheme = m.group(1).lower()
+    if scheme not in BUILT_IN:
+        return _apprise_target(text, scheme, fingerprint(text))
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 -- raises on a bad port
-    except ValueError as exc:
-        raise _bad(url, f"not a URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if not scheme or "://" not in text:
-        raise _bad(url, "not a URL (no scheme://)")
+    except ValueError:  # the exception's text may quote a part of the URL: not shown
+        raise _bad(url, "not a URL (the host or port cannot be read)") from None
     fp = fingerprint(text)
     if scheme in ("ntfy", "ntfy+http", "ntfy+https"):
         if not parts.hostname or not parts.path.strip("/"):
             raise _bad(url, "an ntfy URL needs a host and a topic", "for example ntfy://ntfy.sh/my-topic")
         real = ("http" if scheme == "ntfy+http" else "https") + text[len(scheme):]
-        return Target("ntfy", real, _safe_form(text), fp)
+        return Target("ntfy", real, safe_form(text), fp)
     if scheme in ("http", "https"):
         host = (parts.hostname or "").lower()
         if not host:
@@ -110,8 +125,8 @@ def parse(url: str) -> Target:
         is_ntfy = host == "ntfy.sh" or host.startswith("ntfy.")
         if is_ntfy and not parts.path.strip("/"):
             raise _bad(url, "an ntfy URL needs a topic", "for example https://ntfy.sh/my-topic")
-        return Target("ntfy" if is_ntfy else "webhook", text, _safe_form(text), fp)
-    return _apprise_target(text, scheme, fp)
+        return Target("ntfy" if is_ntfy else "webhook", text, safe_form(text), fp)
+    raise _bad(url, f"unsupported scheme {scheme}")
 
 
 def _apprise_target(url: str, scheme: str, fp: str) -> Target:
@@ -145,13 +160,18 @@ def read_list(path: Path) -> list[str]:
     return urls
 
 
-def targets(given: tuple[str, ...] | list[str]) -> list[Target]:
-    """Every ``--notify`` value (a URL, or ``@FILE`` of URLs) parsed; duplicates dropped."""
+def expand(given: Sequence[str]) -> list[str]:
+    """Every ``--notify`` value (a URL, or ``@FILE`` of URLs) as the list of URLs it names."""
     urls: list[str] = []
     for value in given:
         urls.extend(read_list(Path(value[1:]).expanduser()) if value.startswith("@") else [value])
+    return urls
+
+
+def targets(given: Sequence[str]) -> list[Target]:
+    """Every ``--notify`` value (a URL, or ``@FILE`` of URLs) parsed; duplicates dropped."""
     out: dict[str, Target] = {}
-    for url in urls:
+    for url in expand(given):
         target = parse(url)
         out.setdefault(target.url, target)
     if len(out) > MAX_TARGETS:

@@ -365,3 +365,22 @@ def test_the_recorded_command_line_masks_notify_urls() -> None:
     got = command_line(["contain", "--yes", "--notify", "https://h.example/in?key=s3cr3t", "--notify=ntfy://n/t0p",
                         "--notify", "@/etc/moltir/urls", "--reason", "x"])
     assert got == "moltir contain --yes --notify <url> --notify=<url> --notify @/etc/moltir/urls --reason x"
+
+
+def test_a_token_in_an_apprise_url_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tgram://BOTTOKEN/CHAT``: the bot token sits where a host would; no message may quote it (urlsplit's
+    own error does: 'Port could not be cast to integer value as ...')."""
+    token = "123456789:AAFakeTokenFakeTokenFake"
+    monkeypatch.setitem(sys.modules, "apprise", None)
+    with pytest.raises(MoltirError) as info:
+        notify.parse(f"tgram://{token}/555")
+    assert info.value.exit_code == EXIT_ENV and "AAFake" not in info.value.one_line()
+    with pytest.raises(MoltirError) as info:
+        notify.parse(f"https://{token}@h.example:x/")
+    assert info.value.exit_code == EXIT_USAGE and "AAFake" not in info.value.one_line()
+    # the channel's own token: refused as such (exit 2) before Apprise is even needed
+    monkeypatch.setattr(notifying, "_install_secrets", lambda install: ({"channels.telegram.botToken": token}, True))
+    with pytest.raises(MoltirError) as info:
+        notifying.check_targets(_Install(None), [f"tgram://{token}/555"])
+    assert info.value.exit_code == EXIT_USAGE and "channels.telegram.botToken" in info.value.message
+    assert "AAFake" not in info.value.one_line() and "tgram://…" in info.value.message

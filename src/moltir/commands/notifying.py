@@ -23,9 +23,9 @@ scheme, host and fingerprint); a delivered one is a ``notify.sent`` record.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,24 +53,25 @@ def _install_secrets(install: Any) -> tuple[dict[str, str], bool]:
 
 
 def check_targets(install: Any, given: Sequence[str]) -> list[notify.Target]:
-    """Parse every ``--notify`` value and refuse one through a channel contain disables or rotates."""
-    targets = notify.targets(list(given))
-    if not targets:
+    """Parse every ``--notify`` value and refuse one through a channel contain disables or rotates.
+    The credential check comes first: such a URL is refused (exit 2) even where it could not be parsed
+    or needs Apprise, and nothing of it is shown but its scheme and host."""
+    urls = notify.expand(list(given))
+    if not urls:
         return []
     secrets, readable = _install_secrets(install)
-    for target in targets:
-        which = notify.credential_in_url(target.url, secrets)
+    for url in urls:
+        which = notify.credential_in_url(url, secrets)
         if which:
-            raise usage_error(f"--notify {target.shown}: the URL carries this install's credential '{which}' "
-                              "(a channel contain disables or a secret it rotates), so the notification would "
-                              "go through what is being shut",
+            raise usage_error(f"--notify {notify.safe_form(url)}: the URL carries this install's credential "
+                              f"'{which}' (a channel contain disables or a secret it rotates), so the "
+                              "notification would go through what is being shut",
                               "notify through a channel outside the gateway: an ntfy topic, a webhook, e-mail")
-        parts = urllib.parse.urlsplit(target.url)
-        if not readable and (parts.hostname or "").lower() == "api.telegram.org" and parts.path.startswith("/bot"):
-            raise usage_error(f"--notify {target.shown}: a Telegram bot API URL, and this install's credentials "
-                              "could not be read to tell it from the configured channel's bot",
+        if not readable and re.match(r"(?i)^https?://api\.telegram\.org(:\d+)?/bot", url.strip()):
+            raise usage_error(f"--notify {notify.safe_form(url)}: a Telegram bot API URL, and this install's "
+                              "credentials could not be read to tell it from the configured channel's bot",
                               "notify through a channel outside the gateway: an ntfy topic, a webhook, e-mail")
-    return targets
+    return notify.targets(urls)
 
 
 @dataclass
