@@ -1,0 +1,64 @@
+"""``moltir rotate plan``: each credential of the inventory with how moltir would rotate it.
+
+Changes nothing. Fingerprints are under a key of this run only (like ``moltir credentials``). For each
+credential: the inventory record, then ``rotation``: ``by`` (``moltir rotate``, ``contain`` for the
+gateway token, or ``hand``), where the new value is validated, where it is stored, how the running
+gateway re-reads it, and who can revoke the old one (:mod:`moltir.openclaw.rotation_table`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from moltir.openclaw import credentials as creds
+from moltir.openclaw import rotation_table
+
+if TYPE_CHECKING:
+    from moltir.openclaw import Install
+
+
+def plan_report(install: Install) -> dict[str, Any]:
+    notes: list[str] = []
+    found = creds.inventory(install, notes)
+    config = install.read_config() if install.config_path.is_file() else {}
+    key = secrets.token_bytes(32)
+    out = []
+    for cred, rec in zip(found, creds.records(found, key), strict=True):
+        t = rotation_table.target(install, config, cred)
+        revoke = rec.get("revocation") or {}
+        if t is not None:
+            rotation: dict[str, Any] = {"by": "moltir rotate", "command": f"moltir rotate {cred.id}",
+                                        **t.describe()}
+        elif cred.kind == "gateway_token":
+            rotation = {"by": "contain", "command": "moltir contain", "how": rotation_table.by_hand(cred)}
+        else:
+            rotation = {"by": "hand", "command": None, "how": rotation_table.by_hand(cred)}
+        rotation["revoke_old"] = revoke
+        out.append({**rec, "rotation": rotation})
+    return {"install": str(install.state_dir), "config": str(install.config_path),
+            "release": install.version, "notes": notes,
+            "fingerprint_key": "per-run (random, not kept: fingerprints compare within this output only)",
+            "credentials": out}
+
+
+def render_plan(report: dict[str, Any]) -> str:
+    from moltir.text import shown
+
+    items = report.get("credentials") or []
+    lines = [f"{len(items)} credential(s) of {shown(report.get('install'), 300)} "
+             f"(openclaw {shown(report.get('release') or 'release unknown', 40)}); nothing changed:"]
+    lines += [f"note: {shown(n, 300)}" for n in report.get("notes") or []]
+    for rec in items:
+        rot = rec["rotation"]
+        lines.append(f"{shown(rec.get('id'), 200)}  [{shown(rec.get('kind'), 60)}, {shown(rec.get('provider'), 60)}]"
+                     f"  {shown(rec.get('fingerprint') or 'value not readable here', 80)}")
+        if rot["by"] == "moltir rotate":
+            lines.append(f"    rotate: {shown(rot['command'], 300)} (new value from a hidden prompt or --from-stdin)")
+            lines.append(f"    validate: {shown(rot['validate'], 300)}")
+            lines.append(f"    store: {shown(rot['store_where'], 300)}")
+            lines.append(f"    re-read: {shown(rot['reload'], 300)}")
+        else:
+            lines.append(f"    rotate: {shown(rot['how'], 400)}")
+        lines.append(f"    revoke the old one: {shown(rot['revoke_old'].get('how'), 300)}")
+    return "\n".join(lines)

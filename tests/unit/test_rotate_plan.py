@@ -1,0 +1,94 @@
+"""``moltir rotate plan``: every credential of a fixture home with how moltir would rotate it, no value
+in the output; the store follows the capability table (``telegram_token_secretref``, ``secret_refs``),
+whose new row is pinned against the docs of the packages the real-gateway tests install."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tests.harness.envelope import moltir_json
+from tests.unit.test_credentials import V, _home
+
+from moltir.cli import cli
+from moltir.openclaw import capabilities as capmod
+
+CACHE = Path(__file__).resolve().parents[2] / ".cache"
+
+
+def _plan(state: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["rotate", "plan", "--state-dir", str(state), *extra])
+    return result.exit_code, result.stdout
+
+
+def _set_release(state: Path, version: str) -> None:
+    cfg = state / "openclaw.json"
+    cfg.write_text(cfg.read_text().replace('lastTouchedVersion: "2026.9.6"', f'lastTouchedVersion: "{version}"'))
+
+
+@pytest.mark.parametrize(("version", "tg_store", "model_store"),
+                         [("2026.9.6", "keyring-ref", "keyring-ref"), ("2026.3.1", "plaintext", "keyring-ref"),
+                          ("2026.2.25", "plaintext", "plaintext")])
+def test_plan_says_how_each_credential_is_rotated(tmp_path: Path, version: str, tg_store: str,
+                                                  model_store: str) -> None:
+    state = _home(tmp_path)
+    _set_release(state, version)
+    code, out = _plan(state, "--json")
+    assert code == 0, out
+    for name, value in V.items():
+        assert value not in out, f"the {name} value leaked"
+    plan = {c["id"]: c for c in moltir_json(out)["credentials"]}
+    tg = plan["channels.telegram.accounts.ops.botToken"]["rotation"]
+    assert tg["by"] == "moltir rotate" and tg["store"] == tg_store
+    assert tg["validate"] == "Telegram getMe at https://api.telegram.org/bot<token>/getMe"
+    assert tg["revoke_old"]["by"] == "person" and "BotFather" in tg["revoke_old"]["how"]
+    model = plan["models.providers.openai.apiKey"]["rotation"]
+    assert model["store"] == model_store and model["validate"] == "GET models list at https://api.openai.com/v1/models"
+    dotenv = plan["dotenv.OPENAI_API_KEY"]["rotation"]
+    assert dotenv["store"] == "dotenv" and dotenv["reload"] == "restart the gateway the way it runs"
+    assert plan["gateway.auth.token"]["rotation"]["by"] == "contain"
+    assert plan["channels.discord.token"]["rotation"]["by"] == "hand"
+    assert "Developer Portal" in plan["channels.discord.token"]["rotation"]["how"]
+    assert plan["channels.slack.botToken"]["rotation"]["revoke_old"]["by"] == "api"
+
+
+def test_plan_follows_apiroot_and_proxy_and_prints_no_value(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    cfg = state / "openclaw.json"
+    cfg.write_text(cfg.read_text().replace("maxTokens: 5,", 'maxTokens: 5, apiRoot: "http://127.0.0.1:9/tg/", '
+                                                            'proxy: "http://127.0.0.1:8/",'))
+    code, text = _plan(state)
+    assert code == 0, text
+    for value in V.values():
+        assert value not in text
+    assert "Telegram getMe at http://127.0.0.1:9/tg/bot<token>/getMe through proxy http://127.0.0.1:8/" in text
+    assert "moltir rotate channels.telegram.botToken" in text
+
+
+def test_anything_but_plan_is_refused_with_exit_2(tmp_path: Path) -> None:
+    state = _home(tmp_path)
+    result = CliRunner().invoke(cli, ["rotate", "hooks.token", "--state-dir", str(state)])
+    assert result.exit_code == 2
+
+
+def _surface_lists_telegram(package: Path) -> bool:
+    docs = package / "docs"
+    text = ""
+    for name in ("reference/secretref-credential-surface.md", "gateway/secrets.md"):
+        if (docs / name).is_file():
+            text += (docs / name).read_text(encoding="utf-8")
+    return bool(re.search(r"channels\.telegram\.botToken", text))
+
+
+@pytest.mark.parametrize("version", ["2026.1.29", "2026.9.6"])
+def test_telegram_secretref_row_matches_the_installed_package(version: str) -> None:
+    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
+    if not package.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
+        pytest.skip(f"{package} not installed")
+    caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
+    assert caps.telegram_token_secretref is _surface_lists_telegram(package)
