@@ -45,6 +45,8 @@ def test_plan_says_how_each_credential_is_rotated(tmp_path: Path, version: str, 
     assert tg["by"] == "moltir rotate" and tg["store"] == tg_store
     assert tg["validate"] == "Telegram getMe at https://api.telegram.org/bot<token>/getMe"
     assert tg["revoke_old"]["by"] == "person" and "BotFather" in tg["revoke_old"]["how"]
+    # every account has its own token: no release resolves a SecretRef at the top-level botToken then
+    assert plan["channels.telegram.botToken"]["rotation"]["store"] == "plaintext"
     model = plan["models.providers.openai.apiKey"]["rotation"]
     assert model["store"] == model_store and model["validate"] == "GET models list at https://api.openai.com/v1/models"
     dotenv = plan["dotenv.OPENAI_API_KEY"]["rotation"]

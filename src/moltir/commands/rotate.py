@@ -62,3 +62,24 @@ def render_plan(report: dict[str, Any]) -> str:
             lines.append(f"    rotate: {shown(rot['how'], 400)}")
         lines.append(f"    revoke the old one: {shown(rot['revoke_old'].get('how'), 300)}")
     return "\n".join(lines)
+
+
+def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, command: str,
+                 note: Any, emit: Any) -> Any:
+    """``moltir rotate CREDENTIAL-ID``: one ``credential.rotate`` step in its own case (kind ``rotate``:
+    never the incident case ``status`` and ``restore`` act on). ``value`` reaches the action in memory
+    only (:data:`moltir.actions.credential_rotate.INBOX`), and is gone from it when this returns."""
+    from moltir.actions import credential_rotate
+    from moltir.commands import run as runner
+    from moltir.engine.runbook import Runbook, Step
+    from moltir.redaction import register
+
+    register(value)
+    rb = Runbook("rotate", f"rotate {cred_id}", (Step("rotate", "credential.rotate", {"credential": cred_id}),),
+                 "(moltir rotate)")
+    req = runner.Request("rotate", rb, options, new_case=True, command=command)
+    credential_rotate.INBOX[cred_id] = value
+    try:
+        return runner.run(install, req, confirm=lambda lines: None, note=note, emit=emit)
+    finally:
+        credential_rotate.INBOX.pop(cred_id, None)

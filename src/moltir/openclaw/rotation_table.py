@@ -45,6 +45,7 @@ TELEGRAM_API = "https://api.telegram.org"
 PUBLIC_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1",
                "openrouter": "https://openrouter.ai/api/v1"}
 _TG_RE = re.compile(r"^channels\.telegram\.(?:accounts\.([^.]+)\.)?botToken$")
+WATCH = "config file watch"
 _MODEL_RE = re.compile(r"^models\.providers\.([^.]+)\.apiKey$")
 
 
@@ -60,6 +61,7 @@ class Target:
     proxy: str | None  # Telegram: the HTTP(S) proxy the gateway uses
     provider: str
     reload: str  # the signal name, or "restart"
+    base: str = ""  # the apiRoot (Telegram) or baseUrl (model) the check uses
 
     def describe(self) -> dict[str, Any]:
         where = {"keyring-ref": "OS keyring; the config points at it (exec SecretRef, provider moltir)",
@@ -67,8 +69,9 @@ class Target:
                  "dotenv": "the 0600 .env (no references in a dotenv file); keyring copy as record"}[self.store]
         via = f" through proxy {self.proxy}" if self.proxy else ""
         what = "Telegram getMe" if self.family == "telegram" else "GET models list"
-        reload = (f"{self.reload} (in-process restart: re-reads the config, re-resolves SecretRefs)"
-                  if self.reload != "restart" else "restart the gateway the way it runs")
+        reload = ("restart the gateway the way it runs" if self.reload == "restart" else
+                  "the gateway's config file watcher applies the edit" if self.reload == WATCH else
+                  f"{self.reload} (in-process restart: re-reads the config, re-resolves SecretRefs)")
         return {"validate": f"{what} at {self.check_url}{via}", "store": self.store, "store_where": where,
                 "reload": reload}
 
@@ -109,16 +112,40 @@ def model_base(config: Mapping[str, Any], cred: Credential) -> str | None:
     return _str(_get(providers, cred.provider, "baseUrl")) or PUBLIC_BASE.get(cred.provider)
 
 
+def _top_token_resolved(config: Mapping[str, Any]) -> bool:
+    """Does the release resolve a SecretRef at the top-level ``channels.telegram.botToken``? 2026.9.6's
+    Telegram secret contract (dist/secret-contract-*.mjs, ``topLevelInheritedAccountActive``) resolves it
+    only when there are no accounts or an enabled account inherits it (has no botToken / tokenFile of its
+    own); yet the implicit default account still reads it, so a SecretRef there leaves that account
+    "unresolved SecretRef" at start (seen on the real gateway). Then the value goes into the 0600 config."""
+    accounts = _get(config, "channels", "telegram", "accounts")
+    if not isinstance(accounts, Mapping) or not accounts:
+        return True
+    return any(isinstance(a, Mapping) and a.get("enabled") is not False and not a.get("botToken")
+               and not a.get("tokenFile") for a in accounts.values())
+
+
+def _reload(config: Mapping[str, Any], store: str, sig: str) -> str:
+    """keyring-ref: the config text does not change once it holds the SecretRef, so only an in-process
+    restart re-resolves it. plaintext: the config file watcher (2026.1.29 dist/gateway/config-reload.js:
+    ``channels.<id>`` restarts that channel, ``models`` needs no action: the next turn reads the new config),
+    unless ``gateway.reload.mode`` is "off"."""
+    if store == "plaintext" and _get(config, "gateway", "reload", "mode") != "off":
+        return WATCH
+    return sig
+
+
 def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Target | None:
     """How moltir rotates ``cred``; None when ``moltir rotate`` does not handle it."""
     caps = install.caps
-    sig = caps.restart_signal(config)
+    sig = caps.restart_signal(config) or "restart"
     tg = _TG_RE.match(cred.id)
     if tg and cred.file == str(install.config_path):
         root, proxy = telegram_endpoint(config, tg.group(1))
-        store = "keyring-ref" if caps.telegram_token_secretref else "plaintext"
+        store = ("keyring-ref" if caps.telegram_token_secretref and (tg.group(1) or _top_token_resolved(config))
+                 else "plaintext")
         return Target(cred.id, "telegram", tuple(cred.id.split(".")), store, f"{root}/bot<token>/getMe", proxy,
-                      "telegram", sig or "restart")
+                      "telegram", _reload(config, store, sig), root)
     model = _MODEL_RE.match(cred.id)
     if model and cred.file == str(install.config_path):
         base = model_base(config, cred)
@@ -126,13 +153,13 @@ def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Tar
             return None
         store = "keyring-ref" if caps.secret_refs else "plaintext"
         return Target(cred.id, "model", tuple(cred.id.split(".")), store, f"{base.rstrip('/')}/models", None,
-                      cred.provider, sig or "restart")
+                      cred.provider, _reload(config, store, sig), base)
     if cred.id.startswith("dotenv.") and cred.kind == "api_key" and cred.provider in PUBLIC_BASE:
         base = model_base(config, cred)
         if base is None:
             return None
         return Target(cred.id, "model", (cred.key,), "dotenv", f"{base.rstrip('/')}/models", None, cred.provider,
-                      "restart")
+                      "restart", base)
     return None
 
 
