@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.harness.configs import TG_DEFAULT_TOKEN
+from tests.harness.configs import TG_OPS_TOKEN
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import wait_until
@@ -53,23 +53,23 @@ def _entry(home: OpenClawHome, cred: str) -> str:
 
 def _refusals_change_nothing(home: OpenClawHome, gw: Gateway, service: SecretService, env: dict[str, str]) -> None:
     before = home.config_path.read_bytes()
-    bad = f"123456789:AARefused{secrets.token_hex(12)}"
+    bad = f"223456789:AARefused{secrets.token_hex(12)}"
     home.telegram.refused_tokens.add(bad)
-    refused, _ = _rotate(env, "channels.telegram.botToken", bad, [gw.gateway_pid])
+    refused, _ = _rotate(env, "channels.telegram.accounts.ops.botToken", bad, [gw.gateway_pid])
     assert refused.returncode == 2, refused.stdout + refused.stderr
     lines = [ln for ln in refused.stderr.splitlines() if ln.strip()]
     assert len(lines) <= 2 and "refused" in lines[0] and "Traceback" not in refused.stderr, refused.stderr
     assert bad not in refused.stdout + refused.stderr
     service.lock()
     try:
-        locked, _ = _rotate(env, "channels.telegram.botToken", f"123456789:AALocked{secrets.token_hex(12)}",
-                            [gw.gateway_pid])
+        locked, _ = _rotate(env, "channels.telegram.accounts.ops.botToken",
+                            f"223456789:AALocked{secrets.token_hex(12)}", [gw.gateway_pid])
     finally:
         service.unlock()
     assert locked.returncode == 3, locked.stdout + locked.stderr
     assert "Traceback" not in locked.stderr
     assert home.config_path.read_bytes() == before
-    assert keyring_value(service, _entry(home, "channels.telegram.botToken")) is None
+    assert keyring_value(service, _entry(home, "channels.telegram.accounts.ops.botToken")) is None
 
 
 def _getupdates_only_with(home: OpenClawHome, gw: Gateway, new: str, old: str) -> None:
@@ -94,12 +94,14 @@ def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret
     env = dict(home.env)
     _refusals_change_nothing(home, gw, secret_service, env)
 
-    new_tg = f"123456789:AARotated{secrets.token_hex(14)}"
-    run, seen = _rotate(env, "channels.telegram.botToken", new_tg, [gw.gateway_pid])
+    # an account's token: both releases poll with it (2026.1.29 starts no default account next to accounts)
+    cred = "channels.telegram.accounts.ops.botToken"
+    new_tg = f"{TG_OPS_TOKEN.split(':')[0]}:AARotated{secrets.token_hex(14)}"
+    run, seen = _rotate(env, cred, new_tg, [gw.gateway_pid])
     assert run.returncode == 0, run.stdout + run.stderr
-    assert TG_DEFAULT_TOKEN not in home.config_path.read_text()
-    assert keyring_value(secret_service, _entry(home, "channels.telegram.botToken")) == new_tg
-    _getupdates_only_with(home, gw, new_tg, TG_DEFAULT_TOKEN)
+    assert TG_OPS_TOKEN not in home.config_path.read_text()
+    assert keyring_value(secret_service, _entry(home, cred)) == new_tg
+    _getupdates_only_with(home, gw, new_tg, TG_OPS_TOKEN)
     assert gw.token_status(home.token) == 400  # the gateway answers on its own token as before
 
     new_key = f"sk-rotated-{secrets.token_hex(16)}"
@@ -112,7 +114,7 @@ def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret
     after = home.llm.keys_seen()[mark:]
     assert after and set(after) == {new_key}, "the next agent turn did not use (only) the new key"
     assert gw.token_status(home.token) == 400
-    assert_no_leak([new_tg, new_key, TG_DEFAULT_TOKEN, OLD_MODEL_KEY], outputs=[run.stdout, run.stderr, run2.stdout,
+    assert_no_leak([new_tg, new_key, TG_OPS_TOKEN, OLD_MODEL_KEY], outputs=[run.stdout, run.stderr, run2.stdout,
                    run2.stderr], argvs=seen | seen2, env=env)
 
 
