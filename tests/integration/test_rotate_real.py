@@ -25,7 +25,9 @@ from tests.harness.secret_service import SecretService
 from tests.harness.transcripts import run_agent_turn
 from tests.integration.test_token_real import ArgvScanner, assert_no_leak, keyring_gateway, keyring_value
 
+from moltir.commands import rotations
 from moltir.openclaw import discover
+from moltir.redaction import fingerprint
 
 __all__ = ["keyring_gateway"]  # the fixture, used by name
 OLD_MODEL_KEY = "sk-fake-not-a-secret"
@@ -114,6 +116,9 @@ def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret
     after = home.llm.keys_seen()[mark:]
     assert after and set(after) == {new_key}, "the next agent turn did not use (only) the new key"
     assert gw.token_status(home.token) == 400
+    done = rotations.load(str(home.state_dir), env)
+    assert done[cred]["state"] == rotations.PENDING  # BotFather /revoke is a person's step
+    assert done["models.providers.fake.apiKey"]["new_fingerprint"] == fingerprint(new_key)
     assert_no_leak([new_tg, new_key, TG_OPS_TOKEN, OLD_MODEL_KEY], outputs=[run.stdout, run.stderr, run2.stdout,
                    run2.stderr], argvs=seen | seen2, env=env)
 

@@ -94,3 +94,29 @@ def test_telegram_secretref_row_matches_the_installed_package(version: str) -> N
         pytest.skip(f"{package} not installed")
     caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
     assert caps.telegram_token_secretref is _surface_lists_telegram(package)
+
+
+def test_status_shows_each_credential_rotated_pending_or_not(tmp_path: Path) -> None:
+    from moltir.commands import rotations
+    from moltir.redaction import fingerprint
+
+    state = _home(tmp_path)
+    rb = tmp_path / "rb.json5"
+    rb.write_text('{ name: "contain", steps: [ { id: "credentials", action: "credentials.inventory" } ] }')
+    case = tmp_path / "case"
+    code = CliRunner().invoke(cli, ["contain", "--runbook", str(rb), "--case-dir", str(case), "--yes",
+                                    "--state-dir", str(state)]).exit_code
+    assert code == 0
+    rotations.record(str(state), "channels.telegram.accounts.ops.botToken", "telegram", fingerprint("x" * 20), "c1")
+    rotations.record(str(state), "models.providers.openai.apiKey", "openai", fingerprint("y" * 20), "c2")
+    result = CliRunner().invoke(cli, ["status", "--json", "--case-dir", str(case), "--state-dir", str(state)])
+    steps = moltir_json(result.stdout)["credentials"]
+    todo = {t["id"]: t["state"] for t in steps["to_rotate"]}
+    assert todo["channels.telegram.accounts.ops.botToken"] == "pending a person"  # BotFather /revoke
+    assert "models.providers.openai.apiKey" not in todo
+    assert steps["rotated_by_moltir_rotate"] == ["models.providers.openai.apiKey"]
+    assert todo["hooks.token"] == "not rotated"
+    text = CliRunner().invoke(cli, ["status", "--case-dir", str(case), "--state-dir", str(state)]).stdout
+    assert "channels.telegram.accounts.ops.botToken" in text and "pending a person" in text
+    for value in V.values():
+        assert value not in text + result.stdout

@@ -80,6 +80,14 @@ def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, co
     req = runner.Request("rotate", rb, options, new_case=True, command=command)
     credential_rotate.INBOX[cred_id] = value
     try:
-        return runner.run(install, req, confirm=lambda lines: None, note=note, emit=emit)
+        result = runner.run(install, req, confirm=lambda lines: None, note=note, emit=emit)
     finally:
         credential_rotate.INBOX.pop(cred_id, None)
+    if result.exit_code == 0 and result.status == "ok":
+        from moltir.commands import rotations
+        from moltir.redaction import fingerprint
+
+        provider = next((c.provider for c in creds.inventory(install) if c.id == cred_id), "unknown")
+        rotations.record(str(install.state_dir), cred_id, provider, fingerprint(value), result.case_dir,
+                         install.env)
+    return result
