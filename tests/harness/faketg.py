@@ -32,6 +32,7 @@ class FakeTelegram(LoopbackServer):
         self.calls: list[tuple[str, str]] = []           # (bot id, method)
         self.token_calls: list[tuple[str, str]] = []     # (the whole bot token, method), in order
         self.refused_tokens: set[str] = set()            # answered 401 Unauthorized (a revoked token)
+        self.webhooks: dict[str, str] = {}               # bot id -> webhook URL getWebhookInfo reports
         self.refused: list[str] = []                     # CONNECT targets we refused
         self.tunnels = 0                                 # CONNECTs to api.telegram.org served
         self._updates: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -127,7 +128,9 @@ class _BotApiHandler(JsonHandler):
                 self.server.stopping.wait(hold)
                 result = self.server.take_updates(bot_id)
         elif method == "getWebhookInfo":
-            result = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+            with self.server.lock:
+                url = self.server.webhooks.get(bot_id, "")
+            result = {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
         elif method in ("getMyCommands", "getMyDescription"):
             result = [] if method == "getMyCommands" else {"description": ""}
         elif method == "getChat":

@@ -98,9 +98,12 @@ def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret
 
     # an account's token: both releases poll with it (2026.1.29 starts no default account next to accounts)
     cred = "channels.telegram.accounts.ops.botToken"
-    new_tg = f"{TG_OPS_TOKEN.split(':')[0]}:AARotated{secrets.token_hex(14)}"
+    bot_id = TG_OPS_TOKEN.split(":")[0]
+    new_tg = f"{bot_id}:AARotated{secrets.token_hex(14)}"
+    home.telegram.webhooks[bot_id] = "https://attacker.invalid/hook"  # set by whoever held the old token
     run, seen = _rotate(env, cred, new_tg, [gw.gateway_pid])
     assert run.returncode == 0, run.stdout + run.stderr
+    assert "webhook nobody configured" in run.stdout + run.stderr and "attacker.invalid" in run.stdout + run.stderr
     assert TG_OPS_TOKEN not in home.config_path.read_text()
     assert keyring_value(secret_service, _entry(home, cred)) == new_tg
     _getupdates_only_with(home, gw, new_tg, TG_OPS_TOKEN)

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 GOOD, REFUSED, UNREACHABLE = "good", "refused", "unreachable"
 TIMEOUT_S = 15.0
@@ -62,6 +63,31 @@ def _get(url: str, headers: Mapping[str, str], env: Mapping[str, str], proxy: st
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check(UNREACHABLE, f"{shown}: {type(reason).__name__}: {str(reason)[:200]}")
+
+
+def _fetch_json(url: str, env: Mapping[str, str], proxy: str | None) -> Any:
+    """GET ``url`` and parse the JSON body; None on any failure (a check that cannot run says nothing)."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=_context(env)),
+                                                  urllib.request.ProxyHandler({"http": proxy, "https": proxy}
+                                                                              if proxy else {})]
+    req = urllib.request.Request(url, method="GET")  # noqa: S310 (scheme checked above)
+    try:
+        with urllib.request.build_opener(*handlers).open(req, timeout=TIMEOUT_S) as resp:
+            return json.loads(resp.read(1 << 20) or b"null")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def telegram_webhook(api_root: str, token: str, env: Mapping[str, str], proxy: str | None = None) -> str | None:
+    """The webhook URL Telegram has for the bot (``getWebhookInfo``), "" for none, None when unknown.
+    Anyone who held the token could have set one: the bot's updates then go there (and long polling
+    stops working)."""
+    data = _fetch_json(f"{api_root.rstrip('/')}/bot{token}/getWebhookInfo", env, proxy)
+    result = data.get("result") if isinstance(data, dict) and data.get("ok") is True else None
+    url = result.get("url") if isinstance(result, dict) else None
+    return url if isinstance(url, str) else None
 
 
 def _ok_body(body: bytes) -> bool:

@@ -118,10 +118,11 @@ class RotateCredential(Action):
         how = reapply(ctx, t, gateways, gw_token, port, float(ctx.params.get("timeout_s", 60)))
         ctx.event("credential.applied", credential=cid, how=how)
         ctx.shared[f"credential_old:{cid}"] = cred.value
+        warnings = _webhook_finding(ctx, t, new, config)
         return StepResult("done", f"{cid} rotated ({old_fp or 'unreadable'} -> {new_fp}); {how}",
                           {"credential": cid, "store": t.store, "keyring_entry": f"{keystore.SERVICE}/{entry}",
                            "new_fingerprint": new_fp, "old_fingerprint": old_fp, "applied": how, "file": cred.file,
-                           "validated": t.describe()["validate"]})
+                           "validated": t.describe()["validate"]}, tuple(warnings))
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         install = ctx.install
@@ -138,3 +139,30 @@ class RotateCredential(Action):
         held = [c.id for c in found if isinstance(old, str) and old and c.value == old and c.file == file]
         if held:
             raise verify_error(f"the old value is still in {file} at {', '.join(held)}", "replace it there too")
+
+
+def _webhook_finding(ctx: StepContext, t: rotation_table.Target, new: str, config: Mapping[str, Any]) -> list[str]:
+    """Telegram: a webhook URL the bot has at Telegram that the config does not set is a finding (whoever
+    held the old token could set one and receive the bot's updates; it survives the token change)."""
+    if t.family != "telegram":
+        return []
+    url = provider_check.telegram_webhook(t.base, new, ctx.install.env, t.proxy)
+    configured = {v for v in _webhook_urls(config) if v}
+    ctx.event("credential.webhook", credential=t.cred_id, webhook_set=bool(url), configured=bool(configured))
+    if url is None:
+        return ["could not read the bot's webhook (getWebhookInfo): check it by hand"]
+    if url and url not in configured:
+        from moltir.text import shown
+
+        return [f"FINDING: Telegram has a webhook nobody configured for this bot: {shown(url, 300)} (whoever held "
+                "the old token may receive its updates); remove it with deleteWebhook once you have checked it"]
+    return []
+
+
+def _webhook_urls(config: Mapping[str, Any]) -> list[str]:
+    tg = config.get("channels", {}).get("telegram") if isinstance(config.get("channels"), Mapping) else None
+    if not isinstance(tg, Mapping):
+        return []
+    accounts = tg.get("accounts")
+    nodes = [tg, *(accounts.values() if isinstance(accounts, Mapping) else ())]
+    return [str(x.get("webhookUrl")) for x in nodes if isinstance(x, Mapping) and x.get("webhookUrl")]
