@@ -120,3 +120,29 @@ def test_status_shows_each_credential_rotated_pending_or_not(tmp_path: Path) -> 
     assert "channels.telegram.accounts.ops.botToken" in text and "pending a person" in text
     for value in V.values():
         assert value not in text + result.stdout
+
+
+def test_the_old_telegram_token_is_polled_until_refused() -> None:
+    """``--revoke-old``: getMe with the old token until the issuer refuses it (here: after two answers), on
+    a real HTTP server (the harness's fake Bot API); ``--no-wait`` asks once."""
+    from tests.harness.faketg import FakeTelegram
+
+    from moltir.commands import revoke_wait
+
+    old = "555555:AAOldTokenOldTokenOldToken"
+    with FakeTelegram() as tg:
+        check = revoke_wait.telegram_check(tg.url, old, {}, None)
+        once = revoke_wait.old_refused(check, wait=False, timeout_s=30)
+        assert not once.refused and "still accepted" in once.detail and old not in once.detail
+
+        def refuse_on_third() -> object:
+            if len(tg.tokens_for("getMe")) >= 2:
+                tg.refused_tokens.add(old)
+            return check()
+
+        rev = revoke_wait.old_refused(refuse_on_third, wait=True, timeout_s=30, poll_s=0.01)  # type: ignore[arg-type]
+        assert rev.refused and "401" in rev.detail
+        assert tg.tokens_for("getMe").count(old) == 3
+        late = revoke_wait.old_refused(revoke_wait.telegram_check(tg.url, "1:never", {}, None), wait=True,
+                                       timeout_s=0.05, poll_s=0.01)
+        assert not late.refused

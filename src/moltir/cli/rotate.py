@@ -37,13 +37,18 @@ def _new_value(from_stdin: bool) -> str:
 @click.command(epilog=EXIT_HELP)
 @click.argument("what", metavar="plan|CREDENTIAL-ID")
 @click.option("--from-stdin", is_flag=True, help="Read the new value from stdin (else a hidden prompt).")
+@click.option("--revoke-old", is_flag=True, help="After the rotation: revoke the old value where moltir can, "
+              "else print the steps and wait until the issuer refuses it (Telegram: getMe -> 401).")
+@click.option("--no-wait", is_flag=True, help="With --revoke-old: check the old value once, do not wait.")
+@click.option("--wait-timeout", type=click.FloatRange(1, 86400), default=600.0, show_default=True,
+              help="With --revoke-old: how long to wait for the old value to be refused (seconds).")
 @click.option("--allow-insecure-keyring", is_flag=True, help="Accept a plaintext/null keyring backend.")
 @json_option
 @install_options
 @click.pass_context
 @handle_errors
-def rotate(ctx: click.Context, /, what: str, from_stdin: bool, allow_insecure_keyring: bool, as_json: bool,
-           **kw: Any) -> None:
+def rotate(ctx: click.Context, /, what: str, from_stdin: bool, revoke_old: bool, no_wait: bool,
+           wait_timeout: float, allow_insecure_keyring: bool, as_json: bool, **kw: Any) -> None:
     """Rotate a credential: 'moltir rotate plan' says how each one would be rotated;
     'moltir rotate ID' validates a new value at the issuer, stores it, makes the gateway re-read it.
     """
@@ -62,10 +67,14 @@ def rotate(ctx: click.Context, /, what: str, from_stdin: bool, allow_insecure_ke
             return
         click.echo(cmd.render_plan(report))
         return
-    _rotate_one(install, what, from_stdin, allow_insecure_keyring, as_json)
+    if no_wait and not revoke_old:
+        raise usage_error("--no-wait goes with --revoke-old", "add --revoke-old or drop --no-wait; nothing changed")
+    _rotate_one(install, what, from_stdin, allow_insecure_keyring, as_json,
+                {"revoke_old": revoke_old, "wait": not no_wait, "wait_timeout_s": wait_timeout})
 
 
-def _rotate_one(install: Any, cred_id: str, from_stdin: bool, allow_insecure: bool, as_json: bool) -> None:
+def _rotate_one(install: Any, cred_id: str, from_stdin: bool, allow_insecure: bool, as_json: bool,
+                revoke: dict[str, Any]) -> None:
     from moltir import engine, log
     from moltir.actions.base import RunOptions
     from moltir.cli.render import render_run
@@ -82,7 +91,7 @@ def _rotate_one(install: Any, cred_id: str, from_stdin: bool, allow_insecure: bo
         click.echo(f"warning: {shown(text, 2000)}", err=True)
 
     result = cmd.run_rotation(install, cred_id, value, RunOptions(allow_insecure_keyring=allow_insecure),
-                              command=f"moltir rotate {cred_id}", note=note, emit=log.emit)
+                              command=f"moltir rotate {cred_id}", note=note, emit=log.emit, **revoke)
     render_run(result, as_json)
     if result.exit_code:
         sys.exit(result.exit_code)

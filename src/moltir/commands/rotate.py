@@ -65,16 +65,19 @@ def render_plan(report: dict[str, Any]) -> str:
 
 
 def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, command: str,
-                 note: Any, emit: Any) -> Any:
+                 note: Any, emit: Any, revoke_old: bool = False, wait: bool = True,
+                 wait_timeout_s: float = 600.0) -> Any:
     """``moltir rotate CREDENTIAL-ID``: one ``credential.rotate`` step in its own case (kind ``rotate``:
     never the incident case ``status`` and ``restore`` act on). ``value`` reaches the action in memory
-    only (:data:`moltir.actions.credential_rotate.INBOX`), and is gone from it when this returns."""
+    only (:data:`moltir.actions.credential_rotate.INBOX`), and is gone from it when this returns. Then
+    (:mod:`moltir.commands.revoke_wait`) the old value is checked at the issuer where it can tell."""
     from moltir.actions import credential_rotate
     from moltir.commands import run as runner
     from moltir.engine.runbook import Runbook, Step
     from moltir.redaction import register
 
     register(value)
+    before = next((c for c in creds.inventory(install) if c.id == cred_id), None)
     rb = Runbook("rotate", f"rotate {cred_id}", (Step("rotate", "credential.rotate", {"credential": cred_id}),),
                  "(moltir rotate)")
     req = runner.Request("rotate", rb, options, new_case=True, command=command)
@@ -83,11 +86,33 @@ def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, co
         result = runner.run(install, req, confirm=lambda lines: None, note=note, emit=emit)
     finally:
         credential_rotate.INBOX.pop(cred_id, None)
-    if result.exit_code == 0 and result.status == "ok":
-        from moltir.commands import rotations
-        from moltir.redaction import fingerprint
-
-        provider = next((c.provider for c in creds.inventory(install) if c.id == cred_id), "unknown")
-        rotations.record(str(install.state_dir), cred_id, provider, fingerprint(value), result.case_dir,
-                         install.env)
+    if result.exit_code == 0 and result.status == "ok" and before is not None:
+        _after_rotation(install, before, value, result.case_dir, note, revoke_old, wait, wait_timeout_s)
     return result
+
+
+def _after_rotation(install: Install, before: Any, value: str, case_dir: str, note: Any, revoke_old: bool,
+                    wait: bool, wait_timeout_s: float) -> None:
+    """Record the rotation; where the issuer can tell (Telegram getMe), check the old value: refused proves
+    the revocation (state "rotated and proved"), else it stays "pending a person"."""
+    from moltir.commands import revoke_wait, rotations
+    from moltir.openclaw import credential_table
+    from moltir.redaction import fingerprint
+
+    rotations.record(str(install.state_dir), before.id, before.provider, fingerprint(value), case_dir, install.env)
+    config = install.read_config() if install.config_path.is_file() else {}
+    t = rotation_table.target(install, config, before) if before.value else None
+    if t is None or t.family != "telegram":
+        if revoke_old:
+            how = credential_table.revocation(before.provider)["how"]
+            note(f"--revoke-old: moltir does not call {before.provider}'s revocation API yet; "
+                 f"revoke the old one: {how}")
+        return
+    if revoke_old:
+        for line in revoke_wait.TELEGRAM_STEPS:
+            note(line)
+    rev = revoke_wait.old_refused(revoke_wait.telegram_check(t.base, before.value, install.env, t.proxy),
+                                  wait=revoke_old and wait, timeout_s=wait_timeout_s)
+    if rev.refused:
+        rotations.mark(str(install.state_dir), before.id, rotations.ROTATED, install.env)
+    note(rev.detail if rev.refused else f"{rev.detail}: {before.id} stays 'pending a person' until it is refused")

@@ -56,5 +56,19 @@ def record(state_dir: str, cred_id: str, provider: str, new_fingerprint: str, ca
     write_json(path, data)
 
 
+def mark(state_dir: str, cred_id: str, state: str, env: Any = None) -> None:
+    """Set the state of a recorded rotation (the old value was proved refused: rotated and proved)."""
+    path = _ledger(env)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    entry = data.get(state_dir, {}).get(cred_id) if isinstance(data, dict) else None
+    if isinstance(entry, dict):
+        entry["state"] = state
+        entry["old_refused_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_json(path, data)
+
+
 def state_of(rotations: dict[str, dict[str, Any]], cred_id: str) -> str:
     return str((rotations.get(cred_id) or {}).get("state") or NOT_ROTATED)
