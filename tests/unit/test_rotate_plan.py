@@ -146,3 +146,21 @@ def test_the_old_telegram_token_is_polled_until_refused() -> None:
         late = revoke_wait.old_refused(revoke_wait.telegram_check(tg.url, "1:never", {}, None), wait=True,
                                        timeout_s=0.05, poll_s=0.01)
         assert not late.refused
+
+
+def test_a_dotenv_key_is_replaced_in_place_and_the_old_bytes_go_to_the_case(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from moltir.actions.credential_rotate.writes import DOTENV_PREIMAGE, write_dotenv
+    from moltir.engine.case import Case
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("# keys\nexport OPENAI_API_KEY=sk-old-0000000000\nLOG_LEVEL=debug\nOPENAI_API_KEY_2=keep\n")
+    env_file.chmod(0o644)
+    case = Case(tmp_path / "case")
+    (tmp_path / "case").mkdir(mode=0o700)
+    write_dotenv(SimpleNamespace(case=case), env_file, "OPENAI_API_KEY", "sk-new-1111111111")  # type: ignore[arg-type]
+    assert env_file.read_text() == ("# keys\nexport OPENAI_API_KEY=sk-new-1111111111\nLOG_LEVEL=debug\n"
+                                    "OPENAI_API_KEY_2=keep\n")
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert "sk-old-0000000000" in (tmp_path / "case" / DOTENV_PREIMAGE).read_text()
