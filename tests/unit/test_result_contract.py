@@ -65,6 +65,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "status": ([], ["--case-dir", "{tmp}/no-such-case"]),
     "doctor": (["--state-dir", "{case}"], []),
     "credentials": (["--case", "{case}"], ["--case", "{tmp}/no-such-case"]),
+    "rotate": (["plan"], ["no.such.credential"]),
     "runbook list": ([], ["--runbook-nope"]),
     "runbook show": (["contain"], ["no-such-runbook"]),
     "runbook validate": (["{rb}"], ["{tmp}/missing.json5"]),
