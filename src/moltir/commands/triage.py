@@ -18,6 +18,7 @@ from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
+from moltir.triage.ledger_source import ledger_events
 from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
@@ -29,7 +30,7 @@ OUT_DIR: Final = "triage"
 
 
 def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
-    """Every transcript event of the case: JSONL files in path order, then each agent database."""
+    """Every event of the case: JSONL transcripts in path order, each agent database, then the audit ledger."""
     indexes: dict[str, dict[str, tuple[str, str]]] = {}
     for f in cat.jsonl:
         folder = f.path.rsplit("/", 1)[0]
@@ -38,6 +39,8 @@ def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
         yield from jsonl_events(case_dir, f, indexes[folder])
     for copy in cat.sqlite:
         yield from sqlite_events(case_dir, copy)
+    for f in cat.ledger:
+        yield from ledger_events(case_dir, f)
 
 
 def _verified(case_dir: Path) -> dict[str, Any]:
@@ -94,7 +97,8 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
     return {
         "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
-        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite)},
+        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
+                    "ledger_exports": len(cat.ledger)},
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

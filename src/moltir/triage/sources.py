@@ -8,6 +8,7 @@ Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
 * SQLite, 2026.8.2 and 2026.9.6: ``<state>/agents/<agentId>/agent/openclaw-agent.sqlite`` (+ ``-wal``),
   table ``transcript_events``. When the gateway ran during the snapshot, ``evidence/sqlite-backup/``
   holds a consistent copy, preferred over the byte copy under ``evidence/fs/``.
+* The audit ledger (2026.7.35+), exported by the snapshot to ``evidence/ledger/audit_events.jsonl``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from moltir.evidence.manifest_reader import _FileRef, _manifest_files
 
 _JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.jsonl$")
 _INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
+_LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.evidence.ledger's export
 _SQLITE: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/agents/([^/]+)/agent/openclaw-agent\.sqlite)(-wal)?$")
 
 
@@ -42,6 +44,7 @@ class Catalog:
     jsonl: list[CaseFile] = field(default_factory=list)
     indexes: dict[str, CaseFile] = field(default_factory=dict)  # sessions folder -> sessions.json
     sqlite: list[SqliteCopy] = field(default_factory=list)
+    ledger: list[CaseFile] = field(default_factory=list)  # the audit ledger exported at the snapshot
 
     @property
     def empty(self) -> bool:
@@ -62,6 +65,9 @@ def catalog(case_dir: Path) -> Catalog:
         m = _INDEX.match(ref.path)
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        if _LEDGER.match(ref.path):
+            out.ledger.append(CaseFile(ref.path, ref.sha256, ""))
             continue
         m = _SQLITE.match(ref.path)
         if m:
