@@ -8,6 +8,7 @@ malicious turn, the gateway stopped, a second snapshot (the flagged case).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -76,6 +77,25 @@ def _where_the_call_is(case: Path, evidence_path: str, sqlite: bool, tmp: Path) 
     return {"session_id": rows[0][0], "seq": rows[0][1]}
 
 
+def _assert_ledger_exported(home: OpenClawHome, case: Path) -> None:
+    """The snapshot exported the real gateway's audit ledger (state/openclaw.sqlite, table audit_events)
+    with a tool_action row for the exec it just ran; a release without a ledger says so."""
+    manifest = json.loads((case / "manifest.json").read_text())
+    info = manifest["audit_ledger"]
+    has_ledger = (home.release.package_dir / "docs" / "cli" / "audit.md").is_file()  # the package decides
+    assert info["release_has_ledger"] is has_ledger, info
+    if not has_ledger:
+        assert info["exported"] is None and info["note"] == "no ledger in this release", info
+        return
+    assert info["exported"] == "evidence/ledger/audit_events.jsonl" and info["rows"] > 0, info
+    assert info["read_from"].endswith("/state/openclaw.sqlite"), info
+    rows = [json.loads(ln) for ln in (case / info["exported"]).read_text().splitlines()]
+    assert len(rows) == info["rows"] and [r["sequence"] for r in rows] == sorted(r["sequence"] for r in rows)
+    assert any(r["kind"] == "tool_action" and r["tool_name"] == "exec" for r in rows), rows
+    entry = next(e for e in manifest["files"] if e["path"] == info["exported"])
+    assert entry["sha256"] == hashlib.sha256((case / info["exported"]).read_bytes()).hexdigest()
+
+
 def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway: Gateway, tmp_path: Path) -> None:
     home = openclaw_home
     run_agent_turn(home, "hello")
@@ -95,6 +115,7 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     gateway.assert_stopped()
     case = tmp_path / "case"
     _snapshot(home, case)
+    _assert_ledger_exported(home, case)
 
     code, data = _triage(home, case)
     assert code == 1, data
