@@ -29,13 +29,15 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def _seal(tmp_path: Path, state: Path) -> Path:
+def _seal(tmp_path: Path, state: Path, preimage: str | None = None) -> Path:
     home = state.parent
     (tmp_path / "tmp").mkdir(exist_ok=True)
     env = {"HOME": str(home), "TMPDIR": str(tmp_path / "tmp"), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
            "MOLTIR_HOME": os.environ["MOLTIR_HOME"]}
     install = discover(env=env)
     c = Case.create(tmp_path / "case", kind="contain", install_info=install.describe(), reason="unit")
+    if preimage is not None:  # what dm_policy.set saves before its edit (sealed in place with the case)
+        _write(c.dir / "preimage" / "openclaw.json", preimage)
     src = evidence.resolve_roots(install, journal=False)
     src = dataclasses.replace(src, roots=tuple(r for r in src.roots if str(r.path).startswith(str(tmp_path))))
     evidence.snapshot(c, install, c.journal(), sources=src, gateway_running=False, progress=False,
@@ -92,3 +94,95 @@ def test_a_case_without_a_ledger_has_no_ledger_source(tmp_path: Path, state: Pat
     case = _seal(tmp_path, state)
     code, data = _triage(str(case))
     assert code == 0 and data["data"]["sources"]["ledger_exports"] == 0
+
+
+def _set_mtime(path: Path, when: int) -> None:
+    os.utime(path, (when, when))
+
+
+def test_config_changes_across_the_backup_ring(tmp_path: Path, state: Path) -> None:
+    cfg = state / "openclaw.json"
+    _write(state / "openclaw.json.bak.1", '{ gateway: { auth: { token: "old-secret-token-1" } } }\n')
+    _write(state / "openclaw.json.bak", '{ gateway: { auth: { token: "old-secret-token-1" } },\n'
+           '  channels: { telegram: { dmPolicy: "pairing", allowFrom: ["1"] } } }\n')
+    _write(cfg, '{\n  gateway: { auth: { token: "new-secret-token-2" } },\n  hooks: { enabled: true },\n'
+           '  channels: {\n    telegram: {\n      dmPolicy: "open",\n      allowFrom: ["*"],\n    },\n  },\n}\n')
+    _set_mtime(state / "openclaw.json.bak.1", 1_796_000_000)
+    _set_mtime(state / "openclaw.json.bak", 1_796_000_100)
+    _set_mtime(cfg, 1_796_000_200)
+    case = _seal(tmp_path, state)
+    code, data = _triage(str(case))
+    assert code == 1, data
+    report = data["data"]
+    assert report["sources"]["config_histories"] == 1
+    by_rule = {f["rule"]: f for f in report["findings"]}
+    assert {"config-dm-opened", "config-allowfrom-wildcard", "cron-or-hook-added"} <= set(by_rule), by_rule
+    opened = by_rule["config-dm-opened"]
+    assert opened["evidence"]["path"].endswith("/.openclaw/openclaw.json") and opened["evidence"]["line"] == 6
+    rows = [r for r in _timeline(case) if r["kind"] == "config_change"]
+    changes = {(r["config_key"], r["action"], r["old_value"], r["new_value"]) for r in rows}
+    assert ("channels.telegram.dmPolicy", "added", "(absent)", '"pairing"') in changes  # .bak.1 -> .bak
+    assert ("channels.telegram.dmPolicy", "changed", '"pairing"', '"open"') in changes  # .bak -> the config
+    assert ("gateway.auth.token", "changed", "<secret>", "<secret>") in changes
+    assert ("hooks.enabled", "added", "(absent)", "true") in changes
+    assert all(r["datetime"].startswith("2026-") for r in rows)
+    for name in ("timeline.jsonl", "timeline.csv", "findings.json", "report.html"):
+        text = (case / "triage" / name).read_text()
+        assert "secret-token" not in text, name
+    low = [f for f in report["below_min_level"] if f["rule"] == "config-security-change"]
+    assert len(low) == len(rows)
+
+
+def _jsonl_dm(text: str) -> str:
+    return json.dumps({"type": "message", "timestamp": "2026-12-01T10:00:00Z",
+                       "message": {"role": "user", "content": [{"type": "text", "text": text}]}})
+
+
+POLICY_CONFIG = ('{ channels: { telegram: { dmPolicy: "pairing", accounts: {\n'
+                 '  ops: { dmPolicy: "allowlist", allowFrom: ["111111111"] },\n'
+                 '  alerts: { dmPolicy: "open", allowFrom: ["*"] } } } } }\n')
+
+
+@pytest.mark.parametrize("preimage", [False, True])
+def test_a_dm_from_a_sender_outside_the_allowlist(tmp_path: Path, state: Path, preimage: bool) -> None:
+    sessions = state / "agents" / "main" / "sessions"
+    # 2026.1.29's shape: the sender in the text's envelope, the account in sessions.json
+    _write(sessions / "s-alerts.jsonl", _jsonl_dm("[Telegram Eve (@eve) id:444444444 2026-12-01 10:00 UTC] hi") + "\n")
+    _write(sessions / "s-ops.jsonl", "\n" + _jsonl_dm("[Telegram Op id:111111111 2026-12-01 10:01 UTC] hello") + "\n")
+    _write(sessions / "sessions.json", json.dumps({
+        "agent:main:main": {"sessionId": "s-alerts", "lastChannel": "telegram", "lastAccountId": "alerts"},
+        "agent:main:ops": {"sessionId": "s-ops", "lastChannel": "telegram", "origin": {"accountId": "ops"}}}))
+    if preimage:  # containment set every policy to disabled; the preimage holds the policy then in force
+        _write(state / "openclaw.json", '{ channels: { telegram: { dmPolicy: "disabled" } } }\n')
+    else:
+        _write(state / "openclaw.json", POLICY_CONFIG)
+    case = _seal(tmp_path, state, POLICY_CONFIG if preimage else None)
+    code, data = _triage(str(case))
+    assert code == 1, data
+    found = [f for f in data["data"]["findings"] if f["rule"] == "dm-outside-allowlist"]
+    assert len(found) == 1, data["data"]["findings"]
+    f = found[0]
+    assert f["evidence"]["path"].endswith("/sessions/s-alerts.jsonl") and f["evidence"]["line"] == 1
+    assert f["session_id"] == "s-alerts" and f["channel"] == "telegram"
+    rows = {r["session_id"]: r for r in _timeline(case) if r["kind"] == "message"}
+    assert rows["s-alerts"]["sender_id"] == "444444444" and rows["s-alerts"]["account"] == "alerts"
+    assert rows["s-alerts"]["allowed"] is True and rows["s-alerts"]["allowlisted"] is False
+    assert rows["s-ops"]["allowed"] is True and rows["s-ops"]["allowlisted"] is True
+    assert rows["s-ops"]["source_line"] == 2
+
+
+def test_sender_and_account_of_a_2026_9_6_message() -> None:
+    from moltir.triage.events import Context, Source, events_of
+
+    # as the real 2026.9.6 gateway wrote a Telegram DM to the account "alerts" (harness, fake Telegram)
+    record = {"type": "message", "timestamp": "2026-12-07T04:04:48.317Z", "message": {
+        "role": "user", "content": "hello",
+        "__openclaw": {"senderIsOwner": False, "senderId": "444444444", "senderName": "Eve",
+                       "senderIdentity": {"type": "observation", "id": "444444444", "pluginId": "telegram",
+                                          "accountId": "alerts", "senderKind": "human"},
+                       "transport": {"channel": "telegram", "messageId": "7"}}}}
+    (ev,) = events_of(record, Context(session_id="s"), Source("p", "h", session_id="s", seq=1))
+    assert (ev.sender, ev.sender_id, ev.account, ev.channel) == ("444444444 (Eve)", "444444444", "alerts", "telegram")
+    owner = {"type": "message", "message": {"role": "user", "content": "hi", "__openclaw": {"senderIsOwner": True}}}
+    (ev,) = events_of(owner, Context(session_id="s"), Source("p", "h", line=1))
+    assert (ev.sender, ev.sender_id, ev.allowlisted) == ("owner", "", None)

@@ -16,10 +16,12 @@ from typing import Any, Final
 
 from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
+from moltir.triage.config_source import config_events
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
 from moltir.triage.ledger_source import ledger_events
 from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
+from moltir.triage.policy import Policies
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
@@ -30,8 +32,18 @@ OUT_DIR: Final = "triage"
 
 
 def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
-    """Every event of the case: JSONL transcripts in path order, each agent database, then the audit ledger."""
-    indexes: dict[str, dict[str, tuple[str, str]]] = {}
+    """Every event of the case: JSONL transcripts in path order, each agent database, the audit ledger,
+    then the config histories."""
+    policies = Policies.load(case_dir, cat)
+    yield from map(policies.annotate, _transcript_events(case_dir, cat))
+    for f in cat.ledger:
+        yield from ledger_events(case_dir, f)
+    for versions in cat.configs.values():
+        yield from config_events(case_dir, versions)
+
+
+def _transcript_events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
+    indexes: dict[str, dict[str, tuple[str, str, str]]] = {}
     for f in cat.jsonl:
         folder = f.path.rsplit("/", 1)[0]
         if folder not in indexes:
@@ -39,8 +51,6 @@ def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
         yield from jsonl_events(case_dir, f, indexes[folder])
     for copy in cat.sqlite:
         yield from sqlite_events(case_dir, copy)
-    for f in cat.ledger:
-        yield from ledger_events(case_dir, f)
 
 
 def _verified(case_dir: Path) -> dict[str, Any]:
@@ -98,7 +108,7 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
         "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
         "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
-                    "ledger_exports": len(cat.ledger)},
+                    "ledger_exports": len(cat.ledger), "config_histories": len(cat.configs)},
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

@@ -8,6 +8,8 @@ Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
 * SQLite, 2026.8.2 and 2026.9.6: ``<state>/agents/<agentId>/agent/openclaw-agent.sqlite`` (+ ``-wal``),
   table ``transcript_events``. When the gateway ran during the snapshot, ``evidence/sqlite-backup/``
   holds a consistent copy, preferred over the byte copy under ``evidence/fs/``.
+* The config and OpenClaw's copies of it (``.bak*``, ``.last-good``, ``.pre-update``, ``.clobbered.*``,
+  ``.rejected.*``) for per-key changes (:mod:`moltir.triage.config_source`).
 * The audit ledger (2026.7.35+), exported by the snapshot to ``evidence/ledger/audit_events.jsonl``.
 """
 
@@ -23,6 +25,11 @@ from moltir.evidence.manifest_reader import _FileRef, _manifest_files
 _JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.jsonl$")
 _INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
 _LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.evidence.ledger's export
+# a config (openclaw.json, clawdbot.json ...) or one of OpenClaw's copies of it (evidence RULES "config")
+_CONFIG: Final = re.compile(r"^(?P<base>evidence/fs/.*/[^/]+\.json5?)(?P<suffix>\.bak(\.[0-9]+)?|\.last-good"
+                            r"|\.pre-update|\.clobbered\.[^/]+|\.rejected\.[^/]+)?$")
+_PREIMAGE: Final = re.compile(r"^preimage/([^/]+\.json5?)$")  # the config before containment edited it
+_PAIRED: Final = re.compile(r"^evidence/fs/.*/credentials/([a-z0-9]+)(-[^/]+)?-allowFrom\.json$")
 _SQLITE: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/agents/([^/]+)/agent/openclaw-agent\.sqlite)(-wal)?$")
 
 
@@ -45,6 +52,10 @@ class Catalog:
     indexes: dict[str, CaseFile] = field(default_factory=dict)  # sessions folder -> sessions.json
     sqlite: list[SqliteCopy] = field(default_factory=list)
     ledger: list[CaseFile] = field(default_factory=list)  # the audit ledger exported at the snapshot
+    # config path -> its versions (the config and its copies, with the copy's suffix; "" = the config)
+    configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
+    policy_config: CaseFile | None = None  # the config whose DM policies were in force (moltir.triage.policy)
+    pairing_stores: list[tuple[str, CaseFile]] = field(default_factory=list)  # (channel, *-allowFrom.json)
 
     @property
     def empty(self) -> bool:
@@ -55,6 +66,8 @@ def catalog(case_dir: Path) -> Catalog:
     """The transcripts the case holds (its manifest streamed; only matching entries are kept)."""
     out = Catalog()
     dbs: dict[tuple[str, str], dict[str, CaseFile]] = {}
+    configs: dict[str, list[tuple[CaseFile, str]]] = {}
+    preimages: dict[str, CaseFile] = {}
     for ref in _manifest_files(case_dir / "manifest.json"):
         if not isinstance(ref, _FileRef) or not isinstance(ref.sha256, str):
             continue
@@ -65,6 +78,19 @@ def catalog(case_dir: Path) -> Catalog:
         m = _INDEX.match(ref.path)
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        m = _PREIMAGE.match(ref.path)
+        if m:
+            preimages[m.group(1)] = CaseFile(ref.path, ref.sha256, "")
+            continue
+        m = _PAIRED.match(ref.path)
+        if m:
+            out.pairing_stores.append((m.group(1), CaseFile(ref.path, ref.sha256, "")))
+            continue
+        m = _CONFIG.match(ref.path)
+        if m:
+            version = (CaseFile(ref.path, ref.sha256, ""), m.group("suffix") or "")
+            configs.setdefault(m.group("base"), []).append(version)
             continue
         if _LEDGER.match(ref.path):
             out.ledger.append(CaseFile(ref.path, ref.sha256, ""))
@@ -79,4 +105,23 @@ def catalog(case_dir: Path) -> Catalog:
         if "db" in files:
             out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
     out.jsonl.sort(key=lambda f: f.path)
+    out.pairing_stores.sort(key=lambda p: p[1].path)
+    # a config with at least one copy beside it (a lone *.json under evidence/fs/ is not a config history)
+    out.configs = {base: vs for base, vs in sorted(configs.items())
+                   if any(s == "" for _, s in vs) and any(s != "" for _, s in vs)}
+    out.policy_config = _policy_config(configs, preimages)
     return out
+
+
+def _policy_config(configs: dict[str, list[tuple[CaseFile, str]]], preimages: dict[str, CaseFile]) -> CaseFile | None:
+    """The config before containment (its preimage) if the case has one, else the copied active config;
+    a config with OpenClaw's own name (or with copies beside it) first."""
+    def rank(base: str) -> tuple[bool, bool, str]:
+        name = base.rsplit("/", 1)[-1]
+        return (name not in ("openclaw.json", "clawdbot.json"), len(configs[base]) < 2, base)
+
+    for base in sorted(configs, key=rank):
+        actives = [f for f, suffix in configs[base] if suffix == ""]
+        if actives:
+            return preimages.get(base.rsplit("/", 1)[-1], actives[0])
+    return None
