@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
+from moltir.triage.cold_source import cold_events
 from moltir.triage.config_source import config_events
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
@@ -51,6 +52,8 @@ def _transcript_events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
         yield from jsonl_events(case_dir, f, indexes[folder])
     for copy in cat.sqlite:
         yield from sqlite_events(case_dir, copy)
+    for f in cat.cold:
+        yield from cold_events(case_dir, f)
 
 
 def _verified(case_dir: Path) -> dict[str, Any]:
@@ -108,6 +111,7 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
         "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
         "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
+                    "cold_archives": len(cat.cold),
                     "ledger_exports": len(cat.ledger), "config_histories": len(cat.configs)},
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),

@@ -10,6 +10,7 @@ Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
   holds a consistent copy, preferred over the byte copy under ``evidence/fs/``.
 * The config and OpenClaw's copies of it (``.bak*``, ``.last-good``, ``.pre-update``, ``.clobbered.*``,
   ``.rejected.*``) for per-key changes (:mod:`moltir.triage.config_source`).
+* Cold transcript archives, 2026.9: ``<state>/agents/<agentId>/sessions/cold/<sha256>.jsonl.zst``.
 * The audit ledger (2026.7.35+), exported by the snapshot to ``evidence/ledger/audit_events.jsonl``.
 """
 
@@ -24,6 +25,7 @@ from moltir.evidence.manifest_reader import _FileRef, _manifest_files
 
 _JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.jsonl$")
 _INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
+_COLD: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/cold/[^/]+\.jsonl\.zst$")
 _LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.evidence.ledger's export
 # a config (openclaw.json, clawdbot.json ...) or one of OpenClaw's copies of it (evidence RULES "config")
 _CONFIG: Final = re.compile(r"^(?P<base>evidence/fs/.*/[^/]+\.json5?)(?P<suffix>\.bak(\.[0-9]+)?|\.last-good"
@@ -52,6 +54,7 @@ class Catalog:
     indexes: dict[str, CaseFile] = field(default_factory=dict)  # sessions folder -> sessions.json
     sqlite: list[SqliteCopy] = field(default_factory=list)
     ledger: list[CaseFile] = field(default_factory=list)  # the audit ledger exported at the snapshot
+    cold: list[CaseFile] = field(default_factory=list)  # 2026.9 cold transcript archives (*.jsonl.zst)
     # config path -> its versions (the config and its copies, with the copy's suffix; "" = the config)
     configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
     policy_config: CaseFile | None = None  # the config whose DM policies were in force (moltir.triage.policy)
@@ -59,7 +62,7 @@ class Catalog:
 
     @property
     def empty(self) -> bool:
-        return not (self.jsonl or self.sqlite)
+        return not (self.jsonl or self.sqlite or self.cold)
 
 
 def catalog(case_dir: Path) -> Catalog:
@@ -78,6 +81,10 @@ def catalog(case_dir: Path) -> Catalog:
         m = _INDEX.match(ref.path)
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        m = _COLD.match(ref.path)
+        if m:
+            out.cold.append(CaseFile(ref.path, ref.sha256, m.group(1)))
             continue
         m = _PREIMAGE.match(ref.path)
         if m:
@@ -105,6 +112,7 @@ def catalog(case_dir: Path) -> Catalog:
         if "db" in files:
             out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
     out.jsonl.sort(key=lambda f: f.path)
+    out.cold.sort(key=lambda f: f.path)
     out.pairing_stores.sort(key=lambda p: p[1].path)
     # a config with at least one copy beside it (a lone *.json under evidence/fs/ is not a config history)
     out.configs = {base: vs for base, vs in sorted(configs.items())
