@@ -242,3 +242,45 @@ def test_cold_archives_are_a_source(tmp_path: Path, state: Path) -> None:
     assert next(s for s in report["sessions"] if s["session_id"] == "sess-cold")["verdict"] == "LANDED"
     broken = [r for r in _timeline(case) if r["kind"] == "undecoded" and r["source_path"].endswith("bb22.jsonl.zst")]
     assert broken and "damaged" in broken[-1]["message"]
+
+
+def _tslog(sub: str, *parts: Any, date: str = "2026-12-07T04:04:30.896Z") -> str:
+    """A gateway file-log line as both 2026.1.29 and 2026.9.6 write them (tslog JSON)."""
+    rec: dict[str, Any] = {"0": json.dumps(sub), "_meta": {"date": date, "logLevelName": "INFO"}}
+    rec.update({str(i + 1): p for i, p in enumerate(parts)})
+    return json.dumps(rec)
+
+
+def test_gateway_log_events(tmp_path: Path, state: Path) -> None:
+    _write(state / "openclaw.json", f"{{ gateway: {{ mode: 'local' }}, logging: {{ file: '{state}/logs/gw.log' }} }}\n")
+    lines = [
+        _tslog({"subsystem": "gateway"}, "listening on ws://127.0.0.1:18789"),
+        _tslog({"module": "telegram-auto-reply"}, {"chatId": "333333333", "senderUserId": "333333333"},
+               "telegram pairing request"),
+        _tslog({"subsystem": "gateway"}, "device pairing approved device=dev-1 role=operator"),
+        _tslog({"subsystem": "gateway"}, "device pairing auto-approved device=dev-2 role=node"),
+        _tslog({"subsystem": "gateway/channels/telegram/inbound"},
+               "Inbound message telegram:444444444 -> @bot (direct, 24 chars)"),
+        "x" * 70000,  # an over-long line is read in part, the next keeps its number
+        _tslog({"subsystem": "gateway/ws"}, "unauthorized conn=abc remote=10.0.0.9"),
+    ]
+    _write(state / "logs" / "gw.log", "\n".join(lines) + "\n")
+    case = _seal(tmp_path, state)
+    code, data = _triage(str(case))
+    assert code == 1, data
+    report = data["data"]
+    assert report["sources"]["logs"] == 1
+    rows = [r for r in _timeline(case) if r["kind"] == "log"]
+    assert [(r["source_line"], r["action"]) for r in rows] == [
+        (2, "pairing_request"), (3, "device_paired"), (4, "device_paired"), (5, "inbound_message"),
+        (7, "auth_failure")]
+    assert rows[0]["sender_id"] == "333333333" and rows[0]["channel"] == "telegram"
+    assert rows[0]["datetime"] == "2026-12-07T04:04:30.896000+00:00"
+    assert rows[1]["device_role"] == "operator" and rows[1]["device"] == "dev-1"
+    assert rows[3]["sender_id"] == "444444444" and rows[3]["channel"] == "telegram"
+    found = {f["rule"]: f for f in report["findings"]}
+    assert found["operator-device-paired"]["evidence"]["line"] == 3
+    assert "operator-device-paired" in found and len([f for f in report["findings"]
+                                                      if f["rule"] == "operator-device-paired"]) == 1
+    below = {f["rule"] for f in report["below_min_level"]}
+    assert {"channel-pairing-request", "gateway-auth-failure"} <= below

@@ -21,6 +21,7 @@ from moltir.triage.config_source import config_events
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
 from moltir.triage.ledger_source import ledger_events
+from moltir.triage.log_source import log_events
 from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
 from moltir.triage.policy import Policies
 from moltir.triage.rules import LEVELS, Rule, load_rules
@@ -33,12 +34,14 @@ OUT_DIR: Final = "triage"
 
 
 def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
-    """Every event of the case: JSONL transcripts in path order, each agent database, the audit ledger,
-    then the config histories."""
+    """Every event of the case: JSONL transcripts in path order, each agent database, cold archives, the
+    audit ledger, the gateway logs, then the config histories."""
     policies = Policies.load(case_dir, cat)
     yield from map(policies.annotate, _transcript_events(case_dir, cat))
     for f in cat.ledger:
         yield from ledger_events(case_dir, f)
+    for f in cat.logs:
+        yield from log_events(case_dir, f)
     for versions in cat.configs.values():
         yield from config_events(case_dir, versions)
 
@@ -112,7 +115,8 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
         "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
                     "cold_archives": len(cat.cold),
-                    "ledger_exports": len(cat.ledger), "config_histories": len(cat.configs)},
+                    "ledger_exports": len(cat.ledger),
+                    "logs": len(cat.logs), "config_histories": len(cat.configs)},
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

@@ -11,6 +11,7 @@ Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
 * The config and OpenClaw's copies of it (``.bak*``, ``.last-good``, ``.pre-update``, ``.clobbered.*``,
   ``.rejected.*``) for per-key changes (:mod:`moltir.triage.config_source`).
 * Cold transcript archives, 2026.9: ``<state>/agents/<agentId>/sessions/cold/<sha256>.jsonl.zst``.
+* Gateway file logs (``*.log`` copies) and the unit journal export (``evidence/journald/*.json``).
 * The audit ledger (2026.7.35+), exported by the snapshot to ``evidence/ledger/audit_events.jsonl``.
 """
 
@@ -26,6 +27,7 @@ from moltir.evidence.manifest_reader import _FileRef, _manifest_files
 _JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.jsonl$")
 _INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
 _COLD: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/cold/[^/]+\.jsonl\.zst$")
+_LOG: Final = re.compile(r"^evidence/fs/.*\.log$|^evidence/journald/[^/]+\.json$")  # file logs, the unit journal
 _LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.evidence.ledger's export
 # a config (openclaw.json, clawdbot.json ...) or one of OpenClaw's copies of it (evidence RULES "config")
 _CONFIG: Final = re.compile(r"^(?P<base>evidence/fs/.*/[^/]+\.json5?)(?P<suffix>\.bak(\.[0-9]+)?|\.last-good"
@@ -55,6 +57,7 @@ class Catalog:
     sqlite: list[SqliteCopy] = field(default_factory=list)
     ledger: list[CaseFile] = field(default_factory=list)  # the audit ledger exported at the snapshot
     cold: list[CaseFile] = field(default_factory=list)  # 2026.9 cold transcript archives (*.jsonl.zst)
+    logs: list[CaseFile] = field(default_factory=list)  # gateway file logs and the unit journal export
     # config path -> its versions (the config and its copies, with the copy's suffix; "" = the config)
     configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
     policy_config: CaseFile | None = None  # the config whose DM policies were in force (moltir.triage.policy)
@@ -81,6 +84,9 @@ def catalog(case_dir: Path) -> Catalog:
         m = _INDEX.match(ref.path)
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        if _LOG.match(ref.path):
+            out.logs.append(CaseFile(ref.path, ref.sha256, ""))
             continue
         m = _COLD.match(ref.path)
         if m:
@@ -113,6 +119,7 @@ def catalog(case_dir: Path) -> Catalog:
             out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
     out.jsonl.sort(key=lambda f: f.path)
     out.cold.sort(key=lambda f: f.path)
+    out.logs.sort(key=lambda f: f.path)
     out.pairing_stores.sort(key=lambda p: p[1].path)
     # a config with at least one copy beside it (a lone *.json under evidence/fs/ is not a config history)
     out.configs = {base: vs for base, vs in sorted(configs.items())
