@@ -284,3 +284,34 @@ def test_gateway_log_events(tmp_path: Path, state: Path) -> None:
                                                       if f["rule"] == "operator-device-paired"]) == 1
     below = {f["rule"] for f in report["below_min_level"]}
     assert {"channel-pairing-request", "gateway-auth-failure"} <= below
+
+
+BOT_TOKEN = "987654321:AAUnitTestTokenValueUnitTestTokenVal"
+
+
+def test_a_credential_value_in_a_tool_result(tmp_path: Path, state: Path) -> None:
+    _write(state / "openclaw.json", "{ gateway: { mode: 'local' },\n"
+           f"  channels: {{ telegram: {{ botToken: '{BOT_TOKEN}', dmPolicy: 'pairing' }} }} }}\n")
+
+    def msg(ts: str, message: dict[str, Any]) -> str:
+        return json.dumps({"type": "message", "timestamp": ts, "message": message})
+
+    call = {"type": "toolCall", "id": "c1", "name": "read", "arguments": {"path": "/srv/notes.txt"}}
+    lines = [msg("2026-11-01T10:00:00Z", {"role": "user", "content": "read my notes"}),
+             msg("2026-11-01T10:00:01Z", {"role": "assistant", "content": [call]}),
+             msg("2026-11-01T10:00:02Z", {"role": "toolResult", "toolCallId": "c1", "toolName": "read",
+                                          "content": [{"type": "text", "text": f"token={BOT_TOKEN}\n"}]}),
+             msg("2026-11-01T10:00:03Z", {"role": "toolResult", "toolCallId": "c2", "toolName": "read",
+                                          "content": [{"type": "text", "text": "nothing here"}]})]
+    _write(state / "agents" / "main" / "sessions" / "s1.jsonl", "\n".join(lines) + "\n")
+    case = _seal(tmp_path, state)
+    code, data = _triage(str(case))
+    assert code == 1, data
+    (f,) = [f for f in data["data"]["findings"] if f["rule"] == "credential-in-tool-result"]
+    assert f["evidence"]["line"] == 3 and f["kind"] == "tool_result"
+    assert "holds the value of channels.telegram.botToken (hmac-sha256:" in f["summary"]
+    row = next(r for r in _timeline(case) if r.get("source_line") == 3)
+    assert row["credential"].startswith("channels.telegram.botToken (hmac-sha256:"), row
+    for name in ("timeline.jsonl", "timeline.csv", "findings.json", "report.html"):
+        assert BOT_TOKEN not in (case / "triage" / name).read_text(), name
+        assert BOT_TOKEN.split(":")[1] not in (case / "triage" / name).read_text(), name

@@ -19,6 +19,7 @@ from moltir.triage import report_html
 from moltir.triage.cold_source import cold_events
 from moltir.triage.config_source import config_events
 from moltir.triage.events import Event
+from moltir.triage.exposed import CredentialMatcher
 from moltir.triage.jsonl_source import jsonl_events, session_index
 from moltir.triage.ledger_source import ledger_events
 from moltir.triage.log_source import log_events
@@ -37,13 +38,31 @@ def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
     """Every event of the case: JSONL transcripts in path order, each agent database, cold archives, the
     audit ledger, the gateway logs, then the config histories."""
     policies = Policies.load(case_dir, cat)
-    yield from map(policies.annotate, _transcript_events(case_dir, cat))
+    matcher = _credential_matcher(case_dir)
+    for event in _transcript_events(case_dir, cat):
+        yield matcher.annotate(policies.annotate(event))
     for f in cat.ledger:
         yield from ledger_events(case_dir, f)
     for f in cat.logs:
         yield from log_events(case_dir, f)
     for versions in cat.configs.values():
         yield from config_events(case_dir, versions)
+
+
+def _credential_matcher(case_dir: Path) -> CredentialMatcher:
+    """The case's credential values (read from its copies, in memory only) to find in tool results."""
+    import secrets
+
+    from moltir.commands.credentials_case import case_credentials
+    from moltir.evidence.exposure import Needle
+    from moltir.openclaw import credentials as creds
+
+    try:
+        key = (case_dir / creds.CASE_KEY).read_bytes()
+    except OSError:
+        key = secrets.token_bytes(32)
+    needles = [Needle(c.cred.id, c.cred.value) for c in case_credentials(case_dir) if c.cred.value]
+    return CredentialMatcher(needles, key)
 
 
 def _transcript_events(case_dir: Path, cat: Catalog) -> Iterator[Event]:

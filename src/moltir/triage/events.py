@@ -82,13 +82,14 @@ class Event:
     sender_id: str = ""  # the sender's channel id alone (``sender`` may add a name)
     allowed: bool | None = None  # the DM policy in force admitted the sender (moltir.triage.policy)
     allowlisted: bool | None = None  # an allowlist names the sender (config allowFrom or pairing approval)
+    credential: str = ""  # credentials whose value a tool result holds: "id (fingerprint)", never the value
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
     def _fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "session_id": self.session_id}
         for key in ("time", "agent_id", "session_key", "channel", "account", "role", "sender", "sender_id", "tool",
-                    "call_id", "command", "path", "url", "action", "text"):
+                    "call_id", "command", "path", "url", "action", "text", "credential"):
             value = getattr(self, key)
             if value:
                 out[key] = value
@@ -114,7 +115,8 @@ class Event:
             return f"{self.tool}: {what}"[:300]
         if self.kind == "tool_result":
             state = "error" if self.is_error else "ok"
-            return f"{self.tool} result ({state}, {self.size or 0} bytes)"
+            held = f"; holds the value of {self.credential}" if self.credential else ""
+            return f"{self.tool} result ({state}, {self.size or 0} bytes{held})"
         if self.kind == "message":
             who = f"{self.role}" + (f" {self.sender}" if self.sender else "")
             return f"{who}: {self.text}"[:300]
