@@ -32,6 +32,7 @@ _LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.
 # a config (openclaw.json, clawdbot.json ...) or one of OpenClaw's copies of it (evidence RULES "config")
 _CONFIG: Final = re.compile(r"^(?P<base>evidence/fs/.*/[^/]+\.json5?)(?P<suffix>\.bak(\.[0-9]+)?|\.last-good"
                             r"|\.pre-update|\.clobbered\.[^/]+|\.rejected\.[^/]+)?$")
+_CONFIG_NAME: Final = re.compile(r"^(openclaw|clawdbot|moltbot|moldbot)([-.][^/]*)?\.json5?$")
 _PREIMAGE: Final = re.compile(r"^preimage/([^/]+\.json5?)$")  # the config before containment edited it
 _PAIRED: Final = re.compile(r"^evidence/fs/.*/credentials/([a-z0-9]+)(-[^/]+)?-allowFrom\.json$")
 _SQLITE: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/agents/([^/]+)/agent/openclaw-agent\.sqlite)(-wal)?$")
@@ -135,7 +136,9 @@ def _policy_config(configs: dict[str, list[tuple[CaseFile, str]]], preimages: di
         name = base.rsplit("/", 1)[-1]
         return (name not in ("openclaw.json", "clawdbot.json"), len(configs[base]) < 2, base)
 
-    for base in sorted(configs, key=rank):
+    # a config by its name, or a file OpenClaw keeps backups of (any other *.json of the state is not one)
+    named = [b for b in configs if _CONFIG_NAME.match(b.rsplit("/", 1)[-1]) or len(configs[b]) >= 2]
+    for base in sorted(named, key=rank):
         actives = [f for f, suffix in configs[base] if suffix == ""]
         if actives:
             return preimages.get(base.rsplit("/", 1)[-1], actives[0])
