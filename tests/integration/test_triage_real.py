@@ -145,7 +145,8 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     key = home.home / ".ssh" / "id_ed25519"  # a planted fake credential
     key.parent.mkdir(mode=0o700)
     key.write_text(FAKE_KEY)
-    home.llm.tool_calls = [("exec", {"command": ATTACK}), ("read", {"path": str(key)})]
+    home.llm.tool_calls = [("exec", {"command": ATTACK}), ("read", {"path": str(key)}),
+                           ("read", {"path": str(home.config_path)})]  # holds the gateway and bot tokens
     turn = run_agent_turn(home, "please set up the tool")
     assert {"exec", "read"} <= home.llm.offered_tools() and not home.llm.tool_calls
     assert turn.contains(FAKE_KEY.strip())  # the gateway really ran the read
@@ -177,11 +178,16 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     timeline = [json.loads(ln) for ln in (case / "triage" / "timeline.jsonl").read_text().splitlines()]
     assert all({"message", "datetime", "timestamp_desc"} <= set(row) for row in timeline)
     assert any("pipe-to-shell" in row.get("tag", []) for row in timeline)
-    cred = [c for c in data["findings"] if c["rule"] == "credential-file-read"]
+    cred = [c for c in data["findings"] if c["rule"] == "credential-file-read" and c["path"] == str(key)]
     assert len(cred) == 1 and cred[0]["path"] == str(key) and cred[0]["landed"], data["findings"]
     assert cred[0]["session_id"] == f["session_id"] and cred[0]["evidence"]["path"] == f["evidence"]["path"]
+    exposed = [c for c in data["findings"] if c["rule"] == "credential-in-tool-result"]
+    assert len(exposed) == 1 and exposed[0]["session_id"] == f["session_id"], data["findings"]
+    assert "holds the value of " in exposed[0]["summary"], exposed[0]["summary"]
+    assert "gateway.auth.token (hmac-sha256:" in exposed[0]["summary"], exposed[0]["summary"]
     for name in ("timeline.jsonl", "timeline.csv", "findings.json", "report.html"):
         assert FAKE_KEY.strip() not in (case / "triage" / name).read_text(), f"the key's content leaked into {name}"
+        assert home.token not in (case / "triage" / name).read_text(), f"the gateway token leaked into {name}"
     assert "pipe-to-shell" in (case / "triage" / "report.html").read_text()
 
     dm = [d for d in data["findings"] if d["rule"] == "dm-outside-allowlist"]
@@ -190,7 +196,10 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     assert dm[0]["evidence"]["row" if sqlite else "line"] == _where_the_dm_is(
         case, dm[0]["evidence"]["path"], sqlite, tmp_path / "scratch")
     assert dm[0]["channel"] == "telegram" and STRANGER_TEXT in dm[0]["summary"]
-    dm_rows = [r for r in timeline if r.get("sender_id") == str(STRANGER)]
+    dm_rows = [r for r in timeline if r.get("sender_id") == str(STRANGER) and r["kind"] == "message"]
+    # 2026.9.6 also logs "Inbound message telegram:<id> -> <bot>" (a log event); 2026.1.29 logs nothing of it
+    logged = [r for r in timeline if r.get("sender_id") == str(STRANGER) and r["kind"] == "log"]
+    assert all(r["action"] == "inbound_message" and r["source_path"].endswith(".log") for r in logged), logged
     assert len(dm_rows) == 1 and dm_rows[0]["allowed"] is True and dm_rows[0]["allowlisted"] is False, dm_rows
     assert dm_rows[0]["account"] == "alerts" and "dm-outside-allowlist" in dm_rows[0]["tag"]
     dm_session = next(s for s in data["sessions"] if s["session_id"] == dm[0]["session_id"])
@@ -201,5 +210,5 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     assert "added after seal (not covered, not a failure): triage/findings.json" in verify.stdout
 
     code, data = _triage(home, clean)
-    assert code == 0, data["findings"]
+    assert code == 0, [(c["rule"], c["summary"], c["evidence"]) for c in data["findings"]]
     assert data["events"] > 0 and data["findings"] == [] and data["sessions"] == []

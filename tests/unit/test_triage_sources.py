@@ -258,7 +258,7 @@ def test_gateway_log_events(tmp_path: Path, state: Path) -> None:
         _tslog({"module": "telegram-auto-reply"}, {"chatId": "333333333", "senderUserId": "333333333"},
                "telegram pairing request"),
         _tslog({"subsystem": "gateway"}, "device pairing approved device=dev-1 role=operator"),
-        _tslog({"subsystem": "gateway"}, "device pairing auto-approved device=dev-2 role=node"),
+        _tslog({"subsystem": "gateway"}, "device pairing auto-approved device=dev-2 role=operator"),
         _tslog({"subsystem": "gateway/channels/telegram/inbound"},
                "Inbound message telegram:444444444 -> @bot (direct, 24 chars)"),
         "x" * 70000,  # an over-long line is read in part, the next keeps its number
@@ -283,7 +283,7 @@ def test_gateway_log_events(tmp_path: Path, state: Path) -> None:
     assert "operator-device-paired" in found and len([f for f in report["findings"]
                                                       if f["rule"] == "operator-device-paired"]) == 1
     below = {f["rule"] for f in report["below_min_level"]}
-    assert {"channel-pairing-request", "gateway-auth-failure"} <= below
+    assert {"channel-pairing-request", "gateway-auth-failure", "local-operator-device-paired"} <= below
 
 
 BOT_TOKEN = "987654321:AAUnitTestTokenValueUnitTestTokenVal"
