@@ -315,3 +315,29 @@ def test_a_credential_value_in_a_tool_result(tmp_path: Path, state: Path) -> Non
     for name in ("timeline.jsonl", "timeline.csv", "findings.json", "report.html"):
         assert BOT_TOKEN not in (case / "triage" / name).read_text(), name
         assert BOT_TOKEN.split(":")[1] not in (case / "triage" / name).read_text(), name
+
+
+def test_paired_devices_from_the_device_store(tmp_path: Path, state: Path) -> None:
+    # 2026.1.29's devices/paired.json (dist/infra/device-pairing.js approveDevicePairing)
+    def device(did: str, role: str, remote: str | None) -> dict[str, Any]:
+        return {"deviceId": did, "publicKey": "pk", "displayName": did, "platform": "linux", "clientId": "cli",
+                "clientMode": "cli", "role": role, "roles": [role], "scopes": [], "remoteIp": remote,
+                "tokens": {role: {"token": "device-token-secret-123456", "role": role}},
+                "createdAtMs": 1_796_000_000_000, "approvedAtMs": 1_796_000_000_000}
+
+    _write(state / "devices" / "paired.json", json.dumps({
+        "local-cli": device("local-cli", "operator", "127.0.0.1"),
+        "far-away": device("far-away", "operator", "203.0.113.7"),
+        "a-node": device("a-node", "node", "203.0.113.8")}, indent=2))
+    case = _seal(tmp_path, state)
+    code, data = _triage(str(case))
+    assert code == 1, data
+    assert data["data"]["sources"]["device_stores"] == 1
+    (f,) = [f for f in data["data"]["findings"] if f["rule"] == "remote-operator-device"]
+    assert "far-away" in f["summary"] and f["evidence"]["path"].endswith("/devices/paired.json")
+    assert f["evidence"]["line"] == next(n for n, ln in enumerate(
+        (state / "devices" / "paired.json").read_text().splitlines(), start=1) if '"far-away"' in ln)
+    rows = [r for r in _timeline(case) if r["kind"] == "device"]
+    assert {r["device"] for r in rows} == {"local-cli", "far-away", "a-node"}
+    for name in ("timeline.jsonl", "timeline.csv", "findings.json", "report.html"):
+        assert "device-token-secret" not in (case / "triage" / name).read_text(), name

@@ -18,6 +18,7 @@ from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
 from moltir.triage.cold_source import cold_events
 from moltir.triage.config_source import config_events
+from moltir.triage.device_source import device_events
 from moltir.triage.events import Event
 from moltir.triage.exposed import CredentialMatcher
 from moltir.triage.jsonl_source import jsonl_events, session_index
@@ -45,6 +46,8 @@ def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
         yield from ledger_events(case_dir, f)
     for f in cat.logs:
         yield from log_events(case_dir, f)
+    for f in cat.devices:
+        yield from device_events(case_dir, f)
     for versions in cat.configs.values():
         yield from config_events(case_dir, versions)
 
@@ -135,7 +138,7 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
         "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
                     "cold_archives": len(cat.cold),
                     "ledger_exports": len(cat.ledger),
-                    "logs": len(cat.logs), "config_histories": len(cat.configs)},
+                    "logs": len(cat.logs), "device_stores": len(cat.devices), "config_histories": len(cat.configs)},
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

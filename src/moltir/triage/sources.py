@@ -28,6 +28,7 @@ _JSONL: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/([^/]+)\.js
 _INDEX: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/sessions\.json$")
 _COLD: Final = re.compile(r"^evidence/fs/.*/agents/([^/]+)/sessions/cold/[^/]+\.jsonl\.zst$")
 _LOG: Final = re.compile(r"^evidence/fs/.*\.log$|^evidence/journald/[^/]+\.json$")  # file logs, the unit journal
+_DEVICES: Final = re.compile(r"^evidence/fs/.*/devices/paired\.json$")  # the device store (file era)
 _LEDGER: Final = re.compile(r"^evidence/ledger/audit_events\.jsonl$")  # moltir.evidence.ledger's export
 # a config (openclaw.json, clawdbot.json ...) or one of OpenClaw's copies of it (evidence RULES "config")
 _CONFIG: Final = re.compile(r"^(?P<base>evidence/fs/.*/[^/]+\.json5?)(?P<suffix>\.bak(\.[0-9]+)?|\.last-good"
@@ -59,6 +60,7 @@ class Catalog:
     ledger: list[CaseFile] = field(default_factory=list)  # the audit ledger exported at the snapshot
     cold: list[CaseFile] = field(default_factory=list)  # 2026.9 cold transcript archives (*.jsonl.zst)
     logs: list[CaseFile] = field(default_factory=list)  # gateway file logs and the unit journal export
+    devices: list[CaseFile] = field(default_factory=list)  # devices/paired.json (up to 2026.7.x)
     # config path -> its versions (the config and its copies, with the copy's suffix; "" = the config)
     configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
     policy_config: CaseFile | None = None  # the config whose DM policies were in force (moltir.triage.policy)
@@ -85,6 +87,9 @@ def catalog(case_dir: Path) -> Catalog:
         m = _INDEX.match(ref.path)
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
+            continue
+        if _DEVICES.match(ref.path):
+            out.devices.append(CaseFile(ref.path, ref.sha256, ""))
             continue
         if _LOG.match(ref.path):
             out.logs.append(CaseFile(ref.path, ref.sha256, ""))
