@@ -71,12 +71,51 @@ class Catalog:
         return not (self.jsonl or self.sqlite or self.cold)
 
 
+@dataclass
+class _Gather:
+    """What :func:`catalog` collects before it settles (databases by origin, config versions, preimages)."""
+
+    out: Catalog = field(default_factory=Catalog)
+    dbs: dict[tuple[str, str], dict[str, CaseFile]] = field(default_factory=dict)
+    configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
+    preimages: dict[str, CaseFile] = field(default_factory=dict)
+
+    def simple(self, path: str, f: CaseFile) -> bool:
+        """File the entry when a single pattern decides it; False when it is for :meth:`other`."""
+        out = self.out
+        for rx, where in ((_DEVICES, out.devices), (_LOG, out.logs), (_LEDGER, out.ledger)):
+            if rx.match(path):
+                where.append(f)
+                return True
+        m = _COLD.match(path)
+        if m:
+            out.cold.append(CaseFile(path, f.sha256, m.group(1)))
+            return True
+        m = _PREIMAGE.match(path)
+        if m:
+            self.preimages[m.group(1)] = f
+            return True
+        m = _PAIRED.match(path)
+        if m:
+            out.pairing_stores.append((m.group(1), f))
+            return True
+        return False
+
+    def other(self, path: str, f: CaseFile) -> None:
+        m = _CONFIG.match(path)
+        if m:
+            self.configs.setdefault(m.group("base"), []).append((f, m.group("suffix") or ""))
+            return
+        m = _SQLITE.match(path)
+        if m:
+            self.dbs.setdefault((m.group(2), m.group(1)), {})["wal" if m.group(4) else "db"] = CaseFile(
+                path, f.sha256, m.group(3))
+
+
 def catalog(case_dir: Path) -> Catalog:
-    """The transcripts the case holds (its manifest streamed; only matching entries are kept)."""
-    out = Catalog()
-    dbs: dict[tuple[str, str], dict[str, CaseFile]] = {}
-    configs: dict[str, list[tuple[CaseFile, str]]] = {}
-    preimages: dict[str, CaseFile] = {}
+    """The sources the case holds (its manifest streamed; only matching entries are kept)."""
+    g = _Gather()
+    out = g.out
     for ref in _manifest_files(case_dir / "manifest.json"):
         if not isinstance(ref, _FileRef) or not isinstance(ref.sha256, str):
             continue
@@ -88,49 +127,21 @@ def catalog(case_dir: Path) -> Catalog:
         if m:
             out.indexes[ref.path.rsplit("/", 1)[0]] = CaseFile(ref.path, ref.sha256, m.group(1))
             continue
-        if _DEVICES.match(ref.path):
-            out.devices.append(CaseFile(ref.path, ref.sha256, ""))
-            continue
-        if _LOG.match(ref.path):
-            out.logs.append(CaseFile(ref.path, ref.sha256, ""))
-            continue
-        m = _COLD.match(ref.path)
-        if m:
-            out.cold.append(CaseFile(ref.path, ref.sha256, m.group(1)))
-            continue
-        m = _PREIMAGE.match(ref.path)
-        if m:
-            preimages[m.group(1)] = CaseFile(ref.path, ref.sha256, "")
-            continue
-        m = _PAIRED.match(ref.path)
-        if m:
-            out.pairing_stores.append((m.group(1), CaseFile(ref.path, ref.sha256, "")))
-            continue
-        m = _CONFIG.match(ref.path)
-        if m:
-            version = (CaseFile(ref.path, ref.sha256, ""), m.group("suffix") or "")
-            configs.setdefault(m.group("base"), []).append(version)
-            continue
-        if _LEDGER.match(ref.path):
-            out.ledger.append(CaseFile(ref.path, ref.sha256, ""))
-            continue
-        m = _SQLITE.match(ref.path)
-        if m:
-            dbs.setdefault((m.group(2), m.group(1)), {})["wal" if m.group(4) else "db"] = CaseFile(
-                ref.path, ref.sha256, m.group(3))
-    for (origin, kind), files in sorted(dbs.items()):
-        if kind == "fs" and (origin, "sqlite-backup") in dbs:
+        f = CaseFile(ref.path, ref.sha256, "")
+        if not g.simple(ref.path, f):
+            g.other(ref.path, f)
+    for (origin, kind), files in sorted(g.dbs.items()):
+        if kind == "fs" and (origin, "sqlite-backup") in g.dbs:
             continue  # the consistent copy is read instead
         if "db" in files:
             out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
-    out.jsonl.sort(key=lambda f: f.path)
-    out.cold.sort(key=lambda f: f.path)
-    out.logs.sort(key=lambda f: f.path)
+    for items in (out.jsonl, out.cold, out.logs, out.devices):
+        items.sort(key=lambda x: x.path)
     out.pairing_stores.sort(key=lambda p: p[1].path)
     # a config with at least one copy beside it (a lone *.json under evidence/fs/ is not a config history)
-    out.configs = {base: vs for base, vs in sorted(configs.items())
+    out.configs = {base: vs for base, vs in sorted(g.configs.items())
                    if any(s == "" for _, s in vs) and any(s != "" for _, s in vs)}
-    out.policy_config = _policy_config(configs, preimages)
+    out.policy_config = _policy_config(g.configs, g.preimages)
     return out
 
 
