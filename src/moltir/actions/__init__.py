@@ -26,6 +26,8 @@ REGISTRY: dict[str, str] = {
     "harden.verify": "moltir.actions.harden:HardenVerify",
     "harden.undo": "moltir.actions.harden:HardenUndo",
     "credentials.inventory": "moltir.actions.credentials:Inventory",
+    "pause.config": "moltir.actions.pause:PauseConfig",
+    "pause.restore": "moltir.actions.pause:PauseRestore",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

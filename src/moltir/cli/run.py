@@ -83,7 +83,7 @@ def _confirmation(kind: str, kw: dict[str, Any], steps: int) -> Callable[[Sequen
     return confirm
 
 
-def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
+def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_runbook: str = "") -> None:
     """``--all-profiles``: every install moltir finds, in parallel (moltir.commands.profiles)."""
     from moltir.cli import cli
     from moltir.commands import profiles
@@ -99,34 +99,40 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
         for inst in installs:
             click.echo(f"== {inst.state_dir}")
             args_one = [sys.argv[0], kind, "--dry-run", "--state-dir", str(inst.state_dir),
-                        "--config", str(inst.config_path)]
+                        "--config", str(inst.config_path),
+                        *(["--level", "pause"] if default_runbook == "pause" else [])]
             try:
                 cli.main(args=args_one[1:], standalone_mode=False, obj=None)
             except SystemExit as exc:
                 code = code or int(exc.code or 0)
         sys.exit(code)
-    profiles.run_all(kind, kind, kw, installs)
+    profiles.run_all(kind, default_runbook or kind, kw, installs)
 
 
 @click.command(epilog=EXIT_HELP)
 @click.option("--new-case", is_flag=True, help="Open a new case instead of resuming the last unfinished one.")
 @click.option("--all-profiles", is_flag=True, help="Contain every install found (each profile; as root, "
               "every system unit's too), in parallel: one case each, one incident id.")
+@click.option("--level", type=click.Choice(["full", "pause"]), default="full", show_default=True,
+              help="full: the contain runbook (gateway down). pause: the pause runbook (gateway back on a new "
+                   "token with DMs off, exec denied, elevated tools and cron off).")
 @run_options
 @click.pass_context
 @handle_errors
-def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any) -> None:
+def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, level: str, **kw: Any) -> None:
     """Contain an incident: gateway down, DMs off, new token, evidence, audit.
 
     Resumes the install's last unfinished case (after a crash or a failed step) at the
-    first step not verified done; --new-case starts fresh.
+    first step not verified done; --new-case starts fresh. --level pause keeps the bot
+    visible but harmless; 'moltir restore' undoes either level.
     """
+    default_runbook = "pause" if level == "pause" else "contain"
     if all_profiles:
         if new_case:
             raise MoltirError("--new-case cannot be combined with --all-profiles", exit_code=EXIT_USAGE)
-        _all_profiles(ctx, "contain", kw)
+        _all_profiles(ctx, "contain", kw, default_runbook)
         return
-    _run_runbook(ctx, "contain", "contain", kw, new_case=new_case)
+    _run_runbook(ctx, "contain", default_runbook, kw, new_case=new_case)
 
 
 @click.command(epilog=EXIT_HELP)
