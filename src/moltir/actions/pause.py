@@ -124,7 +124,7 @@ class PauseRestore(RestoreDmPolicy):
     description = ("Put back the tool, elevated and cron settings pause.config recorded in this case, exactly, "
                    "then restart the running gateway so it serves the restored config (no-op without a pause).")
     params: ClassVar[Mapping[str, Param]] = {
-        "timeout_s": Param((int, float), default=60, help="seconds to wait for the restarted gateway"),
+        "timeout_s": Param((int, float), default=180, help="seconds to wait for the restarted gateway"),
     }
     section = SECTION
     noun = "paused"
@@ -149,7 +149,7 @@ class PauseRestore(RestoreDmPolicy):
         if ctx.case.restore_section(SECTION) is None or not find_gateways(ctx.install):
             return result
         token, _source = health_token(ctx)
-        how = restart_running(ctx, token, step_timeout(ctx, 60.0))
+        how = restart_running(ctx, token, step_timeout(ctx, 180.0))
         status = "done" if result.status in ("already", "skipped") else result.status
         return StepResult(status, f"{result.summary}; gateway restarted ({how})",
                           {**result.details, "restarted": how}, result.warnings)

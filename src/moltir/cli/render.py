@@ -15,10 +15,11 @@ import click
 def run_errors(result: Any) -> list[dict[str, Any]]:
     """The envelope's errors of a runbook run: one per failed step (its one-line error), or the run's
     message when it ended non-zero another way (interrupted)."""
+    from moltir.engine.execution import resume_command
     from moltir.result import error
 
     failed = [s for s in result.steps if s.status == "failed"]
-    hint = (f"run 'moltir {result.runbook}' again: it resumes at the first step not done"
+    hint = (f"run 'moltir {resume_command(result.runbook)}' again: it resumes at the first step not done"
             if result.runbook != "drill" else "fix the cause and run 'moltir drill' again")
     out = [error(f"step '{s.id}' ({s.action}): {s.error}", hint, s.exit_code or result.exit_code) for s in failed]
     if not out and result.exit_code:
