@@ -147,3 +147,45 @@ def install_token(env: dict[str, str], key: str) -> str:
     proc = subprocess.run([sys.executable, "-c", code, f"gateway-token:{key}"], env=env, capture_output=True,
                           text=True, timeout=60, check=True)
     return proc.stdout.strip()
+
+
+def test_restore_hardened_after_pause_then_harden_undo(openclaw_home: OpenClawHome,
+                                                       secret_service: SecretService) -> None:
+    """``restore --hardened``: the restore preview carries the harden plan, the restore runs, then harden
+    in its own case (the open ``alerts`` DM policy becomes ``pairing``, its ``*`` goes, tools denied),
+    the gateway still answers on the new token; ``harden --undo`` gives back the restored config."""
+    home = openclaw_home
+    home.env.update(secret_service.env)
+    home.env["MOLTIR_HOME"] = str(home.root / "moltir-home")
+    env = dict(home.env)
+    pre = json5.loads(home.config_path.read_text())
+    assert pre["channels"]["telegram"]["accounts"]["alerts"]["dmPolicy"] == "open"
+    gw = Gateway(home).start()
+    try:
+        run = _moltir(env, home.root, "contain", "--level", "pause", "--yes", "--json")
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        dry = _moltir(env, home.root, "restore", "--hardened", "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stdout[-4000:] + dry.stderr[-4000:]
+        plans = moltir_json(dry.stdout)
+        assert plans["runbook"] == "restore" and plans["then"][0]["runbook"] == "harden"
+        assert [p["id"] for p in plans["then"][0]["plan"]][-1] == "verify-audit"
+
+        back = _moltir(env, home.root, "restore", "--hardened", "--yes", "--json")
+        assert back.returncode == 0, back.stdout[-6000:] + back.stderr[-4000:]
+        data = moltir_json(back.stdout)
+        assert data["status"] == "ok" and data["then"][0]["runbook"] == "harden"
+        assert all(s["status"] in ("done", "already") for s in data["then"][0]["steps"]), data["then"][0]["steps"]
+        hardened = json5.loads(home.config_path.read_text())
+        alerts = hardened["channels"]["telegram"]["accounts"]["alerts"]
+        assert alerts["dmPolicy"] == "pairing" and "*" not in alerts.get("allowFrom", [])
+        assert {"exec", "browser", "gateway"} <= set(hardened["tools"]["deny"])
+        assert "cron" not in hardened or hardened["cron"] == pre.get("cron")
+        new = install_token(env, discover(env=env).key)
+        assert gw.token_status(new) == 400
+
+        undo = _moltir(env, home.root, "harden", "--undo", "--yes", "--json")
+        assert undo.returncode == 0, undo.stdout[-4000:] + undo.stderr[-4000:]
+        assert _without_auth(json5.loads(home.config_path.read_text())) == _without_auth(pre)
+    finally:
+        gw.stop()
+        gw.assert_stopped()

@@ -139,3 +139,23 @@ def test_pause_runbook_ships_and_contain_rejects_an_unknown_level(tmp_path: Path
                           env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "'nap' is not one of 'full', 'pause'" in proc.stderr
+
+
+def test_restore_hardened_preview_plans_harden_on_the_current_config(tmp_path: Path) -> None:
+    from moltir.commands import run as runner
+
+    env = Env(tmp_path, text=CONFIG.replace('bind: "loopback"', 'bind: "lan"'))
+    harden = runner.Request("harden", runbook.load(runbook.resolve("harden")), RunOptions(), new_case=True)
+    lines = runner.harden_preview(env.install, harden)
+    assert lines[0].startswith("then 'moltir harden' in a case of its own")
+    assert any(ln.strip().startswith("bind") for ln in lines)
+    assert any(ln.startswith("    +") and 'bind: "loopback"' in ln for ln in lines)  # harden's diff
+    assert env.config.read_bytes() == env.original
+
+
+def test_restore_hardened_refuses_all_profiles(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "moltir", "restore", "--hardened", "--all-profiles", "--yes"],
+                          capture_output=True, text=True, cwd=tmp_path, check=False, timeout=60,
+                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--hardened cannot be combined with --all-profiles" in proc.stderr

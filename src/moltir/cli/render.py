@@ -5,7 +5,7 @@ are shown with control characters escaped, never sent raw."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,22 @@ def render_run(result: Any, as_json: bool) -> None:
             lines += render_next_steps(steps)
     for line in lines:  # config values, step ids, reasons: control characters shown escaped, never sent raw
         click.echo("\n".join(shown(part, 4000) for part in str(line).split("\n")))
+
+
+def render_runs(results: Sequence[Any], as_json: bool) -> int:
+    """Runs that make one command (``restore --hardened``: the restore, then harden): ONE envelope, the
+    first run's with the next ones under ``then``; the exit code the first failing run ended with."""
+    code = next((r.exit_code for r in results if r.exit_code), 0)
+    if as_json:
+        from moltir.result import echo_json
+
+        data = results[0].to_json()
+        data["then"] = [r.to_json() for r in results[1:]]
+        echo_json(data, exit_code=code, errors=[e for r in results for e in run_errors(r)])
+        return code
+    for result in results:
+        render_run(result, False)
+    return code
 
 
 def _render_text(result: Any, out: Callable[[str], None]) -> None:
