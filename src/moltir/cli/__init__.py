@@ -47,6 +47,7 @@ __all__ = ["EXIT_HELP", "INSTALL_OPTIONS", "LazyGroup", "_check_free_text", "cli
     "fleet": ("moltir.cli.fleet:fleet", "Many gateways: one report from the per-host results."),
     "harden": ("moltir.cli.harden:harden", "Lock the install down before anything goes wrong (--undo)."),
     "token": ("moltir.cli.token:token", "Where the gateway reads its token: repin or unpin."),
+    "trigger": ("moltir.cli.trigger:trigger", "Contain over SSH from a phone: the forced-command key."),
     "triage": ("moltir.cli.triage:triage", "Timeline, findings and verdicts from a sealed case."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")

@@ -17,8 +17,33 @@ from moltir.cli.options import get_install, install_args, run_options
 from moltir.errors import EXIT_INTERRUPTED, EXIT_USAGE, MoltirError
 
 
+def notify_option(fn: Any) -> Any:
+    """``--notify URL`` (repeatable; ``@FILE`` reads URLs one a line): see moltir.commands.notifying."""
+    return click.option("--notify", "notify", multiple=True, metavar="URL|@FILE",
+                        help="Send one message per state change here: ntfy://HOST/TOPIC, an http(s) JSON "
+                             "webhook, or an Apprise URL (repeatable; @FILE: URLs one a line).")(fn)
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command line as the lock and the journal record it: a ``--notify`` URL (which may hold a key)
+    becomes ``<url>``; ``@FILE`` stays."""
+    out: list[str] = ["moltir"]
+    masked = False
+    for arg in argv:
+        if masked:
+            out.append(arg if arg.startswith("@") else "<url>")
+        elif arg.startswith("--notify="):
+            value = arg.split("=", 1)[1]
+            out.append(arg if value.startswith("@") else "--notify=<url>")
+        else:
+            out.append(arg)
+        masked = arg == "--notify" and not masked
+    return " ".join(out)
+
+
 def _request(kind: str, runbook_name: str, kw: dict[str, Any], new_case: bool = False,
-             extra: dict[str, Any] | None = None, own_case: bool = False) -> Any:
+             extra: dict[str, Any] | None = None, own_case: bool = False,
+             trigger: dict[str, Any] | None = None) -> Any:
     """The ``moltir.commands.run.Request`` of one run, from the parsed options."""
     from moltir.actions.base import RunOptions
     from moltir.commands import run as runner
@@ -30,11 +55,13 @@ def _request(kind: str, runbook_name: str, kw: dict[str, Any], new_case: bool = 
                          revoke_devices=kw["revoke_devices"], reason=kw["reason"],
                          reopen_open=kw.get("reopen_open") or "open", **(extra or {}))
     return runner.Request(kind, rb, options, case_dir=None if own_case else kw["case_dir"],
-                          new_case=new_case, command=" ".join(["moltir", *sys.argv[1:]]))
+                          new_case=new_case, command=command_line(sys.argv[1:]),
+                          notify=tuple(kw.get("notify") or ()), trigger=trigger)
 
 
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
-                 new_case: bool = False, extra: dict[str, Any] | None = None) -> None:
+                 new_case: bool = False, extra: dict[str, Any] | None = None,
+                 trigger: dict[str, Any] | None = None) -> None:
     """contain / restore / drill: parse, confirm, render; the run itself is moltir.commands.run's."""
     from moltir import engine, log
     from moltir.cli.render import render_run
@@ -43,7 +70,7 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
 
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
-    req = _request(kind, kw["runbook_path"] or default_runbook, kw, new_case, extra)
+    req = _request(kind, kw["runbook_path"] or default_runbook, kw, new_case, extra, trigger=trigger)
     rb = req.runbook
     engine.require_install(install)
 
@@ -75,7 +102,7 @@ def _restore_hardened(ctx: click.Context, kw: dict[str, Any]) -> None:
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
     restore = _request("restore", kw["runbook_path"] or "restore", kw)
-    harden = _request("harden", "harden", kw, new_case=True, own_case=True)
+    harden = replace(_request("harden", "harden", kw, new_case=True, own_case=True), notify=())
     engine.require_install(install)
 
     def note(text: str) -> None:
@@ -131,6 +158,9 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_run
     from moltir.openclaw.deployments import all_installs
 
     args = install_args(ctx, kw)
+    if kw.get("notify"):
+        raise MoltirError("--notify cannot be combined with --all-profiles yet", hint="run one install at a time "
+                          "with --notify, or drop --notify", exit_code=EXIT_USAGE)
     if any(args.get(k) for k in ("profile", "dev", "state_dir", "config", "user")):
         raise MoltirError("--all-profiles acts on every install: it cannot be combined with --profile, --dev, "
                           "--state-dir, --config or --user", hint="drop one of them", exit_code=EXIT_USAGE)
@@ -158,6 +188,7 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_run
               help="full: the contain runbook (gateway down). pause: the pause runbook (gateway back on a new "
                    "token with DMs off, exec denied, elevated tools and cron off).")
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, level: str, **kw: Any) -> None:
@@ -183,6 +214,7 @@ def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, level: st
 @click.option("--hardened", is_flag=True, help="Run 'moltir harden' right after the restore (its plan is "
               "shown with the restore's; 'moltir harden --undo' reverts it).")
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def restore(ctx: click.Context, /, all_profiles: bool, hardened: bool, **kw: Any) -> None:
@@ -204,6 +236,7 @@ def restore(ctx: click.Context, /, all_profiles: bool, hardened: bool, **kw: Any
     "schedule": ("moltir.cli.drill:schedule", "Install, remove or show the drill schedule."),
 }, epilog=EXIT_HELP)
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def drill(ctx: click.Context, /, **kw: Any) -> None:
