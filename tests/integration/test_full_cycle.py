@@ -127,7 +127,7 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         out_restore = restore.stdout + restore.stderr
         assert restore.returncode == 0, out_restore
         assert "Traceback" not in out_restore
-        assert restore.stdout.count("restore: all 4 steps done") == 1 and "steps done" not in restore.stderr
+        assert restore.stdout.count("restore: all 5 steps done") == 1 and "steps done" not in restore.stderr
 
         # the gateway runs again, on the NEW token; the old one stays refused
         assert port_is_open(home.port)

@@ -106,7 +106,7 @@ def test_contain_and_restore_all_profiles(homes: dict[str, OpenClawHome], secret
         assert restore.returncode == 0, restore.stdout + restore.stderr
         for stream in ("[main]", "[rescue]"):
             assert stream in restore.stderr, "progress lines name the install they are about"
-        assert restore.stdout.count("restore: all 4 steps done") == 2, restore.stdout
+        assert restore.stdout.count("restore: all 5 steps done") == 2, restore.stdout
         for p, h in homes.items():
             assert port_is_open(h.port), f"profile {p} not back"
             assert token_status(h.port, h.token) == 401, f"profile {p}: the old token still works"

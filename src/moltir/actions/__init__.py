@@ -27,6 +27,8 @@ REGISTRY: dict[str, str] = {
     "harden.undo": "moltir.actions.harden:HardenUndo",
     "credentials.inventory": "moltir.actions.credentials:Inventory",
     "credential.rotate": "moltir.actions.credential_rotate:RotateCredential",
+    "pause.config": "moltir.actions.pause:PauseConfig",
+    "pause.restore": "moltir.actions.pause:PauseRestore",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

@@ -5,7 +5,7 @@ are shown with control characters escaped, never sent raw."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,11 @@ import click
 def run_errors(result: Any) -> list[dict[str, Any]]:
     """The envelope's errors of a runbook run: one per failed step (its one-line error), or the run's
     message when it ended non-zero another way (interrupted)."""
+    from moltir.engine.execution import resume_command
     from moltir.result import error
 
     failed = [s for s in result.steps if s.status == "failed"]
-    hint = (f"run 'moltir {result.runbook}' again: it resumes at the first step not done"
+    hint = (f"run 'moltir {resume_command(result.runbook)}' again: it resumes at the first step not done"
             if result.runbook != "drill" else "fix the cause and run 'moltir drill' again")
     out = [error(f"step '{s.id}' ({s.action}): {s.error}", hint, s.exit_code or result.exit_code) for s in failed]
     if not out and result.exit_code:
@@ -45,6 +46,22 @@ def render_run(result: Any, as_json: bool) -> None:
             lines += render_next_steps(steps)
     for line in lines:  # config values, step ids, reasons: control characters shown escaped, never sent raw
         click.echo("\n".join(shown(part, 4000) for part in str(line).split("\n")))
+
+
+def render_runs(results: Sequence[Any], as_json: bool) -> int:
+    """Runs that make one command (``restore --hardened``: the restore, then harden): ONE envelope, the
+    first run's with the next ones under ``then``; the exit code the first failing run ended with."""
+    code = next((r.exit_code for r in results if r.exit_code), 0)
+    if as_json:
+        from moltir.result import echo_json
+
+        data = results[0].to_json()
+        data["then"] = [r.to_json() for r in results[1:]]
+        echo_json(data, exit_code=code, errors=[e for r in results for e in run_errors(r)])
+        return code
+    for result in results:
+        render_run(result, False)
+    return code
 
 
 def _render_text(result: Any, out: Callable[[str], None]) -> None:

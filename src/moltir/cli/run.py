@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -40,34 +41,44 @@ def command_line(argv: Sequence[str]) -> str:
     return " ".join(out)
 
 
+def _request(kind: str, runbook_name: str, kw: dict[str, Any], new_case: bool = False,
+             extra: dict[str, Any] | None = None, own_case: bool = False,
+             trigger: dict[str, Any] | None = None) -> Any:
+    """The ``moltir.commands.run.Request`` of one run, from the parsed options."""
+    from moltir.actions.base import RunOptions
+    from moltir.commands import run as runner
+    from moltir.engine import runbook
+
+    rb = runbook.load(runbook.resolve(runbook_name))
+    options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
+                         allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
+                         revoke_devices=kw["revoke_devices"], reason=kw["reason"],
+                         reopen_open=kw.get("reopen_open") or "open", **(extra or {}))
+    return runner.Request(kind, rb, options, case_dir=None if own_case else kw["case_dir"],
+                          new_case=new_case, command=command_line(sys.argv[1:]),
+                          notify=tuple(kw.get("notify") or ()), trigger=trigger)
+
+
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
                  new_case: bool = False, extra: dict[str, Any] | None = None,
                  trigger: dict[str, Any] | None = None) -> None:
     """contain / restore / drill: parse, confirm, render; the run itself is moltir.commands.run's."""
     from moltir import engine, log
-    from moltir.actions.base import RunOptions
     from moltir.cli.render import render_run
     from moltir.commands import run as runner
-    from moltir.engine import runbook
     from moltir.text import shown
 
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
-    rb = runbook.load(runbook.resolve(kw["runbook_path"] or default_runbook))
+    req = _request(kind, kw["runbook_path"] or default_runbook, kw, new_case, extra, trigger=trigger)
+    rb = req.runbook
     engine.require_install(install)
-    options = RunOptions(dry_run=kw["dry_run"], force=kw["force"],
-                         allow_insecure_keyring=kw["allow_insecure_keyring"], clean_env=kw["clean_env"],
-                         revoke_devices=kw["revoke_devices"], reason=kw["reason"],
-                         reopen_open=kw.get("reopen_open") or "open", **(extra or {}))
 
     def note(text: str) -> None:
         click.echo(f"warning: {shown(text, 2000)}", err=True)
 
     for line in install.notes:
         note(line)
-    req = runner.Request(kind, rb, options, case_dir=kw["case_dir"], new_case=new_case,
-                         command=command_line(sys.argv[1:]), notify=tuple(kw.get("notify") or ()),
-                         trigger=trigger)
     if kw["dry_run"]:
         result = runner.plan(install, req, note)
         render_run(result, kw["as_json"])
@@ -79,6 +90,37 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     render_run(result, kw["as_json"])
     if result.exit_code:
         sys.exit(result.exit_code)
+
+
+def _restore_hardened(ctx: click.Context, kw: dict[str, Any]) -> None:
+    """``restore --hardened``: the restore, then ``moltir harden`` (its plan in the confirmation)."""
+    from moltir import engine, log
+    from moltir.cli.render import render_runs
+    from moltir.commands import run as runner
+    from moltir.text import shown
+
+    log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
+    install = get_install(ctx, kw)
+    restore = _request("restore", kw["runbook_path"] or "restore", kw)
+    harden = replace(_request("harden", "harden", kw, new_case=True, own_case=True), notify=())
+    engine.require_install(install)
+
+    def note(text: str) -> None:
+        click.echo(f"warning: {shown(text, 2000)}", err=True)
+
+    for line in install.notes:
+        note(line)
+    preview = runner.harden_preview(install, harden)
+    if kw["dry_run"]:
+        results = [runner.plan(install, restore, note), runner.plan(install, harden, note)]
+    else:
+        confirm = _confirmation("restore", kw, len(restore.runbook.steps))
+        first, second = runner.run_hardened(install, replace(restore, preview=preview), harden, confirm=confirm,
+                                            note=note, emit=log.emit)
+        results = [first] if second is None else [first, second]
+    code = render_runs(results, kw["as_json"])
+    if code:
+        sys.exit(code)
 
 
 def _confirmation(kind: str, kw: dict[str, Any], steps: int) -> Callable[[Sequence[str]], None]:
@@ -109,7 +151,7 @@ def _confirmation(kind: str, kw: dict[str, Any], steps: int) -> Callable[[Sequen
     return confirm
 
 
-def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
+def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_runbook: str = "") -> None:
     """``--all-profiles``: every install moltir finds, in parallel (moltir.commands.profiles)."""
     from moltir.cli import cli
     from moltir.commands import profiles
@@ -128,49 +170,63 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
         for inst in installs:
             click.echo(f"== {inst.state_dir}")
             args_one = [sys.argv[0], kind, "--dry-run", "--state-dir", str(inst.state_dir),
-                        "--config", str(inst.config_path)]
+                        "--config", str(inst.config_path),
+                        *(["--level", "pause"] if default_runbook == "pause" else [])]
             try:
                 cli.main(args=args_one[1:], standalone_mode=False, obj=None)
             except SystemExit as exc:
                 code = code or int(exc.code or 0)
         sys.exit(code)
-    profiles.run_all(kind, kind, kw, installs)
+    profiles.run_all(kind, default_runbook or kind, kw, installs)
 
 
 @click.command(epilog=EXIT_HELP)
 @click.option("--new-case", is_flag=True, help="Open a new case instead of resuming the last unfinished one.")
 @click.option("--all-profiles", is_flag=True, help="Contain every install found (each profile; as root, "
               "every system unit's too), in parallel: one case each, one incident id.")
+@click.option("--level", type=click.Choice(["full", "pause"]), default="full", show_default=True,
+              help="full: the contain runbook (gateway down). pause: the pause runbook (gateway back on a new "
+                   "token with DMs off, exec denied, elevated tools and cron off).")
 @run_options
 @notify_option
 @click.pass_context
 @handle_errors
-def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any) -> None:
+def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, level: str, **kw: Any) -> None:
     """Contain an incident: gateway down, DMs off, new token, evidence, audit.
 
     Resumes the install's last unfinished case (after a crash or a failed step) at the
-    first step not verified done; --new-case starts fresh.
+    first step not verified done; --new-case starts fresh. --level pause keeps the bot
+    visible but harmless; 'moltir restore' undoes either level.
     """
+    default_runbook = "pause" if level == "pause" else "contain"
     if all_profiles:
         if new_case:
             raise MoltirError("--new-case cannot be combined with --all-profiles", exit_code=EXIT_USAGE)
-        _all_profiles(ctx, "contain", kw)
+        _all_profiles(ctx, "contain", kw, default_runbook)
         return
-    _run_runbook(ctx, "contain", "contain", kw, new_case=new_case)
+    _run_runbook(ctx, "contain", default_runbook, kw, new_case=new_case)
 
 
 @click.command(epilog=EXIT_HELP)
 @click.option("--all-profiles", is_flag=True, help="Restore every install found that has a case to restore.")
 @click.option("--reopen-open", type=click.Choice(["open", "pairing", "allowlist", "disabled"]), default="open",
               show_default=True, help="What a DM policy that was 'open' (anyone may write) goes back to.")
+@click.option("--hardened", is_flag=True, help="Run 'moltir harden' right after the restore (its plan is "
+              "shown with the restore's; 'moltir harden --undo' reverts it).")
 @run_options
 @notify_option
 @click.pass_context
 @handle_errors
-def restore(ctx: click.Context, /, all_profiles: bool, **kw: Any) -> None:
+def restore(ctx: click.Context, /, all_profiles: bool, hardened: bool, **kw: Any) -> None:
     """Undo containment from the case record: DM policies back, gateway up on the NEW token."""
     if all_profiles:
+        if hardened:
+            raise MoltirError("--hardened cannot be combined with --all-profiles",
+                              hint="restore each profile with --profile NAME --hardened", exit_code=EXIT_USAGE)
         _all_profiles(ctx, "restore", kw)
+        return
+    if hardened:
+        _restore_hardened(ctx, kw)
         return
     _run_runbook(ctx, "restore", "restore", kw)
 

@@ -202,6 +202,7 @@ def _keyring_ready_for_start(case: Case, install: Install) -> str | None:
 
 _STATE_DONE = {
     "dm_policy.restore": "DM policies are back to their pre-incident values",
+    "pause.restore": "the paused settings (tools, elevated, cron) are back, on a restarted gateway if it runs",
     "gateway.start": "the gateway is running again",
     "token.verify": "the gateway accepts the new token and refuses the old one",
     "audit.run": "the final audit ran",
@@ -218,6 +219,8 @@ _STATE_FAILED = {
     "dm_policy.restore": ("DM policies are NOT restored: they are still disabled (or partly restored if "
                           "the step stopped mid-way; a path someone edited during the incident is left "
                           "alone and reported)"),
+    "pause.restore": ("the paused settings (tools.deny, tools.elevated, cron) are NOT all back, or the running "
+                      "gateway did not restart on them (see the error)"),
     "gateway.start": ("the gateway is NOT up on the new token: it did not start, did not come up, or does not "
                       "accept the new token (see the error)"),
     "token.verify": ("the gateway is running but the new token is NOT proven: it may serve another token; "
@@ -226,6 +229,7 @@ _STATE_FAILED = {
 }
 _STATE_NOT_RUN = {
     "dm_policy.restore": "DM policies are still disabled",
+    "pause.restore": "the paused settings are still paused",
     "gateway.start": "the gateway is still stopped",
     "token.verify": "the token was not checked",
     "audit.run": "no final audit yet",
@@ -251,7 +255,8 @@ def _failed_state(action: str, gateway_up: bool | None) -> str | None:
 
 
 # step id -> action in the shipped runbooks/restore.json5 (used when the runbook file is gone)
-_SHIPPED_ACTIONS = {"restore-dms": "dm_policy.restore", "start-gateway": "gateway.start",
+_SHIPPED_ACTIONS = {"restore-dms": "dm_policy.restore", "restore-pause": "pause.restore",
+                    "start-gateway": "gateway.start",
                     "verify-token": "token.verify", "final-audit": "audit.run"}
 
 

@@ -128,6 +128,7 @@ def describe_restore(case: Case, runbook: Runbook | None = None, install: Instal
     left_stopped = isinstance(gw, Mapping) and gw.get("was_running") is False
     lines = [f"case {case.id}:", *_dm_lines(data.get("dm_policy"), _has(by_action, "dm_policy.restore"),
                                             reopen_open)]
+    lines.extend(_pause_lines(data.get("pause"), _has(by_action, "pause.restore")))
     up, gateway = _gateway_preview(gw, by_action, install, left_stopped)
     lines.append(gateway)
     ledger = _ledger_line(case.dir) if up else None
@@ -157,6 +158,17 @@ def _ledger_line(case_dir: Path) -> str | None:
 def _has(by_action: Mapping[str, Step] | None, action: str) -> bool:
     """Whether the runbook has a step of ``action`` (no runbook: the shipped one, which has them all)."""
     return by_action is None or action in by_action
+
+
+def _pause_lines(pause: Any, restores: bool) -> list[str]:
+    """A paused case (``contain --level pause``): the tool, elevated and cron settings going back."""
+    if not isinstance(pause, Mapping):
+        return []
+    names = ", ".join(".".join(str(k) for k in e.get("path", [])) for e in pause.get("paths", [])
+                      if isinstance(e, Mapping))
+    if not restores:
+        return [f"paused settings: left paused ({names}): this runbook has no pause.restore step"]
+    return [f"paused settings: {names} back to their recorded values; a running gateway is restarted on them"]
 
 
 def _dm_lines(dm: Any, restores: bool, reopen_open: str) -> list[str]:

@@ -36,6 +36,7 @@ class Request:
     case_dir: Path | None = None
     new_case: bool = False
     command: str = ""  # the command line, recorded in the lock and the journal
+    preview: tuple[str, ...] = ()  # more lines for the confirmation (restore --hardened: the harden plan)
     notify: tuple[str, ...] = ()  # --notify URLs (or @FILE): see moltir.commands.notifying
     trigger: dict[str, Any] | None = None  # moltir trigger run: recorded in a new case's case.json
 
@@ -109,7 +110,7 @@ def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engi
         confirm([f"moltir {req.kind} will act on {install.state_dir} ({install.product} "
                  f"{install.version or 'release unknown'}):",
                  *(f"  {s.id:<18} {s.action}" for s in req.runbook.steps),
-                 *(f"  {line}" for line in restore_notes)])
+                 *(f"  {line}" for line in restore_notes), *req.preview])
         case_notes: list[str] = []
         case, resumed = engine.open_case(req.runbook, install, case_dir=req.case_dir, new_case=req.new_case,
                                          reason=req.options.reason, kind=req.kind, notes=case_notes,
@@ -149,3 +150,33 @@ def record_drill(install: Any, result: engine.RunResult) -> None:
     from moltir.commands import drills
 
     drills.record_result(install, result)
+
+
+def harden_preview(install: Any, harden: Request) -> tuple[str, ...]:
+    """``restore --hardened``: what the harden run after the restore will change, planned now.
+
+    Decision: the plan is computed on the config as it is before the restore (the restore has not run
+    yet), so it is exact for what restore does not touch (file modes, bind, Control UI auth, tools) and
+    says so for the DM and group policies restore puts back: an ``open`` one is set to ``pairing``
+    (``allowlist`` with the sender ids) right after it is restored."""
+    plans = engine.plan_run(harden.runbook, install, Case(Path("(new case)"), readonly=True), harden.options)
+    lines = ["then 'moltir harden' in a case of its own ('moltir harden --undo' reverts it):",
+             "  (planned on the current config; DM and group policies restore puts back are hardened after it)"]
+    for p in plans:
+        what = p.error or (p.plan.summary if p.plan else "")
+        lines.append(f"  {p.step.id:<18} {what}")
+        for line in (p.plan.diff.splitlines() if p.plan and not p.plan.already_done else []):
+            lines.append(f"    {line}")
+    return tuple(lines)
+
+
+def run_hardened(install: Any, restore: Request, harden: Request, *, confirm: Confirm, note: Note,
+                 emit: engine.Emit) -> tuple[engine.RunResult, engine.RunResult | None]:
+    """``restore --hardened``: the restore, then (only when it ended with exit 0, "nothing left to do"
+    included) the harden runbook in a new harden case, without asking again (the restore's
+    confirmation showed its plan). A case already restored is refused before anything (exit 0, nothing
+    to restore): run 'moltir harden' then."""
+    first = run(install, restore, confirm=confirm, note=note, emit=emit)
+    if first.exit_code != 0:
+        return first, None
+    return first, run(install, harden, confirm=lambda _lines: None, note=note, emit=emit)

@@ -111,7 +111,8 @@ def _execute_locked(runbook: Runbook, install: Install, case: Case, options: Run
         journal.append("run.interrupted", runbook=runbook.name, case_id=case.id)
         emit("run.interrupted", {"runbook": runbook.name})
         return RunResult(runbook.name, "interrupted", EXIT_INTERRUPTED, case.id, str(case.dir),
-                         tuple(run.outcomes), message=f"interrupted; run 'moltir {runbook.name}' again to resume",
+                         tuple(run.outcomes),
+                         message=f"interrupted; run 'moltir {resume_command(runbook.name)}' again to resume",
                          resumed_from=resumed_from)
     finally:
         run.release()
@@ -237,6 +238,10 @@ def _final_message(runbook: Runbook, case: Case, outcomes: list[StepOutcome], st
     if case.info.get("kind") == "drill":  # every drill is a fresh case: nothing to resume
         return (f"drill failed: {names}. Fix the cause and run 'moltir drill' again "
                 f"(case {case.id}; 'moltir drill history' keeps the record)")
-    return (f"{runbook.name} incomplete: {names}. Fix the cause and run 'moltir {runbook.name}' again: "
+    return (f"{runbook.name} incomplete: {names}. Fix the cause and run 'moltir {resume_command(runbook.name)}' again: "
             f"it resumes at the first step not done (case {case.id})")
 
+
+def resume_command(runbook_name: str) -> str:
+    """The moltir command that runs (and resumes) a shipped runbook: its name, except ``pause``."""
+    return "contain --level pause" if runbook_name == "pause" else runbook_name

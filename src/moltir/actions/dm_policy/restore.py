@@ -84,9 +84,13 @@ class RestoreDmPolicy(Action):
     description = ("Put back the DM (and group) policies dm_policy.set recorded in this case, exactly; "
                    "a value changed since is left and reported (--force puts the old value back anyway).")
     params: ClassVar[Mapping[str, Param]] = {}
+    section: ClassVar[str] = SECTION  # the restore.json section it puts back (pause.restore: "pause")
+    noun: ClassVar[str] = "DM/group"  # what its messages call the paths
+    what: ClassVar[str] = "DM policies"  # ... and the settings
+    setter: ClassVar[str] = "dm_policy.set"  # the action that recorded the section
 
     def _compute(self, ctx: StepContext) -> _RestorePlan | None:
-        record = ctx.case.restore_section(SECTION)
+        record = ctx.case.restore_section(self.section)
         if not record:
             return None
         rp = _RestorePlan(_load(ctx), {}, [], [], [], [], {})
@@ -119,12 +123,12 @@ class RestoreDmPolicy(Action):
     def plan(self, ctx: StepContext) -> Plan:
         rp = self._compute(ctx)
         if rp is None:
-            return Plan("nothing to restore: dm_policy.set changed nothing in this case", already_done=True)
+            return Plan(f"nothing to restore: {self.setter} changed nothing in this case", already_done=True)
         file_edits = self._file_edits(rp)
         changes = tuple(Change("config", _dotted(p), _describe(get_path(rp.cfg.data, p)),
                                "(removed)" if v is DELETE else str(v)) for p, v in rp.edits.items())
-        summary = (f"put back {len(rp.restored)} DM/group paths" if rp.edits
-                   else "DM policies already as before containment")
+        summary = (f"put back {len(rp.restored)} {self.noun} paths" if rp.edits
+                   else f"{self.what} already as before containment")
         warnings = [*rp.conflicts, *(f"{name} was edited during the incident: --force puts the recorded value "
                                      "back over that edit" for name in rp.overridden)]
         reason = rp.cfg.readonly_reason()
@@ -136,11 +140,11 @@ class RestoreDmPolicy(Action):
     def apply(self, ctx: StepContext) -> StepResult:
         rp = self._compute(ctx)
         if rp is None:
-            return StepResult("skipped", "nothing to restore: dm_policy.set changed nothing in this case")
+            return StepResult("skipped", f"nothing to restore: {self.setter} changed nothing in this case")
         details: dict[str, Any] = {"restored": rp.restored, "already": rp.already, "conflicts": rp.conflicts}
         if not rp.edits:
             status: StepStatus = "already" if not rp.conflicts else "skipped"
-            return StepResult(status, f"DM policies already as recorded ({len(rp.already)} paths)"
+            return StepResult(status, f"{self.what} already as recorded ({len(rp.already)} paths)"
                               + (f"; {len(rp.conflicts)} conflict(s) left" if rp.conflicts else ""),
                               details, tuple(rp.conflicts))
         file_edits = self._file_edits(rp)
@@ -151,7 +155,7 @@ class RestoreDmPolicy(Action):
                              "after_sha256": w.after_sha256} for w in written]
         details["validated"] = rp.cfg.validation.describe() if rp.cfg.validation else None
         note = rp.cfg.validation_warning()
-        summary = f"put back {len(rp.restored)} DM/group paths"
+        summary = f"put back {len(rp.restored)} {self.noun} paths"
         if rp.conflicts:
             summary += (f"; {len(rp.conflicts)} changed during the incident and left as they are "
                         "(--force puts the recorded values back)")
@@ -163,7 +167,7 @@ class RestoreDmPolicy(Action):
         return StepResult(final, summary, details, (*rp.conflicts, *([note] if note else [])))
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
-        record = ctx.case.restore_section(SECTION)
+        record = ctx.case.restore_section(self.section)
         if not record:
             return
         try:
@@ -184,7 +188,7 @@ class RestoreDmPolicy(Action):
             elif current is MISSING or current != restored_value(path, old["value"], ctx.options.reopen_open):
                 wrong.append(_dotted(path))
         if wrong:
-            raise verify_error(f"DM policies not back at {', '.join(wrong[:5])}"
+            raise verify_error(f"{self.what} not back at {', '.join(wrong[:5])}"
                                + (f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""),
                                "someone rewrote the config meanwhile; run 'moltir restore' again")
 

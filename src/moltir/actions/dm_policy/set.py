@@ -139,52 +139,7 @@ class SetDmPolicy(Action):
     def _record(self, ctx: StepContext, cfg: ConfigFile, edits: Mapping[KeyPath, object],
                 file_edits: list[FileEdit]) -> None:
         """restore.json section ``dm_policy``: written BEFORE the config is touched."""
-        owners = {p: cfg.owner_of(p) for p in edits}
-        entries: list[dict[str, Any]] = []
-        created_groups: dict[KeyPath, list[tuple[KeyPath, object]]] = {}
-        for p, value in edits.items():
-            owner, inner = owners[p]
-            entry: dict[str, Any] = {"path": list(p), "file": str(owner), "written": value}
-            old = get_path(cfg.data, p)
-            if old is MISSING:
-                doc = cfg.files[owner].doc
-                missing = doc.missing_prefix(inner) or inner
-                created = p[:len(p) - len(inner) + len(missing)]
-                entry["old"] = ABSENT
-                entry["created"] = list(created)
-                created_groups.setdefault(created, []).append((p, value))
-            else:
-                entry["old"] = {"value": old}
-            entries.append(entry)
-        for entry in entries:
-            if "created" in entry:
-                created = tuple(entry["created"])
-                entry["created_value"] = _created_value(created_groups[created], created)
-        files = {fe.path: fe for fe in file_edits}
-        record = {
-            "config": str(cfg.path),
-            "policy": ctx.params["policy"],
-            "files": {str(path): {"preimage": cfg.preimage_name(path), "preimage_sha256": fe.before_sha256,
-                                  "written_sha256": sha256(fe.after.encode("utf-8"))}
-                      for path, fe in files.items()},
-            "paths": entries,
-        }
-        existing = ctx.case.restore_section(SECTION)
-        if existing is None:
-            ctx.case.record_restore(SECTION, record)
-            return
-        # a resumed/repeated run: keep the first old values, add paths seen for the first time
-        known = {tuple(e["path"]) for e in existing.get("paths", [])}
-        merged = dict(existing)
-        merged["paths"] = [*existing.get("paths", []), *(e for e in entries if tuple(e["path"]) not in known)]
-        merged_files = dict(existing.get("files", {}))
-        for path, info in record["files"].items():
-            if path in merged_files:
-                merged_files[path] = {**merged_files[path], "written_sha256": info["written_sha256"]}
-            else:
-                merged_files[path] = info
-        merged["files"] = merged_files
-        ctx.case.update_restore(SECTION, merged)
+        record_paths(ctx, SECTION, cfg, edits, file_edits, {"policy": ctx.params["policy"]})
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         try:
@@ -197,3 +152,55 @@ class SetDmPolicy(Action):
             raise verify_error(f"DM policy not in effect at {paths}{more}",
                                "someone (or OpenClaw) rewrote the config meanwhile; run the step again")
 
+
+def record_paths(ctx: StepContext, section: str, cfg: ConfigFile, edits: Mapping[KeyPath, object],
+                 file_edits: list[FileEdit], extra: Mapping[str, Any]) -> None:
+    """Record in restore.json ``section`` the old value of every path in ``edits`` (and the files'
+    pre-images), BEFORE the config is touched; :class:`moltir.actions.dm_policy.restore.RestoreDmPolicy`
+    puts them back. A section already there (a resumed or repeated run) keeps its first old values."""
+    owners = {p: cfg.owner_of(p) for p in edits}
+    entries: list[dict[str, Any]] = []
+    created_groups: dict[KeyPath, list[tuple[KeyPath, object]]] = {}
+    for p, value in edits.items():
+        owner, inner = owners[p]
+        entry: dict[str, Any] = {"path": list(p), "file": str(owner), "written": value}
+        old = get_path(cfg.data, p)
+        if old is MISSING:
+            doc = cfg.files[owner].doc
+            missing = doc.missing_prefix(inner) or inner
+            created = p[:len(p) - len(inner) + len(missing)]
+            entry["old"] = ABSENT
+            entry["created"] = list(created)
+            created_groups.setdefault(created, []).append((p, value))
+        else:
+            entry["old"] = {"value": old}
+        entries.append(entry)
+    for entry in entries:
+        if "created" in entry:
+            created = tuple(entry["created"])
+            entry["created_value"] = _created_value(created_groups[created], created)
+    files = {fe.path: fe for fe in file_edits}
+    record = {
+        "config": str(cfg.path),
+        **extra,
+        "files": {str(path): {"preimage": cfg.preimage_name(path), "preimage_sha256": fe.before_sha256,
+                              "written_sha256": sha256(fe.after.encode("utf-8"))}
+                  for path, fe in files.items()},
+        "paths": entries,
+    }
+    existing = ctx.case.restore_section(section)
+    if existing is None:
+        ctx.case.record_restore(section, record)
+        return
+    # a resumed/repeated run: keep the first old values, add paths seen for the first time
+    known = {tuple(e["path"]) for e in existing.get("paths", [])}
+    merged = dict(existing)
+    merged["paths"] = [*existing.get("paths", []), *(e for e in entries if tuple(e["path"]) not in known)]
+    merged_files = dict(existing.get("files", {}))
+    for path, info in record["files"].items():
+        if path in merged_files:
+            merged_files[path] = {**merged_files[path], "written_sha256": info["written_sha256"]}
+        else:
+            merged_files[path] = info
+    merged["files"] = merged_files
+    ctx.case.update_restore(section, merged)

@@ -56,7 +56,8 @@ class HardenConfig(Action):
         cfg = ConfigFile.load(ctx.install)
         deny = ctx.options.deny_tools or tuple(str(t) for t in ctx.params.get("deny") or ())
         edits = settings.compute(str(ctx.params["setting"]), cfg, ctx.install.caps,
-                                 allow_from=ctx.options.allow_from, deny=deny, force=ctx.options.force)
+                                 allow_from=ctx.options.allow_from, deny=deny, force=ctx.options.force,
+                                 state_dir=ctx.install.state_dir)
         edits.paths = {p: v for p, v in edits.paths.items()
                        if not (v is not DELETE and same_value(get_path(cfg.data, p), v))}
         return cfg, edits

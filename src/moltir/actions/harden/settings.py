@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -49,13 +50,13 @@ class Edits:
 
 
 def compute(setting: str, cfg: ConfigFile, caps: Any, *, allow_from: Sequence[str] = (),
-            deny: Sequence[str] = DEFAULT_DENY, force: bool = False) -> Edits:
+            deny: Sequence[str] = DEFAULT_DENY, force: bool = False, state_dir: Path | None = None) -> Edits:
     if setting == "dm":
         return dm_edits(cfg, caps, allow_from)
     if setting == "groups":
         return group_edits(cfg, caps)
     if setting == "bind":
-        return bind_edits(cfg.data, force=force)
+        return bind_edits(cfg.data, force=force, remote=_remote_clients(state_dir, caps))
     if setting == "control_ui":
         return control_ui_edits(cfg.data, supported=bool(caps.value("control_ui_insecure_auth")))
     if setting == "tools":
@@ -111,7 +112,19 @@ def _mention_paths(node: Any, base: KeyPath) -> Iterator[KeyPath]:
             yield from _mention_paths(value, (*base, key))
 
 
-def bind_edits(data: Mapping[str, Any], *, force: bool) -> Edits:
+def _remote_clients(state_dir: Path | None, caps: Any) -> list[str]:
+    """Paired devices and nodes seen connecting from a non-loopback address, described (ids shown safely)."""
+    from moltir.openclaw.paired_devices import seen_remote
+    from moltir.text import shown
+
+    if state_dir is None:
+        return []
+    seen = seen_remote(state_dir, str(caps.value("state_store")))
+    out = [f"paired {s.kind} {shown(s.ident, 40)} was seen connecting from {shown(s.address, 60)}" for s in seen[:3]]
+    return [*out, f"{len(seen) - 3} more"] if len(seen) > 3 else out
+
+
+def bind_edits(data: Mapping[str, Any], *, force: bool, remote: Sequence[str] = ()) -> Edits:
     out = Edits()
     bind = get_path(data, ("gateway", "bind"))
     if bind is MISSING or bind == "loopback":
@@ -124,6 +137,7 @@ def bind_edits(data: Mapping[str, Any], *, force: bool) -> Edits:
     transport = get_path(data, ("gateway", "remote", "transport"))
     if isinstance(remote_url, str) and transport != "ssh" and not _loopback_url(remote_url):
         needs.append(f"gateway.remote.url reaches the gateway over the network ({_host(remote_url)})")
+    needs.extend(remote)
     out.paths[("gateway", "bind")] = "loopback"
     if needs and not force:
         out.refusal = (f"gateway.bind stays {bind!r}: {'; '.join(needs)}, so clients need the wider bind "
