@@ -16,12 +16,14 @@ from typing import Any, Final
 
 from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
+from moltir.triage.containment import containment
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
-from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
+from moltir.triage.outputs import TimelineWriter, timeline_row, write_json, write_text
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
+from moltir.triage.timeline_sort import SortedRows, sort_key
 from moltir.triage.verdicts import Triage
 
 SCHEMA: Final = "moltir.triage/1"
@@ -74,13 +76,18 @@ def run_triage(case_dir: Path, *, output: Path | None = None, rule_dirs: Sequenc
     out = _out_dir(case_dir, output)
     tri = Triage(rules, min_level)
     hours: Counter[tuple[str, str]] = Counter()
-    with TimelineWriter(out) as timeline:
-        for event, hits in tri.feed(events(case_dir, cat)):
-            timeline.write(event, hits)
-            when = iso_utc(event.time) if event.time else None
+    with SortedRows(out) as ordered:
+        for arrival, (event, hits) in enumerate(tri.feed(events(case_dir, cat))):
+            row = timeline_row(event, hits)
+            when = None if row.get("time_unknown") else str(row["datetime"])
+            ordered.add(sort_key(when, arrival), row)
             if when:
                 hours[(when[:13], event.channel or "unknown")] += 1
+        with TimelineWriter(out) as timeline:
+            for text, row in ordered.rows():
+                timeline.write_row(text, row)
     report = _report(case_dir, out, tri, rules, cat, verified)
+    report["containment"] = containment(case_dir)
     write_json(out / "findings.json", report)
     write_text(out / "report.html", report_html.render(report, hours))
     return report
@@ -94,7 +101,7 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
     return {
         "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
-        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite)},
+        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite)}, "no_transcripts": cat.empty,
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

@@ -100,7 +100,11 @@ class TimelineWriter:
 
     def write(self, event: Event, hits: Sequence[Rule]) -> None:
         row = timeline_row(event, hits)
-        self._jsonl.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        self.write_row(json.dumps(row, ensure_ascii=False, sort_keys=True), row)
+
+    def write_row(self, text: str, row: dict[str, Any]) -> None:
+        """One row already made by :func:`timeline_row` (``text``: its JSON, one line)."""
+        self._jsonl.write(text + "\n")
         self._csv.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
         self.rows += 1
 
