@@ -1,9 +1,11 @@
 """``report.html``: one self-contained offline file (inline CSS and SVG; no script, no font, no
-image, no link; a Content-Security-Policy of ``default-src 'none'`` so a browser fetches nothing).
+image, no link; a Content-Security-Policy of ``default-src 'none'; style-src 'unsafe-inline'; img-src
+data:`` so a browser fetches nothing).
 
 It shows the summary, a chart of events per hour per channel, the non-clean sessions with their
-verdicts, and every finding at or above the minimum level with its evidence. Every value from the
-case (transcript text above all) is HTML-escaped.
+verdicts, every finding at or above the minimum level with its evidence, what moltir changed during
+containment and what remains open (:mod:`moltir.triage.containment`), and says so plainly when the
+case holds no transcripts. Every value from the case (transcript text above all) is HTML-escaped.
 """
 
 from __future__ import annotations
