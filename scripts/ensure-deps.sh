@@ -121,8 +121,8 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing chromium with apt-get (headless rendering of triage's report.html)"
-    bounded --timeout 900 --what "apt-get install chromium" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium' \
+    bounded --timeout 900 --what "apt-get install chromium fonts-liberation" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation' \
       || fail_or_warn "apt-get install chromium failed"
   else
     fail_or_warn "chromium is missing (needed by the triage report test): install it (e.g. 'sudo apt-get install chromium')"
