@@ -3,6 +3,7 @@ containment sections, an empty case."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -17,6 +18,7 @@ from moltir import evidence
 from moltir.cli import cli
 from moltir.engine.case import Case
 from moltir.openclaw import discover
+from moltir.text import shown
 from moltir.triage.containment import containment
 from moltir.triage.timeline_sort import SortedRows, sort_key
 
@@ -75,15 +77,16 @@ def test_the_timeline_is_in_utc_time_order_across_sessions(tmp_path: Path) -> No
     a = [_line("2026-12-01T10:00:01.000Z", "user", "a1"), _line("2026-12-01T12:00:02+02:00", "user", "a2"),
          _line(None, "user", "a-untimed"), _line("2026-12-01T10:00:04Z", "user", "a4")]
     b = [_line("2026-12-01T10:00:00Z", "user", "b0"), _line("2026-12-01T10:00:02.500Z", "user", "b2"),
-         _line("2026-12-01T10:00:04Z", "user", "b4")]
+         _line("2026-12-01T10:00:04Z", "user", "b4"), _line("2026-12-01T10:00:05Z", "user", "t\tn\nr\ru\u2028,\"")]
     case = _make_case(tmp_path, {"a": a, "b": b})
-    code, _ = _triage(case)
-    assert code == 0
-    rows = [json.loads(x) for x in (case / "triage" / "timeline.jsonl").read_text().splitlines()]
-    assert [r["text"] for r in rows] == ["b0", "a1", "a2", "b2", "a4", "b4", "a-untimed"]
+    code, data = _triage(case)
+    assert code == 0, data
+    rows = [json.loads(x) for x in (case / "triage" / "timeline.jsonl").read_text().split("\n")[:-1]]
+    assert [r["text"] for r in rows] == ["b0", "a1", "a2", "b2", "a4", "b4", "t\tn\nr\ru\u2028,\"", "a-untimed"]
     assert rows[-1]["time_unknown"] is True  # no time of its own: last, in source order
-    csv_order = (case / "triage" / "timeline.csv").read_text().splitlines()[1:]
-    assert [line.split(",")[2] for line in csv_order] == [f"user: {r['text']}" for r in rows]
+    with open(case / "triage" / "timeline.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["message"] for r in table] == [shown(f"user: {r['text']}", 1 << 20, newlines=True) for r in rows]
     assert not list((case / "triage").glob(".timeline-sort-*")), "the sort's runs were left behind"
 
 
@@ -95,8 +98,10 @@ def test_sorted_rows_spill_and_merge_in_passes(tmp_path: Path) -> None:
     out.mkdir()
     with SortedRows(out, run_bytes=500, fan_in=3) as rows:  # a run every few rows; merges in passes
         for i, k in enumerate(keys):
-            rows.add(k, {"i": i})
-        got = [row["i"] for _, row in rows.rows()]
+            rows.add(k, str(i), json.dumps({"i": i}))
+        fields = list(rows.rows())
+        got = [int(f[0]) for f in fields]
+        assert all(json.loads(f[1]) == {"i": int(f[0])} for f in fields)
         assert rows.spilled > 300 // 8
     assert got == [i for _, i in sorted(zip(keys, range(300), strict=True))]
     timed = [stamps[i] for i in got if i % 10]

@@ -19,7 +19,7 @@ from moltir.triage import report_html
 from moltir.triage.containment import containment
 from moltir.triage.events import Event
 from moltir.triage.jsonl_source import jsonl_events, session_index
-from moltir.triage.outputs import TimelineWriter, timeline_row, write_json, write_text
+from moltir.triage.outputs import TimelineWriter, formatted, timeline_row, write_json, write_text
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
@@ -80,12 +80,12 @@ def run_triage(case_dir: Path, *, output: Path | None = None, rule_dirs: Sequenc
         for arrival, (event, hits) in enumerate(tri.feed(events(case_dir, cat))):
             row = timeline_row(event, hits)
             when = None if row.get("time_unknown") else str(row["datetime"])
-            ordered.add(sort_key(when, arrival), row)
+            ordered.add(sort_key(when, arrival), *formatted(row))
             if when:
                 hours[(when[:13], event.channel or "unknown")] += 1
         with TimelineWriter(out) as timeline:
-            for text, row in ordered.rows():
-                timeline.write_row(text, row)
+            for json_text, csv_text in ordered.rows():
+                timeline.write_lines(json_text, csv_text)
     report = _report(case_dir, out, tri, rules, cat, verified)
     report["containment"] = containment(case_dir)
     write_json(out / "findings.json", report)

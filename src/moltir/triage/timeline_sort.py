@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 RUN_BYTES: Final = 16 << 20
 FAN_IN: Final = 64
@@ -38,6 +38,19 @@ def sort_key(when: str | None, arrival: int) -> str:
     return f"0{dt:%Y-%m-%dT%H:%M:%S.%f}{arrival:012d}"
 
 
+def _pack(field: str) -> str:
+    if "\t" in field or "\n" in field or "\r" in field:
+        return "J" + json.dumps(field)
+    return "P" + field
+
+
+def _unpack(field: str) -> str:
+    if field[:1] == "J":
+        text: str = json.loads(field[1:])
+        return text
+    return field[1:]
+
+
 class SortedRows:
     """Add ``(key, row)`` pairs with :meth:`add`; :meth:`rows` gives the rows back sorted by key."""
 
@@ -49,8 +62,10 @@ class SortedRows:
         self._runs: list[Path] = []
         self.spilled = 0  # runs written (for tests and the curious)
 
-    def add(self, key: str, row: dict[str, Any]) -> None:
-        line = f"{key}\t{json.dumps(row, ensure_ascii=False, sort_keys=True)}\n"
+    def add(self, key: str, *fields: str) -> None:
+        """One row: ``key`` (no tab or line break) and its fields, any text (a field with a tab or a line
+        break, such as a quoted multi-line CSV cell, is kept JSON-encoded in the run)."""
+        line = "\t".join((key, *map(_pack, fields))) + "\n"
         self._buf.append(line)
         self._size += len(line)
         if self._size >= self._run_bytes:
@@ -91,12 +106,10 @@ class SortedRows:
             files = [stack.enter_context(open(p, encoding="utf-8", newline="\n")) for p in self._runs]
             yield from heapq.merge(*files)
 
-    def rows(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Each row in key order, as its JSON text (no newline) and as the object."""
+    def rows(self) -> Iterator[list[str]]:
+        """Each row's fields (as given to :meth:`add`) in key order."""
         for line in self.lines():
-            text = line.split("\t", 1)[1].rstrip("\n")
-            row: dict[str, Any] = json.loads(text)
-            yield text, row
+            yield [_unpack(f) for f in line[:-1].split("\t")[1:]]
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
