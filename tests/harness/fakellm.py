@@ -32,6 +32,12 @@ class FakeLLM(LoopbackServer):
         self.requests: list[dict[str, Any]] = []
         self.reply = DEFAULT_REPLY
         self.tool_calls: list[tuple[str, dict[str, Any]]] = []
+        self.keys: list[tuple[str, str]] = []  # (method + path, the bearer key it came with), in order
+        self.refused_keys: set[str] = set()  # answered 401, like a provider that revoked them
+
+    def keys_seen(self) -> list[str]:
+        with self.lock:
+            return [k for _, k in self.keys]
 
     def offered_tools(self) -> set[str]:
         """Every tool name the gateway offered the model so far."""
@@ -62,7 +68,20 @@ class FakeLLM(LoopbackServer):
 class _LLMHandler(JsonHandler):
     server: FakeLLM
 
+    def _key_refused(self, what: str) -> bool:
+        auth = self.headers.get("Authorization") or ""
+        key = auth[7:] if auth.startswith("Bearer ") else self.headers.get("x-api-key") or ""
+        with self.server.lock:
+            self.server.keys.append((what, key))
+            refused = key in self.server.refused_keys
+        if refused:
+            self.send_json({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                      "code": "invalid_api_key"}}, status=401)
+        return refused
+
     def do_GET(self) -> None:
+        if self._key_refused(f"GET {self.path}"):
+            return
         if self.path.rstrip("/").endswith("/models"):
             self.send_json({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "owned_by": "fake"}]})
         else:
@@ -70,6 +89,8 @@ class _LLMHandler(JsonHandler):
 
     def do_POST(self) -> None:
         body = self.read_json()
+        if self._key_refused(f"POST {self.path}"):
+            return
         with self.server.lock:
             self.server.requests.append(body)
         if not self.path.rstrip("/").endswith("/chat/completions"):

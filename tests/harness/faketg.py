@@ -30,6 +30,9 @@ class FakeTelegram(LoopbackServer):
         super().__init__(_BotApiHandler)
         self.tls = tls
         self.calls: list[tuple[str, str]] = []           # (bot id, method)
+        self.token_calls: list[tuple[str, str]] = []     # (the whole bot token, method), in order
+        self.refused_tokens: set[str] = set()            # answered 401 Unauthorized (a revoked token)
+        self.webhooks: dict[str, str] = {}               # bot id -> webhook URL getWebhookInfo reports
         self.refused: list[str] = []                     # CONNECT targets we refused
         self.tunnels = 0                                 # CONNECTs to api.telegram.org served
         self._updates: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -40,6 +43,11 @@ class FakeTelegram(LoopbackServer):
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(cert), str(key))
         return cls(tls=ctx)
+
+    def tokens_for(self, method: str) -> list[str]:
+        """Every token ``method`` was called with, in order."""
+        with self.lock:
+            return [t for t, m in self.token_calls if m == method]
 
     def methods(self) -> list[str]:
         with self.lock:
@@ -105,6 +113,11 @@ class _BotApiHandler(JsonHandler):
         method = parts[-1] if parts else ""
         with self.server.lock:
             self.server.calls.append((bot_id, method))
+            self.server.token_calls.append((token, method))
+            refused = token in self.server.refused_tokens
+        if refused:
+            self.send_json({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+            return
         result: Any = True
         if method == "getMe":
             result = _bot_user(bot_id)
@@ -115,7 +128,9 @@ class _BotApiHandler(JsonHandler):
                 self.server.stopping.wait(hold)
                 result = self.server.take_updates(bot_id)
         elif method == "getWebhookInfo":
-            result = {"url": "", "has_custom_certificate": False, "pending_update_count": 0}
+            with self.server.lock:
+                url = self.server.webhooks.get(bot_id, "")
+            result = {"url": url, "has_custom_certificate": False, "pending_update_count": 0}
         elif method in ("getMyCommands", "getMyDescription"):
             result = [] if method == "getMyCommands" else {"description": ""}
         elif method == "getChat":

@@ -177,7 +177,6 @@ class Fleet(HostSetup):
         self.subnet: ipaddress.IPv4Network | None = None
         self.hosts: list[FleetHost] = []
         self.count = hosts
-        self.created_run_sshd = False
         self.key = self.ctl / "id_ed25519"
         self.known_hosts = self.ctl / "known_hosts"
         self.inventory = self.ctl / "inventory.ini"
@@ -201,9 +200,8 @@ class Fleet(HostSetup):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"moltir-fleet-{self.run_id}",
                             "-f", str(self.key)], check=True, capture_output=True, timeout=60)
             self.subnet = pick_subnet()
-            if not Path("/run/sshd").exists():   # sshd's privilege separation dir (Debian's unit creates it)
-                Path("/run/sshd").mkdir(mode=0o755)
-                self.created_run_sshd = True
+            # sshd's privilege separation dir (Debian's unit creates it, and leaves it)
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
             for i in range(self.count):
                 self._add_host(i)
             self._write_controller_files()
@@ -433,9 +431,7 @@ class Fleet(HostSetup):
             notes += self._teardown_host(h)
         if self.sudoers is not None:
             self.sudoers.unlink(missing_ok=True)
-        if self.created_run_sshd:
-            with contextlib.suppress(OSError):
-                Path("/run/sshd").rmdir()
+        # /run/sshd stays (as Debian's sshd unit leaves it): another test's sshd may be using it now
         rmtree(self.root)
         if self.root.exists():
             notes.append(f"{self.root} could not be removed")

@@ -45,6 +45,10 @@ PINS: dict[str, tuple[str, Any]] = {
     # tests/unit/test_harden.py, and by the real 2026.1.29 (accepts) and 2026.9.6 (rejects) in
     # tests/integration/test_harden_real.py
     "control_ui_insecure_auth": ("control_ui_insecure_auth", bool),
+    # not in the extracts either: pinned by tests/unit/test_rotate_plan.py against the docs of the packages
+    # installed for the real-gateway tests (2026.9.6 lists channels.telegram.botToken, 2026.1.29 has no
+    # SecretRefs); 2026.3.1 vs 2026.3.2 read from docs/gateway/secrets.md and the surface doc
+    "telegram_token_secretref": ("telegram_token_secretref", bool),
 }
 
 

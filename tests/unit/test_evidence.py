@@ -921,3 +921,76 @@ def test_verify_reads_the_manifest_files_a_chunk_at_a_time(tmp_path: Path, monke
         path.write_text(bad)
         with pytest.raises(ValueError):
             list(evidence._manifest_files(path))
+
+
+# the ledger table as 2026.7.35 creates it (dist/openclaw-state-db-*.js; 2026.9.6 adds message columns)
+_LEDGER_SCHEMA = ("CREATE TABLE audit_events (sequence INTEGER PRIMARY KEY AUTOINCREMENT, "
+                  "event_id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL UNIQUE, "
+                  "source_sequence INTEGER NOT NULL, occurred_at INTEGER NOT NULL, "
+                  "kind TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL, error_code TEXT, "
+                  "actor_type TEXT NOT NULL, actor_id TEXT NOT NULL, agent_id TEXT NOT NULL, session_key TEXT, "
+                  "session_id TEXT, run_id TEXT NOT NULL, tool_call_id TEXT, tool_name TEXT)")
+
+
+def _ledger_db(lay: Layout, rows: int) -> sqlite3.Connection:
+    db = lay.state / "state" / "openclaw.sqlite"
+    db.parent.mkdir(exist_ok=True)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute(_LEDGER_SCHEMA)
+    conn.executemany("INSERT INTO audit_events (event_id, source_id, source_sequence, occurred_at, kind, action, "
+                     "status, actor_type, actor_id, agent_id, session_key, run_id, tool_name) "
+                     "VALUES (?, ?, ?, ?, 'tool_action', 'exec', 'succeeded', 'agent', 'main', 'main', "
+                     "'agent:main:main', 'r1', 'exec')",
+                     [(f"e{i}", f"s{i}", i, 1_780_000_000_000 + i, ) for i in range(rows)])
+    conn.commit()  # rows only in the -wal: the export must read the -wal the case holds
+    return conn
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_snapshot_exports_every_ledger_row_from_the_copy(lay: Layout, running: bool) -> None:
+    conn = _ledger_db(lay, 1234)
+    try:
+        lay.snapshot(gateway_running=running)
+    finally:
+        conn.close()
+    m = lay.manifest()
+    info = m["audit_ledger"]
+    assert info["rows"] == 1234 and info["exported"] == "evidence/ledger/audit_events.jsonl"
+    assert info["read_from"].startswith("evidence/sqlite-backup/" if running else "evidence/fs/")
+    entry = next(f for f in m["files"] if f["path"] == info["exported"])
+    out = lay.case.dir / info["exported"]
+    assert entry["sha256"] == _sha(out) and entry["rows"] == 1234 and entry["category"] == "ledger"
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["sequence"] for r in lines] == list(range(1, 1235))
+    assert lines[0]["tool_name"] == "exec" and lines[0]["occurred_at_utc"] == "2026-05-28T20:26:40.000+00:00"
+    assert not (out.stat().st_mode & 0o222)
+    assert evidence.verify(lay.case.dir).ok
+    os.chmod(out, 0o600)
+    out.write_text(out.read_text().replace('"e1"', '"e9"'))
+    report = evidence.verify(lay.case.dir)
+    assert not report.ok and report.mismatched == (info["exported"],)
+
+
+def test_snapshot_without_a_ledger_table_says_so(lay: Layout) -> None:
+    db = lay.state / "state" / "openclaw.sqlite"
+    db.parent.mkdir()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE kv (k TEXT)")
+    conn.commit()
+    conn.close()
+    lay.snapshot()
+    info = lay.manifest()["audit_ledger"]
+    assert info["exported"] is None and info["rows"] == 0
+    assert info["note"] in ("no ledger in this release",
+                            "the state database has no audit_events table (ledger never written)")
+    assert not (lay.case.dir / "evidence" / "ledger").exists()
+    assert evidence.verify(lay.case.dir).ok
+
+
+def test_snapshot_of_a_state_without_the_shared_database(lay: Layout) -> None:
+    lay.snapshot()
+    info = lay.manifest()["audit_ledger"]
+    assert info["exported"] is None and info["read_from"] is None and info["note"]
+    assert isinstance(info["answer_source"], str) and info["answer_source"]

@@ -20,6 +20,7 @@ RANKS: list[tuple[str, int, str]] = [  # the first matching prefix wins
     ("moltir.actions", 3, "actions"),
     ("moltir.openclaw", 2, "adapters"), ("moltir.keystore", 2, "adapters"), ("moltir.evidence", 2, "adapters"),
     ("moltir.secret_helper", 2, "adapters"), ("moltir.triage", 2, "adapters"),
+    ("moltir.notify", 2, "adapters"),
     ("moltir", 0, "base"),
 ]
 

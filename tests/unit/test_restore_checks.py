@@ -331,3 +331,26 @@ def test_partial_failure_with_a_gateway_found_running(install: Install) -> None:
     restore_run(case, done=2, failed="verify-token", statuses={"start-gateway": "already"})
     msg = restore_checks.partial_failure_message(case, "verify-token")
     assert "the gateway is running (it was already up)" in msg and "running again" not in msg
+
+
+@pytest.mark.parametrize(("ledger", "expected"), [
+    ({"release_has_ledger": True, "exported": "evidence/ledger/audit_events.jsonl", "rows": 12},
+     "audit ledger: starting the gateway prunes it (rows older than 30 days, beyond 100,000); the case keeps "
+     "the copy taken at containment: evidence/ledger/audit_events.jsonl (12 rows)"),
+    ({"release_has_ledger": True, "exported": None, "rows": 0},
+     "audit ledger: starting the gateway prunes it (rows older than 30 days, beyond 100,000); the case keeps "
+     "the copied state/openclaw.sqlite"),
+    ({"release_has_ledger": False, "exported": None, "rows": 0, "note": "no ledger in this release"}, None),
+])
+def test_describe_restore_warns_that_starting_the_gateway_prunes_the_ledger(
+        install: Install, ledger: dict[str, Any], expected: str | None) -> None:
+    import json
+
+    case = contained(new_case(install, "c1"))
+    (case.dir / "manifest.json").write_text(json.dumps({"audit_ledger": ledger}))
+    lines = [ln for ln in restore_checks.describe_restore(case) if ln.startswith("audit ledger:")]
+    assert lines == ([expected] if expected else [])
+    stopped = new_case(install, "c2")
+    stopped.record_restore("gateway", {"was_running": False})  # restore leaves it stopped: nothing is pruned
+    (stopped.dir / "manifest.json").write_text(json.dumps({"audit_ledger": ledger}))
+    assert not [ln for ln in restore_checks.describe_restore(stopped) if ln.startswith("audit ledger:")]

@@ -65,6 +65,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "status": ([], ["--case-dir", "{tmp}/no-such-case"]),
     "doctor": (["--state-dir", "{case}"], []),
     "credentials": (["--case", "{case}"], ["--case", "{tmp}/no-such-case"]),
+    "rotate": (["plan"], ["no.such.credential"]),
     "runbook list": ([], ["--runbook-nope"]),
     "runbook show": (["contain"], ["no-such-runbook"]),
     "runbook validate": (["{rb}"], ["{tmp}/missing.json5"]),
@@ -81,10 +82,14 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "token unpin": (["--yes"], ["--state-dir", "{pinned}", "--yes"]),
     "fleet report": (["{tmp}/fleet"], ["{tmp}/no-such-results"]),
     "triage": (["{case}"], ["no-such-case-id"]),
+    "trigger setup": (["--source", "phone"], ["--source", "two words"]),
+    "trigger run": (["--source", "phone", "--state-dir", "{tmp}/no-such-install"], ["--source", "bad name"]),
 }
 # expected success codes where a command's "success" is not 0 (doctor reports problems with 3)
 # (the contract case has no evidence snapshot: verify and triage refuse it with 5)
-SUCCESS_CODE = {"doctor": 3, "evidence verify": 5, "triage": 5}
+# (trigger run is contain: with no install at the path it refuses with 3, nothing changed; the real run is
+# tests/integration/test_trigger_real.py)
+SUCCESS_CODE = {"doctor": 3, "evidence verify": 5, "triage": 5, "trigger run": 3}
 
 
 def test_every_command_is_covered() -> None:

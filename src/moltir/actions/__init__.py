@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "harden.verify": "moltir.actions.harden:HardenVerify",
     "harden.undo": "moltir.actions.harden:HardenUndo",
     "credentials.inventory": "moltir.actions.credentials:Inventory",
+    "credential.rotate": "moltir.actions.credential_rotate:RotateCredential",
 }
 
 # Actions that exist only for moltir's own tests (crash/resume drills). Never in a shipped runbook.

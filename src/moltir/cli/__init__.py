@@ -46,7 +46,9 @@ __all__ = ["EXIT_HELP", "INSTALL_OPTIONS", "LazyGroup", "_check_free_text", "cli
     "evidence": ("moltir.cli.evidence:evidence", "List, verify, export evidence; custody notes."),
     "fleet": ("moltir.cli.fleet:fleet", "Many gateways: one report from the per-host results."),
     "harden": ("moltir.cli.harden:harden", "Lock the install down before anything goes wrong (--undo)."),
+    "rotate": ("moltir.cli.rotate:rotate", "Rotate a credential (plan: how each one would be rotated)."),
     "token": ("moltir.cli.token:token", "Where the gateway reads its token: repin or unpin."),
+    "trigger": ("moltir.cli.trigger:trigger", "Contain over SSH from a phone: the forced-command key."),
     "triage": ("moltir.cli.triage:triage", "Timeline, findings and verdicts from a sealed case."),
 }, epilog=EXIT_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="moltir")

@@ -8,6 +8,7 @@ is the CLI's; these are mounted under it. Install options given to ``moltir dril
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -58,16 +59,21 @@ def schedule() -> None:
               help="When: daily (03:17), weekly (Monday 03:17) or a 5-field cron expression.")
 @click.option("--print", "print_only", is_flag=True, help="Print the crontab line instead of installing anything.")
 @click.option("--no-activate", is_flag=True, help="Write the files but do not enable/load them.")
+@click.option("--notify", "notify", multiple=True, metavar="URL|@FILE",
+              help="Each scheduled drill notifies here (as 'moltir drill --notify'); kept in a 0600 file.")
 @json_option
 @install_options
 @click.pass_context
 @handle_errors
-def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_activate: bool, as_json: bool,
-                     **kw: Any) -> None:
+def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_activate: bool,
+                     notify: tuple[str, ...], as_json: bool, **kw: Any) -> None:
     """Write (and enable) the drill schedule for this install."""
     from moltir.commands import drills
 
     install = _install(ctx, kw)
+    urls = _checked(install, notify)
+    drills.cron_fields(every)  # a bad --every is refused before the URLs are kept
+    drills.store_notify(install, urls)
     if print_only:
         line = drills.crontab_line(install, drills.cron_fields(every), drills.moltir_command())
         # the line appends to <moltir home>/drills/<key>.log: cron's shell cannot open it (and so never
@@ -93,6 +99,18 @@ def schedule_install(ctx: click.Context, /, every: str, print_only: bool, no_act
         click.echo("enabled: " + "; ".join(result.commands))
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+
+
+def _checked(install: Any, notify: tuple[str, ...]) -> list[str]:
+    """Each --notify URL (``@FILE`` read now) with its target; a refused one is refused now, not at 03:17."""
+    from moltir import notify as targets
+    from moltir.commands import notifying
+
+    urls: list[str] = []
+    for value in notify:
+        urls.extend(targets.read_list(Path(value[1:]).expanduser()) if value.startswith("@") else [value])
+    notifying.check_targets(install, urls)
+    return list(dict.fromkeys(urls))
 
 
 @schedule.command("remove")

@@ -16,8 +16,33 @@ from moltir.cli.options import get_install, install_args, run_options
 from moltir.errors import EXIT_INTERRUPTED, EXIT_USAGE, MoltirError
 
 
+def notify_option(fn: Any) -> Any:
+    """``--notify URL`` (repeatable; ``@FILE`` reads URLs one a line): see moltir.commands.notifying."""
+    return click.option("--notify", "notify", multiple=True, metavar="URL|@FILE",
+                        help="Send one message per state change here: ntfy://HOST/TOPIC, an http(s) JSON "
+                             "webhook, or an Apprise URL (repeatable; @FILE: URLs one a line).")(fn)
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command line as the lock and the journal record it: a ``--notify`` URL (which may hold a key)
+    becomes ``<url>``; ``@FILE`` stays."""
+    out: list[str] = ["moltir"]
+    masked = False
+    for arg in argv:
+        if masked:
+            out.append(arg if arg.startswith("@") else "<url>")
+        elif arg.startswith("--notify="):
+            value = arg.split("=", 1)[1]
+            out.append(arg if value.startswith("@") else "--notify=<url>")
+        else:
+            out.append(arg)
+        masked = arg == "--notify" and not masked
+    return " ".join(out)
+
+
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
-                 new_case: bool = False, extra: dict[str, Any] | None = None) -> None:
+                 new_case: bool = False, extra: dict[str, Any] | None = None,
+                 trigger: dict[str, Any] | None = None) -> None:
     """contain / restore / drill: parse, confirm, render; the run itself is moltir.commands.run's."""
     from moltir import engine, log
     from moltir.actions.base import RunOptions
@@ -41,7 +66,8 @@ def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[s
     for line in install.notes:
         note(line)
     req = runner.Request(kind, rb, options, case_dir=kw["case_dir"], new_case=new_case,
-                         command=" ".join(["moltir", *sys.argv[1:]]))
+                         command=command_line(sys.argv[1:]), notify=tuple(kw.get("notify") or ()),
+                         trigger=trigger)
     if kw["dry_run"]:
         result = runner.plan(install, req, note)
         render_run(result, kw["as_json"])
@@ -90,6 +116,9 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
     from moltir.openclaw.deployments import all_installs
 
     args = install_args(ctx, kw)
+    if kw.get("notify"):
+        raise MoltirError("--notify cannot be combined with --all-profiles yet", hint="run one install at a time "
+                          "with --notify, or drop --notify", exit_code=EXIT_USAGE)
     if any(args.get(k) for k in ("profile", "dev", "state_dir", "config", "user")):
         raise MoltirError("--all-profiles acts on every install: it cannot be combined with --profile, --dev, "
                           "--state-dir, --config or --user", hint="drop one of them", exit_code=EXIT_USAGE)
@@ -113,6 +142,7 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any]) -> None:
 @click.option("--all-profiles", is_flag=True, help="Contain every install found (each profile; as root, "
               "every system unit's too), in parallel: one case each, one incident id.")
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any) -> None:
@@ -134,6 +164,7 @@ def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, **kw: Any
 @click.option("--reopen-open", type=click.Choice(["open", "pairing", "allowlist", "disabled"]), default="open",
               show_default=True, help="What a DM policy that was 'open' (anyone may write) goes back to.")
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def restore(ctx: click.Context, /, all_profiles: bool, **kw: Any) -> None:
@@ -149,6 +180,7 @@ def restore(ctx: click.Context, /, all_profiles: bool, **kw: Any) -> None:
     "schedule": ("moltir.cli.drill:schedule", "Install, remove or show the drill schedule."),
 }, epilog=EXIT_HELP)
 @run_options
+@notify_option
 @click.pass_context
 @handle_errors
 def drill(ctx: click.Context, /, **kw: Any) -> None:

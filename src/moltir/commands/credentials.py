@@ -155,18 +155,35 @@ def _rotated_here(case_dir: Path) -> set[str]:
     return found
 
 
+def _case_state_dir(case_dir: Path) -> str:
+    try:
+        info = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    oc = info.get("openclaw") if isinstance(info, dict) else None
+    return str(oc.get("state_dir") or "") if isinstance(oc, dict) else ""
+
+
 def next_steps(case_dir: Path) -> dict[str, Any] | None:
     """What the case's inventory leaves to rotate (``moltir status``, the end of ``contain``): every
-    credential but the gateway token this case already rotated. None without an inventory."""
+    credential but the gateway token this case already rotated and those ``moltir rotate`` rotated and
+    proved (:mod:`moltir.commands.rotations`); each with its state (``pending a person``: rotated, the old
+    one still to be revoked by a person; ``not rotated``). None without an inventory."""
+    from moltir.commands import rotations
+
     listed = _listed(case_dir)
     if not listed and not (case_dir / creds.CASE_INVENTORY).is_file():
         return None
     made = _rotated_here(case_dir)
-    todo = [r for r in listed if r.get("kind") != "gateway_token"
-            or (r.get("journal_fingerprint") not in made and r.get("ref") not in made)]
-    rotated = [str(r.get("id")) for r in listed if r not in todo]
+    done = rotations.load(_case_state_dir(case_dir))
+    by_case = [r for r in listed if r.get("kind") == "gateway_token"
+               and (r.get("journal_fingerprint") in made or r.get("ref") in made)]
+    todo = [r for r in listed if r not in by_case and rotations.state_of(done, str(r.get("id"))) != rotations.ROTATED]
+    rotated = [str(r.get("id")) for r in by_case]
     return {"file": creds.CASE_INVENTORY, "count": len(listed), "rotated_by_this_case": rotated,
+            "rotated_by_moltir_rotate": sorted(k for k, v in done.items() if v.get("state") == rotations.ROTATED),
             "to_rotate": [{"id": r.get("id"), "kind": r.get("kind"), "provider": r.get("provider"),
+                           "state": rotations.state_of(done, str(r.get("id"))),
                            "revocation_api": (r.get("revocation") or {}).get("api"),
                            "revoked_by": (r.get("revocation") or {}).get("by")} for r in todo],
             "command": f"moltir credentials --case {case_dir}"}
@@ -182,7 +199,7 @@ def render_next_steps(steps: dict[str, Any], limit: int = 15) -> list[str]:
     lines = [f"next: rotate {len(todo)} credential(s) ('{shown(steps['command'], 400)}' ranks them by where "
              "they leaked):"]
     lines += [f"  {shown(t['id'], 200)}  ({shown(t['provider'], 60)}; {_BY.get(str(t['revoked_by']), '?')})"
-              for t in todo[:limit]]
+              f"  {shown(t.get('state') or 'not rotated', 40)}" for t in todo[:limit]]
     if len(todo) > limit:
         lines.append(f"  ... and {len(todo) - limit} more")
     return lines

@@ -134,12 +134,31 @@ def job_env(install: Install) -> dict[str, str]:
     return env
 
 
+def notify_path(install: Install) -> Path:
+    """The scheduled drill's ``--notify`` URLs (0600; a URL may hold a key, so never in a unit's argv)."""
+    return paths.drills_dir(install.env) / f"{install.key}.notify"
+
+
+def store_notify(install: Install, urls: Sequence[str]) -> bool:
+    """Keep ``urls`` for the scheduled drill (none: forget earlier ones). Returns whether a file is kept."""
+    path = notify_path(install)
+    if not urls:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return False
+    ensure_private_dir(path.parent)
+    atomic_write(path, "".join(f"{u}\n" for u in urls).encode("utf-8"), mode=0o600)
+    return True
+
+
 def drill_argv(install: Install, moltir: Sequence[str]) -> list[str]:
     argv = [*moltir, "drill", "--yes", "--state-dir", str(install.state_dir), "--config", str(install.config_path)]
     if install.profile:
         argv += ["--profile", install.profile]
     if install.binary is not None:
         argv += ["--openclaw-bin", str(install.binary)]
+    if notify_path(install).is_file():
+        argv += ["--notify", f"@{notify_path(install)}"]
     return argv
 
 
@@ -333,9 +352,9 @@ def install_schedule(install: Install, every: str, *, platform: str | None = Non
         for argv in wanted:
             done, out = _run(argv, install.env)
             if not done and argv[1] != "bootout":
-                for path in plan.files:  # nothing half-installed: a unit file that is not enabled never runs
-                    with contextlib.suppress(OSError):
-                        Path(path).unlink()
+                for leftover in [*map(Path, plan.files), notify_path(install)]:  # nothing half-installed:
+                    with contextlib.suppress(OSError):  # a unit file that is not enabled never runs
+                        leftover.unlink()
                 raise env_error(f"'{' '.join(argv)}' failed ({out or 'no output'}); the drill schedule was not "
                                 "installed",
                                 "run 'moltir drill schedule install' in your login session, or use cron "
@@ -365,7 +384,7 @@ def remove_schedule(install: Install, *, platform: str | None = None, deactivate
         if wants.is_symlink() or wants.exists():
             with contextlib.suppress(OSError):
                 wants.unlink()
-    for t in targets:
+    for t in [*targets, notify_path(install)]:
         try:
             t.unlink()
             removed.append(str(t))
@@ -400,4 +419,5 @@ def schedule_status(install: Install, *, platform: str | None = None) -> dict[st
             active = "active" if ok else "unknown: no systemd user manager reachable from here"
     history = read_history(install)
     return {"installed": bool(present), "files": present, "schedule": schedule, "timer": active,
+            "notify": str(notify_path(install)) if notify_path(install).is_file() else None,
             "last_drill": history[-1] if history else None, "drills": len(history)}

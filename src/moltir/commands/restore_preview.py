@@ -130,9 +130,28 @@ def describe_restore(case: Case, runbook: Runbook | None = None, install: Instal
                                             reopen_open)]
     up, gateway = _gateway_preview(gw, by_action, install, left_stopped)
     lines.append(gateway)
+    ledger = _ledger_line(case.dir) if up else None
+    if ledger:
+        lines.append(ledger)
     lines.append(_token_line(data.get("token"), _has(by_action, "token.verify"), up))
     lines.append(_audit_line(by_action, up, left_stopped))
     return lines
+
+
+def _ledger_line(case_dir: Path) -> str | None:
+    """What starting the gateway does to the audit ledger, from what the case's snapshot recorded
+    (manifest ``audit_ledger``, :mod:`moltir.evidence.ledger`); None when the release has no ledger."""
+    import json
+
+    try:
+        info = json.loads((case_dir / "manifest.json").read_bytes()).get("audit_ledger")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(info, Mapping) or not (info.get("release_has_ledger") or info.get("exported")):
+        return None
+    kept = (f"the case keeps the copy taken at containment: {info['exported']} ({info.get('rows', 0)} rows)"
+            if isinstance(info.get("exported"), str) else "the case keeps the copied state/openclaw.sqlite")
+    return ("audit ledger: starting the gateway prunes it (rows older than 30 days, beyond 100,000); " + kept)
 
 
 def _has(by_action: Mapping[str, Step] | None, action: str) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from moltir import engine, paths
 from moltir.actions.base import RunOptions
+from moltir.commands import notifying
 from moltir.engine.case import Case
 from moltir.engine.runbook import Runbook
 from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, MoltirError
@@ -35,10 +36,13 @@ class Request:
     case_dir: Path | None = None
     new_case: bool = False
     command: str = ""  # the command line, recorded in the lock and the journal
+    notify: tuple[str, ...] = ()  # --notify URLs (or @FILE): see moltir.commands.notifying
+    trigger: dict[str, Any] | None = None  # moltir trigger run: recorded in a new case's case.json
 
 
 def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
     """``--dry-run``: plan every step against the case the run would use; touches nothing."""
+    notifying.check_targets(install, req.notify)  # a refused --notify URL is refused by the dry run too
     dry_notes: list[str] = []
     existing = engine.existing_case(install, case_dir=req.case_dir, new_case=req.new_case, kind=req.kind,
                                     readonly=True, notes=dry_notes)
@@ -75,7 +79,18 @@ def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
 
 def run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engine.Emit) -> engine.RunResult:
     """The run itself (see the module doc). ``confirm`` is called with what the run will do and raises
-    to refuse; ``note`` shows a warning; ``emit`` gets the progress events."""
+    to refuse; ``note`` shows a warning; ``emit`` gets the progress events (and ``--notify`` the
+    state changes, :mod:`moltir.commands.notifying`)."""
+    notifier = notifying.Notifier(notifying.check_targets(install, req.notify), req.kind, install.key, note)
+    try:
+        return _run(install, req, confirm=confirm, note=note, emit=notifier.wrap(emit), notifier=notifier)
+    except MoltirError as exc:  # a drill refused or stopped before its outcome (lock, keyring): a failed drill
+        notifier.refused(exc)
+        raise
+
+
+def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engine.Emit,
+         notifier: notifying.Notifier) -> engine.RunResult:
     # The lock comes first: what restore checks and which case a run resumes are only true while no
     # other moltir run changes them (a second run exits 4 naming the holder).
     with engine.install_lock(install, req.command or req.kind):
@@ -97,11 +112,15 @@ def run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engin
                  *(f"  {line}" for line in restore_notes)])
         case_notes: list[str] = []
         case, resumed = engine.open_case(req.runbook, install, case_dir=req.case_dir, new_case=req.new_case,
-                                         reason=req.options.reason, kind=req.kind, notes=case_notes)
+                                         reason=req.options.reason, kind=req.kind, notes=case_notes,
+                                         trigger=req.trigger)
         for line in case_notes:
             note(line)
+        if req.trigger:  # a resumed case too: what started this run, in the journal
+            case.journal().append("trigger", **req.trigger)
         result = engine.execute(req.runbook, install, case, req.options, resumed=resumed, emit=emit,
                                 command=req.command, role=req.kind)
+        notifier.finish(result, case)
     if req.kind == "drill":
         record_drill(install, result)
     if req.kind == "restore" and result.exit_code not in (0, EXIT_INTERRUPTED):

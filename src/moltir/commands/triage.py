@@ -16,10 +16,17 @@ from typing import Any, Final
 
 from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
+from moltir.triage.cold_source import cold_events
+from moltir.triage.config_source import config_events
 from moltir.triage.containment import containment
+from moltir.triage.device_source import device_events
 from moltir.triage.events import Event
+from moltir.triage.exposed import CredentialMatcher
 from moltir.triage.jsonl_source import jsonl_events, session_index
+from moltir.triage.ledger_source import ledger_events
+from moltir.triage.log_source import log_events
 from moltir.triage.outputs import TimelineWriter, formatted, timeline_row, write_json, write_text
+from moltir.triage.policy import Policies
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
@@ -31,8 +38,40 @@ OUT_DIR: Final = "triage"
 
 
 def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
-    """Every transcript event of the case: JSONL files in path order, then each agent database."""
-    indexes: dict[str, dict[str, tuple[str, str]]] = {}
+    """Every event of the case: JSONL transcripts in path order, each agent database, cold archives, the
+    audit ledger, the gateway logs, then the config histories."""
+    policies = Policies.load(case_dir, cat)
+    matcher = _credential_matcher(case_dir)
+    for event in _transcript_events(case_dir, cat):
+        yield matcher.annotate(policies.annotate(event))
+    for f in cat.ledger:
+        yield from ledger_events(case_dir, f)
+    for f in cat.logs:
+        yield from log_events(case_dir, f)
+    for f in cat.devices:
+        yield from device_events(case_dir, f)
+    for versions in cat.configs.values():
+        yield from config_events(case_dir, versions)
+
+
+def _credential_matcher(case_dir: Path) -> CredentialMatcher:
+    """The case's credential values (read from its copies, in memory only) to find in tool results."""
+    import secrets
+
+    from moltir.commands.credentials_case import case_credentials
+    from moltir.evidence.exposure import Needle
+    from moltir.openclaw import credentials as creds
+
+    try:
+        key = (case_dir / creds.CASE_KEY).read_bytes()
+    except OSError:
+        key = secrets.token_bytes(32)
+    needles = [Needle(c.cred.id, c.cred.value) for c in case_credentials(case_dir) if c.cred.value]
+    return CredentialMatcher(needles, key)
+
+
+def _transcript_events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
+    indexes: dict[str, dict[str, tuple[str, str, str]]] = {}
     for f in cat.jsonl:
         folder = f.path.rsplit("/", 1)[0]
         if folder not in indexes:
@@ -40,6 +79,8 @@ def events(case_dir: Path, cat: Catalog) -> Iterator[Event]:
         yield from jsonl_events(case_dir, f, indexes[folder])
     for copy in cat.sqlite:
         yield from sqlite_events(case_dir, copy)
+    for f in cat.cold:
+        yield from cold_events(case_dir, f)
 
 
 def _verified(case_dir: Path) -> dict[str, Any]:
@@ -101,7 +142,11 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
     return {
         "schema": SCHEMA, "case_dir": str(case_dir), "output_dir": str(out), "evidence": verified,
         "min_level": LEVELS[tri.min_rank], "rules": [{"id": r.id, "level": r.level, "origin": r.origin} for r in rules],
-        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite)}, "no_transcripts": cat.empty,
+        "sources": {"jsonl_files": len(cat.jsonl), "sqlite_databases": len(cat.sqlite),
+                    "cold_archives": len(cat.cold),
+                    "ledger_exports": len(cat.ledger),
+                    "logs": len(cat.logs), "device_stores": len(cat.devices), "config_histories": len(cat.configs)},
+        "no_transcripts": not (cat.jsonl or cat.sqlite or cat.cold),
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

@@ -238,7 +238,7 @@ def index_path(installs_dir: Path, install_key: str) -> Path:
 
 
 #: case kinds with their own "latest" entry, never the incident case that status/restore act on
-OWN_LATEST = ("drill", "harden")
+OWN_LATEST = ("drill", "harden", "rotate")
 
 
 def remember_latest(installs_dir: Path, install_key: str, case_dir: Path, state_dir: Path, *,

@@ -4,6 +4,7 @@ pre-incident record), the install checks made before any case exists, and the pe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -172,9 +173,10 @@ def existing_case(install: Install, *, case_dir: Path | None, new_case: bool, ki
 
 def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_case: bool,
               reason: str, kind: str, notes: list[str] | None = None,
-              incident: str | None = None) -> tuple[Case, bool]:
+              incident: str | None = None, trigger: Mapping[str, Any] | None = None) -> tuple[Case, bool]:
     """The case this run belongs to, and whether it resumes an earlier run in it. ``incident``: the id
-    shared by the cases of one ``--all-profiles`` run (recorded in a new case's ``case.json``)."""
+    shared by the cases of one ``--all-profiles`` run; ``trigger``: what started it (``moltir trigger
+    run``: source, via, client); both recorded in a new case's ``case.json``."""
     found = existing_case(install, case_dir=case_dir, new_case=new_case, kind=kind, notes=notes)
     if found is not None:
         return found, True
@@ -185,6 +187,8 @@ def open_case(runbook: Runbook, install: Install, *, case_dir: Path | None, new_
                                             "sections": sorted(carried[1])}} if carried else {})
     if incident:
         extra["incident"] = incident
+    if trigger:
+        extra["trigger"] = dict(trigger)
     case = Case.create(folder, kind=kind, install_info=install.describe(), reason=reason, case_id=cid,
                        extra=extra or None)
     if carried:

@@ -54,6 +54,7 @@ class _Collector:
     notes: list[str] = field(default_factory=list)
     bytes: int = 0
     noatime_refused: int = 0
+    ledger: dict[str, Any] | None = None  # what the audit-ledger export found (moltir.evidence.ledger)
 
     @property
     def spool_path(self) -> Path:

@@ -4,13 +4,15 @@
     evidence/journald/<unit>.json            journalctl --user -u <unit> -o json (bounded)
     evidence/sqlite-backup/<absolute path>   consistent copies (sqlite3 backup API), only when
                                              the gateway was running during the snapshot
+    evidence/ledger/audit_events.jsonl       the audit ledger's rows, exported from the copied
+                                             state/openclaw.sqlite (moltir.evidence.ledger)
     manifest.json   collector, host, clocks, roots, rules, files (+ what volatile/, preimage/,
                     audit/ already held), credentials listed, skipped entries with reasons
     SHA256SUMS      coreutils format, paths relative to the case folder (``sha256sum -c``)
     seal.json       sha256 of manifest.json and SHA256SUMS, journal head, sealed time
 
 What earlier steps put in the case (``volatile/``, ``preimage/``, ``audit/`` and anything in
-``evidence/`` outside the three folders above, e.g. ``evidence/audit/`` from ``audit.run``) is
+``evidence/`` outside the four folders above, e.g. ``evidence/audit/`` from ``audit.run``) is
 hashed in place and covered by the seal (:func:`covered_case_files`). ``evidence/`` itself stays
 writable for them.
 """
@@ -27,7 +29,7 @@ SCHEMA: Final = "moltir.evidence/1"
 EVIDENCE: Final = "evidence"
 INCOMPLETE: Final = "INCOMPLETE"
 SPOOL: Final = ".manifest-files.moltir.tmp"  # in the case dir while a snapshot runs (never sealed)
-OWN_DIRS: Final = ("fs", "journald", "sqlite-backup")  # under evidence/: written only by the snapshot
+OWN_DIRS: Final = ("fs", "journald", "sqlite-backup", "ledger")  # under evidence/: written only by the snapshot
 # Earlier steps' output, hashed in place and sealed: evidence/ outside OWN_DIRS (e.g. evidence/audit/,
 # written by audit.run), and these case folders.
 COVERED_CASE_DIRS: Final = ("volatile", "preimage", "audit")

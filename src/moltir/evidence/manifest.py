@@ -71,6 +71,7 @@ def _manifest(case: Case, install: Install, sources: Sources, col: _Collector, s
         "clock": {"started": dict(start_clock), "finished": _clock()},
         "gateway_running": running,
         "sqlite": sqlite_mode,
+        "audit_ledger": col.ledger,
         "o_noatime_refused": col.noatime_refused,
         "roots": roots,
         "rules": [{"root": r.root, "pattern": r.pattern, "category": r.category, "note": r.note}

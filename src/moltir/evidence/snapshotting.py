@@ -25,6 +25,7 @@ from moltir.evidence.collector import _Collector
 from moltir.evidence.copier import OnChunk, _DestError
 from moltir.evidence.journald import _collect_journal, _system_units
 from moltir.evidence.layout import EVIDENCE, INCOMPLETE, OWN_DIRS, covered_case_files
+from moltir.evidence.ledger import export_ledger
 from moltir.evidence.manifest import _clock, _manifest
 from moltir.evidence.progress import _Progress
 from moltir.evidence.roots import Sources, resolve_roots
@@ -124,6 +125,8 @@ def _collect(col: _Collector, install: Install, sources: Sources, walker: _Walke
                        "+ consistent copies with the sqlite3 backup API under evidence/sqlite-backup/")
         for entry in list(col.sqlite):
             _sqlite_backup(col, entry)
+    answer = install.caps.answer("audit_ledger")
+    export_ledger(col, None if answer.value is None else bool(answer.value), answer.source)
     for rel in covered_case_files(col.case_dir):
         col.take_case_file(rel)
     return sqlite_mode

@@ -97,6 +97,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
              ((OLDEST, False), ("2026.3.22", True)), False),
     Question("restart_signal", "signal that makes a running gateway restart in-process and re-read secrets",
              ((OLDEST, "SIGUSR1"), ("2026.9.6", "SIGUSR2")), None),
+    # docs/reference/secretref-credential-surface.md lists channels.telegram.botToken (and
+    # accounts.*.botToken) from 2026.3.2 on; 2026.2.26 and 2026.3.1 list only models.providers.*.apiKey,
+    # skills and Google Chat among the config's SecretRef targets (docs/gateway/secrets.md "In-scope").
+    Question("telegram_token_secretref", "channels.telegram(.accounts.*).botToken may be a SecretRef",
+             ((OLDEST, False), ("2026.3.2", True)), False),
     Question("config_validate", "command that validates a config file",
              ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
     # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
@@ -262,6 +267,10 @@ class Capabilities:
     @property
     def secret_refs(self) -> bool:
         return bool(self.value("secret_refs"))
+
+    @property
+    def telegram_token_secretref(self) -> bool:
+        return bool(self.value("telegram_token_secretref"))
 
     def restart_signal(self, config: Mapping[str, Any] | None = None) -> str | None:
         """The signal a running gateway takes as "restart in-process, re-read config and secrets", when

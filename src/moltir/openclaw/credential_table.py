@@ -70,6 +70,13 @@ def kind_of(path: str, key: str) -> str:
 
 
 # provider -> (a revocation API exists?, how to revoke). None: unknown.
+# Checked 2026-12-07 against each provider's API reference (docs/credentials.md cites them):
+# Slack auth.revoke revokes the token it is called with; Matrix POST /_matrix/client/v3/logout/all
+# ends every access token of the user; OpenRouter DELETE /api/v1/keys/{hash} needs a management
+# key; OpenAI's admin API deletes project keys (DELETE /v1/organization/projects/{id}/api_keys/{id});
+# Anthropic's Admin API cannot delete a key, only set it inactive or archived; GitHub
+# POST /credentials/revoke takes classic and fine-grained personal access tokens, unauthenticated.
+# Telegram (BotFather /revoke), Discord (Developer Portal) and WhatsApp (Linked devices) offer none.
 REVOCATION: Final[Mapping[str, tuple[bool | None, str]]] = {
     "openclaw": (False, "local to this gateway: rotate it (moltir contain rotates the gateway token)"),
     "telegram": (False, "a person: BotFather /revoke, then the new token into the config"),
@@ -77,10 +84,10 @@ REVOCATION: Final[Mapping[str, tuple[bool | None, str]]] = {
     "slack": (True, "Slack API auth.revoke (bot and user tokens); signing secret: app settings"),
     "matrix": (True, "Matrix client API POST /logout/all"),
     "whatsapp": (False, "a person: unlink the device in WhatsApp (Linked devices), then relink"),
-    "openai": (True, "OpenAI admin API: delete the key (project keys: the dashboard)"),
-    "anthropic": (True, "Anthropic Admin API: set the key inactive (or the console)"),
-    "openrouter": (True, "OpenRouter provisioning API: DELETE /api/v1/keys/{hash}"),
-    "github": (True, "GitHub POST /credentials/revoke"),
+    "openai": (True, "OpenAI admin API: DELETE the project key (an admin key is needed), or the dashboard"),
+    "anthropic": (True, "Anthropic Admin API: set the key inactive or archived (no delete), or the console"),
+    "openrouter": (True, "OpenRouter: DELETE /api/v1/keys/{hash} with a management key"),
+    "github": (True, "GitHub POST /credentials/revoke (personal access tokens; no login needed)"),
 }
 
 _ENV_PROVIDERS: Final = (("OPENAI", "openai"), ("ANTHROPIC", "anthropic"), ("OPENROUTER", "openrouter"),

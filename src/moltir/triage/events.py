@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -51,6 +52,8 @@ class Source:
         return out
 
     def cite(self) -> str:
+        if self.line is None and self.seq is None:
+            return self.path
         where = f"line {self.line}" if self.line is not None else f"row {self.session_id}#{self.seq}"
         return f"{self.path} {where}"
 
@@ -75,20 +78,26 @@ class Event:
     text: str = ""
     size: int | None = None
     is_error: bool | None = None
+    account: str = ""  # the channel account an inbound message came through (when the record says)
+    sender_id: str = ""  # the sender's channel id alone (``sender`` may add a name)
+    allowed: bool | None = None  # the DM policy in force admitted the sender (moltir.triage.policy)
+    allowlisted: bool | None = None  # an allowlist names the sender (config allowFrom or pairing approval)
+    credential: str = ""  # credentials whose value a tool result holds: "id (fingerprint)", never the value
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @functools.cached_property
     def _fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "session_id": self.session_id}
-        for key in ("time", "agent_id", "session_key", "channel", "role", "sender", "tool", "call_id", "command",
-                    "path", "url", "action", "text"):
+        for key in ("time", "agent_id", "session_key", "channel", "account", "role", "sender", "sender_id", "tool",
+                    "call_id", "command", "path", "url", "action", "text", "credential"):
             value = getattr(self, key)
             if value:
                 out[key] = value
         if self.size is not None:
             out["size"] = self.size
-        if self.is_error is not None:
-            out["is_error"] = self.is_error
+        for key in ("is_error", "allowed", "allowlisted"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
         return out
 
     def fields(self) -> dict[str, Any]:
@@ -106,7 +115,8 @@ class Event:
             return f"{self.tool}: {what}"[:300]
         if self.kind == "tool_result":
             state = "error" if self.is_error else "ok"
-            return f"{self.tool} result ({state}, {self.size or 0} bytes)"
+            held = f"; holds the value of {self.credential}" if self.credential else ""
+            return f"{self.tool} result ({state}, {self.size or 0} bytes{held})"
         if self.kind == "message":
             who = f"{self.role}" + (f" {self.sender}" if self.sender else "")
             return f"{who}: {self.text}"[:300]
@@ -121,6 +131,7 @@ class Context:
     agent_id: str = ""
     session_key: str = ""
     channel: str = ""
+    account: str = ""
 
 
 def _bounded(value: object) -> str:
@@ -186,6 +197,26 @@ def _sender(msg: Mapping[str, Any]) -> str:
     return ""
 
 
+# 2026.1.29 writes no sender metadata; the text of an inbound channel message starts with an envelope
+# "[Telegram Eve (@eve) id:444444444 2026-12-07 04:06 UTC] hello" (seen in a transcript the real
+# 2026.1.29 gateway wrote for a DM through the harness's fake Telegram).
+_ENVELOPE: Final = re.compile(r"^\[(?P<channel>[A-Za-z][\w-]*) [^\]\n]*?\bid:(?P<id>[^\s\]]+)")
+
+
+def _sender_meta(msg: Mapping[str, Any], text: str) -> tuple[str, str, str]:
+    """(sender id, account, channel) of an inbound message, where the record says ("" where not)."""
+    meta = msg.get("__openclaw")
+    if isinstance(meta, dict) and isinstance(meta.get("senderId"), str | int):
+        ident, transport = meta.get("senderIdentity"), meta.get("transport")
+        ident = ident if isinstance(ident, dict) else {}
+        transport = transport if isinstance(transport, dict) else {}
+        account, channel = ident.get("accountId"), transport.get("channel") or ident.get("pluginId")
+        return (str(meta["senderId"]), account if isinstance(account, str) else "",
+                channel if isinstance(channel, str) else "")
+    m = _ENVELOPE.match(text) if msg.get("role") == "user" else None
+    return (m.group("id"), "", m.group("channel").lower()) if m else ("", "", "")
+
+
 def events_of(record: object, ctx: Context, source: Source) -> Iterator[Event]:
     """The events of one transcript record (nothing for records that are not messages)."""
     if not isinstance(record, dict) or record.get("type") != "message":
@@ -207,7 +238,12 @@ def events_of(record: object, ctx: Context, source: Source) -> Iterator[Event]:
         return
     text = _content_text(content)
     if text:
-        yield Event(kind="message", role=role, sender=_sender(msg), text=text[:MAX_TEXT], **base)
+        sender_id, account, channel = _sender_meta(msg, text)
+        if channel and not base["channel"]:
+            base = {**base, "channel": channel}
+        sender = _sender(msg) or sender_id
+        yield Event(kind="message", role=role, sender=sender, sender_id=sender_id,
+                    account=account or ctx.account if sender_id else "", text=text[:MAX_TEXT], **base)
     if isinstance(content, list):
         for item in content:
             if isinstance(item, dict) and item.get("type") == "toolCall":

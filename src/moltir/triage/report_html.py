@@ -61,11 +61,12 @@ def _chart(hours: Counter[tuple[str, str]]) -> str:
 
 
 def _empty(report: dict[str, Any]) -> str:
-    if report.get("sources", {}).get("jsonl_files", 1) or report.get("sources", {}).get("sqlite_databases", 1):
+    if not report.get("no_transcripts"):
         return ""
     return ("<p id='no-transcripts'><b>This case holds no transcripts</b>: the snapshot copied no JSONL "
-            "session file and no agent database, so there is nothing the assistant did to show. The containment "
-            "steps and what remains open are below.</p>")
+            "session file, no agent database and no cold archive, so no conversation or tool call can be shown "
+            "(other sources, if any, are in the timeline). The containment steps and what remains open are "
+            "below.</p>")
 
 
 def _finding(f: dict[str, Any]) -> str:

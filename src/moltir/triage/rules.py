@@ -24,8 +24,9 @@ from moltir.errors import env_error, usage_error
 from moltir.text import shown
 
 LEVELS: Final = ("informational", "low", "medium", "high", "critical")
-FIELDS: Final = ("kind", "session_id", "agent_id", "session_key", "channel", "role", "sender", "tool", "call_id",
-                 "command", "path", "url", "action", "text", "is_error")
+FIELDS: Final = ("kind", "session_id", "agent_id", "session_key", "channel", "account", "role", "sender", "sender_id",
+                 "tool", "call_id", "command", "path", "url", "action", "text", "is_error", "allowed", "allowlisted",
+                 "credential")
 RULE_KEYS: Final = ("id", "level", "title", "description", "remediation", "match")
 REQUIRED: Final = ("id", "level", "title", "description", "remediation", "match")
 _ID: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")

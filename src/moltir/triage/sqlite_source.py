@@ -42,13 +42,15 @@ def _decoded(blob: object, size: object, decode: Callable[[bytes, int], bytes] |
         return None, "event_zstd is not UTF-8"
 
 
-def _sessions(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+def _sessions(conn: sqlite3.Connection) -> dict[str, tuple[str, str, str]]:
     cols = {str(r[1]) for r in conn.execute("PRAGMA table_info(session_windows)")}
     if not {"session_id", "session_key"} <= cols:
         return {}
     channel = "channel" if "channel" in cols else "''"
-    rows = conn.execute(f"SELECT session_id, session_key, coalesce({channel}, '') FROM session_windows")  # noqa: S608
-    return {str(r[0]): (str(r[1] or ""), str(r[2] or "")) for r in rows}
+    account = "account_id" if "account_id" in cols else "''"
+    rows = conn.execute(f"SELECT session_id, session_key, coalesce({channel}, ''), coalesce({account}, '') "  # noqa: S608
+                        "FROM session_windows")
+    return {str(r[0]): (str(r[1] or ""), str(r[2] or ""), str(r[3] or "")) for r in rows}
 
 
 def sqlite_events(case_dir: Path, copy: SqliteCopy) -> Iterator[Event]:
@@ -69,8 +71,8 @@ def _rows(conn: sqlite3.Connection, copy: SqliteCopy) -> Iterator[Event]:
     decode = zstdio.row_decoder()
     for session_id, seq, event_json, blob, size in rows:
         sid = str(session_id)
-        key, channel = sessions.get(sid, ("", ""))
-        ctx = Context(session_id=sid, agent_id=copy.db.agent_id, session_key=key, channel=channel)
+        key, channel, account = sessions.get(sid, ("", "", ""))
+        ctx = Context(session_id=sid, agent_id=copy.db.agent_id, session_key=key, channel=channel, account=account)
         source = Source(copy.db.path, copy.db.sha256, session_id=sid, seq=int(seq))
         if event_json is None:
             event_json, why = _decoded(blob, size, decode) if blob is not None else (None, "row has no event")

@@ -142,6 +142,8 @@ def message(envelope):
         text = first.get("message") or "moltir failed"
         if first.get("hint"):
             text = "%s (hint: %s)" % (text, first["hint"])
+            if "sudo " in first["hint"]:   # moltir's "run it as root" hint, in Ansible's words
+                text += " (with Ansible: become: true, or ansible-playbook -b)"
         if len(errors) > 1:
             text += " (+%d more error(s))" % (len(errors) - 1)
         return text

@@ -1,0 +1,111 @@
+"""Ask the issuer whether a credential is good, without changing anything there.
+
+* Telegram: ``GET <apiRoot>/bot<token>/getMe`` (``ok: true`` -> good; 401/404 -> refused), through the
+  gateway's ``proxy`` when the config sets one (an ``https`` apiRoot then goes through CONNECT).
+* A model provider: ``GET <baseUrl>/models`` with the key (``Authorization: Bearer``; Anthropic:
+  ``x-api-key`` and ``anthropic-version``); 2xx -> good, 401/403 -> refused.
+
+TLS trusts the system store plus ``NODE_EXTRA_CA_CERTS`` of the install's environment: the CA bundle the
+gateway itself is given (a self-hosted Bot API or a TLS-terminating proxy). The credential goes only
+into the request to the issuer; nothing here logs it, and the URL in every message has it replaced by
+``<token>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+GOOD, REFUSED, UNREACHABLE = "good", "refused", "unreachable"
+TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: str  # good | refused | unreachable
+    detail: str  # for people; never the credential
+    status: int = 0
+
+
+def _context(env: Mapping[str, str]) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    extra = env.get("NODE_EXTRA_CA_CERTS")
+    if extra:
+        with contextlib.suppress(OSError, ssl.SSLError):  # the gateway would not trust it either
+            ctx.load_verify_locations(cafile=extra)
+    return ctx
+
+
+def _get(url: str, headers: Mapping[str, str], env: Mapping[str, str], proxy: str | None,
+         shown: str) -> Check:
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=_context(env)),
+                                                  urllib.request.ProxyHandler({"http": proxy, "https": proxy}
+                                                                              if proxy else {})]
+    if not url.startswith(("http://", "https://")):
+        return Check(UNREACHABLE, f"{shown}: not an http(s) URL")
+    opener = urllib.request.build_opener(*handlers)
+    req = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310 (scheme checked above)
+    try:
+        with opener.open(req, timeout=TIMEOUT_S) as resp:
+            body = resp.read(1 << 20)
+            return Check(GOOD, f"{shown}: HTTP {resp.status}", resp.status) if _ok_body(body) else \
+                Check(REFUSED, f"{shown}: HTTP {resp.status}, not ok", resp.status)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403, 404):
+            return Check(REFUSED, f"{shown}: HTTP {exc.code} {exc.reason}", exc.code)
+        return Check(UNREACHABLE, f"{shown}: HTTP {exc.code} {exc.reason}", exc.code)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return Check(UNREACHABLE, f"{shown}: {type(reason).__name__}: {str(reason)[:200]}")
+
+
+def _fetch_json(url: str, env: Mapping[str, str], proxy: str | None) -> Any:
+    """GET ``url`` and parse the JSON body; None on any failure (a check that cannot run says nothing)."""
+    if not url.startswith(("http://", "https://")):
+        return None
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=_context(env)),
+                                                  urllib.request.ProxyHandler({"http": proxy, "https": proxy}
+                                                                              if proxy else {})]
+    req = urllib.request.Request(url, method="GET")  # noqa: S310 (scheme checked above)
+    try:
+        with urllib.request.build_opener(*handlers).open(req, timeout=TIMEOUT_S) as resp:
+            return json.loads(resp.read(1 << 20) or b"null")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def telegram_webhook(api_root: str, token: str, env: Mapping[str, str], proxy: str | None = None) -> str | None:
+    """The webhook URL Telegram has for the bot (``getWebhookInfo``), "" for none, None when unknown.
+    Anyone who held the token could have set one: the bot's updates then go there (and long polling
+    stops working)."""
+    data = _fetch_json(f"{api_root.rstrip('/')}/bot{token}/getWebhookInfo", env, proxy)
+    result = data.get("result") if isinstance(data, dict) and data.get("ok") is True else None
+    url = result.get("url") if isinstance(result, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _ok_body(body: bytes) -> bool:
+    """A JSON body that does not say ``ok: false`` (Telegram answers errors with 200 only when broken)."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return False
+    return not (isinstance(data, dict) and data.get("ok") is False)
+
+
+def telegram(api_root: str, token: str, env: Mapping[str, str], proxy: str | None = None) -> Check:
+    base = api_root.rstrip("/")
+    return _get(f"{base}/bot{token}/getMe", {}, env, proxy, f"getMe at {base}/bot<token>/getMe")
+
+
+def model_key(base_url: str, key: str, provider: str, env: Mapping[str, str]) -> Check:
+    url = f"{base_url.rstrip('/')}/models"
+    headers = ({"x-api-key": key, "anthropic-version": "2023-06-01"} if provider == "anthropic"
+               else {"Authorization": f"Bearer {key}"})
+    return _get(url, headers, env, None, f"GET {url}")

@@ -1,0 +1,171 @@
+"""How moltir rotates one credential of the inventory: where the new value is validated, where it is
+stored, how the running gateway re-reads it, and who can revoke the old one. No policy of moltir's
+beyond the answers: :mod:`moltir.commands.rotate` prints them (``moltir rotate plan``) and acts on them.
+
+What ``moltir rotate`` handles (``family``):
+
+* ``telegram``: ``channels.telegram.botToken`` and ``channels.telegram.accounts.<id>.botToken`` in the
+  config. Validated with ``getMe`` at the account's ``apiRoot`` (else the channel's, else
+  ``https://api.telegram.org``), through the account's or the channel's ``proxy`` when one is set (the
+  releases without ``apiRoot`` reach a self-hosted Bot API that way).
+* ``model``: ``models.providers.<id>.apiKey`` in the config, and a provider key in the state dir's
+  ``.env`` (``dotenv.OPENAI_API_KEY``...). Validated with ``GET <baseUrl>/models``: the provider entry's
+  ``baseUrl`` (for a ``.env`` variable: the entry whose ``apiKey`` names that variable, else the entry
+  named after the provider, else the provider's public API).
+
+Where the new value goes (``store``), per the capability table:
+
+* ``keyring-ref``: the keyring holds it; the config key becomes moltir's exec SecretRef (the one the
+  gateway token uses, entry ``credential:<install key>:<credential id>``), when the release accepts a
+  SecretRef at that path (``telegram_token_secretref``: 2026.3.2; ``secret_refs`` for
+  ``models.providers.*.apiKey``: 2026.2.26);
+* ``plaintext``: the new value in the 0600 config, the keyring copy as the record;
+* ``dotenv``: the new value in the 0600 ``.env`` (a dotenv file has no references), keyring copy as record.
+
+How the gateway re-reads it (``reload``): the release's in-process restart signal (it re-reads the config
+and re-resolves SecretRefs) where one is honoured from another process, else a restart the way the gateway
+runs. A ``.env`` value is read into the process environment at start, which an in-process restart keeps:
+always a restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from moltir.openclaw import credential_table as table
+
+if TYPE_CHECKING:
+    from moltir.openclaw.credentials import Credential
+    from moltir.openclaw.install import Install
+
+TELEGRAM_API = "https://api.telegram.org"
+PUBLIC_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1",
+               "openrouter": "https://openrouter.ai/api/v1"}
+_TG_RE = re.compile(r"^channels\.telegram\.(?:accounts\.([^.]+)\.)?botToken$")
+WATCH = "config file watch"
+_MODEL_RE = re.compile(r"^models\.providers\.([^.]+)\.apiKey$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One credential moltir can rotate, and how."""
+
+    cred_id: str
+    family: str  # telegram | model
+    path: tuple[str, ...]  # the config key path, or ("<VAR>",) for a .env variable
+    store: str  # keyring-ref | plaintext | dotenv
+    check_url: str  # getMe / models endpoint (without the credential)
+    proxy: str | None  # Telegram: the HTTP(S) proxy the gateway uses
+    provider: str
+    reload: str  # the signal name, or "restart"
+    base: str = ""  # the apiRoot (Telegram) or baseUrl (model) the check uses
+
+    def describe(self) -> dict[str, Any]:
+        where = {"keyring-ref": "OS keyring; the config points at it (exec SecretRef, provider moltir)",
+                 "plaintext": "the 0600 config (this release takes no SecretRef there); keyring copy as record",
+                 "dotenv": "the 0600 .env (no references in a dotenv file); keyring copy as record"}[self.store]
+        via = f" through proxy {self.proxy}" if self.proxy else ""
+        what = "Telegram getMe" if self.family == "telegram" else "GET models list"
+        reload = ("restart the gateway the way it runs" if self.reload == "restart" else
+                  "the gateway's config file watcher applies the edit" if self.reload == WATCH else
+                  f"{self.reload} (in-process restart: re-reads the config, re-resolves SecretRefs)")
+        return {"validate": f"{what} at {self.check_url}{via}", "store": self.store, "store_where": where,
+                "reload": reload}
+
+
+def _get(data: Any, *path: str) -> Any:
+    for p in path:
+        data = data.get(p) if isinstance(data, Mapping) else None
+    return data
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def telegram_endpoint(config: Mapping[str, Any], account: str | None) -> tuple[str, str | None]:
+    """(``<apiRoot>/bot``-less base URL, proxy) the gateway uses for one Telegram account."""
+    top = _get(config, "channels", "telegram")
+    acc = _get(top, "accounts", account) if account else None
+    root = _str(_get(acc, "apiRoot")) or _str(_get(top, "apiRoot")) or TELEGRAM_API
+    proxy = _str(_get(acc, "proxy")) or _str(_get(top, "proxy"))
+    return root.rstrip("/"), proxy
+
+
+def model_base(config: Mapping[str, Any], cred: Credential) -> str | None:
+    """The base URL whose ``/models`` the key is checked at; None when moltir cannot tell."""
+    providers = _get(config, "models", "providers")
+    providers = providers if isinstance(providers, Mapping) else {}
+    m = _MODEL_RE.match(cred.id)
+    if m:
+        return _str(_get(providers, m.group(1), "baseUrl")) or PUBLIC_BASE.get(cred.provider)
+    var = cred.key
+    for entry in providers.values():
+        key = _get(entry, "apiKey")
+        names_var = key == f"${{{var}}}" or (isinstance(key, Mapping) and key.get("source") == "env"
+                                              and key.get("id") == var)
+        if names_var and _str(_get(entry, "baseUrl")):
+            return _str(_get(entry, "baseUrl"))
+    return _str(_get(providers, cred.provider, "baseUrl")) or PUBLIC_BASE.get(cred.provider)
+
+
+def _top_token_resolved(config: Mapping[str, Any]) -> bool:
+    """Does the release resolve a SecretRef at the top-level ``channels.telegram.botToken``? 2026.9.6's
+    Telegram secret contract (dist/secret-contract-*.mjs, ``topLevelInheritedAccountActive``) resolves it
+    only when there are no accounts or an enabled account inherits it (has no botToken / tokenFile of its
+    own); yet the implicit default account still reads it, so a SecretRef there leaves that account
+    "unresolved SecretRef" at start (seen on the real gateway). Then the value goes into the 0600 config."""
+    accounts = _get(config, "channels", "telegram", "accounts")
+    if not isinstance(accounts, Mapping) or not accounts:
+        return True
+    return any(isinstance(a, Mapping) and a.get("enabled") is not False and not a.get("botToken")
+               and not a.get("tokenFile") for a in accounts.values())
+
+
+def _reload(config: Mapping[str, Any], store: str, sig: str) -> str:
+    """keyring-ref: the config text does not change once it holds the SecretRef, so only an in-process
+    restart re-resolves it. plaintext: the config file watcher (2026.1.29 dist/gateway/config-reload.js:
+    ``channels.<id>`` restarts that channel, ``models`` needs no action: the next turn reads the new config),
+    unless ``gateway.reload.mode`` is "off"."""
+    if store == "plaintext" and _get(config, "gateway", "reload", "mode") != "off":
+        return WATCH
+    return sig
+
+
+def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Target | None:
+    """How moltir rotates ``cred``; None when ``moltir rotate`` does not handle it."""
+    caps = install.caps
+    sig = caps.restart_signal(config) or "restart"
+    tg = _TG_RE.match(cred.id)
+    if tg and cred.file == str(install.config_path):
+        root, proxy = telegram_endpoint(config, tg.group(1))
+        store = ("keyring-ref" if caps.telegram_token_secretref and (tg.group(1) or _top_token_resolved(config))
+                 else "plaintext")
+        return Target(cred.id, "telegram", tuple(cred.id.split(".")), store, f"{root}/bot<token>/getMe", proxy,
+                      "telegram", _reload(config, store, sig), root)
+    model = _MODEL_RE.match(cred.id)
+    if model and cred.file == str(install.config_path):
+        base = model_base(config, cred)
+        if base is None:
+            return None
+        store = "keyring-ref" if caps.secret_refs else "plaintext"
+        return Target(cred.id, "model", tuple(cred.id.split(".")), store, f"{base.rstrip('/')}/models", None,
+                      cred.provider, _reload(config, store, sig), base)
+    if cred.id.startswith("dotenv.") and cred.kind == "api_key" and cred.provider in PUBLIC_BASE:
+        base = model_base(config, cred)
+        if base is None:
+            return None
+        return Target(cred.id, "model", (cred.key,), "dotenv", f"{base.rstrip('/')}/models", None, cred.provider,
+                      "restart", base)
+    return None
+
+
+def by_hand(cred: Credential) -> str:
+    """What to do for a credential ``moltir rotate`` does not handle."""
+    if cred.kind == "gateway_token":
+        return "moltir contain (or moltir drill) rotates it: token.rotate"
+    how = table.revocation(cred.provider)["how"]
+    return f"by hand: a new one from the issuer ({how}), then into {cred.file} at {cred.key}"

@@ -1,0 +1,133 @@
+"""``moltir rotate CREDENTIAL-ID --from-stdin`` against the REAL gateway and the REAL Secret Service
+(2026.9.6: the value goes into the keyring and the config points at it with moltir's exec SecretRef,
+SIGUSR2 makes the gateway re-resolve it; 2026.1.29: no SecretRef there, the value goes into the 0600
+config and the gateway's config file watcher applies it; the keyring keeps the record).
+
+Proved with the fakes: after the rotation the fake Telegram sees ``getUpdates`` only with the new bot
+token, the fake model server gets the new key on the next agent turn and never the old one again, and the
+gateway still answers on its own token. Before that, a value the issuer refuses (exit 2) and a locked
+keyring (exit 3) change nothing. No value reaches moltir's console, a child's argv or moltir's files
+(the case's pre-images excepted: they are the evidence of what was there).
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness.configs import TG_OPS_TOKEN
+from tests.harness.gateway import Gateway
+from tests.harness.home import OpenClawHome
+from tests.harness.net import wait_until
+from tests.harness.secret_service import SecretService
+from tests.harness.transcripts import run_agent_turn
+from tests.integration.test_token_real import ArgvScanner, assert_no_leak, keyring_gateway, keyring_value
+
+from moltir.commands import rotations
+from moltir.openclaw import discover
+from moltir.redaction import fingerprint
+
+__all__ = ["keyring_gateway"]  # the fixture, used by name
+OLD_MODEL_KEY = "sk-fake-not-a-secret"
+
+
+def _rotate(env: dict[str, str], cred: str, value: str, roots: list[int]) -> tuple[subprocess.CompletedProcess[str],
+                                                                                  set[tuple[str, ...]]]:
+    proc = subprocess.Popen([sys.executable, "-m", "moltir", "rotate", cred, "--from-stdin"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scanner = ArgvScanner([proc.pid, *roots])
+    scanner.start()
+    try:
+        out, err = proc.communicate(value + "\n", timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        seen = scanner.stop()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), seen
+
+
+def _entry(home: OpenClawHome, cred: str) -> str:
+    return f"credential:{discover(env=home.env).key}:{cred}"
+
+
+def _refusals_change_nothing(home: OpenClawHome, gw: Gateway, service: SecretService, env: dict[str, str]) -> None:
+    before = home.config_path.read_bytes()
+    bad = f"223456789:AARefused{secrets.token_hex(12)}"
+    home.telegram.refused_tokens.add(bad)
+    refused, _ = _rotate(env, "channels.telegram.accounts.ops.botToken", bad, [gw.gateway_pid])
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    lines = [ln for ln in refused.stderr.splitlines() if ln.strip()]
+    assert len(lines) <= 2 and "refused" in lines[0] and "Traceback" not in refused.stderr, refused.stderr
+    assert bad not in refused.stdout + refused.stderr
+    service.lock()
+    try:
+        locked, _ = _rotate(env, "channels.telegram.accounts.ops.botToken",
+                            f"223456789:AALocked{secrets.token_hex(12)}", [gw.gateway_pid])
+    finally:
+        service.unlock()
+    assert locked.returncode == 3, locked.stdout + locked.stderr
+    assert "Traceback" not in locked.stderr
+    assert home.config_path.read_bytes() == before
+    assert keyring_value(service, _entry(home, "channels.telegram.accounts.ops.botToken")) is None
+
+
+def _getupdates_only_with(home: OpenClawHome, gw: Gateway, new: str, old: str) -> None:
+    tg = home.telegram
+
+    def polled_new() -> bool:
+        calls = tg.tokens_for("getUpdates")
+        return new in calls and calls[calls.index(new):].count(new) >= 3
+
+    try:
+        wait_until(polled_new, timeout=60, what="getUpdates with the new bot token")
+    except TimeoutError:
+        calls = [("new" if t == new else "old" if t == old else t.split(":")[0], m) for t, m in tg.token_calls]
+        raise AssertionError(f"no getUpdates with the new token; calls {calls[-12:]}\n{gw.log_tail(40)}") from None
+    calls = tg.tokens_for("getUpdates")
+    assert old not in calls[calls.index(new):], "the old bot token polled after the new one"
+
+
+def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret_service: SecretService,
+                                             keyring_gateway: Gateway) -> None:
+    home, gw = openclaw_home, keyring_gateway
+    env = dict(home.env)
+    _refusals_change_nothing(home, gw, secret_service, env)
+
+    # an account's token: both releases poll with it (2026.1.29 starts no default account next to accounts)
+    cred = "channels.telegram.accounts.ops.botToken"
+    bot_id = TG_OPS_TOKEN.split(":")[0]
+    new_tg = f"{bot_id}:AARotated{secrets.token_hex(14)}"
+    home.telegram.webhooks[bot_id] = "https://attacker.invalid/hook"  # set by whoever held the old token
+    run, seen = _rotate(env, cred, new_tg, [gw.gateway_pid])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "webhook nobody configured" in run.stdout + run.stderr and "attacker.invalid" in run.stdout + run.stderr
+    assert TG_OPS_TOKEN not in home.config_path.read_text()
+    assert keyring_value(secret_service, _entry(home, cred)) == new_tg
+    _getupdates_only_with(home, gw, new_tg, TG_OPS_TOKEN)
+    assert gw.token_status(home.token) == 400  # the gateway answers on its own token as before
+
+    new_key = f"sk-rotated-{secrets.token_hex(16)}"
+    run2, seen2 = _rotate(env, "models.providers.fake.apiKey", new_key, [gw.gateway_pid])
+    assert run2.returncode == 0, run2.stdout + run2.stderr
+    assert OLD_MODEL_KEY not in home.config_path.read_text()
+    assert ("GET /v1/models", new_key) in home.llm.keys  # validated at the provider first
+    mark = len(home.llm.keys)
+    run_agent_turn(home, "hello again")
+    after = home.llm.keys_seen()[mark:]
+    assert after and set(after) == {new_key}, "the next agent turn did not use (only) the new key"
+    assert gw.token_status(home.token) == 400
+    done = rotations.load(str(home.state_dir), env)
+    assert done[cred]["state"] == rotations.PENDING  # BotFather /revoke is a person's step
+    assert done["models.providers.fake.apiKey"]["new_fingerprint"] == fingerprint(new_key)
+    assert_no_leak([new_tg, new_key, TG_OPS_TOKEN, OLD_MODEL_KEY], outputs=[run.stdout, run.stderr, run2.stdout,
+                   run2.stderr], argvs=seen | seen2, env=env)
+
+
+def test_unknown_and_by_hand_credentials_are_refused(openclaw_home: OpenClawHome, tmp_path: Path) -> None:
+    env = dict(openclaw_home.env)
+    for cred in ("no.such.credential", "gateway.auth.token"):
+        run, _ = _rotate(env, cred, "x" * 20, [])
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
