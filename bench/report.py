@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bench import bench_triage
 from bench.bench_coldstart import ColdStartResults
 from bench.bench_contain import ContainResults
 from bench.bench_evidence import EvidenceResults
@@ -130,6 +131,8 @@ def render(info: dict[str, Any], results: dict[str, Any], failures: dict[str, st
         out += _coldstart(results["coldstart"])
     if "json5" in results:
         out += _json5(results["json5"])
+    if "triage" in results:
+        out += bench_triage.section(results["triage"], fmt)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -188,6 +191,8 @@ def _summary(results: dict[str, Any]) -> list[str]:
         rows.append(f"| JSON5 editor, {j.size / 1024:.0f} KiB config, {j.channels} channels, {j.edits} edits: "
                     f"parse + plan + splice + write + verify | {fmt(j.total)} | {fmt(j.json5_loads)} `json5.loads` "
                     f"alone | {fmt_ratio(_ratio(j.total, j.json5_loads))} | (no goal) | — |")
+    if "triage" in results:
+        rows += bench_triage.summary_rows(results["triage"], fmt, fmt_ratio, verdict)
     return [*rows, ""]
 
 

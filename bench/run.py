@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.run [--budget-s 570] [--only NAME,...] [--quick] [--out FILE]
 
-Order: cold start, JSON5 editor, evidence, time to contain. The contain benchmark is the only
+Order: cold start, JSON5 editor, evidence, time to contain, triage (its data, ~1 GiB, is generated
+once and kept under ``.cache/bench/``; MOLTIR_BENCH_TRIAGE_MIB picks a smaller size). The contain benchmark is the only
 one whose baseline can take minutes (one ``openclaw config set`` per DM path); it gets what is
 left of the budget (see :func:`bench.bench_contain.measure`), so ``make bench`` stays under
 10 minutes on this 2-core machine. Where a goal is missed, one extra run under cProfile is
@@ -26,14 +27,16 @@ from typing import Any
 from bench import report
 from bench.common import REPO, dump_json, log, machine, scratch_root
 
-NAMES = ("coldstart", "json5", "evidence", "contain")
+NAMES = ("coldstart", "json5", "evidence", "contain", "triage")
+DEFAULT = NAMES[:4]  # triage (~1 GiB, tens of minutes here) only when asked: --only triage
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--budget-s", type=float, default=float(os.environ.get("MOLTIR_BENCH_BUDGET_S", "570")),
                     help="wall-clock budget for the whole run (the contain bench adapts its rounds to it)")
-    ap.add_argument("--only", default=",".join(NAMES), help=f"comma-separated subset of {', '.join(NAMES)}")
+    ap.add_argument("--only", default=",".join(DEFAULT),
+                    help=f"comma-separated subset of {', '.join(NAMES)} (default: all but triage)")
     ap.add_argument("--quick", action="store_true", help="small data, few rounds: for trying the bench out")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -81,6 +84,11 @@ def main() -> int:
                 results[name] = bench_contain.measure(
                     rounds=1 if q else 3, budget_s=max(remaining() - 15, 60), per_path_baseline=not q,
                     min_rounds=1 if q else 2, profile=prof, profile_if=lambda r: not report.contain_goals_met(r))
+            elif name == "triage":  # MOLTIR_BENCH_TRIAGE_MIB / _ROUNDS: another size or round count
+                from bench import bench_triage
+                results[name] = bench_triage.measure(
+                    size_mib=int(os.environ.get("MOLTIR_BENCH_TRIAGE_MIB", "64" if q else "1024")),
+                    rounds=int(os.environ.get("MOLTIR_BENCH_TRIAGE_ROUNDS", "1" if q else "2")))
         except Exception:  # a benchmark that breaks is reported, the others still run
             failures[name] = traceback.format_exc()
             log(f"{name} FAILED:\n{failures[name]}")

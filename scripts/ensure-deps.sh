@@ -16,6 +16,8 @@
 #   openssh-server (+ client, iproute2, setpriv, useradd)
 #                                (apt, only when missing and running as root: the sshd of every
 #                                 fleet host in tests/harness/fleet.py; its ssh.service not started)
+#   chromium                     (apt, only when missing and running as root: the headless browser that
+#                                 renders triage's report.html in tests/integration/test_triage_report_real.py)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache="${MOLTIR_CACHE:-$here/.cache}"     # the test harness honours MOLTIR_CACHE too
@@ -110,6 +112,20 @@ if [ -n "$fleet_pkgs" ]; then
     [ -z "$policy" ] || rm -f "$policy"
   else
     fail_or_warn "missing:$fleet_pkgs (needed by the fleet tests): install them (e.g. 'sudo apt-get install$fleet_pkgs')"
+  fi
+fi
+
+# --- apt: chromium (headless) ------------------------------------------------------------
+# tests/integration/test_triage_report_real.py opens triage's report.html in Debian's chromium
+# (--headless --dump-dom) and checks the rendered page and that the browser fetched nothing.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium with apt-get (headless rendering of triage's report.html)"
+    bounded --timeout 900 --what "apt-get install chromium fonts-liberation" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation' \
+      || fail_or_warn "apt-get install chromium failed"
+  else
+    fail_or_warn "chromium is missing (needed by the triage report test): install it (e.g. 'sudo apt-get install chromium')"
   fi
 fi
 

@@ -63,6 +63,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     out = [f"case {shown(report['case_dir'])}: evidence verified ({report['evidence']['files_checked']} files)",
            f"read {report['events']} events from {report['sources']['jsonl_files']} JSONL transcript(s) and "
            f"{report['sources']['sqlite_databases']} SQLite database(s); {report['sessions_seen']} session(s)"]
+    if report.get("no_transcripts"):
+        out.append("this case holds no transcripts (no JSONL session file, no agent database was copied): "
+                   "nothing the assistant did can be shown; the containment steps are in report.html")
     if report["undecoded"]:
         out.append(f"warning: {report['undecoded']} record(s) could not be decoded (listed in the timeline)")
     verdicts = c["verdicts"]
@@ -81,4 +84,18 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
                "findings.json)")
     if not report["findings"]:
         out.append(f"nothing at or above {report['min_level']} found")
+    out.extend(_open_lines(report.get("containment") or {}))
     return out
+
+
+def _open_lines(cont: dict[str, Any]) -> list[str]:
+    """What remains open (the report's section of the same name, in one or two lines)."""
+    todo = [f"step {shown(s['step'], 80)} of {shown(s['runbook'], 40)} failed" for s in cont.get("failed", ())]
+    if cont.get("credentials_to_rotate"):
+        todo.append(f"{len(cont['credentials_to_rotate'])} credential(s) of the case's inventory to rotate")
+    if cont and not cont.get("restore_run"):
+        todo.append("'moltir restore' not run yet")
+    if not todo:
+        return []
+    return [f"containment: moltir ran {len(cont.get('changed', ()))} step(s); still open: "
+            + "; ".join(todo) + " (see report.html)"]

@@ -18,17 +18,19 @@ from moltir.errors import usage_error, verify_error
 from moltir.triage import report_html
 from moltir.triage.cold_source import cold_events
 from moltir.triage.config_source import config_events
+from moltir.triage.containment import containment
 from moltir.triage.device_source import device_events
 from moltir.triage.events import Event
 from moltir.triage.exposed import CredentialMatcher
 from moltir.triage.jsonl_source import jsonl_events, session_index
 from moltir.triage.ledger_source import ledger_events
 from moltir.triage.log_source import log_events
-from moltir.triage.outputs import TimelineWriter, iso_utc, write_json, write_text
+from moltir.triage.outputs import TimelineWriter, formatted, timeline_row, write_json, write_text
 from moltir.triage.policy import Policies
 from moltir.triage.rules import LEVELS, Rule, load_rules
 from moltir.triage.sources import Catalog, catalog
 from moltir.triage.sqlite_source import sqlite_events
+from moltir.triage.timeline_sort import SortedRows, sort_key
 from moltir.triage.verdicts import Triage
 
 SCHEMA: Final = "moltir.triage/1"
@@ -115,13 +117,18 @@ def run_triage(case_dir: Path, *, output: Path | None = None, rule_dirs: Sequenc
     out = _out_dir(case_dir, output)
     tri = Triage(rules, min_level)
     hours: Counter[tuple[str, str]] = Counter()
-    with TimelineWriter(out) as timeline:
-        for event, hits in tri.feed(events(case_dir, cat)):
-            timeline.write(event, hits)
-            when = iso_utc(event.time) if event.time else None
+    with SortedRows(out) as ordered:
+        for arrival, (event, hits) in enumerate(tri.feed(events(case_dir, cat))):
+            row = timeline_row(event, hits)
+            when = None if row.get("time_unknown") else str(row["datetime"])
+            ordered.add(sort_key(when, arrival), *formatted(row))
             if when:
                 hours[(when[:13], event.channel or "unknown")] += 1
+        with TimelineWriter(out) as timeline:
+            for json_text, csv_text in ordered.rows():
+                timeline.write_lines(json_text, csv_text)
     report = _report(case_dir, out, tri, rules, cat, verified)
+    report["containment"] = containment(case_dir)
     write_json(out / "findings.json", report)
     write_text(out / "report.html", report_html.render(report, hours))
     return report
@@ -139,6 +146,7 @@ def _report(case_dir: Path, out: Path, tri: Triage, rules: list[Rule], cat: Cata
                     "cold_archives": len(cat.cold),
                     "ledger_exports": len(cat.ledger),
                     "logs": len(cat.logs), "device_stores": len(cat.devices), "config_histories": len(cat.configs)},
+        "no_transcripts": not (cat.jsonl or cat.sqlite or cat.cold),
         "events": tri.events, "undecoded": tri.undecoded, "sessions_seen": len(tri.sessions),
         "counts": {"findings": len(tri.findings), "at_or_above_min_level": len(counted),
                    "by_level": {lvl: by_level[lvl] for lvl in LEVELS if by_level[lvl]},

@@ -13,6 +13,7 @@ timeline gives its size and ``content_sha256``; secrets moltir knows of are reda
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -87,6 +88,19 @@ def _cell(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
+_LINE = io.StringIO()
+_LINE_CSV = csv.writer(_LINE, lineterminator="")
+
+
+def formatted(row: dict[str, Any]) -> tuple[str, str]:
+    """A timeline row as its JSONL line and its CSV line (neither with its line terminator; the CSV
+    line may hold a quoted cell with a line break or a tab, as the csv module writes it)."""
+    _LINE.seek(0)
+    _LINE.truncate()
+    _LINE_CSV.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+    return json.dumps(row, ensure_ascii=False, sort_keys=True), _LINE.getvalue()
+
+
 class TimelineWriter:
     """timeline.jsonl and timeline.csv, one row per event, written as the events stream by."""
 
@@ -99,9 +113,12 @@ class TimelineWriter:
         self._csv.writerow(CSV_COLUMNS)
 
     def write(self, event: Event, hits: Sequence[Rule]) -> None:
-        row = timeline_row(event, hits)
-        self._jsonl.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        self._csv.writerow([_cell(row.get(c)) for c in CSV_COLUMNS])
+        self.write_lines(*formatted(timeline_row(event, hits)))
+
+    def write_lines(self, json_text: str, csv_text: str) -> None:
+        """One row as :func:`formatted` gives it."""
+        self._jsonl.write(json_text + "\n")
+        self._csv_fh.write(csv_text + "\r\n")
         self.rows += 1
 
     def __enter__(self) -> TimelineWriter:

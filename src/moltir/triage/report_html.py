@@ -1,9 +1,11 @@
 """``report.html``: one self-contained offline file (inline CSS and SVG; no script, no font, no
-image, no link; a Content-Security-Policy of ``default-src 'none'`` so a browser fetches nothing).
+image, no link; a Content-Security-Policy of ``default-src 'none'; style-src 'unsafe-inline'; img-src
+data:`` so a browser fetches nothing).
 
 It shows the summary, a chart of events per hour per channel, the non-clean sessions with their
-verdicts, and every finding at or above the minimum level with its evidence. Every value from the
-case (transcript text above all) is HTML-escaped.
+verdicts, every finding at or above the minimum level with its evidence, what moltir changed during
+containment and what remains open (:mod:`moltir.triage.containment`), and says so plainly when the
+case holds no transcripts. Every value from the case (transcript text above all) is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def _chart(hours: Counter[tuple[str, str]]) -> str:
     return "".join(parts) + f"<p>{legend}</p>"
 
 
+def _empty(report: dict[str, Any]) -> str:
+    if not report.get("no_transcripts"):
+        return ""
+    return ("<p id='no-transcripts'><b>This case holds no transcripts</b>: the snapshot copied no JSONL "
+            "session file, no agent database and no cold archive, so no conversation or tool call can be shown "
+            "(other sources, if any, are in the timeline). The containment steps and what remains open are "
+            "below.</p>")
+
+
 def _finding(f: dict[str, Any]) -> str:
     ev = f["evidence"]
     where = f"line {ev['line']}" if "line" in ev else f"row {ev['row']['session_id']} seq {ev['row']['seq']}"
@@ -77,9 +88,45 @@ def _finding(f: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _changed(cont: dict[str, Any]) -> str:
+    """What moltir did, step by step, from the case's journal (its own summaries: fingerprints, no secret)."""
+    rows = "".join(f"<tr><td>{_e(s['time'])}</td><td>{_e(s['runbook'])}</td><td>{_e(s['step'])}</td>"
+                   f"<td><code>{_e(s['action'])}</code></td><td>{_e(s['status'])}</td><td>{_e(s['summary'])}</td></tr>"
+                   for s in cont.get("changed", ()))
+    if not rows:
+        return "<p id='changed-none'>The case's journal records no completed step.</p>"
+    return ("<table id='changed'><tr><th>time (UTC)</th><th>run</th><th>step</th><th>action</th><th>status</th>"
+            f"<th>what moltir did</th></tr>{rows}</table>")
+
+
+def _still_open(cont: dict[str, Any], report: dict[str, Any]) -> str:
+    items = [f"<li>step <b>{_e(s['step'])}</b> ({_e(s['runbook'])}, <code>{_e(s['action'])}</code>) failed: "
+             f"{_e(s['summary'])}. Run <code>moltir {_e(s['runbook'])}</code> again to resume.</li>"
+             for s in cont.get("failed", ())]
+    creds = cont.get("credentials_to_rotate", [])
+    if creds:
+        listed = "".join(f"<li><code>{_e(c.get('id'))}</code> ({_e(c.get('kind'))}, {_e(c.get('provider'))}"
+                         f"{', stored ' + _e(c['storage']) if c.get('storage') else ''})</li>" for c in creds)
+        items.append(f"<li>{len(creds)} credential(s) from the case's inventory still to rotate (the case cannot "
+                     f"show a provider revoked them): <ul>{listed}</ul></li>")
+    elif not cont.get("inventory"):
+        items.append("<li>The case holds no credentials inventory: list what the install holds with "
+                     "<code>moltir credentials</code> and rotate what the assistant could reach.</li>")
+    if cont.get("token_rotated"):
+        items.append("<li>The gateway token was rotated: update every client that used the old one.</li>")
+    if not cont.get("restore_run"):
+        items.append("<li><code>moltir restore</code> has not been run: what containment stopped or disabled "
+                     "stays so until it is.</li>")
+    n = report["counts"]["at_or_above_min_level"]
+    if n:
+        items.append(f"<li>{_e(n)} finding(s) at or above {_e(report['min_level'])} to act on (below).</li>")
+    return f"<ul id='still-open'>{''.join(items)}</ul>"
+
+
 def render(report: dict[str, Any], hours: Counter[tuple[str, str]]) -> str:
     c = report["counts"]
     v = c["verdicts"]
+    cont = report.get("containment") or {}
     rows = "".join(f"<tr><td>{_e(s['session_id'])}</td><td>{_e(s['channel'] or s['session_key'])}</td>"
                    f"<td><span class='{_e(s['verdict'])}'>{_e(s['verdict'])}</span></td>"
                    f"<td>{_e(', '.join(s['rules']))}</td><td><code>{_e(s['evidence_path'])}</code></td></tr>"
@@ -91,7 +138,8 @@ def render(report: dict[str, Any], hours: Counter[tuple[str, str]]) -> str:
                  "as kind <code>undecoded</code>).</p>" if report["undecoded"] else "")
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src data:\">"
         f"<title>moltir triage</title><style>{_CSS}</style></head><body>"
         f"<h1>moltir triage: what the assistant did</h1>"
         f"<p>Case <code>{_e(report['case_dir'])}</code>: evidence verified "
@@ -100,7 +148,9 @@ def render(report: dict[str, Any], hours: Counter[tuple[str, str]]) -> str:
         f"<p id='summary'><b>{_e(c['at_or_above_min_level'])}</b> finding(s) at or above "
         f"<b>{_e(report['min_level'])}</b> ({_e(c['findings'])} in all). Sessions LANDED: "
         f"<b>{_e(v.get('LANDED', 0))}</b>, ATTEMPTED: <b>{_e(v.get('ATTEMPTED', 0))}</b>.</p>{undecoded}"
-        f"<h2>Events per hour (UTC) per channel</h2>{_chart(hours)}"
+        f"{_empty(report)}<h2>Events per hour (UTC) per channel</h2>{_chart(hours)}"
         f"<h2>Sessions</h2>{sessions}<h2>Findings</h2>{findings}"
+        f"<h2>What moltir changed during containment</h2>{_changed(cont)}"
+        f"<h2>What remains open</h2>{_still_open(cont, report)}"
         "<p class='muted'>The full timeline is in timeline.jsonl (Timesketch) and timeline.csv; every "
         "finding with its evidence in findings.json.</p></body></html>\n")

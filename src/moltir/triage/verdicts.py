@@ -47,7 +47,7 @@ class Finding:
                 "entry_point": self.entry}
 
 
-@dataclass
+@dataclass(slots=True)
 class _Session:
     agent_id: str = ""
     channel: str = ""
@@ -77,15 +77,27 @@ class Triage:
         self.findings: list[Finding] = []
         self.events = 0
         self.undecoded = 0
+        self._current: tuple[str, str] | None = None
 
     def feed(self, events: Iterable[Event]) -> Iterator[tuple[Event, list[Rule]]]:
         for event in events:
             self.events += 1
             yield event, self._one(event)
 
+    def _close(self, key: tuple[str, str] | None) -> None:
+        """The stream moved past a session (sources give one session's events together): a clean one
+        keeps its counts only, so memory per session stays a few hundred bytes whatever the case size.
+        (Were its events to come back later, its entry point would be the next inbound message.)"""
+        s = self.sessions.get(key) if key is not None else None
+        if s is not None and not s.findings:
+            s.last_inbound = None
+
     def _one(self, event: Event) -> list[Rule]:
-        s = self.sessions.setdefault((event.source.path, event.session_id), _Session(
-            event.agent_id, event.channel, event.session_key))
+        key = (event.source.path, event.session_id)
+        if key != self._current:
+            self._close(self._current)
+            self._current = key
+        s = self.sessions.setdefault(key, _Session(event.agent_id, event.channel, event.session_key))
         s.events += 1
         if event.kind == "undecoded":
             self.undecoded += 1
