@@ -11,7 +11,7 @@
                                   contained and it is still down), "auto" (down when
                                   the gateway port is closed when the step starts, else up but not
                                   required)
-  ``timeout_s`` (default 60)      kill the audit after this long (the step's own ``timeout_s``
+  ``timeout_s`` (default 180)     kill the audit after this long (the step's own ``timeout_s``
                                   wins when set)
 
 The deep probe gets the current token through ``OPENCLAW_GATEWAY_TOKEN`` in the audit's
@@ -36,7 +36,7 @@ from moltir.errors import EXIT_ENV, EXIT_STEP_FAILED, MoltirError
 from moltir.openclaw import audit_report as audit
 from moltir.openclaw.gateway_http import port_open
 
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 180.0   # 2026.1.29 took over 60 s on a loaded 2-core machine; it runs after the critical path
 
 
 def _config(ctx: StepContext) -> dict[str, Any] | None:
