@@ -50,6 +50,8 @@ INTEGRATION_DIR = Path(__file__).resolve().parent
 # the long files start at once and the short ones fill the gaps, instead of one long file running
 # alone at the end. A file's own tests keep their order. (Measured order, longest first.)
 LONGEST_FIRST = ("test_release_matrix.py", "test_token_real.py", "test_full_cycle.py", "test_fleet.py",
+                 "test_pause_real.py", "test_rotate_real.py", "test_triage_real.py", "test_fleet_system_unit.py",
+                 "test_notify_real.py", "test_trigger_real.py", "test_triage_report_real.py",
                  "test_gateway_real.py", "test_audit_real.py", "test_harness_matrix.py", "test_user_unit.py",
                  "test_system_unit.py", "test_profiles.py", "test_container.py", "test_nspawn_systemd.py")
 

@@ -87,6 +87,9 @@ def _keyring_token(env: dict[str, str], entry: str) -> str:
                           timeout=60, check=True).stdout.strip()
 
 
+# The trigger and the notifications depend on no release difference (no capability row): one release
+# keeps the suite within its time budget; 2026.1.29 passed too when this was written.
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True, ids=["oc2026.9.6"])
 def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome, secret_service: SecretService,
                                                     receiver: Receiver) -> None:
     home = openclaw_home
