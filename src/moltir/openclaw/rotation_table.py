@@ -65,7 +65,8 @@ class Target:
 
     def describe(self) -> dict[str, Any]:
         where = {"keyring-ref": "OS keyring; the config points at it (exec SecretRef, provider moltir)",
-                 "plaintext": "the 0600 config (this release takes no SecretRef there); keyring copy as record",
+                 "plaintext": ("the 0600 config (no SecretRef there: the release resolves none at this path, "
+                               "or its release is unknown); keyring copy as record"),
                  "dotenv": "the 0600 .env (no references in a dotenv file); keyring copy as record"}[self.store]
         via = f" through proxy {self.proxy}" if self.proxy else ""
         what = "Telegram getMe" if self.family == "telegram" else "GET models list"
