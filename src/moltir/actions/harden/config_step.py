@@ -57,7 +57,7 @@ class HardenConfig(Action):
         deny = ctx.options.deny_tools or tuple(str(t) for t in ctx.params.get("deny") or ())
         edits = settings.compute(str(ctx.params["setting"]), cfg, ctx.install.caps,
                                  allow_from=ctx.options.allow_from, deny=deny, force=ctx.options.force,
-                                 state_dir=ctx.install.state_dir)
+                                 state_dir=ctx.install.state_dir, env=ctx.install.env)
         edits.paths = {p: v for p, v in edits.paths.items()
                        if not (v is not DELETE and same_value(get_path(cfg.data, p), v))}
         return cfg, edits

@@ -1,7 +1,8 @@
 """``harden.undo``: put back what the harden case recorded, exactly: each config file's pre-image bytes
 (when the file is still what moltir wrote; a file edited since is a conflict, left and reported
-unless ``--force``) and each file's old mode. The file's owner and mode are kept on the rewrite, and
-the modes go back after it."""
+unless ``--force``), the exec approvals document (file bytes and mode, or the state store's row; none
+when there was none; same conflict rule) and each file's old mode. The file's owner and mode are kept
+on the rewrite, and the modes go back after it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moltir.actions.base import Action, Change, Plan, StepContext, StepResult
+from moltir.actions.harden import approvals
 from moltir.actions.harden.config_step import SECTION
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, verify_error
 from moltir.fsutil import atomic_write
@@ -56,6 +58,16 @@ class _Undo:
             old = int(str(old_text), 8)
             if now_mode != old:
                 self.modes.append((path, now_mode, old))
+        self.approvals: dict[str, Any] | None = None  # the exec approvals entry to put back
+        entry = section.get("approvals")
+        if isinstance(entry, dict):
+            state = approvals.undo_state(entry, ctx.options.force)
+            if state == "todo":
+                self.approvals = entry
+                self.files.append((Path(str(entry["path"])), b""))
+            elif state == "conflict":
+                self.conflicts.append(f"the exec approvals in {entry.get('path')} were changed after 'moltir harden': "
+                                      "left as they are (--force puts the pre-harden approvals back anyway)")
 
 
 class HardenUndo(Action):
@@ -80,6 +92,9 @@ class HardenUndo(Action):
                               "nothing to undo: the files are as before 'moltir harden'", details, tuple(u.conflicts))
         ctx.event("harden.undo", files=details["files"], modes=details["modes"], conflicts=len(u.conflicts))
         for path, raw in u.files:
+            if u.approvals is not None and path == Path(str(u.approvals["path"])):
+                approvals.undo_apply(ctx, u.approvals)
+                continue
             st = path.stat()
             atomic_write(path, raw, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid))
         for path, _now, old in u.modes:
