@@ -79,7 +79,10 @@ def compute(install: Any) -> Todo:
 
 
 def _bootstrap(ctx: StepContext) -> None:
-    """Let the release create its state store (``openclaw approvals get`` opens it)."""
+    """Let the release create its state store (``openclaw approvals get`` opens it); nothing without a
+    binary (the step is then skipped with the reason)."""
+    if ctx.install.binary is None:
+        return
     try:
         ctx.install.run_cli("approvals", "get", "--json", timeout_s=float(ctx.timeout_s or 120))
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -144,7 +147,8 @@ class HardenExecApprovals(Action):
             _bootstrap(ctx)
             todo = compute(ctx.install)
             if todo.snap is None:
-                reason = "the release's state store has no exec approvals table even after 'openclaw approvals get'"
+                reason = ("the release's state store has no exec approvals table (and 'openclaw approvals get' "
+                          "did not create it): run OpenClaw once, then 'moltir harden' again")
                 return StepResult("skipped", f"exec approvals: not changed: {reason}", {"refused": reason}, (reason,))
         if todo.refusal:
             return StepResult("skipped", f"exec approvals: not changed: {todo.refusal}", {"refused": todo.refusal},
