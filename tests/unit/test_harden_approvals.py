@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from moltir.actions.harden import HardenConfig, HardenExecApprovals, exec_store
+from moltir.actions.harden import HardenConfig, HardenExecApprovals, HardenUndo, exec_store
 from moltir.errors import EXIT_VERIFY, MoltirError
 from moltir.openclaw import capabilities as capmod
 from moltir.openclaw import discover
@@ -86,6 +86,10 @@ def test_file_defaults_hardened_others_kept_and_undo_gives_bytes_and_mode(tmp_pa
     assert _file(env).read_text() == json.dumps(doc, indent=2) + "\n"  # OpenClaw's own layout
     _no_secret(env, res)
     assert env.run(HardenExecApprovals()).status == "already"
+    hardened = _file(env).read_bytes()
+    plan = HardenUndo().plan(env.ctx(HardenUndo(), dry=True))
+    assert plan.summary == "put back 0 config file(s) and the exec approvals and 0 mode(s)"
+    assert _file(env).read_bytes() == hardened
     undo = env.undo()
     assert _file(env).read_bytes() == raw and stat.S_IMODE(_file(env).stat().st_mode) == 0o640
     _no_secret(env, undo)

@@ -15,7 +15,9 @@ store (``scripts/sandbox-setup.sh``).
 
 Usable means: the engine's CLI is on PATH, ``ENGINE info`` answers (a daemon, for docker), and the image
 is in its store (``ENGINE image inspect``). Remote backends (``ssh``, ``openshell``, ``crabbox``) are not
-checked: the step is refused with that reason. A mode already ``non-main`` or ``all`` is left alone.
+checked: the step is refused with that reason. A mode already ``non-main`` or ``all`` is left alone,
+and no engine is asked then. ``podman info`` is only run when the config selects the podman backend
+(for a user who never ran podman it creates podman's storage, see :mod:`moltir.openclaw.containers`).
 """
 
 from __future__ import annotations

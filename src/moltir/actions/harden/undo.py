@@ -64,10 +64,18 @@ class _Undo:
             state = approvals.undo_state(entry, ctx.options.force)
             if state == "todo":
                 self.approvals = entry
-                self.files.append((Path(str(entry["path"])), b""))
             elif state == "conflict":
                 self.conflicts.append(f"the exec approvals in {entry.get('path')} were changed after 'moltir harden': "
                                       "left as they are (--force puts the pre-harden approvals back anyway)")
+
+    def targets(self) -> list[str]:
+        """What is still to put back (files, the approvals' place, paths to chmod)."""
+        return [*(str(p) for p, _r in self.files), *([str(self.approvals["path"])] if self.approvals else []),
+                *(str(p) for p, _n, _o in self.modes)]
+
+    def summary(self) -> str:
+        extra = " and the exec approvals" if self.approvals else ""
+        return f"put back {len(self.files)} config file(s){extra} and {len(self.modes)} mode(s)"
 
 
 class HardenUndo(Action):
@@ -77,34 +85,35 @@ class HardenUndo(Action):
     def plan(self, ctx: StepContext) -> Plan:
         u = _Undo(ctx)
         changes = (*(Change("file", str(p), "hardened", "pre-harden bytes") for p, _raw in u.files),
+                   *([Change("config", str(u.approvals["path"]) + " (exec approvals)", "hardened",
+                             "pre-harden approvals")] if u.approvals else []),
                    *(Change("file", str(p), f"{now:04o}", f"{old:04o}") for p, now, old in u.modes))
-        todo = len(u.files) + len(u.modes)
-        return Plan(f"put back {len(u.files)} config file(s) and {len(u.modes)} mode(s)" if todo
+        todo = len(u.targets())
+        return Plan(u.summary() if todo
                     else "nothing to undo: the files are as before 'moltir harden'", changes,
                     already_done=not todo, warnings=tuple(u.conflicts))
 
     def apply(self, ctx: StepContext) -> StepResult:
         u = _Undo(ctx)
         details = {"files": [str(p) for p, _r in u.files], "modes": [str(p) for p, _n, _o in u.modes],
-                   "conflicts": u.conflicts}
-        if not u.files and not u.modes:
+                   "approvals": str(u.approvals["path"]) if u.approvals else None, "conflicts": u.conflicts}
+        if not u.targets():
             return StepResult("already" if not u.conflicts else "skipped",
                               "nothing to undo: the files are as before 'moltir harden'", details, tuple(u.conflicts))
-        ctx.event("harden.undo", files=details["files"], modes=details["modes"], conflicts=len(u.conflicts))
+        ctx.event("harden.undo", files=details["files"], modes=details["modes"], approvals=details["approvals"],
+                  conflicts=len(u.conflicts))
+        if u.approvals:
+            approvals.undo_apply(ctx, u.approvals)
         for path, raw in u.files:
-            if u.approvals is not None and path == Path(str(u.approvals["path"])):
-                approvals.undo_apply(ctx, u.approvals)
-                continue
             st = path.stat()
             atomic_write(path, raw, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid))
         for path, _now, old in u.modes:
             os.chmod(path, old, follow_symlinks=False)
-        return StepResult("done", f"put back {len(u.files)} config file(s) and {len(u.modes)} mode(s)",
-                          details, tuple(u.conflicts))
+        return StepResult("done", u.summary(), details, tuple(u.conflicts))
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         u = _Undo(ctx)
-        if u.files or u.modes:
-            left = [str(p) for p, _r in u.files] + [str(p) for p, _n, _o in u.modes]
+        left = u.targets()
+        if left:
             raise verify_error(f"not back as before 'moltir harden': {', '.join(left[:5])}",
                                "someone changed them meanwhile; run 'moltir harden --undo' again")
