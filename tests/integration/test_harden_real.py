@@ -142,7 +142,7 @@ def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome
     assert plan["control-ui"]["already_done"] is current  # 2026.9.6 has no such key
     assert {(c["target"].rsplit(" ", 1)[-1], c["before"], c["after"]) for c in plan["exec-approvals"]["changes"]} \
         == {("defaults." + k, WEAK_APPROVALS[k], v) for k, v in HARD_APPROVALS.items()}
-    assert plan["sandbox"]["summary"] == "sandbox: refused" and "docker" in plan["sandbox"]["warnings"][0]
+    assert plan["sandbox"]["summary"] == "sandbox: skipped" and "docker" in plan["sandbox"]["warnings"][0]
     assert _snapshot(home) == weak
 
     # --yes: every targeted finding gone from the REAL audit; the gateway starts and answers on its token

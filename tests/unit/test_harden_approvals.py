@@ -241,7 +241,7 @@ def test_sandbox_is_skipped_with_the_reason_when_the_engine_is_not_usable(
     env = Env(tmp_path, release=CURRENT)
     _with_path(env, None if info_rc is None else _engine(tmp_path, "docker", info_rc, image_rc), CURRENT)
     plan = HardenConfig().plan(env.ctx(HardenConfig(), dry=True, setting="sandbox"))
-    assert plan.summary == "sandbox: refused" and says in plan.warnings[0], plan.warnings
+    assert plan.summary == "sandbox: skipped" and says in plan.warnings[0], plan.warnings
     res = env.run(HardenConfig(), setting="sandbox")
     assert res.status == "skipped" and says in res.summary
     assert env.config.read_bytes() == env.original

@@ -66,7 +66,7 @@ class HardenConfig(Action):
         cfg, edits = self._compute(ctx)
         setting = ctx.params["setting"]
         if edits.refusal:
-            return Plan(f"{setting}: refused", warnings=(edits.refusal,), already_done=True)
+            return Plan(f"{setting}: {edits.refused_as}", warnings=(edits.refusal,), already_done=True)
         file_edits = cfg.plan_edits(edits.paths) if edits.paths else []
         changes = tuple(Change("config", _dotted(p), _show(get_path(cfg.data, p)), _show(v))
                         for p, v in edits.paths.items())

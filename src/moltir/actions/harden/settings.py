@@ -48,6 +48,7 @@ DEFAULT_DENY: Final = ("exec", "browser", "gateway")
 class Edits:
     paths: dict[KeyPath, object] = field(default_factory=dict)
     refusal: str = ""  # not applied (without --force), with this reason
+    refused_as: str = "refused"  # the plan's word for it ("skipped": nothing --force could override)
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,5 +195,5 @@ def sandbox_edits(data: Mapping[str, Any], caps: Any, env: Mapping[str, str]) ->
     out.paths[sandbox.MODE_PATH] = sandbox.MODE
     problem = sandbox.engine_problem(data, caps, env)
     if problem:
-        out.refusal = f"sandbox mode not set: {problem}"
+        out.refusal, out.refused_as = f"sandbox mode not set: {problem}", "skipped"
     return out
