@@ -305,3 +305,25 @@ def test_exec_approvals_places_per_release() -> None:
     assert [exec_store.locate(pin(install, v)) for v in ("2026.1.29", "2026.6.6", "2026.8.1")] == [
         ("file", Path("/h/.openclaw/exec-approvals.json")), ("file", Path("/s/exec-approvals.json")),
         ("sqlite", Path("/s/state/openclaw.sqlite"))]
+
+
+def test_no_store_yet_lets_the_release_create_it_then_writes_the_row(tmp_path: Path) -> None:
+    env = Env(tmp_path, release=CURRENT)
+    db = env.state / "state" / "openclaw.sqlite"
+    fake = tmp_path / "openclaw"  # stands in for the release's CLI: 'approvals get' creates the store, reports the row
+    fake.write_text(f"""#!{sys.executable}
+import json, pathlib, sqlite3, sys
+assert sys.argv[1:3] == ["approvals", "get"], sys.argv
+db = pathlib.Path({str(db)!r})
+db.parent.mkdir(exist_ok=True)
+with sqlite3.connect(db) as conn:
+    conn.execute({SCHEMA.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")!r})
+    row = conn.execute("SELECT raw_json FROM exec_approvals_config").fetchone()
+print(json.dumps({{"file": json.loads(row[0]) if row else {{"version": 1, "defaults": {{}}}}}}))
+""")
+    fake.chmod(0o755)
+    env.install = pin(dataclasses.replace(env.install, binary=fake), CURRENT)
+    res = env.run(HardenExecApprovals())
+    assert res.status == "done" and json.loads(_rows(db)[0][1])["defaults"] == HARD
+    env.undo()
+    assert _rows(db) == []
