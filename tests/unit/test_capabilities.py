@@ -49,6 +49,9 @@ PINS: dict[str, tuple[str, Any]] = {
     # installed for the real-gateway tests (2026.9.6 lists channels.telegram.botToken, 2026.1.29 has no
     # SecretRefs); 2026.3.1 vs 2026.3.2 read from docs/gateway/secrets.md and the surface doc
     "telegram_token_secretref": ("telegram_token_secretref", bool),
+    # not in the extracts: pinned by tests/unit/test_harden_approvals.py against the sandboxing docs of the
+    # packages installed for the real-gateway tests (podman backend from 2026.8.2)
+    "sandbox_local_engines": ("sandbox_local_engines", tuple),
 }
 
 

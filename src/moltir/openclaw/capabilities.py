@@ -109,6 +109,13 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     # it: "Unrecognized key".
     Question("control_ui_insecure_auth", "gateway.controlUi.allowInsecureAuth is a config key",
              ((OLDEST, True), ("2026.8.1", False)), False),
+    # docs/gateway/sandboxing.md: 2026.1.29 runs tools "inside Docker containers" (no backend key); 2026.5.28
+    # and 2026.7.35 list backends `docker`, `ssh`, `openshell`; 2026.8.2 and 2026.9.6 add `podman` (the native
+    # podman CLI, docs/gateway/sandboxing/podman-backend.md in 2026.9.6). 2026.8.1 was not checked: its row
+    # stays at 2026.8.2 (the safe side: a podman backend is then reported, not used).
+    Question("sandbox_local_engines",
+             "container engines a local sandbox backend drives (agents.defaults.sandbox.backend)",
+             ((OLDEST, ("docker",)), ("2026.8.2", ("docker", "podman"))), ("docker",)),
 )
 BY_NAME: Final[Mapping[str, Question]] = {q.name: q for q in QUESTIONS}
 NEWEST: Final = max(versions.release(r) for q in QUESTIONS for r, _ in q.rows)
