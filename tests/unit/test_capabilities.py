@@ -49,6 +49,8 @@ PINS: dict[str, tuple[str, Any]] = {
     # installed for the real-gateway tests (2026.9.6 lists channels.telegram.botToken, 2026.1.29 has no
     # SecretRefs); 2026.3.1 vs 2026.3.2 read from docs/gateway/secrets.md and the surface doc
     "telegram_token_secretref": ("telegram_token_secretref", bool),
+    # likewise (tests/unit/test_rotate_chat.py reads the installed packages' surface doc)
+    "chat_token_secretref": ("chat_token_secretref", bool),
 }
 
 
