@@ -61,7 +61,8 @@ def test_plan_says_how_each_credential_is_rotated(tmp_path: Path, version: str, 
     assert slack["botToken"]["validate"] == "Slack auth.test at https://slack.com/api/auth.test"
     assert slack["botToken"]["revoke_old"]["by"] == "api"
     assert slack["appToken"]["validate"] == "Slack apps.connections.open at https://slack.com/api/apps.connections.open"
-    assert slack["appToken"]["revoke_old"]["by"] == "person" and "App-Level Tokens" in slack["appToken"]["revoke_old"]["how"]
+    app_revoke = slack["appToken"]["revoke_old"]
+    assert app_revoke["by"] == "person" and "App-Level Tokens" in app_revoke["how"]
     assert slack["signingSecret"]["validate"].startswith("its form only")
     assert slack["signingSecret"]["revoke_old"]["by"] == "person"
     assert {r["store"] for r in slack.values()} == {"keyring-ref" if version == "2026.9.6" else "plaintext"}

@@ -154,7 +154,8 @@ def _after_rotation(install: Install, before: Any, value: str, case_dir: str, no
             note(line)
     if t is None or check is None:
         return
-    rev = revoke_wait.old_refused(check, wait=revoke_old and bool(how["wait"]), timeout_s=float(how["timeout_s"]))
+    waits = revoke_old and bool(how["wait"]) and (api or t.family in revoke_wait.STEPS)  # someone is revoking it
+    rev = revoke_wait.old_refused(check, wait=waits, timeout_s=float(how["timeout_s"]))
     if rev.refused:
         rotations.mark(str(install.state_dir), before.id, rotations.ROTATED, install.env)
     if rev.refused:
