@@ -14,8 +14,8 @@ from pathlib import Path
 import keyring
 import pytest
 from click.testing import CliRunner
+from tests.harness.fakechat import FakeAPIs
 from tests.unit import keyring_fakes as fakes
-from tests.unit.chat_fakes import FakeAPIs
 
 from moltir.cli import cli
 from moltir.commands import rotations
