@@ -18,6 +18,7 @@ class FakeAPIs:
         self.management: set[str] = set()  # OpenRouter management keys
         self.labels: dict[str, str] = {}  # OpenRouter key -> label
         self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
+        self.slack_error: str | None = None  # every Slack call answers ok: false with this error
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +59,8 @@ class FakeAPIs:
         return 404, {"error": "not served"}
 
     def _slack(self, method: str, cred: str) -> dict[str, Any]:
+        if self.slack_error:
+            return {"ok": False, "error": self.slack_error}
         if cred not in self.good:
             return {"ok": False, "error": "invalid_auth"}
         if method == "auth.test":

@@ -132,6 +132,14 @@ def test_an_unreachable_slack_api_is_exit_3_and_changes_nothing(home: Path, monk
     assert (home / "openclaw.json").read_bytes() == before
 
 
+def test_a_slack_error_that_is_not_about_the_token_is_exit_3(home: Path, apis: FakeAPIs) -> None:
+    apis.slack_error = "ratelimited"  # Slack could not say whether the token is good
+    before = (home / "openclaw.json").read_bytes()
+    code, out = _rotate(home, "channels.slack.botToken", NEW["slackbot"] + "\n")
+    assert code == 3 and "ratelimited" in out and "nothing changed" in out, out
+    assert (home / "openclaw.json").read_bytes() == before
+
+
 def test_discord_needs_a_person_moltir_prints_the_steps_and_polls(home: Path, apis: FakeAPIs) -> None:
     code, out = _rotate(home, "channels.discord.token", NEW["discord"] + "\n", "--revoke-old", "--no-wait")
     assert code == 0, out
