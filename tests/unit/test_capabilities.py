@@ -52,6 +52,8 @@ PINS: dict[str, tuple[str, Any]] = {
     # not in the extracts: pinned by tests/unit/test_harden_approvals.py against the sandboxing docs of the
     # packages installed for the real-gateway tests (podman backend from 2026.8.2)
     "sandbox_local_engines": ("sandbox_local_engines", tuple),
+    # likewise (tests/unit/test_rotate_chat.py reads the installed packages' surface doc)
+    "chat_token_secretref": ("chat_token_secretref", bool),
 }
 
 

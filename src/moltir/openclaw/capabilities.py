@@ -102,6 +102,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     # skills and Google Chat among the config's SecretRef targets (docs/gateway/secrets.md "In-scope").
     Question("telegram_token_secretref", "channels.telegram(.accounts.*).botToken may be a SecretRef",
              ((OLDEST, False), ("2026.3.2", True)), False),
+    # the same surface doc lists channels.discord(.accounts.*).token and channels.slack(.accounts.*)
+    # .botToken/.appToken/.userToken/.signingSecret from 2026.3.2 on (read in the 2026.3.1 and 2026.3.2
+    # packages: 2026.3.1 has no such doc and its docs/gateway/secrets.md lists none of them)
+    Question("chat_token_secretref", "channels.discord(.accounts.*).token and the Slack tokens / signingSecret "
+             "may be a SecretRef", ((OLDEST, False), ("2026.3.2", True)), False),
     Question("config_validate", "command that validates a config file",
              ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
     # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
@@ -278,6 +283,10 @@ class Capabilities:
     @property
     def telegram_token_secretref(self) -> bool:
         return bool(self.value("telegram_token_secretref"))
+
+    @property
+    def chat_token_secretref(self) -> bool:
+        return bool(self.value("chat_token_secretref"))
 
     def restart_signal(self, config: Mapping[str, Any] | None = None) -> str | None:
         """The signal a running gateway takes as "restart in-process, re-read config and secrets", when
