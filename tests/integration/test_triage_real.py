@@ -203,7 +203,10 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     assert len(dm_rows) == 1 and dm_rows[0]["allowed"] is True and dm_rows[0]["allowlisted"] is False, dm_rows
     assert dm_rows[0]["account"] == "alerts" and "dm-outside-allowlist" in dm_rows[0]["tag"]
     dm_session = next(s for s in data["sessions"] if s["session_id"] == dm[0]["session_id"])
-    assert dm_session["verdict"] in ("LANDED", "ATTEMPTED") and "dm-outside-allowlist" in dm_session["rules"]
+    # the gateway answered the stranger (the fake Telegram saw its sendMessage): the DM landed (issue 17)
+    assert dm_session["verdict"] == "LANDED" and "dm-outside-allowlist" in dm_session["rules"]
+    assert dm[0]["landed"] and dm[0]["answered_by"]["evidence"]["path"] == dm[0]["evidence"]["path"], dm[0]
+    assert dm[0]["answered_by"]["evidence"] != dm[0]["evidence"], dm[0]
 
     verify = _moltir(home, "evidence", "verify", str(case))
     assert verify.returncode == 0, verify.stdout + verify.stderr
