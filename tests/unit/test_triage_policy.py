@@ -101,7 +101,10 @@ def test_pairing_approvals_in_the_sqlite_state_store_count(tmp_path: Path, versi
     before = sorted(p.name for p in (case / ORIGIN / "state").iterdir())
     p = Policies.load(case, cat)
     assert p.judge("telegram", "default", "111") == (True, True)
-    assert p.judge("telegram", "alerts", "222") == (True, True)  # an approval counts for the channel's accounts
+    assert p.judge("telegram", "ops", "222") == (True, True)
+    assert p.judge("telegram", "OPS", "222") == (True, True)  # OpenClaw lower-cases the account id
+    assert p.judge("telegram", "alerts", "222") == (False, False)  # an approval counts for its account only
+    assert p.judge("telegram", "", "111") == (True, True)  # no account: "default"
     # the store was read: a sender it does not name is not allowlisted (not "unknown")
     assert p.judge("telegram", "default", "444") == (False, False)
     assert sorted(p.name for p in (case / ORIGIN / "state").iterdir()) == before  # no -shm/-wal beside the copy

@@ -23,7 +23,10 @@ For a message's channel and account (account settings first, then the channel's;
   ``channel_pairing_allow_entries(channel_key, account_id, entry, sort_order, updated_at)`` of the copied
   ``state/openclaw.sqlite`` (2026.8.2 and 2026.9.6 ``dist/``: ``pairing-store-sqlite-*``,
   ``CREATE TABLE IF NOT EXISTS channel_pairing_allow_entries``; ``channel_key`` is the lower-cased channel
-  id). An approval counts for every account of its channel, as before.
+  id). A SQLite approval counts for its account only (``account_id``, lower-cased, ``default`` when
+  empty), as 2026.9.6 reads it (``readAllowFromState(channel, env, accountId)``); a file approval counts
+  for every account of its channel (2026.1.29 keeps one file per channel; the per-account files of later
+  file-store releases are not told apart here).
 
 An event gets ``allowlisted`` (an allowlist names the sender: ``true``/``false``, or ``null`` when the
 policy is ``pairing``, the config does not name the sender and the case holds no approvals it can read
@@ -78,9 +81,10 @@ class Policies:
     """The case's DM policies (from :meth:`load`); :meth:`annotate` sets ``allowed``/``allowlisted``."""
 
     def __init__(self, config: Mapping[str, Any] | None, paired: Mapping[str, set[str]], source: str,
-                 all_read: bool = False) -> None:
+                 by_account: Mapping[tuple[str, str], set[str]] | None = None, all_read: bool = False) -> None:
         self.config = config
-        self.paired = paired  # channel -> approved sender ids (every account's approvals of that channel)
+        self.paired = paired  # channel -> sender ids approved by a pairing file (any account of the channel)
+        self.by_account = by_account or {}  # (channel, account) -> sender ids approved in the SQLite store
         self.source = source
         self.all_read = all_read  # a SQLite store was read: a channel it has no row for has no approvals
 
@@ -95,13 +99,14 @@ class Policies:
                 config, source = reader.resolve(value, reader.origin, 0, ()), cat.policy_config.path
         store = _store(case_dir)
         paired: dict[str, set[str]] = {}
+        by_account: dict[tuple[str, str], set[str]] = {}
         all_read = False
         if store != "sqlite":
             _file_approvals(case_dir, cat, paired)
         if store != "files":
             for db in cat.state_dbs:
-                all_read = _sqlite_approvals(case_dir, db, paired) or all_read
-        return cls(config, paired, source, all_read)
+                all_read = _sqlite_approvals(case_dir, db, by_account) or all_read
+        return cls(config, paired, source, by_account, all_read)
 
     def judge(self, channel: str, account: str, sender: str) -> tuple[bool | None, bool | None]:
         """(allowed, allowlisted) for ``sender`` on ``channel``/``account``."""
@@ -120,7 +125,8 @@ class Policies:
         allow = _allow(direct)
         allow = allow if allow is not None else _allow(acct)
         allow = allow if allow is not None else (_allow(ch) or [])
-        listed = sender in {_norm(channel, a) for a in allow if a != "*"} or sender in self.paired.get(channel, ())
+        listed = (sender in {_norm(channel, a) for a in allow if a != "*"} or sender in self.paired.get(channel, ())
+                  or sender in self.by_account.get((channel, _account(account)), ()))
         allowlisted: bool | None = listed
         if not listed and policy == "pairing" and channel not in self.paired and not self.all_read:
             allowlisted = None  # approvals may be in a store this does not read
@@ -223,16 +229,23 @@ def _file_approvals(case_dir: Path, cat: Catalog, paired: dict[str, set[str]]) -
         paired.setdefault(channel, set()).update(_norm(channel, str(i)) for i in ids or () if i is not None)
 
 
-def _sqlite_approvals(case_dir: Path, db: SqliteCopy, paired: dict[str, set[str]]) -> bool:
+def _sqlite_approvals(case_dir: Path, db: SqliteCopy, by_account: dict[tuple[str, str], set[str]]) -> bool:
     """Approvals from a copied ``state/openclaw.sqlite``; whether its table was read (a copy without it,
     or one that cannot be opened, adds nothing)."""
     wal = case_dir / db.wal.path if db.wal is not None else None
     try:
         with private_copy(case_dir / db.db.path, wal, prefix="moltir-triage-") as conn:
-            rows = conn.execute("SELECT channel_key, entry FROM channel_pairing_allow_entries").fetchall()
+            rows = conn.execute("SELECT channel_key, account_id, entry FROM channel_pairing_allow_entries").fetchall()
     except (OSError, sqlite3.Error):
         return False
-    for channel, entry in rows:
+    for channel, account, entry in rows:
         if isinstance(channel, str) and isinstance(entry, str):
-            paired.setdefault(channel, set()).add(_norm(channel, entry))
+            key = (channel, _account(account if isinstance(account, str) else ""))
+            by_account.setdefault(key, set()).add(_norm(channel, entry))
     return True
+
+
+def _account(account: str) -> str:
+    """OpenClaw's account key for approvals (``resolveAllowFromAccountId``): lower-cased, ``default``
+    when empty."""
+    return account.strip().lower() or "default"
