@@ -199,3 +199,10 @@ def test_a_sealed_case_with_an_included_channel_and_sqlite_approvals(tmp_path: P
     assert (rows["s-x"]["allowed"], rows["s-x"]["allowlisted"]) == (False, False), rows
     found = [f["session_id"] for f in data["data"]["findings"] if f["rule"] == "dm-outside-allowlist"]
     assert found == ["s-x"]
+
+
+def test_one_json_lines_reader_numbers_lines_as_the_file_does() -> None:
+    from moltir.triage.jsonlines import NOT_JSON, json_lines
+
+    lines = [b'{"a": 1}\n', b"\n", b"   \n", b'{"trunc\n', b"\xff\xfe\n", b"[1]"]
+    assert list(json_lines(lines)) == [(1, {"a": 1}), (4, NOT_JSON), (5, NOT_JSON), (6, [1])]
