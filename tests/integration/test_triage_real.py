@@ -5,7 +5,8 @@ the evidence (a one-step contain runbook, as test_evidence_real does) and triage
 Per release one gateway run: a clean turn, a snapshot while the gateway is up (the clean case), the
 malicious turn, a stranger's Telegram DM the agent answers (verdict LANDED), on 2026.9.6 a sender
 approved through the real `openclaw pairing approve` (kept in state/openclaw.sqlite: allowlisted), the
-gateway stopped, a second snapshot (the flagged case).
+gateway stopped, a second snapshot (the flagged case); on 2026.1.29 a third case with the config's
+`channels` moved into a `$include` file.
 """
 
 from __future__ import annotations
@@ -155,6 +156,25 @@ def _assert_the_friend_is_allowlisted(case: Path, timeline: list[dict[str, Any]]
     assert any(e["path"].endswith("/state/openclaw.sqlite") for e in manifest["files"])
 
 
+def _assert_included_channels_resolve(home: OpenClawHome, tmp_path: Path, flagged: list[dict[str, Any]]) -> None:
+    """The same config with its `channels` moved into a `$include` file (OpenClaw reads the same policy
+    through it: `config get`) gives every DM the same `allowed`/`allowlisted` in a new case."""
+    data = home.read_config()
+    (home.config_path.parent / "channels.json5").write_text(json.dumps(data.pop("channels")))
+    home.config_path.write_text(json.dumps({**data, "channels": {"$include": "./channels.json5"}}))
+    got = home.run_openclaw("config", "get", "channels.telegram.accounts.alerts.dmPolicy", timeout=120)
+    assert got.returncode == 0 and "open" in got.stdout, got.stdout + got.stderr
+    case = tmp_path / "included-case"
+    _snapshot(home, case)
+    _triage(home, case)
+    again = [json.loads(ln) for ln in (case / "triage" / "timeline.jsonl").read_text().splitlines()]
+
+    def dms(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(r["sender_id"], r["allowed"], r["allowlisted"]) for r in rows if r["kind"] == "message"
+                and r.get("sender_id")]
+    assert dms(again) == dms(flagged) and dms(flagged), (dms(again), dms(flagged))
+
+
 def _where_the_dm_is(case: Path, evidence_path: str, sqlite: bool, tmp: Path) -> Any:
     """The line (JSONL) or (session_id, seq) row (SQLite) of the copy that records the stranger's DM."""
     copy = case / evidence_path
@@ -281,3 +301,6 @@ def test_triage_finds_a_real_pipe_to_shell(openclaw_home: OpenClawHome, gateway:
     code, data = _triage(home, clean)
     assert code == 0, [(c["rule"], c["summary"], c["evidence"]) for c in data["findings"]]
     assert data["events"] > 0 and data["findings"] == [] and data["sessions"] == []
+
+    if not sqlite:  # $include resolution does not differ by release: checked on the faster one only
+        _assert_included_channels_resolve(home, tmp_path, timeline)
