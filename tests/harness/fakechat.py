@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +18,7 @@ class FakeAPIs:
         self.good: set[str] = set()  # credentials the fake accepts
         self.management: set[str] = set()  # OpenRouter management keys
         self.labels: dict[str, str] = {}  # OpenRouter key -> label
+        self.page_size = 100  # OpenRouter's GET /keys lists 100 keys per page (?offset=N)
         self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
         self.slack_error: str | None = None  # every Slack call answers ok: false with this error
         fake = self
@@ -80,8 +82,11 @@ class FakeAPIs:
             return (200, {"data": {"label": self.labels[cred]}}) if cred in self.good else (401, {"error": "no"})
         if cred not in self.management:
             return 401, {"error": {"message": "management key required"}}
-        if path == "keys" and method == "GET":
-            return 200, {"data": [{"hash": f"h{i}", "label": lab} for i, lab in enumerate(self.labels.values())]}
+        if (path == "keys" or path.startswith("keys?")) and method == "GET":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            offset = int(query.get("offset", ["0"])[0])
+            listed = [{"hash": f"h{i}", "label": lab} for i, lab in enumerate(self.labels.values())]
+            return 200, {"data": listed[offset:offset + self.page_size]}
         if path.startswith("keys/") and method == "DELETE":
             index = int(path.removeprefix("keys/h"))
             key = list(self.labels)[index]

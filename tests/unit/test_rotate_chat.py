@@ -20,7 +20,7 @@ from tests.unit import keyring_fakes as fakes
 from moltir.cli import cli
 from moltir.commands import rotations
 from moltir.openclaw import capabilities as capmod
-from moltir.openclaw import provider_check
+from moltir.openclaw import provider_check, provider_revoke
 
 CACHE = Path(__file__).resolve().parents[2] / ".cache"
 OLD = {"discord": "MTAx.discord-old.AAAAAAAAAAAA", "slackbot": "xoxb-1-old-bot-BBBBBBBB",
@@ -197,6 +197,18 @@ def test_openrouter_key_is_deleted_with_a_management_key_from_stdin(home: Path, 
     assert "old key is deleted" in out and "refused by its issuer" in out
     assert _state(home, cred) == rotations.ROTATED
     assert _keyring_value(cred) == NEW["openrouter"]
+
+
+def test_the_old_openrouter_key_is_found_on_a_later_page_of_the_list(apis: FakeAPIs) -> None:
+    others = {f"sk-or-v1-other-{i}": f"sk-or-v1-oth...{i:04d}" for i in range(4)}
+    apis.labels = {**others, **apis.labels}   # the old key is listed 5th: on the 3rd page of 2
+    apis.page_size = 2
+    out = provider_revoke.openrouter_delete(f"{apis.url}/openrouter", OLD["openrouter"], MGMT, {})
+    assert out.done, out
+    deleted = [c for c in apis.calls if c[0] == "DELETE"]
+    assert deleted == [("DELETE", "/openrouter/keys/h4", MGMT)]
+    pages = [c[1] for c in apis.calls if c[0] == "GET" and c[1].startswith("/openrouter/keys")]
+    assert pages == [f"/openrouter/keys?offset={n}" for n in (0, 2, 4, 6)]
 
 
 def test_plaintext_before_2026_3_2(tmp_path: Path, home: Path, apis: FakeAPIs) -> None:

@@ -6,7 +6,8 @@ in use. The old value and the management key stay in memory and go only into the
 * OpenRouter keys: ``DELETE <baseUrl>/keys/<hash>`` with a management key (a plain key cannot delete
   keys). The key's hash is found by its label (the masked form OpenRouter shows, e.g.
   ``sk-or-v1-abc...xyz``): ``GET <baseUrl>/key`` with the old key gives its label, ``GET <baseUrl>/keys``
-  with the management key lists the keys (hash and label); exactly one key with that label is deleted,
+  with the management key lists the keys (hash and label; every page, ``?offset=N``); exactly one key
+  with that label is deleted,
   anything else is left to a person (decision: never delete a key moltir cannot single out). Proof
   afterwards: ``GET <baseUrl>/key`` with the old key is refused.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Final
 
 from moltir.openclaw import provider_check
 from moltir.openclaw.provider_check import GOOD, REFUSED, UNREACHABLE, Check
@@ -74,15 +76,32 @@ def _label(base: str, key: str, env: Mapping[str, str]) -> str | None:
     return label if isinstance(label, str) and label else None
 
 
+#: OpenRouter lists keys 100 per page (``GET /keys?offset=N``, its API reference); moltir reads at most
+#: this many pages, then stops (a key it has not seen is never deleted).
+MAX_KEY_PAGES: Final = 50
+
+
+def _hashes_with_label(root: str, label: str, management: str, env: Mapping[str, str]) -> tuple[list[Any], str]:
+    """The hashes of the keys listed with ``label``, over every page of ``GET /keys``."""
+    hashes: list[Any] = []
+    offset, reason = 0, ""
+    for _page in range(MAX_KEY_PAGES):
+        _status, data, reason = provider_check.call(f"{root}/keys?offset={offset}", "GET", _bearer(management), env)
+        keys = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(keys, list) or not keys:
+            break
+        hashes += [k.get("hash") for k in keys if isinstance(k, dict) and k.get("label") == label]
+        offset += len(keys)
+    return hashes, reason
+
+
 def openrouter_delete(base: str, old: str, management: str, env: Mapping[str, str]) -> Outcome:
     root = base.rstrip("/")
     label = _label(root, old, env)
     if label is None:
         return Outcome(False, f"GET {root}/key did not give the old key's label: delete it by hand "
                               "(openrouter.ai/settings/keys)")
-    _status, data, reason = provider_check.call(f"{root}/keys", "GET", _bearer(management), env)
-    keys = data.get("data") if isinstance(data, dict) else None
-    hashes = [k.get("hash") for k in keys or () if isinstance(k, dict) and k.get("label") == label]
+    hashes, reason = _hashes_with_label(root, label, management, env)
     if len(hashes) != 1 or not isinstance(hashes[0], str) or not hashes[0]:
         return Outcome(False, f"{len(hashes)} key(s) with the old key's label among GET {root}/keys ({reason}): "
                               "delete it by hand (openrouter.ai/settings/keys)")
