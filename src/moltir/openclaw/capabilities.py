@@ -112,6 +112,11 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
     # list it among the retired paths (dist/legacy-*.js, next to TIER_EVAL_RETIRED_ROOT_PATHS) and reject
     # it: "Unrecognized key".
+    # redactTranscriptMessage masks secrets in a message as it is written (the model was sent the value):
+    # in 2026.4.29 (dist/compaction-successor-transcript-*.js), 2026.5.28, 2026.7.35, 2026.8.2, 2026.9.6;
+    # not in 2026.4.1 or earlier. Unknown release: searched (a mask is only recorded in a tool result).
+    Question("transcript_masks", "transcripts keep masks (first 6 characters, '\u2026', last 4) of the secrets "
+             "a tool result sent to the model provider", ((OLDEST, False), ("2026.4.29", True)), True),
     Question("control_ui_insecure_auth", "gateway.controlUi.allowInsecureAuth is a config key",
              ((OLDEST, True), ("2026.8.1", False)), False),
     # docs/gateway/sandboxing.md: 2026.1.29 runs tools "inside Docker containers" (no backend key); 2026.5.28
@@ -345,6 +350,10 @@ class Capabilities:
     @property
     def audit_ledger(self) -> bool:
         return bool(self.value("audit_ledger"))
+
+    @property
+    def transcript_masks(self) -> bool:
+        return bool(self.value("transcript_masks"))
 
     @property
     def readyz(self) -> bool:
