@@ -1,5 +1,6 @@
 """Where credential values appear in a sealed case's copies: transcripts (JSONL, SQLite
-``transcript_events``), gateway logs, the journal export, config backups, any other copied text file.
+``transcript_events``), gateway logs, the journal export, config backups, shell histories of the gateway's
+user, files of the agent's workspace, any other copied text file.
 
 Read-only over the case: text files are read a line at a time from the case; a copied SQLite store
 (with its ``-wal``, which holds what was not yet checkpointed) is opened from a private temporary copy
@@ -158,6 +159,8 @@ def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan
     how = _HOW.get(str(entry.get("category")), "file line")
     if str(entry.get("rule", "")).startswith("{config}."):
         how = "config backup"
+    elif entry.get("rule") == "workspace/*.md":  # the state dir's rule for the agent's prompt files
+        how = _HOW["workspace"]
     try:
         with _open(path) as fh:
             for number, line in _lines(fh):
