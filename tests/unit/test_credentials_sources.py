@@ -84,3 +84,42 @@ def test_the_default_workspace_is_the_state_dirs(tmp_path: Path) -> None:
     assert files[str(notes)]["category"] == "workspace" and files[str(notes)]["root"] == "workspace"
     assert files[str(prompt)]["category"] == "persistence"
     assert files[str(legacy)]["root"] == "home-workspace"
+
+
+APPROVAL_HOME = "exec-approval-socket-token-home-0123456789"
+APPROVAL_SQL = "exec-approval-socket-token-sqlite-987654"
+
+
+def test_exec_approval_socket_tokens_are_listed_without_their_value(tmp_path: Path) -> None:
+    """2026.1.29 keeps the socket token in ~/.openclaw/exec-approvals.json (dist/infra/exec-approvals.js:
+    DEFAULT_FILE, ``socket.token``); 2026.9.6 in state/openclaw.sqlite ``exec_approvals_config.raw_json``
+    (row ``current``, dist/exec-approvals-sqlite-*.mjs)."""
+    import sqlite3
+    from contextlib import closing
+
+    home, state = tmp_path / "home", tmp_path / "state"
+    _write(state / "openclaw.json", "{}\n")
+    approvals = _write(home / ".openclaw" / "exec-approvals.json", json.dumps(
+        {"version": 1, "socket": {"path": str(home / ".openclaw/exec-approvals.sock"), "token": APPROVAL_HOME},
+         "defaults": {}, "agents": {}}))
+    (state / "state").mkdir()
+    db = state / "state" / "openclaw.sqlite"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("CREATE TABLE exec_approvals_config (config_key TEXT PRIMARY KEY, raw_json TEXT, "
+                     "updated_at_ms INTEGER)")
+        conn.execute("INSERT INTO exec_approvals_config VALUES ('current', ?, 0)",
+                     (json.dumps({"version": 1, "socket": {"path": "/x.sock", "token": APPROVAL_SQL}}),))
+        conn.commit()
+    result = CliRunner().invoke(cli, ["credentials", "--json", "--state-dir", str(state)],
+                                env={"HOME": str(home)})
+    assert result.exit_code == 0, result.stdout
+    assert APPROVAL_HOME not in result.stdout and APPROVAL_SQL not in result.stdout
+    by_id = {c["id"]: c for c in moltir_json(result.stdout)["credentials"]}
+    for cid, file, key in (("exec_approvals.socket.token", str(approvals), "socket.token"),
+                           ("sqlite.state.exec_approvals_config[current].socket.token", str(db),
+                            "exec_approvals_config config_key=current socket.token")):
+        rec = by_id[cid]
+        assert rec["kind"] == "exec_approval_token" and rec["location"] == {"file": file, "key": key}, rec
+        assert rec["fingerprint"].startswith("hmac-sha256:") and rec["storage"] == "plaintext"
+        assert rec["revocation"]["by"] == "local" and "stop the gateway" in rec["revocation"]["how"]
+        assert "socket.token" in rec["revocation"]["how"] and rec["revocation"]["api"] is False
