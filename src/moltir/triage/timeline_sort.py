@@ -44,12 +44,6 @@ def _time_key(when: str) -> str:
     return f"0{dt:%Y-%m-%dT%H:%M:%S.%f}"
 
 
-def _pack(field: str) -> str:
-    if "\t" in field or "\n" in field or "\r" in field:
-        return "J" + json.dumps(field)
-    return "P" + field
-
-
 def _unpack(field: str) -> str:
     if field[:1] == "J":
         text: str = json.loads(field[1:])
@@ -71,7 +65,11 @@ class SortedRows:
     def add(self, key: str, *fields: str) -> None:
         """One row: ``key`` (no tab or line break) and its fields, any text (a field with a tab or a line
         break, such as a quoted multi-line CSV cell, is kept JSON-encoded in the run)."""
-        line = "\t".join((key, *map(_pack, fields))) + "\n"
+        parts = [key]
+        for f in fields:  # a plain field as "P" + itself, one with a tab or a line break JSON-encoded
+            parts.append("J" + json.dumps(f) if "\t" in f or "\n" in f or "\r" in f else "P" + f)
+        parts[-1] += "\n"
+        line = "\t".join(parts)
         self._buf.append(line)
         self._size += len(line)
         if self._size >= self._run_bytes:
@@ -115,7 +113,8 @@ class SortedRows:
     def rows(self) -> Iterator[list[str]]:
         """Each row's fields (as given to :meth:`add`) in key order."""
         for line in self.lines():
-            yield [_unpack(f) for f in line[:-1].split("\t")[1:]]
+            fields = line[:-1].split("\t")
+            yield [f[1:] if f[0] == "P" else _unpack(f) for f in fields[1:]]
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
