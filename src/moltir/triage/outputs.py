@@ -101,6 +101,8 @@ _FORMULA: Final = frozenset("=+-@")
 # what makes a CSV cell quoted (the csv module's QUOTE_MINIMAL with "\r\n" line ends): a comma, a quote, a line break
 _CSV_SPECIAL: Final = re.compile(r'[,"\r\n]')
 _CSV_QUOTED: Final = re.compile(r'["\r\n]')
+# either of the two: a control character (escaped first) or a character that gets its cell quoted
+_PLAIN_SPECIAL: Final = re.compile(_CONTROL.pattern[:-1] + ',"]')
 _JSON: Final = json.JSONEncoder(ensure_ascii=False, sort_keys=True)  # json.dumps(row, ...) without a new encoder a row
 
 
@@ -122,6 +124,8 @@ def formatted(row: dict[str, Any]) -> tuple[str, str]:
     row (a row without any, the usual case, skips the escaping of each cell)."""
     get = row.get
     texts = ["" if (v := get(c)) is None else v if v.__class__ is str else _text(v) for c in CSV_COLUMNS]
+    if not _PLAIN_SPECIAL.search("".join(texts)):  # the usual row: no control character, nothing to quote
+        return _JSON.encode(row), ",".join(["'" + t if t and t[0] in _FORMULA else t for t in texts])
     if _CONTROL.search("".join(texts)):
         texts = [shown(t, 1 << 20, newlines=True) if _CONTROL.search(t) else t for t in texts]
     return _JSON.encode(row), csv_line(["'" + t if t and t[0] in _FORMULA else t for t in texts])
