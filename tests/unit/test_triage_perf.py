@@ -106,3 +106,25 @@ def test_redactor_redacts_what_redact_does() -> None:
         with redaction._lock:
             redaction._known.discard(secret)
     assert redaction.redactor()("plain") == "plain"
+
+
+def test_the_case_credentials_stream_the_manifest(tmp_path: Any) -> None:
+    """triage reads the case's credentials first: a big manifest is not held whole in memory."""
+    import tracemalloc
+
+    from moltir.commands.credentials_case import case_credentials
+
+    entry = {f"k{i}": "x" * 20 for i in range(16)}
+    files = [{**entry, "path": f"evidence/fs/s/agents/a/sessions/{n:08d}.jsonl", "source": f"/s/{n:08d}.jsonl",
+              "category": "transcript", "sha256": "0" * 64, "size": 1} for n in range(20000)]
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": "x", "files": files}))
+    del files
+    tracemalloc.start()
+    try:
+        assert case_credentials(tmp_path) == []
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / (1 << 20):.1f} MiB"  # read whole as dicts: about 60 MiB
+    (tmp_path / "manifest.json").write_text("[not an object")
+    assert case_credentials(tmp_path) == []
