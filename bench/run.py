@@ -11,6 +11,9 @@ made and its top entries go into the report. Raw samples: ``.cache/bench/results
 
 ``--quick`` (small data, one or two rounds, no per-path baseline) is for trying the bench
 out; it writes ``.cache/bench/RESULTS-quick.md`` unless ``--out`` says otherwise.
+
+A run of a few benchmarks (``--only triage``, say) does not drop the others' sections from the file:
+its output goes into a block of its own (:mod:`bench.results_file`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, results_file
 from bench.common import REPO, dump_json, log, machine, scratch_root
 
 NAMES = ("coldstart", "json5", "evidence", "contain", "triage")
@@ -99,6 +102,8 @@ def main() -> int:
               {"info": info, "failures": failures,
                "results": {k: v.to_dict() for k, v in results.items()}})
     text = report.render(info, results, failures, prof_dir)
+    if results_file.is_partial(only, DEFAULT):  # --only a few: the other benchmarks' sections stay
+        text = results_file.merged(out.read_text() if out.exists() else None, text, only)
     out.write_text(text)
     log(f"wrote {out} ({info['elapsed_s']:.0f} s in all)")
     return 1 if failures else 0

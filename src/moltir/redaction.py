@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _lock = threading.Lock()
@@ -53,6 +53,25 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, f"<redacted:{fingerprint(value)}>")
     return text
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def redactor() -> Callable[[str], str]:
+    """:func:`redact` with the secrets registered now (looked up once, for many strings in a row)."""
+    with _lock:
+        known = sorted(_known, key=len, reverse=True)
+    if not known:
+        return _unchanged
+
+    def clean(text: str) -> str:
+        for value in known:
+            if value in text:
+                text = text.replace(value, f"<redacted:{fingerprint(value)}>")
+        return text
+    return clean
 
 
 def redact_value(key: str | None, value: Any) -> Any:

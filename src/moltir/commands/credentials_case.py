@@ -9,7 +9,6 @@ SecretRefs are not resolved (the case holds no environment).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -111,13 +110,39 @@ def _sqlite(case_dir: Path, files: list[Mapping[str, Any]]) -> list[CaseCredenti
     return out
 
 
-def case_credentials(case_dir: Path) -> list[CaseCredential]:
+_ENTRY_KEYS = ("path", "source", "category", "rule")
+
+
+def _slim(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json hook: a manifest object keeps the keys read here only."""
+    obj = dict(pairs)
+    return {k: obj[k] for k in _ENTRY_KEYS if k in obj} if isinstance(obj.get("path"), str) else obj
+
+
+def _manifest(case_dir: Path) -> tuple[list[Mapping[str, Any]], dict[str, str]] | None:
+    """The config and SQLite entries of the case's manifest, and every copy's source path; the manifest
+    is streamed (a 38,000-file manifest read whole as dicts took over 100 MiB: triage reads the
+    case's credentials first, issue 17). None when it is unreadable."""
+    from moltir.evidence.manifest_reader import _manifest_files
+
+    files: list[Mapping[str, Any]] = []
+    sources: dict[str, str] = {}
     try:
-        manifest = json.loads((case_dir / "manifest.json").read_text(encoding="utf-8"))
+        for f in _manifest_files(case_dir / "manifest.json", hook=_slim):
+            if isinstance(f, Mapping) and isinstance(f.get("path"), str):
+                sources[str(f["path"])] = str(f.get("source"))
+                if f.get("category") in ("config", "sqlite"):
+                    files.append(f)
     except (OSError, ValueError):
+        return None
+    return files, sources
+
+
+def case_credentials(case_dir: Path) -> list[CaseCredential]:
+    read = _manifest(case_dir)
+    if read is None:
         return []
-    files = [f for f in manifest.get("files", []) if isinstance(f, Mapping) and isinstance(f.get("path"), str)]
-    sources = {str(f["path"]): str(f.get("source")) for f in files}
+    files, sources = read
     main = next((f for f in files if f.get("category") == "config" and f.get("rule") == "{config}"), None)
     found = _main(case_dir, main, sources) if main is not None else []
     current = {c.cred.id: c for c in found}

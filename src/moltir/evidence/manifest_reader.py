@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -36,9 +36,9 @@ class _JsonStream:
 
     CHUNK = 1 << 20
 
-    def __init__(self, fh: IO[str]) -> None:
+    def __init__(self, fh: IO[str], hook: Callable[[list[tuple[str, Any]]], Any] = _compact_file_entry) -> None:
         self.fh, self.buf, self.pos, self.eof = fh, "", 0, False
-        self.decoder = json.JSONDecoder(object_pairs_hook=_compact_file_entry)
+        self.decoder = json.JSONDecoder(object_pairs_hook=hook)
 
     def _fill(self) -> bool:
         if self.eof:
@@ -80,12 +80,12 @@ class _JsonStream:
             return obj
 
 
-def _manifest_files(path: Path) -> Iterator[Any]:
+def _manifest_files(path: Path, hook: Callable[[list[tuple[str, Any]]], Any] = _compact_file_entry) -> Iterator[Any]:
     """The items of manifest.json's top-level ``files`` list, one at a time (file entries as
-    :class:`_FileRef`): verifying a 20,000-file case does not hold its whole manifest in memory.
-    Raises ValueError when the text is not one JSON object."""
+    :class:`_FileRef`, or as ``hook`` makes each JSON object): verifying a 20,000-file case does not
+    hold its whole manifest in memory. Raises ValueError when the text is not one JSON object."""
     with open(path, encoding="utf-8") as fh:
-        js = _JsonStream(fh)
+        js = _JsonStream(fh, hook)
         js.take("{")
         more = js.peek() != "}"
         while more:

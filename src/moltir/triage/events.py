@@ -12,7 +12,6 @@ one JSON object per JSONL line or per ``transcript_events.event_json`` row, ``{"
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -58,6 +57,10 @@ class Source:
         return f"{self.path} {where}"
 
 
+_TEXT_FIELDS: Final = ("time", "agent_id", "session_key", "channel", "account", "role", "sender", "sender_id", "tool",
+                       "call_id", "command", "path", "url", "action", "text", "credential")
+
+
 @dataclass(frozen=True)
 class Event:
     kind: str  # message | tool_call | tool_result | undecoded
@@ -85,28 +88,29 @@ class Event:
     credential: str = ""  # credentials whose value a tool result holds: "id (fingerprint)", never the value
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    @functools.cached_property
-    def _fields(self) -> dict[str, Any]:
+    def _build_fields(self) -> dict[str, Any]:
+        d = self.__dict__
         out: dict[str, Any] = {"kind": self.kind, "session_id": self.session_id}
-        for key in ("time", "agent_id", "session_key", "channel", "account", "role", "sender", "sender_id", "tool",
-                    "call_id", "command", "path", "url", "action", "text", "credential"):
-            value = getattr(self, key)
+        for key in _TEXT_FIELDS:
+            value = d[key]
             if value:
                 out[key] = value
         if self.size is not None:
             out["size"] = self.size
         for key in ("is_error", "allowed", "allowlisted"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
+            if d[key] is not None:
+                out[key] = d[key]
+        d["_fields_cache"] = out  # computed once per event (the instance is frozen: its fields never change)
         return out
 
     def fields(self) -> dict[str, Any]:
         """The event's fields as rules and the timeline see them (empty ones left out; a copy)."""
-        return dict(self._fields)
+        return dict(self.match_fields())
 
     def match_fields(self) -> dict[str, Any]:
         """The same, not copied (computed once per event): for rules, which only read it."""
-        return self._fields
+        cached: dict[str, Any] | None = self.__dict__.get("_fields_cache")
+        return cached if cached is not None else self._build_fields()
 
     def summary(self) -> str:
         """One line saying what happened (not escaped: callers escape for a terminal)."""

@@ -55,9 +55,20 @@ class Rule:
     kind: str | None = None  # the event kind the rule requires (``match.kind`` as a string), if any
 
     def matches(self, fields: Mapping[str, Any]) -> bool:
-        if not all(cond(fields.get(name)) for name, cond in self.conds):
-            return False
-        return not self.any_of or any(all(c(fields.get(n)) for n, c in group) for group in self.any_of)
+        # plain loops, not all()/any() over generators: this runs for every event and rule
+        get = fields.get
+        for name, cond in self.conds:
+            if not cond(get(name)):
+                return False
+        if not self.any_of:
+            return True
+        for group in self.any_of:
+            for name, cond in group:
+                if not cond(get(name)):
+                    break
+            else:
+                return True
+        return False
 
 
 class _Failer:
