@@ -49,6 +49,9 @@ PINS: dict[str, tuple[str, Any]] = {
     # installed for the real-gateway tests (2026.9.6 lists channels.telegram.botToken, 2026.1.29 has no
     # SecretRefs); 2026.3.1 vs 2026.3.2 read from docs/gateway/secrets.md and the surface doc
     "telegram_token_secretref": ("telegram_token_secretref", bool),
+    # not in the extracts: pinned by tests/unit/test_restore_risk.py against the dist of the packages installed
+    # for the real-gateway tests, and by the real audits of 2026.1.29 and 2026.9.6 (tests/unit/fixtures/audit/)
+    "audit_open_dm_check": ("audit_open_dm_check", str),
 }
 
 
