@@ -345,8 +345,8 @@ def test_all_profiles_one_message_per_state_change_per_profile(tmp_path: Path, s
     for name in ("main", "rescue"):
         state = home / f".openclaw-{name}"
         state.mkdir(parents=True)
-        (state / "openclaw.json").write_text('{ gateway: { mode: "local", auth: { token: "t-%s-1234567890" } } }'
-                                             % name)
+        token = f"t-{name}-1234567890"
+        (state / "openclaw.json").write_text('{ gateway: { mode: "local", auth: { token: "' + token + '" } } }')
     rb = tmp_path / "rb.json5"
     rb.write_text(json.dumps({"name": "contain", "steps": [{"id": "nap", "action": "test.sleep"}]}))
     env = {**os.environ, "HOME": str(home), "MOLTIR_HOME": str(tmp_path / "mh"), "MOLTIR_ENABLE_TEST_ACTIONS": "1",

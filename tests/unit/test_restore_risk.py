@@ -4,13 +4,12 @@ the capability row that names an open DM's check, pinned against the installed p
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
+from tests.harness.releases import CYCLE_IDS, cache_dir
 
 from moltir.commands import restore_risk as rr
 from moltir.openclaw import capabilities as capmod
-from tests.harness.releases import CYCLE_IDS, cache_dir
 
 EXPOSURE = "security.exposure.open_groups_with_elevated"
 
