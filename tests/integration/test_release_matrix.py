@@ -33,6 +33,7 @@ from tests.harness.net import port_is_open, wait_until
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.procs import kill_leftovers
 from tests.harness.releases import CYCLE_IDS, Release, release
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
@@ -117,7 +118,7 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         _assert_valid(home, "after contain")
 
         # ---- restore ----------------------------------------------------------------------------
-        restore = _moltir(env, home.root, "restore", "--yes")
+        restore = _moltir(env, home.root, "restore", "--yes", *accept_open_dms(rel.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         assert port_is_open(home.port)
         entry = f"gateway-token:{install.key}"
