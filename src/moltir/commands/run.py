@@ -19,7 +19,7 @@ from typing import Any
 
 from moltir import engine, paths
 from moltir.actions.base import RunOptions
-from moltir.commands import notifying
+from moltir.commands import notifying, restore_risk
 from moltir.engine.case import Case
 from moltir.engine.runbook import Runbook
 from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, MoltirError
@@ -73,11 +73,11 @@ def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
         except MoltirError as exc:
             problem = ("preflight", exc.one_line(), exc.exit_code)
     if req.kind == "restore" and existing is not None:
-        risk_lines, missing = _risk_check(install, req, existing, note)
-        for line in risk_lines:
+        found, missing = _risk_check(install, req, existing, note)
+        for line in restore_risk.preview_lines(found, req.accept_risk):
             note(line)
         if problem is None and missing:
-            refused = _refusal(install, req, existing, missing)
+            refused = restore_risk.refusal(found, missing, existing.id)
             problem = ("preflight", refused.one_line(), refused.exit_code)
     message = "dry run: nothing was changed"
     if problem is not None:
@@ -158,39 +158,28 @@ def refuse_unaccepted_risk(install: Any, req: Request, case: Case, note: Note) -
     """Raise (exit 2, ``restore.refused`` in the case's journal) when the restore would put back a setting
     the audit flags whose check id ``--accept-risk`` did not name; else (the risk lines for the preview,
     the check ids accepted)."""
-    risk_lines, missing = _risk_check(install, req, case, note)
+    found, missing = _risk_check(install, req, case, note)
     if missing:
         case.journal().append("restore.refused", reason="risk not accepted", check_ids=missing,
                               command=req.command or "restore")
-        raise _refusal(install, req, case, missing)
-    risk = importlib.import_module("moltir.commands.restore_risk")
-    return risk_lines, [c for c in risk.needed(_risks(install, req, case)) if c in req.accept_risk]
+        raise restore_risk.refusal(found, missing, case.id)
+    return (restore_risk.preview_lines(found, req.accept_risk),
+            [c for c in restore_risk.needed(found) if c in req.accept_risk])
 
 
-def _risks(install: Any, req: Request, case: Case) -> list[Any]:
-    risk = importlib.import_module("moltir.commands.restore_risk")
-    return list(risk.risks(case.restore_data(), dm_check=install.caps.audit_open_dm_check,
-                           reopen_open=req.options.reopen_open, hardened=req.hardened,
-                           restores_dms=any(s.action == "dm_policy.restore" for s in req.runbook.steps)))
-
-
-def _risk_check(install: Any, req: Request, case: Case, note: Note) -> tuple[list[str], list[str]]:
-    """(the preview lines of the risks restore would bring back, the check ids not accepted). A case
-    already restored has nothing to put back: no risk."""
+def _risk_check(install: Any, req: Request, case: Case, note: Note) -> tuple[list[restore_risk.Risk], list[str]]:
+    """(what restore would bring back that the audit flags, the check ids not accepted); a warning for each
+    ``--accept-risk`` not needed. A case already restored has nothing to put back: no risk."""
     from moltir.engine.cases import case_status
 
-    risk = importlib.import_module("moltir.commands.restore_risk")
     if case_status(case)["status"] == "restored":
         return [], []
-    found = _risks(install, req, case)
-    for extra in risk.unused(found, req.accept_risk):
+    found = restore_risk.risks(case.restore_data(), dm_check=install.caps.audit_open_dm_check,
+                               reopen_open=req.options.reopen_open, hardened=req.hardened,
+                               restores_dms=any(s.action == "dm_policy.restore" for s in req.runbook.steps))
+    for extra in restore_risk.unused(found, req.accept_risk):
         note(f"--accept-risk {extra}: this restore puts back no setting the audit flags as {extra}; ignored")
-    return risk.preview_lines(found, req.accept_risk), risk.unaccepted(found, req.accept_risk)
-
-
-def _refusal(install: Any, req: Request, case: Case, missing: list[str]) -> MoltirError:
-    risk = importlib.import_module("moltir.commands.restore_risk")
-    return risk.refusal(_risks(install, req, case), missing, case.id)  # type: ignore[no-any-return]
+    return found, restore_risk.unaccepted(found, req.accept_risk)
 
 
 def _explain_partial_restore(case: Any, result: engine.RunResult) -> engine.RunResult:
