@@ -33,7 +33,7 @@ from tests.harness.net import port_is_open, wait_until
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.procs import kill_leftovers
 from tests.harness.releases import CYCLE_IDS, Release, release
-from tests.harness.risk import accept_open_dms
+from tests.harness.risk import accept_open_dms, open_dm_risks
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
@@ -129,6 +129,10 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         for path in dm_paths:
             assert _get(restored, path) == _get(pre, path), path
         _assert_valid(home, "after restore")
+        # the risk restore made the user accept is what this release's real audit reports for the open DMs
+        report = json.loads((case / "evidence" / "audit" / "restore-final-audit" / "security-audit.json").read_text())
+        flagged = {f["checkId"] for f in report["findings"]}
+        assert set(open_dm_risks(rel.id)) & flagged, (open_dm_risks(rel.id), sorted(flagged))
 
         # ---- drill on the restored, running gateway -----------------------------------------------
         drill = _moltir(env, home.root, "drill", "--yes", "--json")
