@@ -7,7 +7,8 @@
 #   npm@11.19.1                  (pinned CLI, fetched from the registry and run on that node, always:
 #                                 a system npm of another version behaves differently, e.g. npm 10
 #                                 runs install scripts; only python3 is needed, see fetch_pkg below)
-#   gnome-keyring + dbus         (apt, only when missing and running as root)
+#   gnome-keyring + dbus         (apt, only when missing and running as root; every apt package below
+#                                 is installed by ONE apt-get run, see "apt:" further down)
 #   systemd-container            (apt, only when missing and running as root: systemd-nspawn boots
 #                                 the real systemd of tests/harness/nspawn.py)
 #   podman + runc + catatonit    (apt, only when missing and running as root: the real container
@@ -41,93 +42,61 @@ fail_or_warn() {
   say "WARNING: $*"
 }
 
-# --- apt: gnome-keyring, dbus ------------------------------------------------
-if ! command -v gnome-keyring-daemon >/dev/null 2>&1 || ! command -v dbus-daemon >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing gnome-keyring and dbus with apt-get"
-    bounded --timeout 900 --what "apt-get install gnome-keyring dbus" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends gnome-keyring dbus dbus-daemon' \
-      || fail_or_warn "apt-get install gnome-keyring dbus failed"
-  else
-    fail_or_warn "gnome-keyring and dbus are missing: install them (e.g. 'sudo apt-get install gnome-keyring dbus')"
-  fi
-fi
+# --- apt: what the real-thing tests need ----------------------------------------------------------
+# Each block below only notes what is missing (apt_need PACKAGES WHY); one apt-get run then installs
+# all of it, as root, with no service started meanwhile (a policy-rc.d refusing starts while apt runs,
+# only when the machine has none: e.g. openssh-server's ssh.service must not open a port here).
+# Without root (or apt-get) it names the packages; with CI=true that fails.
+apt_pkgs=""
+apt_why=""
+apt_need() {
+  apt_pkgs="$apt_pkgs $1"
+  case "; $apt_why;" in *"; $2;"*) ;; *) apt_why="${apt_why:+$apt_why; }$2" ;; esac
+}
 
-# --- apt: systemd-container (systemd-nspawn) -------------------------------------
-# The nspawn tests boot the machine's own systemd in a throwaway container; that needs root too.
-if ! command -v systemd-nspawn >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing systemd-container with apt-get"
-    bounded --timeout 900 --what "apt-get install systemd-container" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd-container' \
-      || fail_or_warn "apt-get install systemd-container failed"
-  else
-    fail_or_warn "systemd-nspawn is missing: install it (e.g. 'sudo apt-get install systemd-container')"
-  fi
-fi
+# The private Secret Service of tests/harness/secret_service.py.
+command -v gnome-keyring-daemon >/dev/null 2>&1 || apt_need gnome-keyring "the real keyring"
+command -v dbus-daemon >/dev/null 2>&1 || apt_need "dbus dbus-daemon" "the keyring's private D-Bus"
+# The nspawn tests boot the machine's own systemd in a throwaway container (tests/harness/nspawn.py).
+command -v systemd-nspawn >/dev/null 2>&1 || apt_need systemd-container "systemd-nspawn"
+# tests/harness/podman.py runs the real gateway in rootful podman containers (private store, runc as
+# runtime because crun refuses hybrid cgroups, catatonit behind --init as in OpenClaw's own setup).
+command -v podman >/dev/null 2>&1 || apt_need "podman netavark" "the container tests"   # netavark: pins the network stack
+command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || apt_need runc "the container tests"
+command -v catatonit >/dev/null 2>&1 || [ -x /usr/libexec/podman/catatonit ] || apt_need catatonit "the container tests"
+# tests/harness/fleet.py starts Debian's sshd inside network namespaces of its own, one per fleet host,
+# and reaches them with Ansible over SSH; sudo for Ansible's `become` (the test adds and removes a
+# sudoers drop-in); setpriv and useradd for the hosts' users.
+[ -x /usr/sbin/sshd ] || apt_need openssh-server "the fleet tests' sshd"
+{ command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1; } || apt_need openssh-client "the fleet tests"
+command -v ip >/dev/null 2>&1 || apt_need iproute2 "the fleet tests' network namespaces"
+command -v setpriv >/dev/null 2>&1 || apt_need util-linux "the fleet tests' users"
+command -v useradd >/dev/null 2>&1 || apt_need passwd "the fleet tests' users"
+{ command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1; } || apt_need sudo "the fleet tests' become"
+# tests/integration/test_triage_report_real.py opens triage's report.html in Debian's chromium
+# (--headless --dump-dom) and checks the rendered page and that the browser fetched nothing.
+command -v chromium >/dev/null 2>&1 || apt_need "chromium fonts-liberation" "triage's report.html in a real browser"
 
-# --- apt: podman, runc, catatonit -------------------------------------------------------
-# tests/harness/podman.py runs the real gateway in rootful podman containers (private store,
-# runc as runtime, catatonit behind --init as in OpenClaw's own container setup).
-podman_pkgs=""
-command -v podman >/dev/null 2>&1 || podman_pkgs="$podman_pkgs podman netavark"   # netavark: pins the network stack
-command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || podman_pkgs="$podman_pkgs runc"
-command -v catatonit >/dev/null 2>&1 || [ -x /usr/libexec/podman/catatonit ] || podman_pkgs="$podman_pkgs catatonit"
-if [ -n "$podman_pkgs" ]; then
+if [ -n "$apt_pkgs" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing$podman_pkgs with apt-get"
-    bounded --timeout 900 --what "apt-get install$podman_pkgs" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends$podman_pkgs" \
-      || fail_or_warn "apt-get install$podman_pkgs failed"
-  else
-    fail_or_warn "missing:$podman_pkgs (needed by the podman tests): install them (e.g. 'sudo apt-get install$podman_pkgs')"
-  fi
-fi
-
-# --- apt: openssh-server (+ iproute2, util-linux's setpriv, passwd's useradd) ---------------------
-# tests/harness/fleet.py starts Debian's sshd (/usr/sbin/sshd) inside network namespaces of its own, one
-# per fleet host, and reaches them with Ansible over SSH. Only the binary is needed: the package's own
-# ssh.service is not started by this install (a policy-rc.d refusing service starts while apt runs, only
-# when the machine has none), so installing it opens no port on the machine.
-fleet_pkgs=""
-[ -x /usr/sbin/sshd ] || fleet_pkgs="$fleet_pkgs openssh-server"
-command -v ssh >/dev/null 2>&1 && command -v ssh-keygen >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs openssh-client"
-command -v ip >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs iproute2"
-command -v setpriv >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs util-linux"
-command -v useradd >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs passwd"
-# sudo: Ansible's `become` on a fleet host (the test adds a sudoers drop-in and removes it)
-command -v sudo >/dev/null 2>&1 && command -v visudo >/dev/null 2>&1 || fleet_pkgs="$fleet_pkgs sudo"
-if [ -n "$fleet_pkgs" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing$fleet_pkgs with apt-get (the fleet tests' sshd; ssh.service is not started)"
+    say "installing$apt_pkgs with apt-get ($apt_why; no service is started)"
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
       policy=/usr/sbin/policy-rc.d
       printf '#!/bin/sh\n# ensure-deps.sh: no service starts while it installs packages\nexit 101\n' > "$policy"
       chmod 755 "$policy"
     fi
-    bounded --timeout 900 --what "apt-get install$fleet_pkgs" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends$fleet_pkgs" \
-      || fail_or_warn "apt-get install$fleet_pkgs failed"
+    bounded --timeout 1800 --what "apt-get install$apt_pkgs" --stdout /dev/null -- \
+      env DEBIAN_FRONTEND=noninteractive bash -c "apt-get update -qq && apt-get install -y -qq --no-install-recommends$apt_pkgs" \
+      || fail_or_warn "apt-get install$apt_pkgs failed"
     [ -z "$policy" ] || rm -f "$policy"
   else
-    fail_or_warn "missing:$fleet_pkgs (needed by the fleet tests): install them (e.g. 'sudo apt-get install$fleet_pkgs')"
+    fail_or_warn "missing:$apt_pkgs ($apt_why): install them (e.g. 'sudo apt-get install$apt_pkgs')"
   fi
 fi
 
-# --- apt: chromium (headless) ------------------------------------------------------------
-# tests/integration/test_triage_report_real.py opens triage's report.html in Debian's chromium
-# (--headless --dump-dom) and checks the rendered page and that the browser fetched nothing.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing chromium with apt-get (headless rendering of triage's report.html)"
-    bounded --timeout 900 --what "apt-get install chromium fonts-liberation" --stdout /dev/null -- \
-      env DEBIAN_FRONTEND=noninteractive bash -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-liberation' \
-      || fail_or_warn "apt-get install chromium failed"
-  else
-    fail_or_warn "chromium is missing (needed by the triage report test): install it (e.g. 'sudo apt-get install chromium')"
-  fi
-fi
+# tests/unit/test_ensure_deps_apt.py stops here (after the apt part, before any download).
+[ "${MOLTIR_ENSURE_DEPS_APT_ONLY:-}" != 1 ] || exit 0
 
 # fetch_pkg NAME VERSION DEST: download one package tarball from the npm registry with python3,
 # check its sha512 integrity from the registry metadata, unpack it into DEST (no npm needed).

@@ -1,6 +1,15 @@
 """``moltir harden`` and ``moltir harden --undo`` against the real releases (2026.9.6, 2026.1.29), on a
 deliberately weak config: open DMs (with the ``*`` wildcard), an open group policy, ``bind: "lan"``,
-insecure Control UI auth (2026.1.29 only: 2026.9.6 rejects the key, "Unrecognized key"), a 0755 state dir.
+insecure Control UI auth (2026.1.29 only: 2026.9.6 rejects the key, "Unrecognized key"), a 0755 state dir,
+and no exec approvals: defaults ``security: full``, ``ask: off``, ``askFallback: full`` in the place the
+release keeps them (2026.1.29: ``~/.openclaw/exec-approvals.json``, written here in OpenClaw's format with
+a socket token; 2026.9.6: the ``exec_approvals_config`` row of ``state/openclaw.sqlite``, written by its
+own ``openclaw approvals set --stdin``, which adds the socket token). No audit check reads those defaults
+on either release, so the test reads them back from the store, and undo must put back the file's bytes
+and mode or the row's every column, the socket token with them (never printed by moltir).
+
+The sandbox step is skipped with the reason: this machine's ``docker`` CLI has no daemon (and no
+sandbox image), and the config selects no other backend.
 
 What the real audits report on that config (``openclaw security audit --json``, seen by running them):
 
@@ -16,7 +25,9 @@ token)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -45,6 +56,50 @@ def _weaken(text: str, current: bool) -> str:
     return weak
 
 
+WEAK_APPROVALS = {"security": "full", "ask": "off", "askFallback": "full"}
+HARD_APPROVALS = {"security": "allowlist", "ask": "on-miss", "askFallback": "deny"}
+
+
+def _approvals_db(home: OpenClawHome) -> Path:
+    return home.state_dir / "state" / "openclaw.sqlite"
+
+
+def _weaken_approvals(home: OpenClawHome, current: bool) -> str:
+    """No exec approvals, where the release keeps them; returns the socket token (to scan for)."""
+    if current:
+        body = json.dumps({"version": 1, "defaults": WEAK_APPROVALS, "agents": {}})
+        proc = home.run_openclaw("approvals", "set", "--stdin", input=body, timeout=240)
+        assert proc.returncode == 0, proc.stdout[-1000:] + proc.stderr[-1000:]
+        doc = _approvals(home)
+        assert doc is not None and doc["defaults"] == WEAK_APPROVALS, "approvals set wrote elsewhere"
+        return str(doc["socket"]["token"])
+    token = "sockTok-" + hashlib.sha256(home.token.encode()).hexdigest()[:24]
+    doc = {"version": 1, "socket": {"path": str(home.home / ".openclaw" / "exec-approvals.sock"), "token": token},
+           "defaults": WEAK_APPROVALS, "agents": {"main": {"allowlist": [{"pattern": "/usr/bin/uptime"}]}}}
+    path = home.home / ".openclaw" / "exec-approvals.json"
+    path.write_text(json.dumps(doc, indent=4) + "\n", encoding="utf-8")  # not OpenClaw's layout: bytes must come back
+    path.chmod(0o640)
+    return token
+
+
+def _approvals_state(home: OpenClawHome) -> Any:
+    """The approvals document's store exactly: the file's bytes and mode, or the row's every column."""
+    if home.release.current:
+        with sqlite3.connect(f"file:{_approvals_db(home)}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT * FROM exec_approvals_config").fetchall()
+    path = home.home / ".openclaw" / "exec-approvals.json"
+    return (path.read_bytes(), stat.S_IMODE(path.stat().st_mode)) if path.exists() else None
+
+
+def _approvals(home: OpenClawHome) -> dict[str, Any] | None:
+    state = _approvals_state(home)
+    if not state:
+        return None
+    raw = state[0][1] if home.release.current else state[0].decode()
+    doc: dict[str, Any] = json.loads(raw)
+    return doc
+
+
 def _moltir(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "moltir", *args], env=env, capture_output=True, text=True,
                           timeout=400, stdin=subprocess.DEVNULL, check=False, cwd=cwd)
@@ -60,7 +115,7 @@ def _audit_ids(home: OpenClawHome) -> set[str]:
 def _snapshot(home: OpenClawHome) -> dict[str, Any]:
     """The config's bytes and the modes of the state dir and every file moltir may touch."""
     paths = [home.state_dir, home.config_path, *sorted((home.state_dir / "credentials").rglob("*"))]
-    return {"config": home.config_path.read_bytes(),
+    return {"config": home.config_path.read_bytes(), "approvals": _approvals_state(home),
             "modes": {str(p): stat.S_IMODE(p.lstat().st_mode) for p in paths if p.exists()}}
 
 
@@ -69,6 +124,7 @@ def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome
     current = home.release.current
     home.config_path.write_text(_weaken(home.config_path.read_text(), current), encoding="utf-8")
     home.state_dir.chmod(0o755)
+    socket_token = _weaken_approvals(home, current)
     env = {**home.env, "MOLTIR_HOME": str(tmp_path / "moltir-home")}
     weak = _snapshot(home)
     targeted = TARGETED[home.release.id]
@@ -84,13 +140,25 @@ def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome
     assert '+    bind: "loopback",' in plan["bind"]["diff"]
     assert [c["after"] for c in plan["permissions"]["changes"]] == ["0700"]
     assert plan["control-ui"]["already_done"] is current  # 2026.9.6 has no such key
+    assert {(c["target"].rsplit(" ", 1)[-1], c["before"], c["after"]) for c in plan["exec-approvals"]["changes"]} \
+        == {("defaults." + k, WEAK_APPROVALS[k], v) for k, v in HARD_APPROVALS.items()}
+    assert plan["sandbox"]["summary"] == "sandbox: skipped" and "docker" in plan["sandbox"]["warnings"][0]
     assert _snapshot(home) == weak
 
     # --yes: every targeted finding gone from the REAL audit; the gateway starts and answers on its token
     run = _moltir(env, home.root, "harden", "--yes", "--json")
     assert run.returncode == 0, run.stdout + run.stderr
     result = moltir_json(run.stdout)
-    assert [s["status"] for s in result["steps"]] == ["done"] * 4 + ["already" if current else "done", "done", "done"]
+    statuses = [s["status"] for s in result["steps"]]
+    assert statuses == ["done"] * 4 + ["already" if current else "done", "done", "done", "skipped", "done"], statuses
+    sandbox = result["steps"][-2]
+    assert "sandbox mode not set: docker" in sandbox["summary"], sandbox  # the reason, in the result
+    doc = _approvals(home)
+    assert doc is not None and doc["defaults"] == HARD_APPROVALS and doc["socket"]["token"] == socket_token
+    assert socket_token not in run.stdout + run.stderr + dry.stdout + dry.stderr
+    for f in (tmp_path / "moltir-home").rglob("*"):  # cases, journals, logs: only the pre-image may hold it
+        if f.is_file() and "preimage" not in f.parts:
+            assert socket_token.encode() not in f.read_bytes(), f"the socket token leaked into {f}"
     after = _audit_ids(home)
     assert not targeted & after, f"still reported after harden: {sorted(targeted & after)}"
     assert stat.S_IMODE(home.state_dir.stat().st_mode) == 0o700

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.harness.configs import TG_OPS_TOKEN
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
@@ -131,3 +132,43 @@ def test_unknown_and_by_hand_credentials_are_refused(openclaw_home: OpenClawHome
     for cred in ("no.such.credential", "gateway.auth.token"):
         run, _ = _rotate(env, cred, "x" * 20, [])
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+
+
+# the harness config's Slack and Discord blocks (tests/harness/configs.py): no release can point them at a
+# fake API (no apiRoot for either), so their made-up tokens never reach a real service from moltir
+OLD_CHAT = {"channels.slack.botToken": "xoxb-fake", "channels.discord.accounts.community.token": "discord-fake-token-2"}
+
+
+@pytest.mark.parametrize("openclaw_release", ["2026.9.6"], indirect=True, ids=["oc2026.9.6"])
+def test_rotate_slack_and_discord_tokens_on_the_real_release(openclaw_home: OpenClawHome,
+                                                            secret_service: SecretService) -> None:
+    """2026.9.6 only (the release that takes these SecretRefs; 2026.1.29's plaintext path is the Telegram
+    and model one above, and unit tests cover the Discord/Slack store per release). Validation goes to a
+    loopback fake through MOLTIR_SLACK_API / MOLTIR_DISCORD_API (for tests only): the gateway cannot be
+    pointed at a fake Slack or Discord, so "the gateway uses the new token" is not provable here. What is:
+    the config holds only SecretRefs, the keyring the new values, the release accepts the config
+    (``config validate``). 2026.9.6 ships no Discord or Slack plugin (they are installed separately), so
+    its ``secrets audit --allow-exec`` checks none of these refs (refsChecked 0, tried): not asserted."""
+    from tests.harness.fakechat import FakeAPIs
+
+    home = openclaw_home
+    slack_id, discord_id = OLD_CHAT
+    new = {slack_id: f"xoxb-2-new-{secrets.token_hex(12)}", discord_id: f"MTAy.new.{secrets.token_hex(12)}"}
+    with FakeAPIs() as apis:
+        apis.good |= {*OLD_CHAT.values(), *new.values()}
+        env = {**home.env, **secret_service.env, "MOLTIR_SLACK_API": f"{apis.url}/slack",
+               "MOLTIR_DISCORD_API": f"{apis.url}/discord"}
+        slack, seen = _rotate(env, slack_id, new[slack_id], [])
+        discord, seen2 = _rotate(env, discord_id, new[discord_id], [])
+    for run in (slack, discord):
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert ("POST", "/slack/auth.test", new[slack_id]) in apis.calls
+    assert ("GET", "/discord/users/@me", new[discord_id]) in apis.calls
+    text = home.config_path.read_text()
+    for cred in OLD_CHAT:
+        assert f'"{OLD_CHAT[cred]}"' not in text and new[cred] not in text  # a SecretRef there now
+        assert keyring_value(secret_service, _entry(home, cred)) == new[cred]
+    valid, detail = home.validate_config()
+    assert valid, detail
+    assert_no_leak([*new.values(), *OLD_CHAT.values()], outputs=[slack.stdout, slack.stderr, discord.stdout,
+                   discord.stderr], argvs=seen | seen2, env=env)

@@ -49,6 +49,14 @@ PINS: dict[str, tuple[str, Any]] = {
     # installed for the real-gateway tests (2026.9.6 lists channels.telegram.botToken, 2026.1.29 has no
     # SecretRefs); 2026.3.1 vs 2026.3.2 read from docs/gateway/secrets.md and the surface doc
     "telegram_token_secretref": ("telegram_token_secretref", bool),
+    # not in the extracts: pinned by tests/unit/test_harden_approvals.py against the sandboxing docs of the
+    # packages installed for the real-gateway tests (podman backend from 2026.8.2)
+    "sandbox_local_engines": ("sandbox_local_engines", tuple),
+    # likewise (tests/unit/test_rotate_chat.py reads the installed packages' surface doc)
+    "chat_token_secretref": ("chat_token_secretref", bool),
+    # not in the extracts either: pinned by tests/unit/test_credentials_masks.py against the dist of the
+    # installed packages (redactTranscriptMessage); 2026.4.1 (none) vs 2026.4.29 read from their dist
+    "transcript_masks": ("transcript_masks", bool),
     # not in the extracts: pinned by tests/unit/test_restore_risk.py against the dist of the packages installed
     # for the real-gateway tests, and by the real audits of 2026.1.29 and 2026.9.6 (tests/unit/fixtures/audit/)
     "audit_open_dm_check": ("audit_open_dm_check", str),

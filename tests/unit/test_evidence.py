@@ -120,7 +120,7 @@ def _make_state(state: Path, tmp: Path) -> None:
     _write(state / "identity" / "device.json", '{"privateKeyPem":"-----BEGIN"}\n')
     _write(state / "exec-approvals.json", '{"version":1}\n')
     _write(state / "workspace" / "SOUL.md", "be nice\n")
-    _write(state / "workspace" / "big-unrelated.bin", bytes(1000))  # not collected: no rule
+    _write(state / "media" / "big-unrelated.bin", bytes(1000))  # not collected: no rule (the workspace is)
     _write(tmp / "openclaw" / "openclaw-2026-11-25.log", '{"time":"t","message":"m"}\n')
     _write(tmp / "openclaw" / "openclaw-2026-11-25.1.log", '{"time":"t","message":"rotated"}\n')
     _write(tmp / "openclaw" / "openclaw-work-2026-11-25.log", "other profile\n")
@@ -155,7 +155,7 @@ def _make_writable(path: Path) -> None:
 
 def test_every_rule_names_a_known_root_and_category() -> None:
     roots = {"tmp-logs", "log-file", "macos-logs", "journald", "config", "include-roots", "state",
-             "home-openclaw", "oauth", "xdg-config"}
+             "home-openclaw", "oauth", "xdg-config", "home", "workspace", "home-workspace"}
     cats = set(evidence.Category.__args__)  # type: ignore[attr-defined]
     for rule in evidence.RULES:
         assert rule.root in roots, rule
@@ -224,7 +224,7 @@ def test_snapshot_collects_the_expected_files_and_sha256sum_passes(lay: Layout) 
                 s / "exec-approvals.json", s / "workspace/SOUL.md",
                 lay.tmplogs / "openclaw-2026-11-25.log", lay.tmplogs / "openclaw-2026-11-25.1.log"]
     assert {str(p) for p in expected} <= copied
-    assert str(s / "workspace/big-unrelated.bin") not in copied
+    assert str(s / "media/big-unrelated.bin") not in copied
     assert str(lay.tmplogs / "openclaw-work-2026-11-25.log") not in copied  # another profile's log family
     assert res.files == len(m["files"])
     for p in expected:  # the copy is byte-identical and the manifest hash is the source's

@@ -52,9 +52,20 @@ def test_plan_says_how_each_credential_is_rotated(tmp_path: Path, version: str, 
     dotenv = plan["dotenv.OPENAI_API_KEY"]["rotation"]
     assert dotenv["store"] == "dotenv" and dotenv["reload"] == "restart the gateway the way it runs"
     assert plan["gateway.auth.token"]["rotation"]["by"] == "contain"
-    assert plan["channels.discord.token"]["rotation"]["by"] == "hand"
-    assert "Developer Portal" in plan["channels.discord.token"]["rotation"]["how"]
-    assert plan["channels.slack.botToken"]["rotation"]["revoke_old"]["by"] == "api"
+    assert plan["hooks.token"]["rotation"]["by"] == "hand"
+    discord = plan["channels.discord.token"]["rotation"]
+    assert discord["by"] == "moltir rotate" and discord["store"] == tg_store  # the same first release, 2026.3.2
+    assert discord["validate"] == "Discord GET /users/@me at https://discord.com/api/v10/users/@me"
+    assert discord["revoke_old"]["by"] == "person" and "Developer Portal" in discord["revoke_old"]["how"]
+    slack = {k: plan[f"channels.slack.{k}"]["rotation"] for k in ("botToken", "appToken", "signingSecret")}
+    assert slack["botToken"]["validate"] == "Slack auth.test at https://slack.com/api/auth.test"
+    assert slack["botToken"]["revoke_old"]["by"] == "api"
+    assert slack["appToken"]["validate"] == "Slack apps.connections.open at https://slack.com/api/apps.connections.open"
+    app_revoke = slack["appToken"]["revoke_old"]
+    assert app_revoke["by"] == "person" and "App-Level Tokens" in app_revoke["how"]
+    assert slack["signingSecret"]["validate"].startswith("its form only")
+    assert slack["signingSecret"]["revoke_old"]["by"] == "person"
+    assert {r["store"] for r in slack.values()} == {"keyring-ref" if version == "2026.9.6" else "plaintext"}
 
 
 def test_plan_follows_apiroot_and_proxy_and_prints_no_value(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "harden.permissions": "moltir.actions.harden:HardenPermissions",
     "harden.verify": "moltir.actions.harden:HardenVerify",
     "harden.undo": "moltir.actions.harden:HardenUndo",
+    "harden.exec_approvals": "moltir.actions.harden:HardenExecApprovals",
     "credentials.inventory": "moltir.actions.credentials:Inventory",
     "credential.rotate": "moltir.actions.credential_rotate:RotateCredential",
     "pause.config": "moltir.actions.pause:PauseConfig",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moltir.commands.credentials_case import case_credentials
+from moltir.evidence import masks as masking
 from moltir.evidence.exposure import Needle, scan_case
 from moltir.keystore.launcher import PROVIDER_ALIAS
 from moltir.openclaw import credentials as creds
@@ -25,7 +26,7 @@ from moltir.openclaw import credentials as creds
 if TYPE_CHECKING:
     from moltir.openclaw import Install
 
-_RANK_HOW = ("transcript_events row", "transcript line", "gateway log line", "systemd journal record")
+_RANK_HOW = (masking.HOW, "transcript_events row", "transcript line", "gateway log line", "systemd journal record")
 
 
 def inventory_report(install: Install) -> dict[str, Any]:
@@ -66,11 +67,30 @@ def _score(rec: dict[str, Any]) -> tuple[int, int, str]:
     return tier, -len(hits), str(rec.get("id"))
 
 
+def _masks_answer(case_dir: Path) -> tuple[bool, str]:
+    """Whether the case's release masks secrets in transcripts (capability ``transcript_masks``, from
+    the release ``case.json`` recorded), and where that answer came from."""
+    from moltir.openclaw.capabilities import for_install
+
+    try:
+        info = json.loads((case_dir / "case.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    oc = info.get("openclaw") if isinstance(info, dict) else None
+    oc = oc if isinstance(oc, dict) else {}
+    version = oc.get("version") if isinstance(oc.get("version"), str) else None
+    product = str(oc.get("product") or "openclaw")
+    answer = for_install(product, version, "case.json", package_root=None, state_dir=None).answer("transcript_masks")
+    return bool(answer.value), answer.source
+
+
 def case_report(case_dir: Path) -> dict[str, Any]:
     """The case's credentials, each with ``exposed_in``, ranked "rotate these first"."""
     key, key_note = _case_key(case_dir)
     resolved = case_credentials(case_dir)
-    scan = scan_case(case_dir, [Needle(c.cred.id, c.cred.value, c.skip) for c in resolved if c.cred.value])
+    masks, masks_source = _masks_answer(case_dir)
+    scan = scan_case(case_dir, [Needle(c.cred.id, c.cred.value, c.skip) for c in resolved if c.cred.value],
+                     masks=masks)
     by_id: dict[str, dict[str, Any]] = {}
     for rec in _listed(case_dir):
         rec = {**rec, "exposed_in": None, "searched": False}
@@ -89,6 +109,7 @@ def case_report(case_dir: Path) -> dict[str, Any]:
     exposed = [r["id"] for r in ranked if r.get("exposed_in")]
     return {"case": str(case_dir), "fingerprint_key": key_note, "files_searched": scan.files,
             "notes": scan.notes, "exposed": exposed, "rotate_first": [r["id"] for r in ranked],
+            "masked_spans": {"searched": masks, "why": masks_source, "unattributed": scan.unattributed},
             "credentials": ranked}
 
 
@@ -109,9 +130,17 @@ def _line(rec: dict[str, Any]) -> list[str]:
     if rec.get("ref"):
         lines.append(f"    refers to {shown(rec['ref'], 200)}")
     for hit in rec.get("exposed_in") or []:
-        where = f"line {hit['line']}" if "line" in hit else shown(hit.get("row"), 200)
-        lines.append(f"    EXPOSED: {shown(hit.get('path'), 300)} {where} ({shown(hit.get('how'), 200)})")
+        lines.append(f"    EXPOSED: {_hit(hit)}")
     return lines
+
+
+def _hit(hit: dict[str, Any]) -> str:
+    from moltir.text import shown
+
+    where = f"line {hit['line']}" if "line" in hit else shown(hit.get("row"), 200)
+    extra = f", {shown(hit['tool'], 60) or 'a tool'}, at {shown(hit.get('time'), 40) or 'an unknown time'}" \
+        if hit.get("how") == masking.HOW else ""
+    return f"{shown(hit.get('path'), 300)} {where} ({shown(hit.get('how'), 200)}{extra})"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -124,6 +153,8 @@ def render(report: dict[str, Any]) -> str:
                 f"{len(report.get('exposed') or [])} exposed in {report.get('files_searched', 0)} file(s) searched; "
                 "rotate these first:"]
         head += [f"note: {shown(n, 300)}" for n in report.get("notes") or []]
+        masked = (report.get("masked_spans") or {}).get("unattributed") or []
+        head += [f"MASKED SECRET, credential not identified: {_hit(h)}" for h in masked]
     else:
         head = [f"{len(items)} credential(s) of {shown(report.get('install'), 300)} "
                 "(fingerprints: HMAC-SHA-256 under a key of this run only)"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from moltir.openclaw import credential_table, rotation_table
 from moltir.openclaw import credentials as creds
-from moltir.openclaw import rotation_table
 
 if TYPE_CHECKING:
     from moltir.openclaw import Install
@@ -26,7 +26,7 @@ def plan_report(install: Install) -> dict[str, Any]:
     out = []
     for cred, rec in zip(found, creds.records(found, key), strict=True):
         t = rotation_table.target(install, config, cred)
-        revoke = rec.get("revocation") or {}
+        revoke = rotation_table.revocation(t) if t is not None else rec.get("revocation") or {}
         if t is not None:
             rotation: dict[str, Any] = {"by": "moltir rotate", "command": f"moltir rotate {cred.id}",
                                         **t.describe()}
@@ -64,20 +64,55 @@ def render_plan(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def management_key_needed(install: Install, cred_id: str) -> str | None:
+    """What ``--revoke-old`` needs besides the old value for ``cred_id`` (an OpenRouter management key),
+    or None: the CLI asks for it (stdin's second line, or a hidden prompt) before anything changes."""
+    from moltir.commands import revoke_wait
+
+    cred = next((c for c in creds.inventory(install) if c.id == cred_id), None)
+    config = install.read_config() if install.config_path.is_file() else {}
+    t = rotation_table.target(install, config, cred) if cred is not None and cred.value else None
+    return revoke_wait.management_key_needed(t) if t is not None else None
+
+
+def _check_management_key(install: Install, cred_id: str, management: str) -> None:
+    """The management key must be accepted before anything changes (refused: exit 2; unreachable: exit 3)."""
+    from moltir.commands import revoke_wait
+    from moltir.errors import EXIT_ENV, MoltirError, usage_error
+    from moltir.openclaw import provider_check
+
+    cred = next(c for c in creds.inventory(install) if c.id == cred_id)
+    t = rotation_table.target(install, install.read_config(), cred)
+    if t is None:
+        return
+    check = revoke_wait.check_management_key(t, management, install.env)
+    if check.verdict == provider_check.REFUSED:
+        raise usage_error(f"the issuer refused the management key ({check.detail}); nothing changed",
+                          "give a management key of the account that owns the old key")
+    if check.verdict != provider_check.GOOD:
+        raise MoltirError(f"could not check the management key ({check.detail}); nothing changed",
+                          hint="check the network path to the issuer and run again", exit_code=EXIT_ENV)
+
+
 def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, command: str,
                  note: Any, emit: Any, revoke_old: bool = False, wait: bool = True,
-                 wait_timeout_s: float = 600.0) -> Any:
+                 wait_timeout_s: float = 600.0, management_key: str | None = None) -> Any:
     """``moltir rotate CREDENTIAL-ID``: one ``credential.rotate`` step in its own case (kind ``rotate``:
     never the incident case ``status`` and ``restore`` act on). ``value`` reaches the action in memory
     only (:data:`moltir.actions.credential_rotate.INBOX`), and is gone from it when this returns. Then
-    (:mod:`moltir.commands.revoke_wait`) the old value is checked at the issuer where it can tell."""
+    (:mod:`moltir.commands.revoke_wait`) the old value is revoked through the issuer's API where moltir
+    can (``--revoke-old``; ``management_key`` for OpenRouter, checked first) and checked at the issuer
+    where it can tell."""
     from moltir.actions import credential_rotate
     from moltir.commands import run as runner
     from moltir.engine.runbook import Runbook, Step
     from moltir.redaction import register
 
     register(value)
+    register(management_key)
     before = next((c for c in creds.inventory(install) if c.id == cred_id), None)
+    if management_key is not None and revoke_old and before is not None:
+        _check_management_key(install, cred_id, management_key)
     rb = Runbook("rotate", f"rotate {cred_id}", (Step("rotate", "credential.rotate", {"credential": cred_id}),),
                  "(moltir rotate)")
     req = runner.Request("rotate", rb, options, new_case=True, command=command)
@@ -87,32 +122,54 @@ def run_rotation(install: Install, cred_id: str, value: str, options: Any, *, co
     finally:
         credential_rotate.INBOX.pop(cred_id, None)
     if result.exit_code == 0 and result.status == "ok" and before is not None:
-        _after_rotation(install, before, value, result.case_dir, note, revoke_old, wait, wait_timeout_s)
+        _after_rotation(install, before, value, result.case_dir, note,
+                        {"revoke_old": revoke_old, "wait": wait, "timeout_s": wait_timeout_s,
+                         "management_key": management_key})
     return result
 
 
-def _after_rotation(install: Install, before: Any, value: str, case_dir: str, note: Any, revoke_old: bool,
-                    wait: bool, wait_timeout_s: float) -> None:
-    """Record the rotation; where the issuer can tell (Telegram getMe), check the old value: refused proves
-    the revocation (state "rotated and proved"), else it stays "pending a person"."""
+def _after_rotation(install: Install, before: Any, value: str, case_dir: str, note: Any,
+                    how: dict[str, Any]) -> None:
+    """Record the rotation; with ``--revoke-old`` revoke the old value through the issuer's API where
+    moltir can, else print the steps a person follows; where the issuer can tell, check the old value:
+    refused proves the revocation (state "rotated and proved"), else it stays as recorded."""
     from moltir.commands import revoke_wait, rotations
-    from moltir.openclaw import credential_table
     from moltir.redaction import fingerprint
 
-    rotations.record(str(install.state_dir), before.id, before.provider, fingerprint(value), case_dir, install.env)
     config = install.read_config() if install.config_path.is_file() else {}
     t = rotation_table.target(install, config, before) if before.value else None
-    if t is None or t.family != "telegram":
-        if revoke_old:
-            how = credential_table.revocation(before.provider)["how"]
-            note(f"--revoke-old: moltir does not call {before.provider}'s revocation API yet; "
-                 f"revoke the old one: {how}")
-        return
-    if revoke_old:
-        for line in revoke_wait.TELEGRAM_STEPS:
+    revoke = rotation_table.revocation(t) if t is not None else None
+    rotations.record(str(install.state_dir), before.id, before.provider, fingerprint(value), case_dir, install.env,
+                     revoke=revoke)
+    revoke_old = bool(how["revoke_old"])
+    api = revoke_old and t is not None and revoke_wait.has_api(t)
+    if api and t is not None:
+        outcome = revoke_wait.revoke_by_api(t, before.value, install.env, how.get("management_key"))
+        note(outcome.detail)
+    check = revoke_wait.old_check(t, before.value, install.env) if t is not None else None
+    if t is not None and t.family == "model" and not api:
+        check = None  # a key moltir did not revoke: its models list says nothing a person asked for
+    if revoke_old and not api:
+        for line in _person_steps(t, before.provider):
             note(line)
-    rev = revoke_wait.old_refused(revoke_wait.telegram_check(t.base, before.value, install.env, t.proxy),
-                                  wait=revoke_old and wait, timeout_s=wait_timeout_s)
+    if t is None or check is None:
+        return
+    waits = revoke_old and bool(how["wait"]) and (api or t.family in revoke_wait.STEPS)  # someone is revoking it
+    rev = revoke_wait.old_refused(check, wait=waits, timeout_s=float(how["timeout_s"]))
     if rev.refused:
         rotations.mark(str(install.state_dir), before.id, rotations.ROTATED, install.env)
-    note(rev.detail if rev.refused else f"{rev.detail}: {before.id} stays 'pending a person' until it is refused")
+    if rev.refused:
+        note(rev.detail)
+    elif rotations.state_of(rotations.load(str(install.state_dir), install.env), before.id) == rotations.PENDING:
+        note(f"{rev.detail}: {before.id} stays 'pending a person' until it is refused")
+    else:
+        note(f"{rev.detail}: revoke it (--revoke-old, or {rotation_table.revocation(t)['how']})")
+
+
+def _person_steps(t: rotation_table.Target | None, provider: str) -> tuple[str, ...]:
+    """What a person does to revoke the old value (moltir calls no API for it)."""
+    from moltir.commands import revoke_wait
+
+    steps = revoke_wait.STEPS.get(t.family, ()) if t is not None else ()
+    how = (rotation_table.revocation(t) if t is not None else credential_table.revocation(provider))["how"]
+    return steps or (f"--revoke-old: moltir does not call {provider}'s revocation API yet; revoke the old one: {how}",)

@@ -5,9 +5,11 @@ revoke}}}`` (0600; fingerprints only). ``state`` is what status prints for the c
 
 * ``rotated and proved``: the new value was validated at the issuer, stored, and re-read by the gateway
   (which still answers on its own token); ``revoke_old`` says how the old one is revoked where that is an
-  API call (moltir does not make it yet) -- decision: the rotation is done, the revocation is a hint;
+  API call (``--revoke-old`` makes it for Slack tokens and OpenRouter keys) -- decision: the rotation is
+  done, the revocation is a hint;
 * ``pending a person``: as above, but only a person can revoke the old one (Telegram BotFather
-  ``/revoke``, Discord's Developer Portal, WhatsApp relink): until then the old value still works at the
+  ``/revoke``, Discord's Developer Portal, Slack's app settings for the app-level token and the signing
+  secret, WhatsApp relink): until then the old value still works at the
   issuer, so the credential stays on the list of next steps;
 * ``not rotated``: everything else the case's inventory lists (the default).
 """
@@ -40,8 +42,10 @@ def load(state_dir: str, env: Any = None) -> dict[str, dict[str, Any]]:
 
 
 def record(state_dir: str, cred_id: str, provider: str, new_fingerprint: str, case_dir: str,
-           env: Any = None) -> None:
-    revoke = credential_table.revocation(provider)
+           env: Any = None, revoke: dict[str, object] | None = None) -> None:
+    """``revoke``: who revokes the old value (:func:`moltir.openclaw.rotation_table.revocation`), else the
+    provider's answer."""
+    revoke = revoke or credential_table.revocation(provider)
     state = PENDING if revoke["by"] == "person" else ROTATED
     path = _ledger(env)
     ensure_private_dir(path.parent)

@@ -1,7 +1,7 @@
 """What a snapshot needs from the install's config: every ``$include`` reachable from it
 (recursively, by OpenClaw's rules in :mod:`moltir.openclaw.includes`; here lenient: what cannot be read
-is noted, not refused) and ``logging.file``; the gateway's token and password are registered for redaction
-on the way. Nothing else of the config is kept in memory."""
+is noted, not refused), ``logging.file`` and ``agents.defaults.workspace``; the gateway's token and
+password are registered for redaction on the way. Nothing else of the config is kept in memory."""
 
 from __future__ import annotations
 
@@ -62,6 +62,7 @@ class _ConfigFacts:
 
     includes: list[Path] = field(default_factory=list)
     log_file: str | None = None
+    workspace: str | None = None  # agents.defaults.workspace (top-level config only)
     notes: list[str] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
@@ -120,3 +121,8 @@ def _top_level_facts(data: Mapping[str, Any], facts: _ConfigFacts) -> None:
     raw = logging_cfg.get("file") if isinstance(logging_cfg, Mapping) else None
     if isinstance(raw, str) and raw.strip():
         facts.log_file = raw.strip()
+    agents = data.get("agents")
+    defaults = agents.get("defaults") if isinstance(agents, Mapping) else None
+    workspace = defaults.get("workspace") if isinstance(defaults, Mapping) else None
+    if isinstance(workspace, str) and workspace.strip():
+        facts.workspace = workspace.strip()

@@ -1,5 +1,6 @@
 """Where credential values appear in a sealed case's copies: transcripts (JSONL, SQLite
-``transcript_events``), gateway logs, the journal export, config backups, any other copied text file.
+``transcript_events``), gateway logs, the journal export, config backups, shell histories of the gateway's
+user, files of the agent's workspace, any other copied text file.
 
 Read-only over the case: text files are read a line at a time from the case; a copied SQLite store
 (with its ``-wal``, which holds what was not yet checkpointed) is opened from a private temporary copy
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Final, cast
 
 from moltir import zstdio
+from moltir.evidence import masks as masking
 from moltir.evidence.sqlite_copy import private_copy
 
 MIN_LEN: Final = 8
@@ -31,7 +33,8 @@ MAX_LINE: Final = 4 << 20
 OVERLAP: Final = 4096
 _HOW: Final[Mapping[str, str]] = {"transcript": "transcript line", "log": "gateway log line",
                                   "journal": "systemd journal record", "config": "config copy",
-                                  "persistence": "file line", "state": "file line"}
+                                  "persistence": "file line", "state": "file line",
+                                  "history": "shell history line", "workspace": "agent workspace file line"}
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,23 @@ class Scan:
     hits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     files: int = 0
+    masks: dict[str, list[str]] = field(default_factory=dict)  # mask -> credential ids (empty: not searched)
+    masks_searched: bool = False
+    unattributed: list[dict[str, Any]] = field(default_factory=list)  # masked spans of no known credential
 
     def add(self, cid: str, hit: dict[str, Any]) -> None:
         self.hits.setdefault(cid, []).append(hit)
+
+    def add_masked(self, data: bytes, where: dict[str, Any]) -> None:
+        """The masked spans of one transcript record (:mod:`moltir.evidence.masks`), when searched."""
+        if not self.masks_searched:
+            return
+        for hit in masking.masked_spans(data, self.masks):
+            rec = {**where, "how": masking.HOW, "time": hit.time, "tool": hit.tool}
+            if not hit.ids:
+                self.unattributed.append(rec)
+            for cid in hit.ids:
+                self.add(cid, {**rec, "matches": len(hit.ids)} if len(hit.ids) > 1 else rec)
 
 
 def _copied(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -62,10 +79,15 @@ def _copied(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
             and str(f.get("category")) != "case"]
 
 
-def scan_case(case_dir: Path, needles: Iterable[Needle]) -> Scan:
-    """Every place a needle's value appears among the case's copied files."""
+def scan_case(case_dir: Path, needles: Iterable[Needle], *, masks: bool = False) -> Scan:
+    """Every place a needle's value appears among the case's copied files; with ``masks`` (a release
+    that masks secrets in transcripts) also the masked spans in transcripts' tool results."""
     usable = [n for n in needles if len(n.value) >= MIN_LEN]
-    scan = Scan()
+    scan = Scan(masks_searched=masks)
+    for n in usable:
+        mask = masking.mask_of(n.value)
+        if masks and mask is not None and n.id not in scan.masks.get(mask, []):
+            scan.masks.setdefault(mask, []).append(n.id)
     try:
         manifest = json.loads((case_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -131,11 +153,14 @@ def _lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
 def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan: Scan) -> None:
     rel = str(entry["path"])
     todo = [(n, n.forms()) for n in needles if str(entry.get("source")) not in n.skip]
-    if not todo:
+    transcript = entry.get("category") == "transcript" and scan.masks_searched
+    if not todo and not transcript:
         return
     how = _HOW.get(str(entry.get("category")), "file line")
     if str(entry.get("rule", "")).startswith("{config}."):
         how = "config backup"
+    elif entry.get("rule") == "workspace/*.md":  # the state dir's rule for the agent's prompt files
+        how = _HOW["workspace"]
     try:
         with _open(path) as fh:
             for number, line in _lines(fh):
@@ -143,6 +168,8 @@ def _scan_text(path: Path, entry: Mapping[str, Any], needles: list[Needle], scan
                     if any(form in line for form in forms):
                         scan.add(needle.id, {"path": entry.get("source"), "case_path": rel, "line": number,
                                              "how": how})
+                if transcript:
+                    scan.add_masked(line, {"path": entry.get("source"), "case_path": rel, "line": number})
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         scan.notes.append(f"could not read {rel}: {exc}")
 
@@ -169,6 +196,7 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
     cols = [d[0] for d in cursor.description][1:]
     source = str(entry.get("source"))
     todo = [(n, f) for n, f in todo if source not in n.skip and f"{source}#{name}" not in n.skip]
+    event_at = cols.index("event_json") if name == "transcript_events" and "event_json" in cols else None
     zstd_at = cols.index("event_zstd") if name == "transcript_events" and "event_zstd" in cols else None
     size_at = cols.index("event_utf8_bytes") if zstd_at is not None and "event_utf8_bytes" in cols else None
     decode = zstdio.row_decoder() if zstd_at is not None else None
@@ -183,6 +211,17 @@ def _scan_table(conn: sqlite3.Connection, name: str, entry: Mapping[str, Any],
                                      "row": _row_name(name, row, cols),
                                      "how": "transcript_events row" if name == "transcript_events"
                                      else f"SQLite table {name} row"})
+        if event_at is not None:
+            scan.add_masked(_event_of(row, event_at, zstd_at, cells), {
+                "path": entry.get("source"), "case_path": entry["path"], "row": _row_name(name, row, cols)})
+
+
+def _event_of(row: tuple[Any, ...], event_at: int, zstd_at: int | None, cells: list[bytes]) -> bytes:
+    """A transcript_events row's record: ``event_json``, else the decoded ``event_zstd`` (the last cell)."""
+    event = row[1 + event_at]
+    if isinstance(event, bytes):
+        return event
+    return cells[-1] if zstd_at is not None and row[1 + zstd_at] is not None and cells else b""
 
 
 def _row_content(row: tuple[Any, ...], cols: list[str], zstd_at: int, size: object, decode: Any,

@@ -1,6 +1,7 @@
 """The roots :data:`~moltir.evidence.rules.RULES` apply to, resolved per install
 (:func:`resolve_roots`): the shared temp log dirs, the ``logging.file`` folder, the config dir and
-``$include`` roots, the state dir, the OAuth dir; and the systemd units whose journal is collected."""
+``$include`` roots, the state dir, the OAuth dir, the gateway user's home (shell histories) and the
+agent's workspace; and the systemd units whose journal is collected."""
 
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ def resolve_roots(install: Install, *, journal: bool = True, system_units: Seque
     roots = _log_roots(install, facts.log_file)
     roots += _config_roots(install, facts.includes, skipped)
     roots += _state_roots(install)
+    roots += _exposure_roots(install, facts.workspace)
     units: tuple[str, ...] = ()
     if journal:
         if shutil.which("journalctl", path=install.env.get("PATH", os.defpath) + os.pathsep + os.defpath):
@@ -151,6 +153,22 @@ def _state_roots(install: Install) -> list[Root]:
         roots.append(Root("oauth", _expand_user_path(oauth, install, install.home)))
     roots.append(Root("xdg-config", install.home / ".config" / "openclaw"))
     return roots
+
+
+def _exposure_roots(install: Install, workspace_setting: str | None) -> list[Root]:
+    """Where a credential may have leaked: the home of the user that runs the gateway (its shell
+    histories) and the agent's workspace: ``agents.defaults.workspace``, else ``OPENCLAW_WORKSPACE_DIR``,
+    else ``<state>/workspace`` (2026.9.6 ``resolveDefaultAgentWorkspaceDir``); and 2026.1.x's default,
+    ``~/.openclaw/workspace[-<profile>]`` whatever the state dir (a folder met twice is taken once)."""
+    if workspace_setting:
+        workspace = Path(os.path.normpath(_expand_user_path(workspace_setting, install, install.home)))
+    elif install.env.get("OPENCLAW_WORKSPACE_DIR", "").strip():
+        workspace = _expand_user_path(install.env["OPENCLAW_WORKSPACE_DIR"].strip(), install, install.home)
+    else:
+        workspace = install.state_dir / "workspace"
+    legacy = "workspace" if not install.profile or install.profile == "default" else f"workspace-{install.profile}"
+    return [Root("home", install.home), Root("workspace", workspace),
+            Root("home-workspace", install.home / ".openclaw" / legacy)]
 
 
 def _esc(text: str) -> str:

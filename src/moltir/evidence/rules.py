@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 Category = Literal["config", "log", "journal", "transcript", "sqlite", "approvals", "devices", "pairing",
-                   "credential", "persistence", "state", "case"]
+                   "credential", "persistence", "state", "history", "workspace", "case"]
 CredentialMode = Literal["list", "copy"]
 ALL: Final = ("openclaw", "clawdbot")
 
@@ -100,4 +100,16 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule("oauth", "*-allowFrom.json*", "pairing", "OPENCLAW_OAUTH_DIR: allow-lists"),
     Rule("oauth", "**", "credential", "OPENCLAW_OAUTH_DIR: channel credentials"),
     Rule("xdg-config", "gateway.env", "credential", "~/.config/openclaw/gateway.env fallback dotenv"),
+    # where a credential may have leaked (moltir credentials --case searches every copy): the shell
+    # histories of the user that runs the gateway, the files of the agent's workspace. The workspace:
+    # its top level, one folder down and memory/ -- not deeper (cloned repositories, dependencies)
+    Rule("home", ".bash_history", "history", "bash history of the gateway's user"),
+    Rule("home", ".zsh_history", "history", "zsh history of the gateway's user"),
+    Rule("home", ".local/share/fish/fish_history", "history", "fish history of the gateway's user"),
+    Rule("workspace", "*", "workspace", "agent workspace (agents.defaults.workspace): files the agent keeps"),
+    Rule("workspace", "*/*", "workspace", "agent workspace: one folder down"),
+    Rule("workspace", "memory/**", "workspace", "agent workspace: memory notes"),
+    Rule("home-workspace", "*", "workspace", "2026.1.x default workspace ~/.openclaw/workspace[-<profile>]"),
+    Rule("home-workspace", "*/*", "workspace", "2026.1.x default workspace: one folder down"),
+    Rule("home-workspace", "memory/**", "workspace", "2026.1.x default workspace: memory notes"),
 )

@@ -102,13 +102,30 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     # skills and Google Chat among the config's SecretRef targets (docs/gateway/secrets.md "In-scope").
     Question("telegram_token_secretref", "channels.telegram(.accounts.*).botToken may be a SecretRef",
              ((OLDEST, False), ("2026.3.2", True)), False),
+    # the same surface doc lists channels.discord(.accounts.*).token and channels.slack(.accounts.*)
+    # .botToken/.appToken/.userToken/.signingSecret from 2026.3.2 on (read in the 2026.3.1 and 2026.3.2
+    # packages: 2026.3.1 has no such doc and its docs/gateway/secrets.md lists none of them)
+    Question("chat_token_secretref", "channels.discord(.accounts.*).token and the Slack tokens / signingSecret "
+             "may be a SecretRef", ((OLDEST, False), ("2026.3.2", True)), False),
     Question("config_validate", "command that validates a config file",
              ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
     # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
     # list it among the retired paths (dist/legacy-*.js, next to TIER_EVAL_RETIRED_ROOT_PATHS) and reject
     # it: "Unrecognized key".
+    # redactTranscriptMessage masks secrets in a message as it is written (the model was sent the value):
+    # in 2026.4.29 (dist/compaction-successor-transcript-*.js), 2026.5.28, 2026.7.35, 2026.8.2, 2026.9.6;
+    # not in 2026.4.1 or earlier. Unknown release: searched (a mask is only recorded in a tool result).
+    Question("transcript_masks", "transcripts keep masks (first 6 characters, '\u2026', last 4) of the secrets "
+             "a tool result sent to the model provider", ((OLDEST, False), ("2026.4.29", True)), True),
     Question("control_ui_insecure_auth", "gateway.controlUi.allowInsecureAuth is a config key",
              ((OLDEST, True), ("2026.8.1", False)), False),
+    # docs/gateway/sandboxing.md: 2026.1.29 runs tools "inside Docker containers" (no backend key); 2026.5.28
+    # and 2026.7.35 list backends `docker`, `ssh`, `openshell`; 2026.8.2 and 2026.9.6 add `podman` (the native
+    # podman CLI, docs/gateway/sandboxing/podman-backend.md in 2026.9.6). 2026.8.1 was not checked: its row
+    # stays at 2026.8.2 (the safe side: a podman backend is then reported, not used).
+    Question("sandbox_local_engines",
+             "container engines a local sandbox backend drives (agents.defaults.sandbox.backend)",
+             ((OLDEST, ("docker",)), ("2026.8.2", ("docker", "podman"))), ("docker",)),
     # How `openclaw security audit` names an open DM policy (restore --accept-risk asks). Read in the dist of
     # each package: up to 2026.5.28 the exposure matrix lists only groupPolicy ("Found groupPolicy=...")
     # and an open DM is the channel adapter's `channels.<id>.dm.open` (dist/security/audit.js); 2026.6.11,
@@ -280,6 +297,10 @@ class Capabilities:
     def telegram_token_secretref(self) -> bool:
         return bool(self.value("telegram_token_secretref"))
 
+    @property
+    def chat_token_secretref(self) -> bool:
+        return bool(self.value("chat_token_secretref"))
+
     def restart_signal(self, config: Mapping[str, Any] | None = None) -> str | None:
         """The signal a running gateway takes as "restart in-process, re-read config and secrets", when
         another process (moltir) sends it; None when the release has none, or ignores an external one
@@ -337,6 +358,10 @@ class Capabilities:
     @property
     def audit_ledger(self) -> bool:
         return bool(self.value("audit_ledger"))
+
+    @property
+    def transcript_masks(self) -> bool:
+        return bool(self.value("transcript_masks"))
 
     @property
     def readyz(self) -> bool:

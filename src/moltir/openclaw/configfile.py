@@ -58,7 +58,14 @@ from moltir.openclaw.config_source import (
     remove_stale_temps,
     sha256,
 )
-from moltir.openclaw.includes import INCLUDE_KEY, MAX_INCLUDE_DEPTH, include_specs, include_target, too_deep
+from moltir.openclaw.includes import (
+    INCLUDE_KEY,
+    MAX_INCLUDE_DEPTH,
+    include_specs,
+    include_target,
+    merge_included,
+    too_deep,
+)
 from moltir.openclaw.json5edit import DELETE, Document, Json5Error, KeyPath, parse, same_value, set_values, unified_diff
 
 if TYPE_CHECKING:
@@ -78,16 +85,7 @@ def _inside(root: Path, candidate: Path) -> bool:
     return True
 
 
-def _deep_merge(target: Any, source: Any) -> Any:
-    """OpenClaw's include merge: objects recursively, arrays concatenate, otherwise source wins."""
-    if isinstance(target, dict) and isinstance(source, dict):
-        out = dict(target)
-        for k, v in source.items():
-            out[k] = _deep_merge(out[k], v) if k in out else v
-        return out
-    if isinstance(target, list) and isinstance(source, list):
-        return [*target, *source]
-    return source
+_deep_merge = merge_included  # OpenClaw's include merge (moltir.openclaw.includes)
 
 
 def _dotted(path: Sequence[str]) -> str:

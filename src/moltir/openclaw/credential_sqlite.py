@@ -93,6 +93,20 @@ def _device_rows(conn: sqlite3.Connection, db: Path, prefix: str, name: str) -> 
                     f"{name} {label}", row[-1])
 
 
+def _exec_approvals(conn: sqlite3.Connection, db: Path, prefix: str) -> Iterator[Credential | None]:
+    """The exec-approvals socket token: ``exec_approvals_config(config_key, raw_json)``, row ``current``
+    (2026.9.6 dist/exec-approvals-sqlite-*.mjs), ``raw_json`` the old file's JSON (``socket.token``)."""
+    for key, text in conn.execute("SELECT config_key, raw_json FROM exec_approvals_config"):
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        sock = data.get("socket") if isinstance(data, dict) else None
+        value = sock.get("token") if isinstance(sock, dict) else None
+        yield _cred(f"{prefix}exec_approvals_config[{key}].socket.token", "exec_approval_token", "openclaw", db,
+                    f"exec_approvals_config config_key={key} socket.token", value)
+
+
 def db_credentials(db: Path, prefix: str, notes: list[str]) -> list[Credential]:
     """The credentials of one SQLite store, opened read-only."""
     try:
@@ -115,6 +129,8 @@ def db_credentials(db: Path, prefix: str, notes: list[str]) -> list[Credential]:
             for name in _DEVICE_TABLES:
                 if name in names:
                     out += _device_rows(conn, db, prefix, name)
+            if "exec_approvals_config" in names:
+                out += _exec_approvals(conn, db, prefix)
         except sqlite3.Error as exc:
             notes.append(f"{db}: not read ({exc})")
     return [c for c in out if c is not None]

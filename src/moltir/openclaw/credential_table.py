@@ -131,8 +131,17 @@ def provider_of(path: str, key: str, hint: str = "") -> str:
     return "unknown"
 
 
-def revocation(provider: str) -> dict[str, object]:
+# OpenClaw writes a new exec-approvals socket token when it loads approvals without one (2026.1.29
+# dist/infra/exec-approvals.js ensureExecApprovals; 2026.9.6 dist/exec-approvals-config-*.mjs generateToken)
+EXEC_APPROVAL_REVOKE = ("revoke: stop the gateway, delete `socket.token` from exec-approvals.json (or the "
+                        "exec_approvals_config row's raw_json from 2026.8.1; deleting the whole file also drops "
+                        "the approvals), start it: OpenClaw generates a new token")
+
+
+def revocation(provider: str, kind: str = "") -> dict[str, object]:
     """``{"api": True | False | None, "by": "api" | "person" | "local" | "unknown", "how": ...}``."""
+    if kind == "exec_approval_token":
+        return {"api": False, "by": "local", "how": EXEC_APPROVAL_REVOKE}
     api, how = REVOCATION.get(provider, (None, "unknown: see the provider's documentation"))
     by = "local" if provider == "openclaw" else {True: "api", False: "person", None: "unknown"}[api]
     return {"api": api, "by": by, "how": how}

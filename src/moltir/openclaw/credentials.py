@@ -49,7 +49,7 @@ class Credential:
         return {"id": self.id, "kind": self.kind, "provider": self.provider,
                 "location": {"file": self.file, "key": self.key}, "storage": self.storage, "ref": self.ref,
                 "resolved": self.value is not None, "note": self.note or None,
-                "revocation": table.revocation(self.provider)}
+                "revocation": table.revocation(self.provider, self.kind)}
 
 
 @dataclass(frozen=True)
@@ -250,6 +250,32 @@ def state_credentials(install: Install) -> list[Credential]:
         out += json_store_credentials(ident, f"identity.{ident.stem}.", device=True)
     for creds in sorted(state.glob("credentials/whatsapp/*/creds.json")):
         out.append(_whatsapp_session(creds))
+    return out + exec_approval_credentials(install)
+
+
+def exec_approval_credentials(install: Install) -> list[Credential]:
+    """The exec-approvals socket token (``socket.token``): ``~/.openclaw/exec-approvals.json`` (hard-coded up
+    to 2026.6.5, whatever the state dir: 2026.1.29 dist/infra/exec-approvals.js) and
+    ``<state>/exec-approvals.json`` (2026.6.6 to 2026.7.x); from 2026.8.1 the SQLite store's
+    ``exec_approvals_config`` row (:mod:`moltir.openclaw.credential_sqlite`)."""
+    out: list[Credential] = []
+    seen: set[str] = set()
+    for cid, path in (("exec_approvals.socket.token", install.home / ".openclaw" / "exec-approvals.json"),
+                      ("exec_approvals.state.socket.token", install.state_dir / "exec-approvals.json")):
+        real = os.path.realpath(path)
+        if real in seen or not _small_file(path):
+            continue
+        seen.add(real)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        sock = data.get("socket") if isinstance(data, dict) else None
+        value = sock.get("token") if isinstance(sock, dict) else None
+        if isinstance(value, str) and value.strip():
+            register(value.strip())
+            out.append(Credential(cid, "exec_approval_token", "openclaw", str(path), "socket.token", "plaintext",
+                                  value.strip()))
     return out
 
 

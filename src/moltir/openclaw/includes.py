@@ -49,6 +49,19 @@ def too_deep(level: int) -> bool:
     return level > MAX_INCLUDE_DEPTH
 
 
+def merge_included(target: Any, source: Any) -> Any:
+    """OpenClaw's include merge: objects recursively, arrays concatenate, otherwise source wins (the
+    files of an include list in order; then the keys next to the ``$include`` over the result)."""
+    if isinstance(target, dict) and isinstance(source, dict):
+        out = dict(target)
+        for k, v in source.items():
+            out[k] = merge_included(out[k], v) if k in out else v
+        return out
+    if isinstance(target, list) and isinstance(source, list):
+        return [*target, *source]
+    return source
+
+
 def find_includes(value: Any, where: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Mapping[str, Any]]]:
     """Every object holding ``$include`` in one parsed file, in document order, with its key path.
 

@@ -4,6 +4,12 @@
   gateway's ``proxy`` when the config sets one (an ``https`` apiRoot then goes through CONNECT).
 * A model provider: ``GET <baseUrl>/models`` with the key (``Authorization: Bearer``; Anthropic:
   ``x-api-key`` and ``anthropic-version``); 2xx -> good, 401/403 -> refused.
+* Discord: ``GET <api>/users/@me`` with ``Authorization: Bot <token>`` (2xx -> good; 401 -> refused),
+  through the channel's ``proxy`` when one is set.
+* Slack: ``POST <api>/auth.test`` (bot and user tokens) or ``POST <api>/apps.connections.open`` (the
+  app-level token) with ``Authorization: Bearer``; Slack answers HTTP 200 with ``ok: false`` and an
+  ``error``: an auth error (``invalid_auth``, ``token_revoked``, ``not_allowed_token_type``...) -> refused,
+  any other (``ratelimited``...) -> unreachable.
 
 TLS trusts the system store plus ``NODE_EXTRA_CA_CERTS`` of the install's environment: the CA bundle the
 gateway itself is given (a self-hosted Bot API or a TLS-terminating proxy). The credential goes only
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -42,14 +49,66 @@ def _context(env: Mapping[str, str]) -> ssl.SSLContext:
     return ctx
 
 
+def _opener(env: Mapping[str, str], proxy: str | None) -> urllib.request.OpenerDirector:
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=_context(env)),
+                                       urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {}))
+
+
+def call(url: str, method: str, headers: Mapping[str, str], env: Mapping[str, str], proxy: str | None = None,
+         body: bytes | None = None) -> tuple[int, Any, str]:
+    """One request: (HTTP status or 0, the parsed JSON body or None, a reason for people). Never raises
+    for a network or HTTP failure; the credential stays in the headers."""
+    if not url.startswith(("http://", "https://")):
+        return 0, None, "not an http(s) URL"
+    req = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310 (checked)
+    try:
+        with _opener(env, proxy).open(req, timeout=TIMEOUT_S) as resp:
+            raw, status, reason = resp.read(1 << 20), int(resp.status), str(resp.reason)
+    except urllib.error.HTTPError as exc:
+        raw, status, reason = b"", int(exc.code), str(exc.reason)
+        with contextlib.suppress(OSError):
+            raw = exc.read(1 << 16)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", exc)
+        return 0, None, f"{type(why).__name__}: {str(why)[:200]}"
+    try:
+        data = json.loads(raw) if raw else None
+    except ValueError:
+        data = None
+    return status, data, f"HTTP {status} {reason}".strip()
+
+
+SLACK_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+                               "not_allowed_token_type", "no_permission", "org_login_required", "ekm_access_denied"})
+
+
+def discord(api: str, token: str, env: Mapping[str, str], proxy: str | None = None) -> Check:
+    url = f"{api.rstrip('/')}/users/@me"
+    return _get(url, {"Authorization": f"Bot {token}"}, env, proxy, f"GET {url}")
+
+
+def slack(api: str, method: str, token: str, env: Mapping[str, str]) -> Check:
+    """``method`` is ``auth.test`` or ``apps.connections.open``."""
+    url = f"{api.rstrip('/')}/{method}"
+    status, data, reason = call(url, "POST", {"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/x-www-form-urlencoded"}, env, body=b"")
+    shown = f"Slack {method} at {url}"
+    if status in (401, 403):
+        return Check(REFUSED, f"{shown}: {reason}", status)
+    if status // 100 != 2 or not isinstance(data, dict):
+        return Check(UNREACHABLE, f"{shown}: {reason}", status)
+    if data.get("ok") is True:
+        return Check(GOOD, f"{shown}: ok", status)
+    error = str(data.get("error") or "no error given")[:80]
+    verdict = REFUSED if error in SLACK_AUTH_ERRORS else UNREACHABLE
+    return Check(verdict, f"{shown}: ok false, {error}", status)
+
+
 def _get(url: str, headers: Mapping[str, str], env: Mapping[str, str], proxy: str | None,
          shown: str) -> Check:
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=_context(env)),
-                                                  urllib.request.ProxyHandler({"http": proxy, "https": proxy}
-                                                                              if proxy else {})]
     if not url.startswith(("http://", "https://")):
         return Check(UNREACHABLE, f"{shown}: not an http(s) URL")
-    opener = urllib.request.build_opener(*handlers)
+    opener = _opener(env, proxy)
     req = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310 (scheme checked above)
     try:
         with opener.open(req, timeout=TIMEOUT_S) as resp:
@@ -69,12 +128,9 @@ def _fetch_json(url: str, env: Mapping[str, str], proxy: str | None) -> Any:
     """GET ``url`` and parse the JSON body; None on any failure (a check that cannot run says nothing)."""
     if not url.startswith(("http://", "https://")):
         return None
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=_context(env)),
-                                                  urllib.request.ProxyHandler({"http": proxy, "https": proxy}
-                                                                              if proxy else {})]
     req = urllib.request.Request(url, method="GET")  # noqa: S310 (scheme checked above)
     try:
-        with urllib.request.build_opener(*handlers).open(req, timeout=TIMEOUT_S) as resp:
+        with _opener(env, proxy).open(req, timeout=TIMEOUT_S) as resp:
             return json.loads(resp.read(1 << 20) or b"null")
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -109,3 +165,11 @@ def model_key(base_url: str, key: str, provider: str, env: Mapping[str, str]) ->
     headers = ({"x-api-key": key, "anthropic-version": "2023-06-01"} if provider == "anthropic"
                else {"Authorization": f"Bearer {key}"})
     return _get(url, headers, env, None, f"GET {url}")
+
+
+def slack_signing_secret(value: str) -> Check:
+    """Slack cannot be asked whether a signing secret is right (it only signs requests to the app): moltir
+    checks the form Slack shows it in (32 lowercase hex characters)."""
+    if re.fullmatch(r"[0-9a-f]{32}", value):
+        return Check(GOOD, "the form of a Slack signing secret (Slack has no API that checks one)")
+    return Check(REFUSED, "not a Slack signing secret (32 hex characters, as the app's Basic Information shows it)")

@@ -13,12 +13,24 @@ What ``moltir rotate`` handles (``family``):
   ``baseUrl`` (for a ``.env`` variable: the entry whose ``apiKey`` names that variable, else the entry
   named after the provider, else the provider's public API).
 
+* ``discord``: ``channels.discord[.accounts.<id>].token``. Validated with ``GET <api>/users/@me``
+  (``Authorization: Bot <token>``) at ``https://discord.com/api/v10``, through the account's or the
+  channel's ``proxy`` when one is set (the gateway's startup REST lookups use it).
+* ``slack`` (``botToken``, ``userToken``): ``POST <api>/auth.test``; ``slack-app`` (``appToken``, Socket
+  Mode): ``POST <api>/apps.connections.open`` (it only hands out a WebSocket URL, nothing connects);
+  ``slack-signing`` (``signingSecret``): Slack has no API that checks one, so only its form is checked
+  (32 hex characters, as Slack shows it). ``<api>`` is ``https://slack.com/api``.
+
+  No release lets the config point Discord or Slack at another API base (Telegram has ``apiRoot``):
+  ``MOLTIR_DISCORD_API`` / ``MOLTIR_SLACK_API`` in moltir's environment replace the base moltir itself
+  uses, FOR TESTS ONLY (a fake on loopback); the gateway still talks to the real services.
+
 Where the new value goes (``store``), per the capability table:
 
 * ``keyring-ref``: the keyring holds it; the config key becomes moltir's exec SecretRef (the one the
   gateway token uses, entry ``credential:<install key>:<credential id>``), when the release accepts a
   SecretRef at that path (``telegram_token_secretref``: 2026.3.2; ``secret_refs`` for
-  ``models.providers.*.apiKey``: 2026.2.26);
+  ``models.providers.*.apiKey``: 2026.2.26; ``chat_token_secretref`` for Discord and Slack: 2026.3.2);
 * ``plaintext``: the new value in the 0600 config, the keyring copy as the record;
 * ``dotenv``: the new value in the 0600 ``.env`` (a dotenv file has no references), keyring copy as record.
 
@@ -46,6 +58,16 @@ PUBLIC_BASE = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.
                "openrouter": "https://openrouter.ai/api/v1"}
 _TG_RE = re.compile(r"^channels\.telegram\.(?:accounts\.([^.]+)\.)?botToken$")
 WATCH = "config file watch"
+DISCORD_API = "https://discord.com/api/v10"
+SLACK_API = "https://slack.com/api"
+TEST_API_ENV = {"discord": "MOLTIR_DISCORD_API", "slack": "MOLTIR_SLACK_API"}  # for tests only
+_DISCORD_RE = re.compile(r"^channels\.discord\.(?:accounts\.([^.]+)\.)?token$")
+_SLACK_RE = re.compile(r"^channels\.slack\.(?:accounts\.([^.]+)\.)?(botToken|userToken|appToken|signingSecret)$")
+_SLACK_FAMILY = {"botToken": "slack", "userToken": "slack", "appToken": "slack-app",
+                 "signingSecret": "slack-signing"}
+_CHECKS = {"telegram": "Telegram getMe", "model": "GET models list", "discord": "Discord GET /users/@me",
+           "slack": "Slack auth.test", "slack-app": "Slack apps.connections.open",
+           "slack-signing": "its form only (32 hex characters; Slack has no API that checks a signing secret)"}
 _MODEL_RE = re.compile(r"^models\.providers\.([^.]+)\.apiKey$")
 
 
@@ -54,7 +76,7 @@ class Target:
     """One credential moltir can rotate, and how."""
 
     cred_id: str
-    family: str  # telegram | model
+    family: str  # telegram | model | discord | slack | slack-app | slack-signing
     path: tuple[str, ...]  # the config key path, or ("<VAR>",) for a .env variable
     store: str  # keyring-ref | plaintext | dotenv
     check_url: str  # getMe / models endpoint (without the credential)
@@ -69,11 +91,12 @@ class Target:
                                "or its release is unknown); keyring copy as record"),
                  "dotenv": "the 0600 .env (no references in a dotenv file); keyring copy as record"}[self.store]
         via = f" through proxy {self.proxy}" if self.proxy else ""
-        what = "Telegram getMe" if self.family == "telegram" else "GET models list"
+        what = _CHECKS[self.family]
         reload = ("restart the gateway the way it runs" if self.reload == "restart" else
                   "the gateway's config file watcher applies the edit" if self.reload == WATCH else
                   f"{self.reload} (in-process restart: re-reads the config, re-resolves SecretRefs)")
-        return {"validate": f"{what} at {self.check_url}{via}", "store": self.store, "store_where": where,
+        at = f" at {self.check_url}{via}" if self.check_url else ""
+        return {"validate": f"{what}{at}", "store": self.store, "store_where": where,
                 "reload": reload}
 
 
@@ -126,6 +149,55 @@ def _top_token_resolved(config: Mapping[str, Any]) -> bool:
                and not a.get("tokenFile") for a in accounts.values())
 
 
+def _chat_top_resolved(config: Mapping[str, Any], channel: str, key: str) -> bool:
+    """Like :func:`_top_token_resolved` for Discord and Slack (their accounts inherit the channel's
+    value the same way). Decision: the same rule, so that an account with its own value never meets an
+    unresolved SecretRef at the top level; then the top-level value goes into the 0600 config."""
+    accounts = _get(config, "channels", channel, "accounts")
+    if not isinstance(accounts, Mapping) or not accounts:
+        return True
+    return any(isinstance(a, Mapping) and a.get("enabled") is not False and not a.get(key)
+               for a in accounts.values())
+
+
+def chat_api(install: Install, family: str) -> str:
+    """The API base moltir uses for Discord or Slack (the public one; a test may replace it)."""
+    channel = "discord" if family == "discord" else "slack"
+    public = DISCORD_API if channel == "discord" else SLACK_API
+    return (_str(install.env.get(TEST_API_ENV[channel])) or public).rstrip("/")
+
+
+def _chat_target(install: Install, config: Mapping[str, Any], cred: Credential, sig: str) -> Target | None:
+    d, sl = _DISCORD_RE.match(cred.id), _SLACK_RE.match(cred.id)
+    if cred.file != str(install.config_path) or not (d or sl):
+        return None
+    channel, account, key = ("discord", d.group(1), "token") if d else ("slack", sl.group(1), sl.group(2))  # type: ignore[union-attr]
+    family = "discord" if d else _SLACK_FAMILY[key]
+    top = _get(config, "channels", channel)
+    proxy = None
+    if d:  # Discord's REST lookups go through the channel's (or the account's) proxy
+        proxy = (_str(_get(top, "accounts", account, "proxy")) if account else None) or _str(_get(top, "proxy"))
+    store = ("keyring-ref" if install.caps.chat_token_secretref
+             and (account or _chat_top_resolved(config, channel, key)) else "plaintext")
+    api = chat_api(install, family)
+    check = {"discord": f"{api}/users/@me", "slack": f"{api}/auth.test", "slack-app": f"{api}/apps.connections.open",
+             "slack-signing": ""}[family]
+    return Target(cred.id, family, tuple(cred.id.split(".")), store, check, proxy, channel,
+                  _reload(config, store, sig), api)
+
+
+def revocation(t: Target) -> dict[str, object]:
+    """Who revokes the old value of ``t``: :func:`credential_table.revocation` of its provider, except
+    the Slack app-level token and signing secret (no API: the app's settings page, a person)."""
+    if t.family == "slack-app":
+        return {"api": False, "by": "person", "how": "a person: api.slack.com/apps > the app > Basic Information > "
+                                                     "App-Level Tokens > Revoke"}
+    if t.family == "slack-signing":
+        return {"api": False, "by": "person", "how": "a person: api.slack.com/apps > the app > Basic Information > "
+                                                     "App Credentials > Signing Secret > Regenerate"}
+    return table.revocation(t.provider)
+
+
 def _reload(config: Mapping[str, Any], store: str, sig: str) -> str:
     """keyring-ref: the config text does not change once it holds the SecretRef, so only an in-process
     restart re-resolves it. plaintext: the config file watcher (2026.1.29 dist/gateway/config-reload.js:
@@ -147,6 +219,9 @@ def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Tar
                  else "plaintext")
         return Target(cred.id, "telegram", tuple(cred.id.split(".")), store, f"{root}/bot<token>/getMe", proxy,
                       "telegram", _reload(config, store, sig), root)
+    chat = _chat_target(install, config, cred, sig)
+    if chat is not None:
+        return chat
     model = _MODEL_RE.match(cred.id)
     if model and cred.file == str(install.config_path):
         base = model_base(config, cred)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from moltir import zstdio
 from moltir.triage.events import Context, Event, Source, events_of
+from moltir.triage.jsonlines import NOT_JSON, json_lines
 from moltir.triage.sources import CaseFile
 
 
@@ -41,10 +42,8 @@ def cold_events(case_dir: Path, f: CaseFile) -> Iterator[Event]:
     lineno = 0
     try:
         with stream:
-            for lineno, raw in enumerate(stream, start=1):
-                try:
-                    record = json.loads(raw)
-                except ValueError:
+            for lineno, record in json_lines(stream):
+                if record is NOT_JSON:
                     yield _undecoded(f, session_id, "cold archive line is not JSON", lineno)
                     continue
                 if not isinstance(record, dict):

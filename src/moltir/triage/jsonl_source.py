@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from moltir.triage.events import Context, Event, Source, events_of
+from moltir.triage.jsonlines import NOT_JSON, json_lines
 from moltir.triage.sources import CaseFile
 
 
@@ -41,13 +42,9 @@ def jsonl_events(case_dir: Path, f: CaseFile, index: dict[str, tuple[str, str, s
     key, channel, account = index.get(session_id, ("", "", ""))
     ctx = Context(session_id=session_id, agent_id=f.agent_id, session_key=key, channel=channel, account=account)
     with open(case_dir / f.path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
+        for lineno, record in json_lines(fh):
             source = Source(f.path, f.sha256, line=lineno)
-            try:
-                record = json.loads(raw)
-            except ValueError:
+            if record is NOT_JSON:
                 yield Event(kind="undecoded", time="", session_id=session_id, source=source, agent_id=f.agent_id,
                             text="line is not JSON (truncated or damaged record)")
                 continue

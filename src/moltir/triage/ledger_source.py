@@ -12,12 +12,12 @@ transcript also records is not flagged twice by the ``tool_call`` rules.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 from moltir.triage.events import Event, Source
+from moltir.triage.jsonlines import json_lines
 from moltir.triage.sources import CaseFile
 
 # columns carried into the timeline as they are (the rest stays in the export)
@@ -44,15 +44,9 @@ def _event(row: dict[str, Any], source: Source) -> Event:
 def ledger_events(case_dir: Path, f: CaseFile) -> Iterator[Event]:
     """Every row of the exported ledger, in ``sequence`` order (the export's order)."""
     with open(case_dir / f.path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
+        for lineno, row in json_lines(fh):
             source = Source(f.path, f.sha256, line=lineno)
-            try:
-                row = json.loads(raw)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict):
+            if not isinstance(row, dict):  # also NOT_JSON
                 yield Event(kind="undecoded", time="", session_id="", source=source,
                             text="ledger line is not a JSON object")
                 continue

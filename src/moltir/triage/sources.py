@@ -13,6 +13,8 @@ Layouts (tests/harness/transcripts.py; openclaw-facts.md §5):
 * Cold transcript archives, 2026.9: ``<state>/agents/<agentId>/sessions/cold/<sha256>.jsonl.zst``.
 * Gateway file logs (``*.log`` copies) and the unit journal export (``evidence/journald/*.json``).
 * The audit ledger (2026.7.35+), exported by the snapshot to ``evidence/ledger/audit_events.jsonl``.
+* The shared state database ``<state>/state/openclaw.sqlite`` (2026.8.1 on: channel pairing approvals,
+  read by :mod:`moltir.triage.policy`), the ``evidence/sqlite-backup/`` copy preferred as above.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ _CONFIG_NAME: Final = re.compile(r"^(openclaw|clawdbot|moltbot|moldbot)([-.][^/]
 _PREIMAGE: Final = re.compile(r"^preimage/([^/]+\.json5?)$")  # the config before containment edited it
 _PAIRED: Final = re.compile(r"^evidence/fs/.*/credentials/([a-z0-9]+)(-[^/]+)?-allowFrom\.json$")
 _SQLITE: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/agents/([^/]+)/agent/openclaw-agent\.sqlite)(-wal)?$")
+_STATE_DB: Final = re.compile(r"^evidence/(fs|sqlite-backup)(/.*/state/openclaw\.sqlite)(-wal)?$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class Catalog:
     configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
     policy_config: CaseFile | None = None  # the config whose DM policies were in force (moltir.triage.policy)
     pairing_stores: list[tuple[str, CaseFile]] = field(default_factory=list)  # (channel, *-allowFrom.json)
+    state_dbs: list[SqliteCopy] = field(default_factory=list)  # state/openclaw.sqlite (2026.8.1 on)
+    policy_origin: str = ""  # the copied active config (policy_config itself, or the config it is a preimage of)
 
     @property
     def empty(self) -> bool:
@@ -77,6 +82,7 @@ class _Gather:
 
     out: Catalog = field(default_factory=Catalog)
     dbs: dict[tuple[str, str], dict[str, CaseFile]] = field(default_factory=dict)
+    state_dbs: dict[tuple[str, str], dict[str, CaseFile]] = field(default_factory=dict)
     configs: dict[str, list[tuple[CaseFile, str]]] = field(default_factory=dict)
     preimages: dict[str, CaseFile] = field(default_factory=dict)
 
@@ -110,6 +116,10 @@ class _Gather:
         if m:
             self.dbs.setdefault((m.group(2), m.group(1)), {})["wal" if m.group(4) else "db"] = CaseFile(
                 path, f.sha256, m.group(3))
+            return
+        m = _STATE_DB.match(path)
+        if m:
+            self.state_dbs.setdefault((m.group(2), m.group(1)), {})["wal" if m.group(3) else "db"] = f
 
 
 def catalog(case_dir: Path) -> Catalog:
@@ -130,24 +140,34 @@ def catalog(case_dir: Path) -> Catalog:
         f = CaseFile(ref.path, ref.sha256, "")
         if not g.simple(ref.path, f):
             g.other(ref.path, f)
-    for (origin, kind), files in sorted(g.dbs.items()):
-        if kind == "fs" and (origin, "sqlite-backup") in g.dbs:
-            continue  # the consistent copy is read instead
-        if "db" in files:
-            out.sqlite.append(SqliteCopy(files["db"], files.get("wal")))
+    out.sqlite = _settled(g.dbs)
+    out.state_dbs = _settled(g.state_dbs)
     for items in (out.jsonl, out.cold, out.logs, out.devices):
         items.sort(key=lambda x: x.path)
     out.pairing_stores.sort(key=lambda p: p[1].path)
     # a config with at least one copy beside it (a lone *.json under evidence/fs/ is not a config history)
     out.configs = {base: vs for base, vs in sorted(g.configs.items())
                    if any(s == "" for _, s in vs) and any(s != "" for _, s in vs)}
-    out.policy_config = _policy_config(g.configs, g.preimages)
+    out.policy_config, out.policy_origin = _policy_config(g.configs, g.preimages)
     return out
 
 
-def _policy_config(configs: dict[str, list[tuple[CaseFile, str]]], preimages: dict[str, CaseFile]) -> CaseFile | None:
+def _settled(dbs: dict[tuple[str, str], dict[str, CaseFile]]) -> list[SqliteCopy]:
+    """One copy per database (by origin path): the consistent sqlite-backup copy when there is one."""
+    out = []
+    for (origin, kind), files in sorted(dbs.items()):
+        if kind == "fs" and (origin, "sqlite-backup") in dbs:
+            continue  # the consistent copy is read instead
+        if "db" in files:
+            out.append(SqliteCopy(files["db"], files.get("wal")))
+    return out
+
+
+def _policy_config(configs: dict[str, list[tuple[CaseFile, str]]],
+                   preimages: dict[str, CaseFile]) -> tuple[CaseFile | None, str]:
     """The config before containment (its preimage) if the case has one, else the copied active config;
-    a config with OpenClaw's own name (or with copies beside it) first."""
+    a config with OpenClaw's own name (or with copies beside it) first. With it, the copied active
+    config's path (where the config lived: its relative ``$include`` paths start there)."""
     def rank(base: str) -> tuple[bool, bool, str]:
         name = base.rsplit("/", 1)[-1]
         return (name not in ("openclaw.json", "clawdbot.json"), len(configs[base]) < 2, base)
@@ -157,5 +177,5 @@ def _policy_config(configs: dict[str, list[tuple[CaseFile, str]]], preimages: di
     for base in sorted(named, key=rank):
         actives = [f for f, suffix in configs[base] if suffix == ""]
         if actives:
-            return preimages.get(base.rsplit("/", 1)[-1], actives[0])
-    return None
+            return preimages.get(base.rsplit("/", 1)[-1], actives[0]), actives[0].path
+    return None, ""

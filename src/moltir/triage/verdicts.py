@@ -1,10 +1,20 @@
 """Rules applied to the event stream, and a verdict per session.
 
-A session is LANDED when a flagged tool call got a result that is not an error (``isError`` false
-and, for exec, ``details.exitCode`` 0 or absent), ATTEMPTED when something was flagged but nothing
-flagged landed, CLEAN otherwise. Only findings at or above the chosen level count for verdicts.
-Per session, moltir keeps counts, the flagged call ids and the last inbound message (the entry
-point shown with the first finding); events themselves are never kept.
+A finding *landed* when what it flags took effect:
+
+* a flagged tool call: it got a result that is not an error (``isError`` false and, for exec,
+  ``details.exitCode`` 0 or absent);
+* a flagged inbound message (role ``user``, e.g. a DM from a sender no allowlist names): the assistant
+  answered it, i.e. a later event of the same session is an assistant message with text or a tool
+  call. The stranger's words reached the model and it acted on them; when nothing followed (the run
+  failed, the gateway stopped first) the message only reached the transcript;
+* anything else (a config change, a log line, a tool result): never; it counts as attempted.
+
+A session is LANDED when one of its counted findings landed, ATTEMPTED when something was flagged but
+nothing flagged landed, CLEAN otherwise. Only findings at or above the chosen level count for
+verdicts. Per session, moltir keeps counts, the flagged call ids, the flagged inbound messages not yet
+answered, and the last inbound message (the entry point shown with the first finding); events
+themselves are never kept.
 """
 
 from __future__ import annotations
@@ -31,10 +41,11 @@ class Finding:
     event: Event
     entry: dict[str, Any] | None  # the message that preceded the session's first finding
     result: dict[str, Any] | None = None  # the tool result: {"error": bool, "size", "source"}
+    answer: dict[str, Any] | None = None  # a flagged inbound message: the assistant event that followed it
 
     @property
     def landed(self) -> bool:
-        return self.result is not None and not self.result["error"]
+        return (self.result is not None and not self.result["error"]) or self.answer is not None
 
     def to_json(self) -> dict[str, Any]:
         e = self.event
@@ -43,8 +54,8 @@ class Finding:
                 "time": e.time, "session_id": e.session_id, "agent_id": e.agent_id, "channel": e.channel,
                 "session_key": e.session_key, "kind": e.kind, "tool": e.tool, "call_id": e.call_id,
                 "command": _cut(e.command), "path": _cut(e.path), "url": _cut(e.url), "summary": e.summary(),
-                "evidence": e.source.to_json(), "result": self.result, "landed": self.landed,
-                "entry_point": self.entry}
+                "evidence": e.source.to_json(), "result": self.result, "answered_by": self.answer,
+                "landed": self.landed, "entry_point": self.entry}
 
 
 @dataclass(slots=True)
@@ -56,6 +67,7 @@ class _Session:
     last_inbound: dict[str, Any] | None = None
     entry: dict[str, Any] | None = None
     flagged: dict[str, list[Finding]] = field(default_factory=dict)  # call id -> findings
+    unanswered: list[Finding] = field(default_factory=list)  # flagged inbound messages with no reply yet
     findings: list[Finding] = field(default_factory=list)
 
     def verdict(self, min_rank: int) -> str:
@@ -63,6 +75,11 @@ class _Session:
         if any(f.landed for f in counted):
             return LANDED
         return ATTEMPTED if counted else CLEAN
+
+
+def _answers(event: Event) -> bool:
+    """The assistant acted after an inbound message: it wrote text or called a tool."""
+    return event.role == "assistant" and event.kind in ("message", "tool_call")
 
 
 class Triage:
@@ -108,6 +125,11 @@ class Triage:
             result = {"error": bool(event.is_error), "size": event.size, "evidence": event.source.to_json()}
             for f in s.flagged.pop(event.call_id):
                 f.result = result
+        if s.unanswered and _answers(event):
+            answer = {"kind": event.kind, "time": event.time, "evidence": event.source.to_json()}
+            for f in s.unanswered:
+                f.answer = answer
+            s.unanswered.clear()
         fields = event.match_fields()
         hits = [r for r in self._by_kind.get(event.kind, self.rules) if r.matches(fields)]
         for rule in hits:
@@ -118,6 +140,8 @@ class Triage:
             self.findings.append(finding)
             if event.kind == "tool_call" and event.call_id:
                 s.flagged.setdefault(event.call_id, []).append(finding)
+            elif event.kind == "message" and event.role == "user":
+                s.unanswered.append(finding)
         return hits
 
     def counted(self) -> list[Finding]:

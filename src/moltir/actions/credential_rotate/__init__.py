@@ -6,8 +6,9 @@ never a runbook parameter, the journal, argv or a child's environment.
 
 Order: preflight (before the run changes anything): the credential is one ``moltir rotate`` handles
 (:mod:`moltir.openclaw.rotation_table`), a new value was given and differs from the current one, the
-keyring answers (locked or missing: exit 3), and the issuer accepts the new value (Telegram ``getMe``, a
-model provider's models list; refused: exit 2; unreachable: exit 3). Apply: the keyring entry
+keyring answers (locked or missing: exit 3), and the issuer accepts the new value (Telegram ``getMe``,
+Discord ``GET /users/@me``, Slack ``auth.test`` / ``apps.connections.open`` (a signing secret: its form
+only), a model provider's models list; refused: exit 2; unreachable: exit 3). Apply: the keyring entry
 ``credential:<install key>:<id>`` -> the config key (moltir's exec SecretRef where the release takes one,
 else the value, 0600) or the ``.env`` line -> the running gateway re-reads (its in-process restart signal,
 else a restart the way it runs) and must answer on its own token again. Verify: the keyring holds the new
@@ -49,6 +50,13 @@ def find(install: Install, cred_id: str) -> tuple[Credential, rotation_table.Tar
 def check_at_issuer(install: Install, t: rotation_table.Target, value: str) -> provider_check.Check:
     if t.family == "telegram":
         return provider_check.telegram(t.base, value, install.env, t.proxy)
+    if t.family == "discord":
+        return provider_check.discord(t.base, value, install.env, t.proxy)
+    if t.family in ("slack", "slack-app"):
+        method = "auth.test" if t.family == "slack" else "apps.connections.open"
+        return provider_check.slack(t.base, method, value, install.env)
+    if t.family == "slack-signing":
+        return provider_check.slack_signing_secret(value)
     return provider_check.model_key(t.base, value, t.provider, install.env)
 
 

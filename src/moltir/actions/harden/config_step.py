@@ -57,7 +57,7 @@ class HardenConfig(Action):
         deny = ctx.options.deny_tools or tuple(str(t) for t in ctx.params.get("deny") or ())
         edits = settings.compute(str(ctx.params["setting"]), cfg, ctx.install.caps,
                                  allow_from=ctx.options.allow_from, deny=deny, force=ctx.options.force,
-                                 state_dir=ctx.install.state_dir)
+                                 state_dir=ctx.install.state_dir, env=ctx.install.env)
         edits.paths = {p: v for p, v in edits.paths.items()
                        if not (v is not DELETE and same_value(get_path(cfg.data, p), v))}
         return cfg, edits
@@ -66,7 +66,7 @@ class HardenConfig(Action):
         cfg, edits = self._compute(ctx)
         setting = ctx.params["setting"]
         if edits.refusal:
-            return Plan(f"{setting}: refused", warnings=(edits.refusal,), already_done=True)
+            return Plan(f"{setting}: {edits.refused_as}", warnings=(edits.refusal,), already_done=True)
         file_edits = cfg.plan_edits(edits.paths) if edits.paths else []
         changes = tuple(Change("config", _dotted(p), _show(get_path(cfg.data, p)), _show(v))
                         for p, v in edits.paths.items())

@@ -21,6 +21,8 @@ is left out, with the reason) and notes. The keys, checked against the packages 
 * ``gateway.controlUi.allowInsecureAuth``: ``true`` -> ``false`` where the release has the key; where
   it retired it (2026.8.2 and 2026.9.6 list it in their retired tier-eval paths and reject it as
   "Unrecognized key") a present key is removed, as ``openclaw doctor --fix`` would.
+* ``agents.defaults.sandbox.mode`` -> ``"non-main"`` only when the engine OpenClaw would use is usable,
+  else refused with the reason (:mod:`.sandbox`).
 * ``tools.deny``: the listed tool names added (both releases: ``docs/gateway/configuration*.md``,
   ``tools: { deny: [...] }``); existing entries kept, order kept.
 """
@@ -38,7 +40,7 @@ from moltir.actions.dm_policy.tables import table_for
 from moltir.openclaw.configfile import MISSING, ConfigFile, get_path
 from moltir.openclaw.json5edit import DELETE, KeyPath
 
-SETTINGS: Final = ("dm", "groups", "bind", "control_ui", "tools")
+SETTINGS: Final = ("dm", "groups", "bind", "control_ui", "tools", "sandbox")
 DEFAULT_DENY: Final = ("exec", "browser", "gateway")
 
 
@@ -46,11 +48,13 @@ DEFAULT_DENY: Final = ("exec", "browser", "gateway")
 class Edits:
     paths: dict[KeyPath, object] = field(default_factory=dict)
     refusal: str = ""  # not applied (without --force), with this reason
+    refused_as: str = "refused"  # the plan's word for it ("skipped": nothing --force could override)
     notes: list[str] = field(default_factory=list)
 
 
 def compute(setting: str, cfg: ConfigFile, caps: Any, *, allow_from: Sequence[str] = (),
-            deny: Sequence[str] = DEFAULT_DENY, force: bool = False, state_dir: Path | None = None) -> Edits:
+            deny: Sequence[str] = DEFAULT_DENY, force: bool = False, state_dir: Path | None = None,
+            env: Mapping[str, str] | None = None) -> Edits:
     if setting == "dm":
         return dm_edits(cfg, caps, allow_from)
     if setting == "groups":
@@ -61,6 +65,8 @@ def compute(setting: str, cfg: ConfigFile, caps: Any, *, allow_from: Sequence[st
         return control_ui_edits(cfg.data, supported=bool(caps.value("control_ui_insecure_auth")))
     if setting == "tools":
         return tools_edits(cfg.data, deny)
+    if setting == "sandbox":
+        return sandbox_edits(cfg.data, caps, env or {})
     raise ValueError(setting)
 
 
@@ -177,4 +183,17 @@ def tools_edits(data: Mapping[str, Any], deny: Sequence[str]) -> Edits:
     missing = [t for t in deny if t not in have]
     if missing:
         out.paths[("tools", "deny")] = [*have, *missing]
+    return out
+
+
+def sandbox_edits(data: Mapping[str, Any], caps: Any, env: Mapping[str, str]) -> Edits:
+    from moltir.actions.harden import sandbox
+
+    out = Edits()
+    if not sandbox.wants_change(data):
+        return out
+    out.paths[sandbox.MODE_PATH] = sandbox.MODE
+    problem = sandbox.engine_problem(data, caps, env)
+    if problem:
+        out.refusal, out.refused_as = f"sandbox mode not set: {problem}", "skipped"
     return out

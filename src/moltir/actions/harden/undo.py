@@ -1,7 +1,8 @@
 """``harden.undo``: put back what the harden case recorded, exactly: each config file's pre-image bytes
 (when the file is still what moltir wrote; a file edited since is a conflict, left and reported
-unless ``--force``) and each file's old mode. The file's owner and mode are kept on the rewrite, and
-the modes go back after it."""
+unless ``--force``), the exec approvals document (file bytes and mode, or the state store's row; none
+when there was none; same conflict rule) and each file's old mode. The file's owner and mode are kept
+on the rewrite, and the modes go back after it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moltir.actions.base import Action, Change, Plan, StepContext, StepResult
+from moltir.actions.harden import approvals
 from moltir.actions.harden.config_step import SECTION
 from moltir.errors import EXIT_STEP_FAILED, MoltirError, verify_error
 from moltir.fsutil import atomic_write
@@ -56,6 +58,24 @@ class _Undo:
             old = int(str(old_text), 8)
             if now_mode != old:
                 self.modes.append((path, now_mode, old))
+        self.approvals: dict[str, Any] | None = None  # the exec approvals entry to put back
+        entry = section.get("approvals")
+        if isinstance(entry, dict):
+            state = approvals.undo_state(entry, ctx.options.force)
+            if state == "todo":
+                self.approvals = entry
+            elif state == "conflict":
+                self.conflicts.append(f"the exec approvals in {entry.get('path')} were changed after 'moltir harden': "
+                                      "left as they are (--force puts the pre-harden approvals back anyway)")
+
+    def targets(self) -> list[str]:
+        """What is still to put back (files, the approvals' place, paths to chmod)."""
+        return [*(str(p) for p, _r in self.files), *([str(self.approvals["path"])] if self.approvals else []),
+                *(str(p) for p, _n, _o in self.modes)]
+
+    def summary(self) -> str:
+        extra = " and the exec approvals" if self.approvals else ""
+        return f"put back {len(self.files)} config file(s){extra} and {len(self.modes)} mode(s)"
 
 
 class HardenUndo(Action):
@@ -65,31 +85,35 @@ class HardenUndo(Action):
     def plan(self, ctx: StepContext) -> Plan:
         u = _Undo(ctx)
         changes = (*(Change("file", str(p), "hardened", "pre-harden bytes") for p, _raw in u.files),
+                   *([Change("config", str(u.approvals["path"]) + " (exec approvals)", "hardened",
+                             "pre-harden approvals")] if u.approvals else []),
                    *(Change("file", str(p), f"{now:04o}", f"{old:04o}") for p, now, old in u.modes))
-        todo = len(u.files) + len(u.modes)
-        return Plan(f"put back {len(u.files)} config file(s) and {len(u.modes)} mode(s)" if todo
+        todo = len(u.targets())
+        return Plan(u.summary() if todo
                     else "nothing to undo: the files are as before 'moltir harden'", changes,
                     already_done=not todo, warnings=tuple(u.conflicts))
 
     def apply(self, ctx: StepContext) -> StepResult:
         u = _Undo(ctx)
         details = {"files": [str(p) for p, _r in u.files], "modes": [str(p) for p, _n, _o in u.modes],
-                   "conflicts": u.conflicts}
-        if not u.files and not u.modes:
+                   "approvals": str(u.approvals["path"]) if u.approvals else None, "conflicts": u.conflicts}
+        if not u.targets():
             return StepResult("already" if not u.conflicts else "skipped",
                               "nothing to undo: the files are as before 'moltir harden'", details, tuple(u.conflicts))
-        ctx.event("harden.undo", files=details["files"], modes=details["modes"], conflicts=len(u.conflicts))
+        ctx.event("harden.undo", files=details["files"], modes=details["modes"], approvals=details["approvals"],
+                  conflicts=len(u.conflicts))
+        if u.approvals:
+            approvals.undo_apply(ctx, u.approvals)
         for path, raw in u.files:
             st = path.stat()
             atomic_write(path, raw, mode=stat.S_IMODE(st.st_mode), owner=(st.st_uid, st.st_gid))
         for path, _now, old in u.modes:
             os.chmod(path, old, follow_symlinks=False)
-        return StepResult("done", f"put back {len(u.files)} config file(s) and {len(u.modes)} mode(s)",
-                          details, tuple(u.conflicts))
+        return StepResult("done", u.summary(), details, tuple(u.conflicts))
 
     def verify(self, ctx: StepContext, result: StepResult) -> None:
         u = _Undo(ctx)
-        if u.files or u.modes:
-            left = [str(p) for p, _r in u.files] + [str(p) for p, _n, _o in u.modes]
+        left = u.targets()
+        if left:
             raise verify_error(f"not back as before 'moltir harden': {', '.join(left[:5])}",
                                "someone changed them meanwhile; run 'moltir harden --undo' again")

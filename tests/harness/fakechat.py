@@ -1,0 +1,103 @@
+"""Small loopback fakes of the Discord, Slack and OpenRouter HTTP APIs (an http.server on 127.0.0.1) for
+``moltir rotate``'s unit tests: they record which credential each call carried and refuse what the test
+says is refused. Only what moltir asks is served."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeAPIs:
+    """Discord at ``<url>/discord``, Slack at ``<url>/slack``, OpenRouter at ``<url>/openrouter``."""
+
+    def __init__(self) -> None:
+        self.good: set[str] = set()  # credentials the fake accepts
+        self.management: set[str] = set()  # OpenRouter management keys
+        self.labels: dict[str, str] = {}  # OpenRouter key -> label
+        self.page_size = 100  # OpenRouter's GET /keys lists 100 keys per page (?offset=N)
+        self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
+        self.slack_error: str | None = None  # every Slack call answers ok: false with this error
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, status: int, body: Any) -> None:
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                auth = self.headers.get("Authorization") or ""
+                cred = auth.split(" ", 1)[1] if " " in auth else ""
+                fake.calls.append((self.command, self.path, cred))
+                self._answer(*fake.route(self.command, self.path, auth, cred))
+
+            do_GET = do_POST = do_DELETE = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def route(self, method: str, path: str, auth: str, cred: str) -> tuple[int, Any]:
+        if path == "/discord/users/@me":
+            ok = auth.startswith("Bot ") and cred in self.good
+            return (200, {"id": "1", "username": "bot"}) if ok else (401, {"message": "401: Unauthorized"})
+        if path.startswith("/slack/"):
+            return 200, self._slack(path.removeprefix("/slack/"), cred)
+        if path.startswith("/openrouter/"):
+            return self._openrouter(method, path.removeprefix("/openrouter/"), cred)
+        return 404, {"error": "not served"}
+
+    def _slack(self, method: str, cred: str) -> dict[str, Any]:
+        if self.slack_error:
+            return {"ok": False, "error": self.slack_error}
+        if cred not in self.good:
+            return {"ok": False, "error": "invalid_auth"}
+        if method == "auth.test":
+            return {"ok": True} if cred.startswith("xox") else {"ok": False, "error": "not_allowed_token_type"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": "wss://x"} if cred.startswith("xapp") else \
+                {"ok": False, "error": "not_allowed_token_type"}
+        if method == "auth.revoke":
+            self.good.discard(cred)
+            return {"ok": True, "revoked": True}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _openrouter(self, method: str, path: str, cred: str) -> tuple[int, Any]:
+        if path == "models":
+            return 200, {"data": []}  # public: OpenRouter's models list needs no key
+        if path == "key":
+            return (200, {"data": {"label": self.labels[cred]}}) if cred in self.good else (401, {"error": "no"})
+        if cred not in self.management:
+            return 401, {"error": {"message": "management key required"}}
+        if (path == "keys" or path.startswith("keys?")) and method == "GET":
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            offset = int(query.get("offset", ["0"])[0])
+            listed = [{"hash": f"h{i}", "label": lab} for i, lab in enumerate(self.labels.values())]
+            return 200, {"data": listed[offset:offset + self.page_size]}
+        if path.startswith("keys/") and method == "DELETE":
+            index = int(path.removeprefix("keys/h"))
+            key = list(self.labels)[index]
+            self.good.discard(key)
+            return 200, {"data": {"success": True}}
+        return 404, {"error": "not served"}
+
+    def __enter__(self) -> FakeAPIs:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
