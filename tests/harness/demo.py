@@ -26,6 +26,7 @@ from tests.harness.leftovers import main as leftover_check
 from tests.harness.net import token_status
 from tests.harness.procs import kill_leftovers, processes_for
 from tests.harness.releases import REPO, release
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService, start_secret_service
 
 SANDBOX = REPO / "sandbox"
@@ -34,7 +35,7 @@ COMMANDS: list[list[str]] = [
     ["contain", "--yes", "--reason", "make demo: suspicious DMs on the alerts bot"],
     ["status"],
     ["evidence", "verify"],
-    ["restore", "--yes"],
+    ["restore", "--yes", *accept_open_dms("2026.9.6")],  # the demo config's open DMs come back
     ["status"],
 ]
 

@@ -27,6 +27,7 @@ from tests.harness.home import OpenClawHome, close_home, create_home
 from tests.harness.net import port_is_open, token_status, wait_until
 from tests.harness.procs import kill_leftovers
 from tests.harness.releases import release
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 
@@ -81,7 +82,7 @@ def test_contain_and_restore_a_container_gateway(engine: Any, secret_service: Se
         assert isinstance(new, str) and new != old
         assert old not in contain.stdout + contain.stderr and new not in contain.stdout + contain.stderr
 
-        restore = _moltir(env, "restore", *args, "--yes", "--json")
+        restore = _moltir(env, "restore", *args, "--yes", "--json", *accept_open_dms(home.release.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         assert ctr.inspect()["State"]["Running"] is True
         wait_until(lambda: token_status(home.port, new) == 400, 120, what="the container back on the new token")

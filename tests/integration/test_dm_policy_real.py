@@ -29,6 +29,7 @@ from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import wait_until
 from tests.harness.releases import node_bin_dir, release
+from tests.harness.risk import accept_any_open_dm, accept_open_dms
 
 from moltir.actions.dm_policy import CURRENT, LEGACY
 
@@ -48,10 +49,10 @@ def _run_set(env: dict[str, str], root: Path, case: Path, *extra: str) -> subpro
     return _moltir(env, root, "contain", "--runbook", str(rb), "--case-dir", str(case), "--yes", *extra)
 
 
-def _run_restore(env: dict[str, str], root: Path, case: Path) -> subprocess.CompletedProcess[str]:
+def _run_restore(env: dict[str, str], root: Path, case: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     rb = root / "restore-dms.json5"
     rb.write_text(RESTORE_RB, encoding="utf-8")
-    return _moltir(env, root, "restore", "--runbook", str(rb), "--case-dir", str(case), "--yes")
+    return _moltir(env, root, "restore", "--runbook", str(rb), "--case-dir", str(case), "--yes", *extra)
 
 
 def _git_diff(before: Path, after: Path) -> tuple[int, list[str]]:
@@ -155,7 +156,7 @@ def test_set_is_accepted_confirmed_by_the_audit_and_restore_is_byte_exact(opencl
     assert home.config_path.read_bytes() == post.read_bytes()
 
     # restore: byte for byte the pre-image
-    back = _run_restore(env, home.root, case)
+    back = _run_restore(env, home.root, case, *accept_open_dms(home.release.id))
     assert back.returncode == 0, back.stdout + back.stderr
     assert home.config_path.read_bytes() == pre.read_bytes()
     rc, lines = _git_diff(pre, home.config_path)
@@ -237,7 +238,7 @@ def test_clawdbot_layout_set_and_restore(clawdbot_home: ClawdbotHome, tmp_path: 
     rc, lines = _git_diff(pre, post)
     assert rc == 1 and lines and all(POLICY_LINE.search(ln) for ln in lines), lines
     assert _comments(post.read_text()) == _comments(pre.read_text())
-    back = _run_restore(env, home.root, case)
+    back = _run_restore(env, home.root, case, *accept_any_open_dm())
     assert back.returncode == 0, back.stdout + back.stderr
     assert home.config_path.read_bytes() == pre.read_bytes()
 

@@ -28,6 +28,7 @@ from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
 from tests.harness.procs import describe, kill_leftovers, processes_for
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 
@@ -183,7 +184,8 @@ def test_a_bom_crlf_single_quoted_config_survives_contain_and_restore(openclaw_h
     assert mid.startswith(b"\xef\xbb\xbf") and mid.count(b"\r\n") == mid.count(b"\n")
     assert b"'dmPolicy': 'disabled' /* risky */" in mid
     try:
-        restore = _moltir(env, home.root, "restore", "--yes", "--runbook", str(restore_rb))
+        restore = _moltir(env, home.root, "restore", "--yes", "--runbook", str(restore_rb),
+                          *accept_open_dms(home.release.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
     finally:  # the gateway restore started lives on the test's keyring bus: end it before the keyring goes
         kill_leftovers(home.state_dir)

@@ -43,8 +43,9 @@ from typing import Any, TypeVar
 import json5
 import pytest
 from tests.harness import fleet as harness
-from tests.harness.fleet import Fleet, FleetHost
+from tests.harness.fleet import RELEASE_ID, Fleet, FleetHost
 from tests.harness.prereq import missing_prerequisite
+from tests.harness.risk import open_dm_risks
 
 from moltir.commands import fleet as report
 from moltir.engine import runbook as rbmod
@@ -57,6 +58,8 @@ KEYRING_ITEMS = ("import secretstorage\nfrom contextlib import closing\n"
                  "with closing(secretstorage.dbus_init()) as c:\n"
                  "    print(len(list(secretstorage.get_default_collection(c).get_all_items())))\n")
 COLLECTION = harness.COLLECTION_SRC
+# the hosts' configs have open DMs: the restore playbook accepts the audit check that flags them
+ACCEPT = json.dumps({"moltir_accept_risk": list(open_dm_risks(RELEASE_ID))})
 MODULES = ("contain", "restore", "status", "drill", "evidence_fetch")
 CONTAIN_STEPS = [s["id"] for s in json5.loads(rbmod.resolve("contain").read_text(encoding="utf-8"))["steps"]]
 
@@ -433,7 +436,7 @@ def test_6_fleet_report_shows_all_of_it(fleet: Fleet) -> None:
 @phase
 def test_7_restore_brings_all_back_on_their_new_tokens(fleet: Fleet) -> None:
     runbook = fleet.slow_start_restore_runbook()
-    proc, results = play(fleet, "restore", "7-restore", "-e", f"moltir_runbook={runbook}")
+    proc, results = play(fleet, "restore", "7-restore", "-e", f"moltir_runbook={runbook}", "-e", ACCEPT)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert {c["changed"] for c in recap(proc.stdout).values()} == {1}
@@ -446,7 +449,8 @@ def test_7_restore_brings_all_back_on_their_new_tokens(fleet: Fleet) -> None:
         assert results[h.name]["token_fingerprint"] == fingerprint(new)
         assert fleet.moltir_json(h, "status")["data"]["status"] == "restored"
         assert new not in out
-    again, _ = play(fleet, "restore", "7-restore-again", "--limit", "h1", "-e", f"moltir_runbook={runbook}")
+    again, _ = play(fleet, "restore", "7-restore-again", "--limit", "h1", "-e", f"moltir_runbook={runbook}",
+                    "-e", ACCEPT)
     assert again.returncode == 0 and recap(again.stdout)["h1"]["changed"] == 0, again.stdout   # idempotent
     final = report.merge([fleet.results / d for d in ("2-contain", "4-came-back", "5-evidence", "7-restore")])
     assert {r["state"] for r in final["hosts"]} == {"restored"} and report.exit_code(final) == 0

@@ -35,6 +35,7 @@ from tests.harness.net import free_port, port_is_open, token_status, wait_until
 from tests.harness.nspawn import Machine, boot
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.releases import cache_dir, release
+from tests.harness.risk import open_dm_risks
 
 RELEASE = "2026.9.6"
 HOST = "sysunit"
@@ -157,7 +158,7 @@ def test_become_contains_and_restores_a_system_unit_through_the_shipped_playbook
     second = _play(lab, "contain")
     assert second["_rc"] == 0 and second["changed"] is False, second["_output"]
 
-    restored = _play(lab, "restore")
+    restored = _play(lab, "restore", "-e", json.dumps({"moltir_accept_risk": list(open_dm_risks(RELEASE))}))
     assert restored["_rc"] == 0 and restored["changed"] is True, restored["_output"]
     wait_until(lambda: token_status(lab.port, new) == 400, 180, what="the unit back on the new token")
     show = m.show(HOST_UNIT, "ActiveState", "UnitFileState")

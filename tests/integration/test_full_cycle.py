@@ -30,6 +30,7 @@ from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
+from tests.harness.risk import EXPOSURE, accept_open_dms, open_dm_risks
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
@@ -122,8 +123,21 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
             if path[-1] in ("dmPolicy", "policy"):
                 assert _get(contained, path) == "disabled", path
 
+        # ---- restore without --accept-risk: refused, nothing changed -------------------------------
+        # it would put the open DMs back: the check ids this release's audit flags them with are needed
+        risks = open_dm_risks(home.release.id)
+        dry = _moltir(env, home.root, "restore", "--dry-run")
+        assert dry.returncode == 2 and all(f"needs --accept-risk {r}" in dry.stderr for r in risks), dry.stderr
+        contained_bytes = home.config_path.read_bytes()
+        refused = _moltir(env, home.root, "restore", "--yes")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+        assert " ".join(f"--accept-risk {r}" for r in risks) in refused.stderr
+        assert home.config_path.read_bytes() == contained_bytes and not port_is_open(home.port)
+        assert [r["check_ids"] for r in _records(case) if r["event"] == "restore.refused"] == [list(risks)]
+
         # ---- restore ------------------------------------------------------------------------
-        restore = _moltir(env, home.root, "restore", "--yes")
+        restore = _moltir(env, home.root, "restore", "--yes", *accept_open_dms(home.release.id))
         out_restore = restore.stdout + restore.stderr
         assert restore.returncode == 0, out_restore
         assert "Traceback" not in out_restore
@@ -165,6 +179,11 @@ def test_contain_then_restore(openclaw_home: OpenClawHome, secret_service: Secre
         assert done[-1]["details"]["gateway_expected"] == "up"
         # the pre-incident config had open DMs: restore says they are back
         assert "restore put back OPEN DM policies" in out_restore
+        # ... the risks it accepted are in the journal, and the real audit flags them with those ids
+        assert [r["check_ids"] for r in _records(case) if r["event"] == "risk.accepted"] == [list(risks)]
+        flagged = {f["checkId"] for f in report["findings"]}
+        seen = {"2026.9.6": EXPOSURE, "2026.1.29": "channels.telegram.dm.open"}[home.release.id]
+        assert seen in risks and seen in flagged, sorted(flagged)
 
         status = moltir_json(_moltir(env, home.root, "status", "--json").stdout)
         assert status["status"] == "restored"
@@ -226,7 +245,7 @@ def test_contain_again_after_the_gateway_came_back_and_a_dm_was_opened(openclaw_
             if path[-1] in ("dmPolicy", "policy"):
                 assert _get(contained, path) == "disabled", path
 
-        restore = _moltir(env, home.root, "restore", "--yes")
+        restore = _moltir(env, home.root, "restore", "--yes", *accept_open_dms(home.release.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         post = json5.loads(home.config_path.read_text())
         for path in dm_paths:
@@ -263,7 +282,7 @@ def test_contain_new_case_while_contained_then_restore_puts_back_the_pre_inciden
         newest = _keyring_token(env, entry)
         assert newest and newest not in (first_new, old)
 
-        restore = _moltir(env, home.root, "restore", "--yes")
+        restore = _moltir(env, home.root, "restore", "--yes", *accept_open_dms(home.release.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         post = json5.loads(home.config_path.read_text())
         for path in dm_paths:

@@ -2,7 +2,8 @@
 
 A receiver on loopback (http.server, in this test) takes a JSON webhook, an ntfy topic and a target that
 answers 500. It must get exactly one message per state change (contain: started, contained with the
-journal head; restore: started, restored), none carrying a secret (the gateway token old and new, the
+journal head; restore: started, restored; then a drill on the restored gateway, in the same session:
+started, drill-passed), none carrying a secret (the gateway token old and new, the
 bot tokens: every body is scanned); the 500 target costs a warning and a ``notify.failed`` journal
 record, never the run. A notify URL through the Telegram channel (its bot token) is refused up front:
 exit 2, one line, the gateway untouched.
@@ -25,6 +26,7 @@ from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import LOOPBACK, port_is_open, wait_until
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 from moltir.engine.journal import line_hash
@@ -137,20 +139,31 @@ def test_one_message_per_state_change_and_no_secret(openclaw_home: OpenClawHome,
         assert all(r["target"] == base and "500" in r["error"] for r in failed)
         assert len([r for r in records if r["event"] == "notify.sent"]) == 4
 
-        restore = _moltir(env, home.root, "restore", "--yes", *notify)
+        restore = _moltir(env, home.root, "restore", "--yes", *notify, *accept_open_dms(home.release.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         assert receiver.events(hook) == ["started", "contained", "started", "restored"]
         assert receiver.events("/incidents") == ["started", "contained", "started", "restored"]
-        new = _keyring_token(env, f"gateway-token:{discover(env=env).key}")
+        entry = f"gateway-token:{discover(env=env).key}"
+        new = _keyring_token(env, entry)
         assert new and new != old
+
+        # a drill on the restored gateway (same session, no new start): its own started / drill-passed
+        drill = _moltir(env, home.root, "drill", "--yes", *notify)
+        assert drill.returncode == 0, drill.stdout[-4000:] + drill.stderr[-4000:]
+        assert receiver.events(hook)[4:] == ["started", "drill-passed"]
+        assert receiver.events("/incidents")[4:] == ["started", "drill-passed"]
+        drilled = json.loads(next(b for p, _, b in receiver.got if p == hook and b"drill-passed" in b))
+        assert drilled["command"] == "drill" and drilled["case_id"] and drilled["case_id"] != status["case"]["id"]
+        newest = _keyring_token(env, entry)
+        assert newest and newest not in (new, old)
 
         # not one secret in any body (nor a header), whatever the target
         for path, headers, body in receiver.got:
             blob = body.decode("utf-8", "replace") + json.dumps(headers)
-            for secret in (old, new, TG_DEFAULT_TOKEN, TG_OPS_TOKEN, TG_ALERTS_TOKEN):
+            for secret in (old, new, newest, TG_DEFAULT_TOKEN, TG_OPS_TOKEN, TG_ALERTS_TOKEN):
                 assert secret not in blob, f"a secret reached the receiver at {path}"
-        texts = [out, restore.stdout + restore.stderr, (case / "journal.jsonl").read_text(),
-                 (case / "case.json").read_text()]
+        texts = [out, restore.stdout + restore.stderr, drill.stdout + drill.stderr,
+                 (case / "journal.jsonl").read_text(), (case / "case.json").read_text()]
         assert not any("notify-url-secret-42" in t for t in texts)
         restored = json.loads(next(b for p, _, b in receiver.got if p == hook and b"restored" in b))
         assert set(restored) <= {"schema", "event", "title", "command", "case_id", "host", "install",

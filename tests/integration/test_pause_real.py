@@ -26,6 +26,7 @@ from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import port_is_open, wait_until
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 from tests.harness.transcripts import run_agent_turn
 
@@ -122,7 +123,7 @@ def test_pause_keeps_the_bot_up_but_harmless_and_restore_undoes_it(openclaw_home
         assert not _asked(home, "DURING-PAUSE"), "the paused gateway ran an agent turn for a DM"
 
         # ---- restore ----------------------------------------------------------------------------------
-        back = _moltir(env, home.root, "restore", "--yes", "--json")
+        back = _moltir(env, home.root, "restore", "--yes", "--json", *accept_open_dms(home.release.id))
         assert back.returncode == 0, back.stdout[-4000:] + back.stderr[-4000:]
         steps = {s["id"]: s for s in moltir_json(back.stdout)["steps"]}
         assert steps["restore-pause"]["status"] == "done" and "restarted" in steps["restore-pause"]["details"]
@@ -169,6 +170,8 @@ def test_restore_hardened_after_pause_then_harden_undo(openclaw_home: OpenClawHo
         plans = moltir_json(dry.stdout)
         assert plans["runbook"] == "restore" and plans["then"][0]["runbook"] == "harden"
         assert [p["id"] for p in plans["then"][0]["plan"]][-1] == "verify-audit"
+        # the open DM restore puts back is closed by harden's dm-access step right after: no --accept-risk
+        assert "back to 'open': moot: the harden run after the restore closes it" in dry.stderr, dry.stderr
 
         back = _moltir(env, home.root, "restore", "--hardened", "--yes", "--json")
         assert back.returncode == 0, back.stdout[-6000:] + back.stderr[-4000:]

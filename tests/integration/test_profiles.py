@@ -25,6 +25,7 @@ from tests.harness.net import port_is_open, token_status, wait_until
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.procs import kill_leftovers
 from tests.harness.releases import release
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 PROFILES = ("main", "rescue")
@@ -102,7 +103,7 @@ def test_contain_and_restore_all_profiles(homes: dict[str, OpenClawHome], secret
         states = {i["install"]: i["report"]["status"] for i in moltir_json(status.stdout)["installs"]}
         assert states == {"main": "contained", "rescue": "contained"}
 
-        restore = _moltir(env, "restore", "--all-profiles", "--yes")
+        restore = _moltir(env, "restore", "--all-profiles", "--yes", *accept_open_dms("2026.9.6"))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         for stream in ("[main]", "[rescue]"):
             assert stream in restore.stderr, "progress lines name the install they are about"

@@ -33,6 +33,7 @@ from tests.harness.net import port_is_open, wait_until
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.procs import kill_leftovers
 from tests.harness.releases import CYCLE_IDS, Release, release
+from tests.harness.risk import accept_open_dms, open_dm_risks
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
@@ -117,7 +118,7 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         _assert_valid(home, "after contain")
 
         # ---- restore ----------------------------------------------------------------------------
-        restore = _moltir(env, home.root, "restore", "--yes")
+        restore = _moltir(env, home.root, "restore", "--yes", *accept_open_dms(rel.id))
         assert restore.returncode == 0, restore.stdout + restore.stderr
         assert port_is_open(home.port)
         entry = f"gateway-token:{install.key}"
@@ -128,6 +129,15 @@ def test_contain_restore_drill(matrix_home: OpenClawHome, secret_service: Secret
         for path in dm_paths:
             assert _get(restored, path) == _get(pre, path), path
         _assert_valid(home, "after restore")
+        # the risk restore made the user accept is what this release's real audit reports for the open DMs;
+        # known gap: the 2026.2.25 CLI audit reported neither `channels.*.dm.open` nor an exposure finding for
+        # them on this config (only security.trust_model.multi_user_heuristic), though its dist has the check
+        report = json.loads((case / "evidence" / "audit" / "restore-final-audit" / "security-audit.json").read_text())
+        flagged = {f["checkId"] for f in report["findings"]}
+        if rel.id == "2026.2.25":
+            assert not set(open_dm_risks(rel.id)) & flagged and "security.trust_model.multi_user_heuristic" in flagged
+        else:
+            assert set(open_dm_risks(rel.id)) & flagged, (open_dm_risks(rel.id), sorted(flagged))
 
         # ---- drill on the restored, running gateway -----------------------------------------------
         drill = _moltir(env, home.root, "drill", "--yes", "--json")

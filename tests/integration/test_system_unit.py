@@ -30,6 +30,7 @@ from tests.harness.net import port_is_open, token_status, wait_until
 from tests.harness.nspawn import Machine, boot, python_binds
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.releases import Release, cache_dir, release
+from tests.harness.risk import accept_open_dms
 
 RELEASE = "2026.9.6"
 BOT = "123456789:AAFakeDefaultFakeDefaultFakeDefault01"
@@ -123,7 +124,7 @@ def test_sudo_contain_and_restore_a_system_unit(machine: Machine, egress: FakeTe
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     # ---- restore ---------------------------------------------------------------------------------
-    rc, result, out = _moltir(m, tmp_path, "restore", "--yes")
+    rc, result, out = _moltir(m, tmp_path, "restore", "--yes", *accept_open_dms(RELEASE))
     assert rc == 0, out
     wait_until(lambda: token_status(port, new) == 400, 180, what="the unit back on the new token")
     show = m.show(HOST_UNIT, "ActiveState", "UnitFileState", "User")

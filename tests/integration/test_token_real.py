@@ -26,6 +26,7 @@ from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
 from tests.harness.net import wait_until
+from tests.harness.risk import accept_open_dms
 from tests.harness.secret_service import SecretService
 
 from moltir.openclaw import discover
@@ -431,7 +432,8 @@ def test_drill_contain_restore_proves_the_keyring_held_token_refused(openclaw_re
     assert len(errors) == 1 and "secret helper cannot read it" in errors[0] and "unlock" in errors[0], locked.stderr
     assert home.config_path.read_bytes() == contained, "restore changed the config before it was refused"
 
-    restored, seen4 = run_moltir(["restore", "--yes", "--json", "--runbook", str(restore_rb)], env, [])
+    restored, seen4 = run_moltir(["restore", "--yes", "--json", "--runbook", str(restore_rb),
+                                  *accept_open_dms(home.release.id)], env, [])
     assert restored.returncode == 0, restored.stdout + restored.stderr
     proof = next(s for s in moltir_json(restored.stdout)["steps"] if s["id"] == "verify-token")["details"]
     assert proof["new_fingerprint"] == fingerprint(new)

@@ -43,6 +43,7 @@ from tests.harness.net import free_port, port_is_open, token_status, wait_until
 from tests.harness.nspawn import REPO, Machine, NspawnError, boot, python_binds
 from tests.harness.prereq import missing_prerequisite
 from tests.harness.releases import Release, cache_dir, release
+from tests.harness.risk import accept_open_dms
 
 RELEASE = "2026.9.6"
 USER = "alice"
@@ -302,7 +303,8 @@ def test_contain_and_restore_a_user_unit_through_the_user_manager(machine: Machi
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     # ---- restore, inside, as alice ---------------------------------------------------------------
-    rc, result, out, restore_s = moltir(m, oc_release, egress.url, "restore", "--yes")
+    rc, result, out, restore_s = moltir(m, oc_release, egress.url, "restore", "--yes",
+                                       *accept_open_dms(oc_release.id))
     assert rc == 0, out
     assert {s["id"]: s["status"] for s in result["steps"]} == {
         "restore-dms": "done", "restore-pause": "skipped", "start-gateway": "done", "verify-token": "done",

@@ -57,6 +57,9 @@ PINS: dict[str, tuple[str, Any]] = {
     # not in the extracts either: pinned by tests/unit/test_credentials_masks.py against the dist of the
     # installed packages (redactTranscriptMessage); 2026.4.1 (none) vs 2026.4.29 read from their dist
     "transcript_masks": ("transcript_masks", bool),
+    # not in the extracts: pinned by tests/unit/test_restore_risk.py against the dist of the packages installed
+    # for the real-gateway tests, and by the real audits of 2026.1.29 and 2026.9.6 (tests/unit/fixtures/audit/)
+    "audit_open_dm_check": ("audit_open_dm_check", str),
 }
 
 

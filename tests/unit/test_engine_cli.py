@@ -641,9 +641,30 @@ def test_new_case_while_still_contained_carries_the_pre_incident_record(tmp_path
     assert f"is continued by case {second_res['case_id']}" in wrong.stderr
     assert 'dmPolicy: "open"' not in config.read_text()
 
-    restored = _moltir("restore", "--yes", "--runbook", str(restore_rb), env=env)
+    # restore would reopen telegram's DM: refused (exit 2, one line, nothing changed) until accepted
+    risk = "security.exposure.open_groups_with_elevated"  # no release known: the newest audit's id
+    dry = _moltir("restore", "--dry-run", "--runbook", str(restore_rb), env=env)
+    assert dry.returncode == 2 and f"needs --accept-risk {risk}" in dry.stderr, dry.stderr
+    contained = config.read_bytes()
+    refused = _moltir("restore", "--yes", "--runbook", str(restore_rb), env=env)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert f"--accept-risk {risk}" in refused.stderr and "channels.telegram.dmPolicy" in refused.stderr
+    assert config.read_bytes() == contained
+    journal = (new_case / "journal.jsonl").read_text()
+    assert '"event":"restore.refused"' in journal and "risk.accepted" not in journal
+    bad = _moltir("restore", "--yes", "--accept-risk", "x y\x1b[31m", "--runbook", str(restore_rb), env=env)
+    assert bad.returncode == 2 and "is not a security audit check id" in bad.stderr and "\x1b" not in bad.stderr
+    assert config.read_bytes() == contained
+
+    restored = _moltir("restore", "--yes", "--accept-risk", risk, "--accept-risk", "channels.slack.dm.open",
+                       "--runbook", str(restore_rb), env=env)
     assert restored.returncode == 0, restored.stderr
+    assert "--accept-risk channels.slack.dm.open: this restore puts back no setting" in restored.stderr
     assert config.read_text() == original
+    accepted = [json.loads(line) for line in (new_case / "journal.jsonl").read_text().splitlines()
+                if '"risk.accepted"' in line]
+    assert [r["check_ids"] for r in accepted] == [[risk]]
     st = _moltir("status", "--case-dir", first_dir, "--json", env=env)
     assert moltir_json(st.stdout)["status"] == "restored-by-later-case"
     again = _moltir("restore", "--yes", "--case-dir", first_dir, "--runbook", str(restore_rb), env=env)

@@ -330,8 +330,43 @@ def test_cli_bad_notify_url_is_one_line_and_changes_nothing(tmp_path: Path) -> N
         assert len(lines) == 1 and words in lines[0] and "Traceback" not in got.stderr
         assert "AAFakeToken" not in got.stderr + got.stdout
         assert config.read_bytes() == before and not (tmp_path / "mh" / "cases").exists()
-    got = _cli(tmp_path, "contain", "--all-profiles", "--yes", "--notify", "ntfy://ntfy.sh/x")
-    assert got.returncode == 2 and "cannot be combined with --all-profiles" in got.stderr
+    # --all-profiles checks the URL against every install's credentials before anything runs
+    url = "https://api.telegram.org/bot123456789:AAFakeTokenFakeTokenFake/sendMessage"
+    got = _cli(tmp_path, "contain", "--all-profiles", "--yes", "--notify", url)
+    assert got.returncode == 2 and "carries this install's credential" in got.stderr, got.stderr
+    assert "AAFakeToken" not in got.stderr + got.stdout and "Traceback" not in got.stderr
+    assert config.read_bytes() == before and not (tmp_path / "mh" / "cases").exists()
+
+
+def test_all_profiles_one_message_per_state_change_per_profile(tmp_path: Path, server: _Server) -> None:
+    """contain --all-profiles --notify: each install's run sends its own started / outcome messages, each
+    naming its profile; a failed step of one profile is that profile's message only."""
+    home = tmp_path / "home"
+    for name in ("main", "rescue"):
+        state = home / f".openclaw-{name}"
+        state.mkdir(parents=True)
+        token = f"t-{name}-1234567890"
+        (state / "openclaw.json").write_text('{ gateway: { mode: "local", auth: { token: "' + token + '" } } }')
+    rb = tmp_path / "rb.json5"
+    rb.write_text(json.dumps({"name": "contain", "steps": [{"id": "nap", "action": "test.sleep"}]}))
+    env = {**os.environ, "HOME": str(home), "MOLTIR_HOME": str(tmp_path / "mh"), "MOLTIR_ENABLE_TEST_ACTIONS": "1",
+           "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    for var in ("OPENCLAW_STATE_DIR", "OPENCLAW_CONFIG_PATH", "OPENCLAW_PROFILE", "OPENCLAW_HOME"):
+        env.pop(var, None)
+    got = subprocess.run([sys.executable, "-m", "moltir", "contain", "--all-profiles", "--yes", "--json",
+                          "--runbook", str(rb), "--notify", server.url + "/hook"], env=env, capture_output=True,
+                         text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    assert got.returncode == 0, got.stdout + got.stderr
+    docs = [json.loads(body) for _, _, body in server.got]
+    by_profile: dict[str, list[str]] = {}
+    for doc in docs:
+        by_profile.setdefault(doc["profile"], []).append(doc["event"])
+        assert doc["command"] == "contain" and doc["case_id"] and f"[{doc['profile']}]" in doc["title"]
+    assert by_profile == {"main": ["started", "contained"], "rescue": ["started", "contained"]}
+    cases = {d["profile"]: d["case_id"] for d in docs}
+    assert cases["main"] != cases["rescue"]
+    for doc in docs:  # no token of either install, no path
+        assert "1234567890" not in json.dumps(doc) and str(home) not in json.dumps(doc)
 
 
 def test_scheduled_drill_keeps_its_urls_out_of_the_unit(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ is :mod:`moltir.commands.run`'s (``--all-profiles``: :mod:`moltir.commands.profi
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,6 +23,21 @@ def notify_option(fn: Any) -> Any:
     return click.option("--notify", "notify", multiple=True, metavar="URL|@FILE",
                         help="Send one message per state change here: ntfy://HOST/TOPIC, an http(s) JSON "
                              "webhook, or an Apprise URL (repeatable; @FILE: URLs one a line).")(fn)
+
+
+_CHECK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+
+
+def accept_risk_ids(given: Sequence[str]) -> tuple[str, ...]:
+    """``--accept-risk`` values: audit check ids (``channels.telegram.dm.open``); anything else exit 2."""
+    from moltir.text import shown
+
+    for value in given:
+        if not _CHECK_ID.fullmatch(value):
+            raise MoltirError(f"--accept-risk {shown(value, 80)!r} is not a security audit check id",
+                              hint="pass the id restore names, e.g. --accept-risk channels.telegram.dm.open "
+                                   "('moltir restore --dry-run' lists them)", exit_code=EXIT_USAGE)
+    return tuple(dict.fromkeys(given))
 
 
 def command_line(argv: Sequence[str]) -> str:
@@ -56,7 +72,8 @@ def _request(kind: str, runbook_name: str, kw: dict[str, Any], new_case: bool = 
                          reopen_open=kw.get("reopen_open") or "open", **(extra or {}))
     return runner.Request(kind, rb, options, case_dir=None if own_case else kw["case_dir"],
                           new_case=new_case, command=command_line(sys.argv[1:]),
-                          notify=tuple(kw.get("notify") or ()), trigger=trigger)
+                          notify=tuple(kw.get("notify") or ()), trigger=trigger,
+                          accept_risk=accept_risk_ids(kw.get("accept_risk") or ()))
 
 
 def _run_runbook(ctx: click.Context, kind: str, default_runbook: str, kw: dict[str, Any],
@@ -101,8 +118,9 @@ def _restore_hardened(ctx: click.Context, kw: dict[str, Any]) -> None:
 
     log.configure(verbose=kw["verbose"], quiet=kw["as_json"])
     install = get_install(ctx, kw)
-    restore = _request("restore", kw["runbook_path"] or "restore", kw)
-    harden = replace(_request("harden", "harden", kw, new_case=True, own_case=True), notify=())
+    harden = replace(_request("harden", "harden", kw, new_case=True, own_case=True), notify=(), accept_risk=())
+    closes = tuple(str(s.params.get("setting")) for s in harden.runbook.steps if s.action == "harden.config")
+    restore = replace(_request("restore", kw["runbook_path"] or "restore", kw), hardened=closes)
     engine.require_install(install)
 
     def note(text: str) -> None:
@@ -158,9 +176,7 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_run
     from moltir.openclaw.deployments import all_installs
 
     args = install_args(ctx, kw)
-    if kw.get("notify"):
-        raise MoltirError("--notify cannot be combined with --all-profiles yet", hint="run one install at a time "
-                          "with --notify, or drop --notify", exit_code=EXIT_USAGE)
+    accept_risk_ids(kw.get("accept_risk") or ())  # a malformed id: exit 2 before anything
     if any(args.get(k) for k in ("profile", "dev", "state_dir", "config", "user")):
         raise MoltirError("--all-profiles acts on every install: it cannot be combined with --profile, --dev, "
                           "--state-dir, --config or --user", hint="drop one of them", exit_code=EXIT_USAGE)
@@ -171,7 +187,9 @@ def _all_profiles(ctx: click.Context, kind: str, kw: dict[str, Any], default_run
             click.echo(f"== {inst.state_dir}")
             args_one = [sys.argv[0], kind, "--dry-run", "--state-dir", str(inst.state_dir),
                         "--config", str(inst.config_path),
-                        *(["--level", "pause"] if default_runbook == "pause" else [])]
+                        *(["--level", "pause"] if default_runbook == "pause" else []),
+                        *(a for r in kw.get("accept_risk") or () for a in ("--accept-risk", r)),
+                        *(a for u in kw.get("notify") or () for a in ("--notify", u))]
             try:
                 cli.main(args=args_one[1:], standalone_mode=False, obj=None)
             except SystemExit as exc:
@@ -213,6 +231,9 @@ def contain(ctx: click.Context, /, new_case: bool, all_profiles: bool, level: st
               show_default=True, help="What a DM policy that was 'open' (anyone may write) goes back to.")
 @click.option("--hardened", is_flag=True, help="Run 'moltir harden' right after the restore (its plan is "
               "shown with the restore's; 'moltir harden --undo' reverts it).")
+@click.option("--accept-risk", "accept_risk", multiple=True, metavar="CHECK-ID",
+              help="Restore a setting the security audit flags as CHECK-ID (e.g. an open DM policy: "
+                   "channels.telegram.dm.open); without it such a restore is refused (repeatable).")
 @run_options
 @notify_option
 @click.pass_context

@@ -85,12 +85,14 @@ class Notifier:
     send: Callable[[notify.Target, notify.Message], str] = notify.send
     records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     case_id: str = ""
+    profile: str = ""  # --all-profiles: the install's profile name ("default": the unnamed one)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def message(self, event: str, title: str, **fields: Any) -> notify.Message:
         base = {"command": self.kind, "case_id": self.case_id or None, "host": socket.gethostname()[:64],
-                "install": self.install_key}
-        return notify.Message(event, f"moltir {self.kind}: {title}", {**base, **fields})
+                "install": self.install_key, **({"profile": self.profile} if self.profile else {})}
+        where = f" [{self.profile}]" if self.profile else ""
+        return notify.Message(event, f"moltir {self.kind}{where}: {title}", {**base, **fields})
 
     def deliver(self, msg: notify.Message) -> None:
         for target in self.targets:

@@ -14,7 +14,12 @@ unit's install. In an incident they are all contained together:
   one object with the incident id and each install's result.
 
 Decision: ``restore --all-profiles`` restores each install's latest case; an install with nothing to
-restore is reported as such (not an error).
+restore is reported as such (not an error). An install whose restore would put back a setting the audit
+flags without its ``--accept-risk`` is refused like any other preflight (``moltir.commands.restore_risk``).
+
+``--notify URL``: every install's run sends its own messages (started, step failed, the outcome), each
+naming the install's profile (``default`` for the unnamed one) and install key; a URL that carries a
+credential of any of the installs is refused (exit 2) before anything runs.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class Outcome:
     result: Any = None  # engine.RunResult
     error: MoltirError | None = None
     notes: list[str] = field(default_factory=list)
+    accepted: list[str] = field(default_factory=list)  # restore --accept-risk ids this install needed
 
     @property
     def exit_code(self) -> int:
@@ -59,6 +65,8 @@ def run_all(kind: str, default_runbook: str, kw: Mapping[str, Any], installs: li
     """Run ``kind`` (contain | restore) on every install in parallel; print and exit."""
     from moltir import engine, log
     from moltir.actions.base import RunOptions
+    from moltir.commands import notifying
+    from moltir.commands import run as runner
     from moltir.engine import runbook
     from moltir.engine.case import new_case_id
     from moltir.openclaw.deployments import label
@@ -75,13 +83,19 @@ def run_all(kind: str, default_runbook: str, kw: Mapping[str, Any], installs: li
                          allow_insecure_keyring=bool(kw.get("allow_insecure_keyring")),
                          clean_env=bool(kw.get("clean_env")), revoke_devices=bool(kw.get("revoke_devices")),
                          reason=str(kw.get("reason") or ""), reopen_open=str(kw.get("reopen_open") or "open"))
+    accept = tuple(kw.get("accept_risk") or ())
     incident = new_case_id()
     outcomes = [Outcome(i, label(i)) for i in installs]
+    targets = {id(o): notifying.check_targets(o.install, kw.get("notify") or ()) for o in outcomes}
     ready: list[Outcome] = []
     for out in outcomes:  # every refusal known before anything changes anywhere
         try:
             if kind == "restore":
-                engine.existing_case(out.install, case_dir=None, new_case=False, kind="restore")
+                case = engine.existing_case(out.install, case_dir=None, new_case=False, kind="restore")
+                if case is not None:
+                    _, out.accepted = runner.refuse_unaccepted_risk(
+                        out.install, runner.Request("restore", rb, options, accept_risk=accept),
+                        case, out.notes.append)
             engine.preflight(rb, out.install, options,
                              engine.existing_case(out.install, case_dir=None, new_case=False, kind=kind))
             ready.append(out)
@@ -89,8 +103,8 @@ def run_all(kind: str, default_runbook: str, kw: Mapping[str, Any], installs: li
             out.error = exc
     _confirm(kind, outcomes, ready, bool(kw.get("yes")))
     command = " ".join(["moltir", *sys.argv[1:]])
-    threads = [threading.Thread(target=_run_one, args=(kind, rb, o, options, incident, command), daemon=True,
-                                name=f"run-{o.label}") for o in ready]
+    threads = [threading.Thread(target=_run_one, args=(kind, rb, o, options, incident, command, targets[id(o)]),
+                                daemon=True, name=f"run-{o.label}") for o in ready]
     for t in threads:
         t.start()
     try:
@@ -119,18 +133,29 @@ def _confirm(kind: str, outcomes: list[Outcome], ready: list[Outcome], yes: bool
         raise MoltirError("cancelled; nothing was changed", exit_code=EXIT_USAGE)
 
 
-def _run_one(kind: str, rb: Any, out: Outcome, options: Any, incident: str, command: str) -> None:
+def _run_one(kind: str, rb: Any, out: Outcome, options: Any, incident: str, command: str,
+             targets: list[Any]) -> None:
     from moltir import engine, log
+    from moltir.commands import notifying
+    from moltir.text import shown
 
     def emit(event: str, fields: Mapping[str, Any]) -> None:
         log.emit(event, {**fields, "install_label": out.label})
 
+    def note(text: str) -> None:
+        click.echo(f"warning: {shown(out.label, 80)}: {shown(text, 2000)}", err=True)
+
+    notifier = notifying.Notifier(targets, kind, out.install.key, note,
+                                  profile=str(out.install.profile or "default")[:64])
     try:
         with engine.install_lock(out.install, command):
             case, resumed = engine.open_case(rb, out.install, case_dir=None, new_case=False,
                                              reason=options.reason, kind=kind, notes=out.notes, incident=incident)
-            out.result = engine.execute(rb, out.install, case, options, resumed=resumed, emit=emit,
+            if out.accepted:
+                case.journal().append("risk.accepted", check_ids=out.accepted)
+            out.result = engine.execute(rb, out.install, case, options, resumed=resumed, emit=notifier.wrap(emit),
                                         command=command, role=kind)
+            notifier.finish(out.result, case)
     except MoltirError as exc:
         out.error = exc
     except Exception as exc:  # a bug in one install's run must not hide the others' results

@@ -19,7 +19,7 @@ from typing import Any
 
 from moltir import engine, paths
 from moltir.actions.base import RunOptions
-from moltir.commands import notifying
+from moltir.commands import notifying, restore_risk
 from moltir.engine.case import Case
 from moltir.engine.runbook import Runbook
 from moltir.errors import EXIT_ENV, EXIT_INTERRUPTED, EXIT_STEP_FAILED, MoltirError
@@ -39,6 +39,8 @@ class Request:
     preview: tuple[str, ...] = ()  # more lines for the confirmation (restore --hardened: the harden plan)
     notify: tuple[str, ...] = ()  # --notify URLs (or @FILE): see moltir.commands.notifying
     trigger: dict[str, Any] | None = None  # moltir trigger run: recorded in a new case's case.json
+    accept_risk: tuple[str, ...] = ()  # restore --accept-risk CHECK-ID: see moltir.commands.restore_risk
+    hardened: tuple[str, ...] = ()  # restore --hardened: the settings the harden run after it closes
 
 
 def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
@@ -70,6 +72,13 @@ def plan(install: Any, req: Request, note: Note) -> engine.RunResult:
             engine.preflight(req.runbook, install, req.options, existing)
         except MoltirError as exc:
             problem = ("preflight", exc.one_line(), exc.exit_code)
+    if req.kind == "restore" and existing is not None:
+        found, missing = _risk_check(install, req, existing, note)
+        for line in restore_risk.preview_lines(found, req.accept_risk):
+            note(line)
+        if problem is None and missing:
+            refused = restore_risk.refusal(found, missing, existing.id)
+            problem = ("preflight", refused.one_line(), refused.exit_code)
     message = "dry run: nothing was changed"
     if problem is not None:
         message += (f"; the run would stop at step '{problem[0]}': {problem[1]}" if problem[0] != "preflight"
@@ -96,8 +105,9 @@ def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engi
     # other moltir run changes them (a second run exits 4 naming the holder).
     with engine.install_lock(install, req.command or req.kind):
         restore_notes: list[str] = []
-        if req.kind == "restore":  # refuse a doubtful case before asking anything
-            restore_notes = _restore_preflight(install, req)
+        accepted: list[str] = []
+        if req.kind == "restore":  # refuse a doubtful case (or an unaccepted risk) before asking anything
+            restore_notes, accepted = _restore_preflight(install, req, note)
         try:  # every pending step's environment check (a usable keyring), before anything changes
             engine.preflight(req.runbook, install, req.options,
                              engine.existing_case(install, case_dir=req.case_dir, new_case=req.new_case,
@@ -117,6 +127,8 @@ def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engi
                                          trigger=req.trigger)
         for line in case_notes:
             note(line)
+        if accepted:  # restore --accept-risk: the check ids it was told to accept, before any change
+            case.journal().append("risk.accepted", check_ids=accepted)
         if req.trigger:  # a resumed case too: what started this run, in the journal
             case.journal().append("trigger", **req.trigger)
         result = engine.execute(req.runbook, install, case, req.options, resumed=resumed, emit=emit,
@@ -129,13 +141,45 @@ def _run(install: Any, req: Request, *, confirm: Confirm, note: Note, emit: engi
     return result
 
 
-def _restore_preflight(install: Any, req: Request) -> list[str]:
-    """Refuse a restore of a doubtful case (unless --force); return what this runbook will change."""
+def _restore_preflight(install: Any, req: Request, note: Note) -> tuple[list[str], list[str]]:
+    """Refuse a restore of a doubtful case (unless --force) or one that would put back a setting the audit
+    flags without its ``--accept-risk`` (the refusal journalled in the case); return what this runbook will
+    change and the risks accepted."""
     checks = importlib.import_module("moltir.commands.restore_checks")
     case = engine.existing_case(install, case_dir=req.case_dir, new_case=False, kind="restore")
     assert case is not None  # existing_case raises when there is none to restore
     notes: list[str] = list(checks.preflight(case, install, force=req.options.force))
-    return [*notes, *checks.describe_restore(case, req.runbook, install, req.options.reopen_open)]
+    risk_lines, accepted = refuse_unaccepted_risk(install, req, case, note)
+    return [*notes, *checks.describe_restore(case, req.runbook, install, req.options.reopen_open),
+            *risk_lines], accepted
+
+
+def refuse_unaccepted_risk(install: Any, req: Request, case: Case, note: Note) -> tuple[list[str], list[str]]:
+    """Raise (exit 2, ``restore.refused`` in the case's journal) when the restore would put back a setting
+    the audit flags whose check id ``--accept-risk`` did not name; else (the risk lines for the preview,
+    the check ids accepted)."""
+    found, missing = _risk_check(install, req, case, note)
+    if missing:
+        case.journal().append("restore.refused", reason="risk not accepted", check_ids=missing,
+                              command=req.command or "restore")
+        raise restore_risk.refusal(found, missing, case.id)
+    return (restore_risk.preview_lines(found, req.accept_risk),
+            [c for c in restore_risk.needed(found) if c in req.accept_risk])
+
+
+def _risk_check(install: Any, req: Request, case: Case, note: Note) -> tuple[list[restore_risk.Risk], list[str]]:
+    """(what restore would bring back that the audit flags, the check ids not accepted); a warning for each
+    ``--accept-risk`` not needed. A case already restored has nothing to put back: no risk."""
+    from moltir.engine.cases import case_status
+
+    if case_status(case)["status"] == "restored":
+        return [], []
+    found = restore_risk.risks(case.restore_data(), dm_check=install.caps.audit_open_dm_check,
+                               reopen_open=req.options.reopen_open, hardened=req.hardened,
+                               restores_dms=any(s.action == "dm_policy.restore" for s in req.runbook.steps))
+    for extra in restore_risk.unused(found, req.accept_risk):
+        note(f"--accept-risk {extra}: this restore puts back no setting the audit flags as {extra}; ignored")
+    return found, restore_risk.unaccepted(found, req.accept_risk)
 
 
 def _explain_partial_restore(case: Any, result: engine.RunResult) -> engine.RunResult:

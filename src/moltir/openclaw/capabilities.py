@@ -126,6 +126,14 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     Question("sandbox_local_engines",
              "container engines a local sandbox backend drives (agents.defaults.sandbox.backend)",
              ((OLDEST, ("docker",)), ("2026.8.2", ("docker", "podman"))), ("docker",)),
+    # How `openclaw security audit` names an open DM policy (restore --accept-risk asks). Read in the dist of
+    # each package: up to 2026.5.28 the exposure matrix lists only groupPolicy ("Found groupPolicy=...")
+    # and an open DM is the channel adapter's `channels.<id>.dm.open` (dist/security/audit.js); 2026.6.11,
+    # 2026.7.35, 2026.8.2 and 2026.9.6 list DM policies too ('Found inbound policy="open"' in
+    # audit.nondeep.runtime-*), and the 2026.9.6 CLI audit reports no `dm.open` at all (captured in
+    # tests/unit/fixtures/audit/). Releases between 2026.5.28 and 2026.6.11 were not read.
+    Question("audit_open_dm_check", "the check of `security audit` that reports an open DM policy",
+             ((OLDEST, "channel"), ("2026.6.11", "exposure")), "exposure"),
 )
 BY_NAME: Final[Mapping[str, Question]] = {q.name: q for q in QUESTIONS}
 NEWEST: Final = max(versions.release(r) for q in QUESTIONS for r, _ in q.rows)
@@ -358,6 +366,11 @@ class Capabilities:
     @property
     def readyz(self) -> bool:
         return bool(self.value("readyz"))
+
+    @property
+    def audit_open_dm_check(self) -> str:
+        """"channel": ``channels.<id>.dm.open``; "exposure": ``security.exposure.open_groups_with_*``."""
+        return str(self.value("audit_open_dm_check"))
 
 
 def for_install(product: str, version: str | None, basis: str, *, package_root: Path | None,

@@ -36,6 +36,15 @@ options:
     type: str
     choices: [open, pairing, allowlist, disabled]
     default: open
+  accept_risk:
+    description:
+      - Security audit check ids whose risk the restore may bring back (moltir's C(--accept-risk), once
+        each), e.g. C(channels.telegram.dm.open) or C(security.exposure.open_groups_with_elevated) for a DM
+        policy that goes back to C(open). Without the ids it needs, moltir refuses the restore (rc 2) and
+        changes nothing; C(moltir restore --dry-run) (check mode) names them. An id not needed is ignored.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - moltir.openclaw.moltir
   - moltir.openclaw.moltir.run
@@ -56,6 +65,11 @@ EXAMPLES = r"""
   moltir.openclaw.restore:
     reopen_open: pairing
   register: restored
+
+- name: Put the open DMs back as they were, the audit's finding accepted
+  moltir.openclaw.restore:
+    accept_risk:
+      - security.exposure.open_groups_with_elevated
 
 - name: Every profile of a system unit's user
   moltir.openclaw.restore:
@@ -123,12 +137,15 @@ from ansible_collections.moltir.openclaw.plugins.module_utils.moltir import (
 def main():
     spec = run_spec()
     spec.update(all_profiles=dict(type="bool", default=False),
-                reopen_open=dict(type="str", default="open", choices=["open", "pairing", "allowlist", "disabled"]))
+                reopen_open=dict(type="str", default="open", choices=["open", "pairing", "allowlist", "disabled"]),
+                accept_risk=dict(type="list", elements="str", default=[]))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            mutually_exclusive=all_profiles_exclusions())
     extra = []
     if module.params["reopen_open"] != "open":
         extra = ["--reopen-open", module.params["reopen_open"]]
+    for check_id in module.params["accept_risk"] or []:
+        extra += ["--accept-risk", check_id]
     run_runbook(module, "restore", extra_args=extra, contained=(False, None))
 
 
