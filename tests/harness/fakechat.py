@@ -1,4 +1,5 @@
-"""Small loopback fakes of the Discord, Slack and OpenRouter HTTP APIs (an http.server on 127.0.0.1) for
+"""Small loopback fakes of the Discord, Slack, OpenRouter and OpenAI (models list, Administration API
+project keys) HTTP APIs (an http.server on 127.0.0.1) for
 ``moltir rotate``'s unit tests: they record which credential each call carried and refuse what the test
 says is refused. Only what moltir asks is served."""
 
@@ -12,13 +13,17 @@ from typing import Any
 
 
 class FakeAPIs:
-    """Discord at ``<url>/discord``, Slack at ``<url>/slack``, OpenRouter at ``<url>/openrouter``."""
+    """Discord at ``<url>/discord``, Slack at ``<url>/slack``, OpenRouter at ``<url>/openrouter``, OpenAI at
+    ``<url>/openai``."""
 
     def __init__(self) -> None:
         self.good: set[str] = set()  # credentials the fake accepts
         self.management: set[str] = set()  # OpenRouter management keys
         self.labels: dict[str, str] = {}  # OpenRouter key -> label
         self.page_size = 100  # OpenRouter's GET /keys lists 100 keys per page (?offset=N)
+        self.admin: set[str] = set()  # OpenAI admin keys
+        # OpenAI: project id -> {key id: (key, redacted_value)}; a deleted key leaves ``good``
+        self.projects: dict[str, dict[str, tuple[str, str]]] = {}
         self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
         self.slack_error: str | None = None  # every Slack call answers ok: false with this error
         fake = self
@@ -58,6 +63,8 @@ class FakeAPIs:
             return 200, self._slack(path.removeprefix("/slack/"), cred)
         if path.startswith("/openrouter/"):
             return self._openrouter(method, path.removeprefix("/openrouter/"), cred)
+        if path.startswith("/openai/"):
+            return self._openai(method, path.removeprefix("/openai/"), cred)
         return 404, {"error": "not served"}
 
     def _slack(self, method: str, cred: str) -> dict[str, Any]:
@@ -93,6 +100,40 @@ class FakeAPIs:
             self.good.discard(key)
             return 200, {"data": {"success": True}}
         return 404, {"error": "not served"}
+
+    def _openai(self, method: str, path: str, cred: str) -> tuple[int, Any]:
+        if path == "models":  # OpenAI's models list needs a key
+            return (200, {"object": "list", "data": []}) if cred in self.good else \
+                (401, {"error": {"code": "invalid_api_key"}})
+        if cred not in self.admin:
+            return 401, {"error": {"message": "admin key required"}}
+        parts = urllib.parse.urlsplit(path)
+        query = urllib.parse.parse_qs(parts.query)
+        segs = parts.path.split("/")  # organization/projects[/<id>/api_keys[/<key id>]]
+        if segs[:2] != ["organization", "projects"]:
+            return 404, {"error": "not served"}
+        if len(segs) == 2 and method == "GET":
+            return 200, self._page([{"id": p, "object": "organization.project"} for p in self.projects], query)
+        keys = self.projects.get(segs[2]) if len(segs) >= 4 and segs[3] == "api_keys" else None
+        if keys is None:
+            return 404, {"error": "no such project"}
+        if len(segs) == 4 and method == "GET":
+            return 200, self._page([{"id": k, "object": "organization.project.api_key", "redacted_value": r}
+                                    for k, (_v, r) in keys.items()], query)
+        if len(segs) == 5 and method == "DELETE" and segs[4] in keys:
+            self.good.discard(keys.pop(segs[4])[0])
+            return 200, {"object": "organization.project.api_key.deleted", "id": segs[4], "deleted": True}
+        return 404, {"error": "not served"}
+
+    def _page(self, items: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+        """One page of an OpenAI list: ``limit`` (at most ``page_size``), ``after=<id>``, ``has_more``."""
+        ids = [i["id"] for i in items]
+        after = query.get("after", [""])[0]
+        start = ids.index(after) + 1 if after in ids else 0
+        limit = min(int(query.get("limit", ["20"])[0]), self.page_size)
+        page = items[start:start + limit]
+        return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None, "has_more": start + limit < len(items)}
 
     def __enter__(self) -> FakeAPIs:
         self.thread.start()

@@ -2,15 +2,17 @@
 whether the issuer refuses it yet (``--revoke-old``).
 
 * An API moltir calls (:mod:`moltir.openclaw.provider_revoke`): Slack bot and user tokens
-  (``auth.revoke`` with the old token), OpenRouter keys (``DELETE /keys/<hash>`` with a management key,
-  from stdin's second line or a hidden prompt, never argv). Then the old value is asked once more.
+  (``auth.revoke`` with the old token), OpenRouter keys (``DELETE /keys/<hash>`` with a management key)
+  and OpenAI project keys (the Administration API's key delete with an admin key); the management or
+  admin key comes from stdin's second line or a hidden prompt, never argv, and is checked before anything
+  changes. Then the old value is asked once more (OpenRouter ``GET /key``, OpenAI ``GET /models``).
 * Only a person can revoke: Telegram bot tokens (BotFather ``/revoke``), Discord bot tokens (Developer
   Portal > Reset Token), the Slack app-level token and signing secret (the app's settings page). moltir
   prints the exact steps and polls the issuer with the old value (Telegram ``getMe``, Discord
   ``GET /users/@me``, Slack ``apps.connections.open``) until it is refused or ``timeout_s`` passes
   (``--no-wait``: one check). A signing secret cannot be asked: the steps only.
-* Other providers with an API (OpenAI admin keys, Anthropic, Matrix, GitHub): moltir does not call those
-  yet; it says how to revoke.
+* Other providers with an API (Anthropic, Matrix, GitHub): moltir does not call those yet; it says how
+  to revoke.
 
 The old value and the management key stay in memory only.
 """
@@ -57,7 +59,8 @@ SLACK_SIGNING_STEPS = (
 )
 STEPS = {"telegram": TELEGRAM_STEPS, "discord": DISCORD_STEPS, "slack-app": SLACK_APP_STEPS,
          "slack-signing": SLACK_SIGNING_STEPS}
-MANAGEMENT_KEY = {"openrouter": "an OpenRouter management key (openrouter.ai/settings/provisioning-keys)"}
+MANAGEMENT_KEY = {"openrouter": "an OpenRouter management key (openrouter.ai/settings/provisioning-keys)",
+                  "openai": "an OpenAI admin key (platform.openai.com/settings/organization/admin-keys)"}
 
 
 @dataclass(frozen=True)
@@ -86,17 +89,20 @@ def telegram_check(api_root: str, old: str, env: Mapping[str, str],
 
 
 def management_key_needed(t: Target) -> str | None:
-    """What ``--revoke-old`` needs besides the old value (an OpenRouter management key), or None."""
+    """What ``--revoke-old`` needs besides the old value (an OpenRouter management key, an OpenAI admin
+    key), or None."""
     return MANAGEMENT_KEY.get(t.provider) if t.family == "model" else None
 
 
 def has_api(t: Target) -> bool:
     """Does moltir revoke the old value of ``t`` through its issuer's API?"""
-    return t.family == "slack" or (t.family == "model" and t.provider == "openrouter")
+    return t.family == "slack" or (t.family == "model" and t.provider in MANAGEMENT_KEY)
 
 
 def check_management_key(t: Target, management: str, env: Mapping[str, str]) -> provider_check.Check:
-    """Before anything changes: the management key must be accepted by the issuer."""
+    """Before anything changes: the management (admin) key must be accepted by the issuer."""
+    if t.provider == "openai":
+        return provider_revoke.openai_admin_ok(t.base, management, env)
     return provider_revoke.openrouter_management_ok(t.base, management, env)
 
 
@@ -105,6 +111,8 @@ def revoke_by_api(t: Target, old: str, env: Mapping[str, str], management: str |
         return provider_revoke.slack_revoke(t.base, old, env)
     if management is None:
         return provider_revoke.Outcome(False, "no management key was given: delete the old key by hand")
+    if t.provider == "openai":
+        return provider_revoke.openai_delete(t.base, old, management, env)
     return provider_revoke.openrouter_delete(t.base, old, management, env)
 
 
@@ -120,4 +128,6 @@ def old_check(t: Target, old: str, env: Mapping[str, str]) -> Callable[[], provi
         return lambda: provider_check.slack(t.base, method, old, env)
     if t.family == "model" and t.provider == "openrouter":
         return lambda: provider_revoke.openrouter_key(t.base, old, env)
+    if t.family == "model" and t.provider == "openai":  # OpenAI's models list needs a key: 401 once deleted
+        return lambda: provider_check.model_key(t.base, old, t.provider, env)
     return None

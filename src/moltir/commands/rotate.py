@@ -34,12 +34,32 @@ def plan_report(install: Install) -> dict[str, Any]:
             rotation = {"by": "contain", "command": "moltir contain", "how": rotation_table.by_hand(cred)}
         else:
             rotation = {"by": "hand", "command": None, "how": rotation_table.by_hand(cred)}
-        rotation["revoke_old"] = revoke
+        rotation["revoke_old"] = {**revoke, **_revoker(t)}
         out.append({**rec, "rotation": rotation})
     return {"install": str(install.state_dir), "config": str(install.config_path),
             "release": install.version, "notes": notes,
             "fingerprint_key": "per-run (random, not kept: fingerprints compare within this output only)",
             "credentials": out}
+
+
+def _revoker(t: rotation_table.Target | None) -> dict[str, Any]:
+    """Does ``moltir rotate --revoke-old`` call the issuer's API itself (``by_moltir``), and what it needs
+    besides the old value (``needs``: a management or admin key, else None)?"""
+    from moltir.commands import revoke_wait
+
+    if t is None:
+        return {"by_moltir": False, "needs": None}
+    return {"by_moltir": revoke_wait.has_api(t), "needs": revoke_wait.management_key_needed(t)}
+
+
+def _revoke_line(revoke: dict[str, Any]) -> str:
+    from moltir.text import shown
+
+    how = shown(revoke.get("how"), 300)
+    if not revoke.get("by_moltir"):
+        return f"    revoke the old one: {how}"
+    needs = f" (it asks for {shown(revoke['needs'], 200)})" if revoke.get("needs") else ""
+    return f"    revoke the old one: --revoke-old calls the issuer's API{needs}; by hand: {how}"
 
 
 def render_plan(report: dict[str, Any]) -> str:
@@ -60,7 +80,7 @@ def render_plan(report: dict[str, Any]) -> str:
             lines.append(f"    re-read: {shown(rot['reload'], 300)}")
         else:
             lines.append(f"    rotate: {shown(rot['how'], 400)}")
-        lines.append(f"    revoke the old one: {shown(rot['revoke_old'].get('how'), 300)}")
+        lines.append(_revoke_line(rot["revoke_old"]))
     return "\n".join(lines)
 
 

@@ -11,11 +11,21 @@ in use. The old value and the management key stay in memory and go only into the
   anything else is left to a person (decision: never delete a key moltir cannot single out). Proof
   afterwards: ``GET <baseUrl>/key`` with the old key is refused.
 
+* OpenAI project keys: ``DELETE <baseUrl>/organization/projects/<project>/api_keys/<key id>`` with an
+  admin key (a project key cannot manage keys). OpenAI never shows a key again, only its
+  ``redacted_value`` (the API reference's example: ``sk-abc...def``, the head and the tail of the key
+  around ``...``): moltir lists the projects (``GET <baseUrl>/organization/projects``) and each one's keys
+  (``GET .../api_keys``; every page, ``?after=<last_id>`` while ``has_more``) and picks the keys whose
+  redacted value is a head and a tail of the old key. Exactly one such key, over every project, is
+  deleted; anything else is left to a person (the same decision as OpenRouter). Proof afterwards:
+  ``GET <baseUrl>/models`` with the old key is refused (401).
+
 ``<baseUrl>`` is the one the config sets for the provider (:mod:`moltir.openclaw.rotation_table`).
 """
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -112,5 +122,93 @@ def openrouter_delete(base: str, old: str, management: str, env: Mapping[str, st
     return Outcome(False, f"OpenRouter DELETE {root}/keys/<hash> failed ({reason}): delete it by hand")
 
 
-__all__ = ["GOOD", "REFUSED", "UNREACHABLE", "Outcome", "openrouter_delete", "openrouter_key",
-           "openrouter_management_ok", "slack_revoke"]
+#: OpenAI's list endpoints give at most 100 objects a page (``limit``, its API reference); moltir reads
+#: at most this many pages of each list, then stops (a key it has not seen is never deleted).
+OPENAI_PAGE: Final = 100
+OPENAI_BY_HAND: Final = "delete it by hand (platform.openai.com > the project > API keys)"
+_MASK_RE: Final = re.compile(r"(?:\.{3}|\u2026|\*{3,})")
+
+
+def openai_admin_ok(base: str, admin: str, env: Mapping[str, str]) -> Check:
+    """Does the admin key list the organization's projects? (asked before anything changes)"""
+    url = f"{base.rstrip('/')}/organization/projects?limit=1"
+    status, data, reason = provider_check.call(url, "GET", _bearer(admin), env)
+    if status in (401, 403):
+        return Check(REFUSED, f"GET {url}: {reason}", status)
+    if status // 100 == 2 and isinstance(data, dict) and isinstance(data.get("data"), list):
+        return Check(GOOD, f"GET {url}: {reason}", status)
+    return Check(UNREACHABLE, f"GET {url}: {reason}", status)
+
+
+def redacted_matches(redacted: object, key: str) -> bool:
+    """Is ``redacted`` (``sk-abc...def``: a head, a mask, a tail) a redaction of ``key``? Both the head and
+    the tail must be non-empty and together shorter than the key."""
+    if not isinstance(redacted, str):
+        return False
+    parts = _MASK_RE.split(redacted, maxsplit=1)
+    if len(parts) != 2:
+        return False
+    head, tail = parts[0], parts[1].lstrip(".*\u2026")
+    return (bool(head) and bool(tail) and len(head) + len(tail) < len(key)
+            and key.startswith(head) and key.endswith(tail))
+
+
+def _openai_list(url: str, admin: str, env: Mapping[str, str]) -> tuple[list[dict[str, Any]], bool, str]:
+    """Every object of a paginated OpenAI list (``?after=<last_id>`` while ``has_more``): (objects,
+    complete, reason); not complete when a page failed or :data:`MAX_KEY_PAGES` ran out."""
+    items: list[dict[str, Any]] = []
+    after, reason = "", ""
+    for _page in range(MAX_KEY_PAGES):
+        query = f"limit={OPENAI_PAGE}" + (f"&after={urllib.parse.quote(after, safe='')}" if after else "")
+        status, data, reason = provider_check.call(f"{url}?{query}", "GET", _bearer(admin), env)
+        page = data.get("data") if isinstance(data, dict) else None
+        if status // 100 != 2 or not isinstance(page, list):
+            return items, False, reason
+        items += [obj for obj in page if isinstance(obj, dict)]
+        last = data.get("last_id") or (items[-1].get("id") if items else None)
+        if not data.get("has_more"):
+            return items, True, reason
+        if not isinstance(last, str) or not last or last == after:
+            return items, False, reason
+        after = last
+    return items, False, reason
+
+
+def _openai_matches(root: str, old: str, admin: str,
+                    env: Mapping[str, str]) -> tuple[list[tuple[str, str]], bool, str]:
+    """(project id, key id) of every listed key whose redacted value fits ``old``; complete or not."""
+    projects, complete, reason = _openai_list(f"{root}/organization/projects", admin, env)
+    found: list[tuple[str, str]] = []
+    for project in projects:
+        pid = project.get("id")
+        if not isinstance(pid, str) or not pid:
+            continue
+        keys, done, why = _openai_list(
+            f"{root}/organization/projects/{urllib.parse.quote(pid, safe='')}/api_keys", admin, env)
+        complete, reason = complete and done, why if not done else reason
+        found += [(pid, k["id"]) for k in keys
+                  if isinstance(k.get("id"), str) and k["id"] and redacted_matches(k.get("redacted_value"), old)]
+    return found, complete, reason
+
+
+def openai_delete(base: str, old: str, admin: str, env: Mapping[str, str]) -> Outcome:
+    """Delete the old project key with an admin key, when exactly one listed key fits it."""
+    root = base.rstrip("/")
+    found, complete, reason = _openai_matches(root, old, admin, env)
+    if not complete:
+        return Outcome(False, f"could not read every project's keys at {root}/organization/projects ({reason}): "
+                              f"{OPENAI_BY_HAND}")
+    if len(found) != 1:
+        return Outcome(False, f"{len(found)} project key(s) whose redacted value fits the old key at "
+                              f"{root}/organization/projects: {OPENAI_BY_HAND}")
+    pid, kid = (urllib.parse.quote(x, safe="") for x in found[0])
+    status, _data, reason = provider_check.call(f"{root}/organization/projects/{pid}/api_keys/{kid}", "DELETE",
+                                                _bearer(admin), env)
+    shown = f"OpenAI DELETE {root}/organization/projects/<project>/api_keys/<key>"
+    if status // 100 == 2:
+        return Outcome(True, f"{shown}: the old key is deleted ({reason})")
+    return Outcome(False, f"{shown} failed ({reason}): {OPENAI_BY_HAND}")
+
+
+__all__ = ["GOOD", "REFUSED", "UNREACHABLE", "Outcome", "openai_admin_ok", "openai_delete", "openrouter_delete",
+           "openrouter_key", "openrouter_management_ok", "redacted_matches", "slack_revoke"]
