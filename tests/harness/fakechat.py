@@ -1,5 +1,5 @@
-"""Small loopback fakes of the Discord, Slack, OpenRouter and OpenAI (models list, Administration API
-project keys) HTTP APIs (an http.server on 127.0.0.1) for
+"""Small loopback fakes of the Discord, Slack, Matrix (whoami, logout), OpenRouter and OpenAI (models list,
+Administration API project keys) HTTP APIs (an http.server on 127.0.0.1) for
 ``moltir rotate``'s unit tests: they record which credential each call carried and refuse what the test
 says is refused. Only what moltir asks is served."""
 
@@ -14,7 +14,7 @@ from typing import Any
 
 class FakeAPIs:
     """Discord at ``<url>/discord``, Slack at ``<url>/slack``, OpenRouter at ``<url>/openrouter``, OpenAI at
-    ``<url>/openai``."""
+    ``<url>/openai``, a Matrix homeserver at ``<url>/matrix``."""
 
     def __init__(self) -> None:
         self.good: set[str] = set()  # credentials the fake accepts
@@ -24,6 +24,7 @@ class FakeAPIs:
         self.admin: set[str] = set()  # OpenAI admin keys
         # OpenAI: project id -> {key id: (key, redacted_value)}; a deleted key leaves ``good``
         self.projects: dict[str, dict[str, tuple[str, str]]] = {}
+        self.devices: dict[str, str] = {}  # Matrix access token -> device id
         self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
         self.slack_error: str | None = None  # every Slack call answers ok: false with this error
         fake = self
@@ -63,6 +64,8 @@ class FakeAPIs:
             return 200, self._slack(path.removeprefix("/slack/"), cred)
         if path.startswith("/openrouter/"):
             return self._openrouter(method, path.removeprefix("/openrouter/"), cred)
+        if path.startswith("/matrix/_matrix/client/v3/"):
+            return self._matrix(method, path.removeprefix("/matrix/_matrix/client/v3/"), cred)
         if path.startswith("/openai/"):
             return self._openai(method, path.removeprefix("/openai/"), cred)
         return 404, {"error": "not served"}
@@ -100,6 +103,20 @@ class FakeAPIs:
             self.good.discard(key)
             return 200, {"data": {"success": True}}
         return 404, {"error": "not served"}
+
+    def _matrix(self, method: str, path: str, cred: str) -> tuple[int, Any]:
+        if cred not in self.good or cred not in self.devices:
+            return 401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Unrecognised access token"}
+        if path == "account/whoami" and method == "GET":
+            return 200, {"user_id": "@bot:example.org", "device_id": self.devices[cred]}
+        if path == "logout" and method == "POST":  # ends every token of that device
+            device = self.devices[cred]
+            self.good -= {t for t, d in self.devices.items() if d == device}
+            return 200, {}
+        if path == "logout/all" and method == "POST":
+            self.good -= set(self.devices)
+            return 200, {}
+        return 404, {"errcode": "M_UNRECOGNIZED"}
 
     def _openai(self, method: str, path: str, cred: str) -> tuple[int, Any]:
         if path == "models":  # OpenAI's models list needs a key

@@ -54,6 +54,9 @@ PINS: dict[str, tuple[str, Any]] = {
     "sandbox_local_engines": ("sandbox_local_engines", tuple),
     # likewise (tests/unit/test_rotate_chat.py reads the installed packages' surface doc)
     "chat_token_secretref": ("chat_token_secretref", bool),
+    # likewise (tests/unit/test_rotate_matrix.py reads the installed packages' surface doc; 2026.3.2 lists
+    # channels.matrix.accessToken, read in that package)
+    "matrix_token_secretref": ("matrix_token_secretref", bool),
     # not in the extracts either: pinned by tests/unit/test_credentials_masks.py against the dist of the
     # installed packages (redactTranscriptMessage); 2026.4.1 (none) vs 2026.4.29 read from their dist
     "transcript_masks": ("transcript_masks", bool),

@@ -50,8 +50,9 @@ def _new_value(from_stdin: bool, management: str | None = None) -> tuple[str, st
 @click.argument("what", metavar="plan|CREDENTIAL-ID")
 @click.option("--from-stdin", is_flag=True, help="Read the new value from stdin (else a hidden prompt).")
 @click.option("--revoke-old", is_flag=True, help="After the rotation: revoke the old value through the issuer's "
-              "API where moltir can (Slack auth.revoke; OpenRouter: a management key, OpenAI: an admin key, on "
-              "stdin's second line or a hidden prompt), else print the steps and wait until the issuer refuses it.")
+              "API where moltir can (Slack auth.revoke; Matrix logout; OpenRouter: a management key, OpenAI: an "
+              "admin key, on stdin's second line or a hidden prompt), else print the steps and wait until the "
+              "issuer refuses it.")
 @click.option("--no-wait", is_flag=True, help="With --revoke-old: check the old value once, do not wait.")
 @click.option("--wait-timeout", type=click.FloatRange(1, 86400), default=600.0, show_default=True,
               help="With --revoke-old: how long to wait for the old value to be refused (seconds).")

@@ -5,13 +5,14 @@ whether the issuer refuses it yet (``--revoke-old``).
   (``auth.revoke`` with the old token), OpenRouter keys (``DELETE /keys/<hash>`` with a management key)
   and OpenAI project keys (the Administration API's key delete with an admin key); the management or
   admin key comes from stdin's second line or a hidden prompt, never argv, and is checked before anything
-  changes. Then the old value is asked once more (OpenRouter ``GET /key``, OpenAI ``GET /models``).
+  changes; Matrix access tokens (``POST /logout`` with the old token: that device only). Then the old
+  value is asked once more (OpenRouter ``GET /key``, OpenAI ``GET /models``, Matrix ``whoami``).
 * Only a person can revoke: Telegram bot tokens (BotFather ``/revoke``), Discord bot tokens (Developer
   Portal > Reset Token), the Slack app-level token and signing secret (the app's settings page). moltir
   prints the exact steps and polls the issuer with the old value (Telegram ``getMe``, Discord
   ``GET /users/@me``, Slack ``apps.connections.open``) until it is refused or ``timeout_s`` passes
   (``--no-wait``: one check). A signing secret cannot be asked: the steps only.
-* Other providers with an API (Anthropic, Matrix, GitHub): moltir does not call those yet; it says how
+* Other providers with an API (Anthropic, GitHub): moltir does not call those yet; it says how
   to revoke.
 
 The old value and the management key stay in memory only.
@@ -96,7 +97,7 @@ def management_key_needed(t: Target) -> str | None:
 
 def has_api(t: Target) -> bool:
     """Does moltir revoke the old value of ``t`` through its issuer's API?"""
-    return t.family == "slack" or (t.family == "model" and t.provider in MANAGEMENT_KEY)
+    return t.family in ("slack", "matrix") or (t.family == "model" and t.provider in MANAGEMENT_KEY)
 
 
 def check_management_key(t: Target, management: str, env: Mapping[str, str]) -> provider_check.Check:
@@ -106,9 +107,12 @@ def check_management_key(t: Target, management: str, env: Mapping[str, str]) -> 
     return provider_revoke.openrouter_management_ok(t.base, management, env)
 
 
-def revoke_by_api(t: Target, old: str, env: Mapping[str, str], management: str | None) -> provider_revoke.Outcome:
+def revoke_by_api(t: Target, old: str, env: Mapping[str, str], management: str | None,
+                  new: str = "") -> provider_revoke.Outcome:
     if t.family == "slack":
         return provider_revoke.slack_revoke(t.base, old, env)
+    if t.family == "matrix":
+        return provider_revoke.matrix_logout(t.base, old, new, env)
     if management is None:
         return provider_revoke.Outcome(False, "no management key was given: delete the old key by hand")
     if t.provider == "openai":
@@ -126,6 +130,8 @@ def old_check(t: Target, old: str, env: Mapping[str, str]) -> Callable[[], provi
     if t.family in ("slack", "slack-app"):
         method = "auth.test" if t.family == "slack" else "apps.connections.open"
         return lambda: provider_check.slack(t.base, method, old, env)
+    if t.family == "matrix":
+        return lambda: provider_check.matrix_whoami(t.base, old, env)[0]
     if t.family == "model" and t.provider == "openrouter":
         return lambda: provider_revoke.openrouter_key(t.base, old, env)
     if t.family == "model" and t.provider == "openai":  # OpenAI's models list needs a key: 401 once deleted

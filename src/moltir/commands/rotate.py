@@ -164,7 +164,7 @@ def _after_rotation(install: Install, before: Any, value: str, case_dir: str, no
     revoke_old = bool(how["revoke_old"])
     api = revoke_old and t is not None and revoke_wait.has_api(t)
     if api and t is not None:
-        outcome = revoke_wait.revoke_by_api(t, before.value, install.env, how.get("management_key"))
+        outcome = revoke_wait.revoke_by_api(t, before.value, install.env, how.get("management_key"), value)
         note(outcome.detail)
     check = revoke_wait.old_check(t, before.value, install.env) if t is not None else None
     if t is not None and t.family == "model" and not api:

@@ -107,6 +107,10 @@ QUESTIONS: Final[tuple[Question, ...]] = (
     # packages: 2026.3.1 has no such doc and its docs/gateway/secrets.md lists none of them)
     Question("chat_token_secretref", "channels.discord(.accounts.*).token and the Slack tokens / signingSecret "
              "may be a SecretRef", ((OLDEST, False), ("2026.3.2", True)), False),
+    # the same surface doc lists channels.matrix(.accounts.*).accessToken from 2026.3.2 on (read in the
+    # 2026.3.2 package; 2026.5.28, 2026.7.35, 2026.8.2 and 2026.9.6 still list it, the plugin now external)
+    Question("matrix_token_secretref", "channels.matrix(.accounts.*).accessToken may be a SecretRef",
+             ((OLDEST, False), ("2026.3.2", True)), False),
     Question("config_validate", "command that validates a config file",
              ((OLDEST, "config get"), ("2026.3.2", "config validate")), "config get"),
     # 2026.7.35 documents it (docs/web/control-ui.md); 2026.8.1 (the next release), 2026.8.2 and 2026.9.6
@@ -300,6 +304,10 @@ class Capabilities:
     @property
     def chat_token_secretref(self) -> bool:
         return bool(self.value("chat_token_secretref"))
+
+    @property
+    def matrix_token_secretref(self) -> bool:
+        return bool(self.value("matrix_token_secretref"))
 
     def restart_signal(self, config: Mapping[str, Any] | None = None) -> str | None:
         """The signal a running gateway takes as "restart in-process, re-read config and secrets", when

@@ -71,7 +71,8 @@ def kind_of(path: str, key: str) -> str:
 
 # provider -> (a revocation API exists?, how to revoke). None: unknown.
 # Checked 2026-12-07 against each provider's API reference (docs/credentials.md cites them):
-# Slack auth.revoke revokes the token it is called with; Matrix POST /_matrix/client/v3/logout/all
+# Slack auth.revoke revokes the token it is called with; Matrix POST /_matrix/client/v3/logout ends the
+# device of the token it is called with (moltir's choice after a rotation), POST /_matrix/client/v3/logout/all
 # ends every access token of the user; OpenRouter DELETE /api/v1/keys/{hash} needs a management
 # key; OpenAI's admin API deletes project keys (DELETE /v1/organization/projects/{id}/api_keys/{id});
 # Anthropic's Admin API cannot delete a key, only set it inactive or archived; GitHub
@@ -82,7 +83,8 @@ REVOCATION: Final[Mapping[str, tuple[bool | None, str]]] = {
     "telegram": (False, "a person: BotFather /revoke, then the new token into the config"),
     "discord": (False, "a person: Developer Portal > Bot > Reset Token"),
     "slack": (True, "Slack API auth.revoke (bot and user tokens); signing secret: app settings"),
-    "matrix": (True, "Matrix client API POST /logout/all"),
+    "matrix": (True, "Matrix client API POST /logout with the old token (that device; /logout/all ends every "
+                     "session of the user, the new one too)"),
     "whatsapp": (False, "a person: unlink the device in WhatsApp (Linked devices), then relink"),
     "openai": (True, "OpenAI admin API: DELETE the project key (an admin key is needed), or the dashboard"),
     "anthropic": (True, "Anthropic Admin API: set the key inactive or archived (no delete), or the console"),

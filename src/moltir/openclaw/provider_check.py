@@ -11,6 +11,9 @@
   ``error``: an auth error (``invalid_auth``, ``token_revoked``, ``not_allowed_token_type``...) -> refused,
   any other (``ratelimited``...) -> unreachable.
 
+* Matrix: ``GET <homeserver>/_matrix/client/v3/account/whoami`` with ``Authorization: Bearer``; 2xx with
+  a ``user_id`` -> good (and the ``device_id`` the token belongs to), 401 (``M_UNKNOWN_TOKEN``) -> refused.
+
 TLS trusts the system store plus ``NODE_EXTRA_CA_CERTS`` of the install's environment: the CA bundle the
 gateway itself is given (a self-hosted Bot API or a TLS-terminating proxy). The credential goes only
 into the request to the issuer; nothing here logs it, and the URL in every message has it replaced by
@@ -165,6 +168,18 @@ def model_key(base_url: str, key: str, provider: str, env: Mapping[str, str]) ->
     headers = ({"x-api-key": key, "anthropic-version": "2023-06-01"} if provider == "anthropic"
                else {"Authorization": f"Bearer {key}"})
     return _get(url, headers, env, None, f"GET {url}")
+
+
+def matrix_whoami(homeserver: str, token: str, env: Mapping[str, str]) -> tuple[Check, str | None]:
+    """(the verdict, the token's ``device_id`` when the homeserver gives one)."""
+    url = f"{homeserver.rstrip('/')}/_matrix/client/v3/account/whoami"
+    status, data, reason = call(url, "GET", {"Authorization": f"Bearer {token}"}, env)
+    if status in (401, 403):
+        return Check(REFUSED, f"GET {url}: {reason}", status), None
+    if status // 100 == 2 and isinstance(data, dict) and isinstance(data.get("user_id"), str):
+        device = data.get("device_id")
+        return Check(GOOD, f"GET {url}: {reason}", status), device if isinstance(device, str) and device else None
+    return Check(UNREACHABLE, f"GET {url}: {reason}", status), None
 
 
 def slack_signing_secret(value: str) -> Check:

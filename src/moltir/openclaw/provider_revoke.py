@@ -11,6 +11,10 @@ in use. The old value and the management key stay in memory and go only into the
   anything else is left to a person (decision: never delete a key moltir cannot single out). Proof
   afterwards: ``GET <baseUrl>/key`` with the old key is refused.
 
+* Matrix access tokens: ``POST <homeserver>/_matrix/client/v3/logout`` authenticated with the OLD token:
+  it ends that token's device only. Decision: never ``/logout/all``, which would also end the new token's
+  session; and no logout when the homeserver says the old and the new token share a device (a refreshed
+  token: logging the device out would end the new one too).
 * OpenAI project keys: ``DELETE <baseUrl>/organization/projects/<project>/api_keys/<key id>`` with an
   admin key (a project key cannot manage keys). OpenAI never shows a key again, only its
   ``redacted_value`` (the API reference's example: ``sk-abc...def``, the head and the tail of the key
@@ -122,6 +126,24 @@ def openrouter_delete(base: str, old: str, management: str, env: Mapping[str, st
     return Outcome(False, f"OpenRouter DELETE {root}/keys/<hash> failed ({reason}): delete it by hand")
 
 
+def matrix_logout(homeserver: str, old: str, new: str, env: Mapping[str, str]) -> Outcome:
+    root = homeserver.rstrip("/")
+    old_check, old_device = provider_check.matrix_whoami(root, old, env)
+    if old_check.verdict == REFUSED:
+        return Outcome(True, f"Matrix whoami at {root}: the old token is already refused ({old_check.detail})")
+    _new_check, new_device = provider_check.matrix_whoami(root, new, env)
+    if old_device is not None and old_device == new_device:
+        return Outcome(False, "the old and the new Matrix token belong to the same device: logging it out would "
+                              "end the new token too; the old one is left as it is")
+    url = f"{root}/_matrix/client/v3/logout"
+    status, _data, reason = provider_check.call(url, "POST", {**_bearer(old), "Content-Type": "application/json"},
+                                                env, body=b"{}")
+    if status // 100 == 2:
+        return Outcome(True, f"Matrix POST {url}: the old token's device is logged out ({reason})")
+    return Outcome(False, f"Matrix POST {url} failed ({reason}): log the old session out by hand "
+                          "(a Matrix client > Settings > Sessions)")
+
+
 #: OpenAI's list endpoints give at most 100 objects a page (``limit``, its API reference); moltir reads
 #: at most this many pages of each list, then stops (a key it has not seen is never deleted).
 OPENAI_PAGE: Final = 100
@@ -210,5 +232,5 @@ def openai_delete(base: str, old: str, admin: str, env: Mapping[str, str]) -> Ou
     return Outcome(False, f"{shown} failed ({reason}): {OPENAI_BY_HAND}")
 
 
-__all__ = ["GOOD", "REFUSED", "UNREACHABLE", "Outcome", "openai_admin_ok", "openai_delete", "openrouter_delete",
-           "openrouter_key", "openrouter_management_ok", "redacted_matches", "slack_revoke"]
+__all__ = ["GOOD", "REFUSED", "UNREACHABLE", "Outcome", "matrix_logout", "openai_admin_ok", "openai_delete",
+           "openrouter_delete", "openrouter_key", "openrouter_management_ok", "redacted_matches", "slack_revoke"]

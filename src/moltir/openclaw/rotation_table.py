@@ -21,6 +21,12 @@ What ``moltir rotate`` handles (``family``):
   ``slack-signing`` (``signingSecret``): Slack has no API that checks one, so only its form is checked
   (32 hex characters, as Slack shows it). ``<api>`` is ``https://slack.com/api``.
 
+* ``matrix``: ``channels.matrix[.accounts.<id>].accessToken``. Validated with
+  ``GET <homeserver>/_matrix/client/v3/account/whoami`` at the account's ``homeserver`` (else the
+  channel's); without one moltir does not rotate it. The homeserver is the config's, so tests point it at
+  a fake on loopback. A new token is a new device: OpenClaw's Matrix docs say its crypto store is per
+  token, so an encrypted room needs the new device verified again.
+
   No release lets the config point Discord or Slack at another API base (Telegram has ``apiRoot``):
   ``MOLTIR_DISCORD_API`` / ``MOLTIR_SLACK_API`` in moltir's environment replace the base moltir itself
   uses, FOR TESTS ONLY (a fake on loopback); the gateway still talks to the real services.
@@ -67,7 +73,12 @@ _SLACK_FAMILY = {"botToken": "slack", "userToken": "slack", "appToken": "slack-a
                  "signingSecret": "slack-signing"}
 _CHECKS = {"telegram": "Telegram getMe", "model": "GET models list", "discord": "Discord GET /users/@me",
            "slack": "Slack auth.test", "slack-app": "Slack apps.connections.open",
-           "slack-signing": "its form only (32 hex characters; Slack has no API that checks a signing secret)"}
+           "slack-signing": "its form only (32 hex characters; Slack has no API that checks a signing secret)",
+           "matrix": "Matrix GET /_matrix/client/v3/account/whoami"}
+_MATRIX_RE = re.compile(r"^channels\.matrix\.(?:accounts\.([^.]+)\.)?accessToken$")
+#: Matrix ``POST /logout`` with the old token ends that token's device only; ``/logout/all`` would also
+#: end the new token's session (same user), so moltir never calls it.
+MATRIX_REVOKE = "Matrix POST /_matrix/client/v3/logout with the OLD token (ends that device only)"
 _MODEL_RE = re.compile(r"^models\.providers\.([^.]+)\.apiKey$")
 
 
@@ -76,7 +87,7 @@ class Target:
     """One credential moltir can rotate, and how."""
 
     cred_id: str
-    family: str  # telegram | model | discord | slack | slack-app | slack-signing
+    family: str  # telegram | model | discord | slack | slack-app | slack-signing | matrix
     path: tuple[str, ...]  # the config key path, or ("<VAR>",) for a .env variable
     store: str  # keyring-ref | plaintext | dotenv
     check_url: str  # getMe / models endpoint (without the credential)
@@ -186,6 +197,22 @@ def _chat_target(install: Install, config: Mapping[str, Any], cred: Credential, 
                   _reload(config, store, sig), api)
 
 
+def _matrix_target(install: Install, config: Mapping[str, Any], cred: Credential, sig: str) -> Target | None:
+    m = _MATRIX_RE.match(cred.id)
+    if cred.file != str(install.config_path) or not m:
+        return None
+    top = _get(config, "channels", "matrix")
+    home = (_str(_get(top, "accounts", m.group(1), "homeserver")) if m.group(1) else None) or \
+        _str(_get(top, "homeserver"))
+    if home is None:
+        return None
+    store = ("keyring-ref" if install.caps.matrix_token_secretref
+             and (m.group(1) or _chat_top_resolved(config, "matrix", "accessToken")) else "plaintext")
+    home = home.rstrip("/")
+    return Target(cred.id, "matrix", tuple(cred.id.split(".")), store, f"{home}/_matrix/client/v3/account/whoami",
+                  None, "matrix", _reload(config, store, sig), home)
+
+
 def revocation(t: Target) -> dict[str, object]:
     """Who revokes the old value of ``t``: :func:`credential_table.revocation` of its provider, except
     the Slack app-level token and signing secret (no API: the app's settings page, a person)."""
@@ -195,6 +222,8 @@ def revocation(t: Target) -> dict[str, object]:
     if t.family == "slack-signing":
         return {"api": False, "by": "person", "how": "a person: api.slack.com/apps > the app > Basic Information > "
                                                      "App Credentials > Signing Secret > Regenerate"}
+    if t.family == "matrix":
+        return {"api": True, "by": "api", "how": MATRIX_REVOKE}
     return table.revocation(t.provider)
 
 
@@ -219,7 +248,7 @@ def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Tar
                  else "plaintext")
         return Target(cred.id, "telegram", tuple(cred.id.split(".")), store, f"{root}/bot<token>/getMe", proxy,
                       "telegram", _reload(config, store, sig), root)
-    chat = _chat_target(install, config, cred, sig)
+    chat = _chat_target(install, config, cred, sig) or _matrix_target(install, config, cred, sig)
     if chat is not None:
         return chat
     model = _MODEL_RE.match(cred.id)
