@@ -93,6 +93,15 @@ def test_a_token_of_the_same_device_is_not_logged_out(apis: FakeAPIs) -> None:
     assert not [c for c in apis.calls if c[0] == "POST"] and NEW in apis.good
 
 
+def test_a_same_device_token_is_not_waited_for(home: Path, apis: FakeAPIs) -> None:
+    apis.devices[NEW] = "DEVOLD"
+    code, out = _rotate(home, NEW + "\n", "--revoke-old", "--wait-timeout", "60")
+    assert code == 0 and "same device" in out and "still accepted" in out, out
+    whoami_old = [c for c in apis.calls if c == ("GET", "/matrix/_matrix/client/v3/account/whoami", OLD)]
+    assert len(whoami_old) == 2  # once before the logout decision, once after: no polling
+    assert NEW in apis.good and not [c for c in apis.calls if c[0] == "POST"]
+
+
 def test_plaintext_before_2026_3_2_and_no_homeserver_is_by_hand(home: Path, apis: FakeAPIs) -> None:
     (home / "openclaw.json").write_text(_config(apis.url, "2026.2.25"))
     code, out = _rotate(home, NEW + "\n")

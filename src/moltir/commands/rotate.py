@@ -163,9 +163,11 @@ def _after_rotation(install: Install, before: Any, value: str, case_dir: str, no
                      revoke=revoke)
     revoke_old = bool(how["revoke_old"])
     api = revoke_old and t is not None and revoke_wait.has_api(t)
+    someone = True  # someone is revoking the old value: worth waiting for
     if api and t is not None:
         outcome = revoke_wait.revoke_by_api(t, before.value, install.env, how.get("management_key"), value)
         note(outcome.detail)
+        someone = outcome.done or outcome.by_hand
     check = revoke_wait.old_check(t, before.value, install.env) if t is not None else None
     if t is not None and t.family == "model" and not api:
         check = None  # a key moltir did not revoke: its models list says nothing a person asked for
@@ -174,7 +176,7 @@ def _after_rotation(install: Install, before: Any, value: str, case_dir: str, no
             note(line)
     if t is None or check is None:
         return
-    waits = revoke_old and bool(how["wait"]) and (api or t.family in revoke_wait.STEPS)  # someone is revoking it
+    waits = revoke_old and bool(how["wait"]) and someone and (api or t.family in revoke_wait.STEPS)
     rev = revoke_wait.old_refused(check, wait=waits, timeout_s=float(how["timeout_s"]))
     if rev.refused:
         rotations.mark(str(install.state_dir), before.id, rotations.ROTATED, install.env)

@@ -43,6 +43,7 @@ from moltir.openclaw.provider_check import GOOD, REFUSED, UNREACHABLE, Check
 class Outcome:
     done: bool  # the issuer says the old value is revoked
     detail: str  # for people; never a credential
+    by_hand: bool = True  # not done: a person is asked to revoke it (worth waiting for); False: left as it is
 
 
 def _bearer(key: str) -> dict[str, str]:
@@ -134,7 +135,7 @@ def matrix_logout(homeserver: str, old: str, new: str, env: Mapping[str, str]) -
     _new_check, new_device = provider_check.matrix_whoami(root, new, env)
     if old_device is not None and old_device == new_device:
         return Outcome(False, "the old and the new Matrix token belong to the same device: logging it out would "
-                              "end the new token too; the old one is left as it is")
+                              "end the new token too; the old one is left as it is", by_hand=False)
     url = f"{root}/_matrix/client/v3/logout"
     status, _data, reason = provider_check.call(url, "POST", {**_bearer(old), "Content-Type": "application/json"},
                                                 env, body=b"{}")
