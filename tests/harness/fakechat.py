@@ -24,6 +24,8 @@ class FakeAPIs:
         self.admin: set[str] = set()  # OpenAI admin keys
         # OpenAI: project id -> {key id: (key, redacted_value)}; a deleted key leaves ``good``
         self.projects: dict[str, dict[str, tuple[str, str]]] = {}
+        # key ids listed only with owner_project_access=any (their owner lost access to the project)
+        self.owner_without_access: set[str] = set()
         self.devices: dict[str, str] = {}  # Matrix access token -> device id
         self.calls: list[tuple[str, str, str]] = []  # (method, path, credential)
         self.slack_error: str | None = None  # every Slack call answers ok: false with this error
@@ -135,8 +137,10 @@ class FakeAPIs:
         if keys is None:
             return 404, {"error": "no such project"}
         if len(segs) == 4 and method == "GET":
+            every = query.get("owner_project_access") == ["any"]
             return 200, self._page([{"id": k, "object": "organization.project.api_key", "redacted_value": r}
-                                    for k, (_v, r) in keys.items()], query)
+                                    for k, (_v, r) in keys.items()
+                                    if every or k not in self.owner_without_access], query)
         if len(segs) == 5 and method == "DELETE" and segs[4] in keys:
             self.good.discard(keys.pop(segs[4])[0])
             return 200, {"object": "organization.project.api_key.deleted", "id": segs[4], "deleted": True}

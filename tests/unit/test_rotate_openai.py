@@ -119,7 +119,15 @@ def test_every_page_of_projects_and_keys_is_read(apis: FakeAPIs) -> None:
     assert _deletes(apis) == [("DELETE", "/openai/organization/projects/proj_2/api_keys/key_2_9", ADMIN)]
     pages = [c[1] for c in apis.calls if c[0] == "GET" and c[1].startswith("/openai/organization/projects?")]
     assert pages == ["/openai/organization/projects?limit=100", "/openai/organization/projects?limit=100&after=proj_1"]
-    assert "/openai/organization/projects/proj_2/api_keys?limit=100&after=key_2_1" in [c[1] for c in apis.calls]
+    assert ("/openai/organization/projects/proj_2/api_keys?limit=100&owner_project_access=any&after=key_2_1"
+            in [c[1] for c in apis.calls])
+
+
+def test_a_key_whose_owner_lost_project_access_is_still_found(apis: FakeAPIs) -> None:
+    apis.owner_without_access.add("key_b2")   # the old key: listed only with owner_project_access=any
+    out = provider_revoke.openai_delete(f"{apis.url}/openai", OLD, ADMIN, {})
+    assert out.done, out
+    assert _deletes(apis) == [("DELETE", "/openai/organization/projects/proj_b/api_keys/key_b2", ADMIN)]
 
 
 def test_a_key_that_cannot_be_singled_out_is_left_to_a_person(apis: FakeAPIs) -> None:

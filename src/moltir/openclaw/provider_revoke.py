@@ -176,13 +176,14 @@ def redacted_matches(redacted: object, key: str) -> bool:
             and key.startswith(head) and key.endswith(tail))
 
 
-def _openai_list(url: str, admin: str, env: Mapping[str, str]) -> tuple[list[dict[str, Any]], bool, str]:
+def _openai_list(url: str, admin: str, env: Mapping[str, str],
+                 extra: str = "") -> tuple[list[dict[str, Any]], bool, str]:
     """Every object of a paginated OpenAI list (``?after=<last_id>`` while ``has_more``): (objects,
     complete, reason); not complete when a page failed or :data:`MAX_KEY_PAGES` ran out."""
     items: list[dict[str, Any]] = []
     after, reason = "", ""
     for _page in range(MAX_KEY_PAGES):
-        query = f"limit={OPENAI_PAGE}" + (f"&after={urllib.parse.quote(after, safe='')}" if after else "")
+        query = f"limit={OPENAI_PAGE}{extra}" + (f"&after={urllib.parse.quote(after, safe='')}" if after else "")
         status, data, reason = provider_check.call(f"{url}?{query}", "GET", _bearer(admin), env)
         page = data.get("data") if isinstance(data, dict) else None
         if status // 100 != 2 or not isinstance(page, list):
@@ -206,8 +207,11 @@ def _openai_matches(root: str, old: str, admin: str,
         pid = project.get("id")
         if not isinstance(pid, str) or not pid:
             continue
+        # owner_project_access=any: every enabled key (OpenAI's reference: without it, membership-based
+        # visibility rules may leave some enabled keys out of the list)
         keys, done, why = _openai_list(
-            f"{root}/organization/projects/{urllib.parse.quote(pid, safe='')}/api_keys", admin, env)
+            f"{root}/organization/projects/{urllib.parse.quote(pid, safe='')}/api_keys", admin, env,
+            extra="&owner_project_access=any")
         complete, reason = complete and done, why if not done else reason
         found += [(pid, k["id"]) for k in keys
                   if isinstance(k.get("id"), str) and k["id"] and redacted_matches(k.get("redacted_value"), old)]
