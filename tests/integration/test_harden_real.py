@@ -8,8 +8,14 @@ own ``openclaw approvals set --stdin``, which adds the socket token). No audit c
 on either release, so the test reads them back from the store, and undo must put back the file's bytes
 and mode or the row's every column, the socket token with them (never printed by moltir).
 
-The sandbox step is skipped with the reason: this machine's ``docker`` CLI has no daemon (and no
-sandbox image), and the config selects no other backend.
+The sandbox step: on 2026.9.6 the config selects ``agents.defaults.sandbox.backend: "podman"`` (the
+release's native podman backend, docs/gateway/sandboxing/podman-backend.md) and a REAL rootful podman with a
+private store (tests/harness/podman.py; ``CONTAINERS_CONF``/``CONTAINERS_STORAGE_CONF`` in the home's env, so
+moltir's ``podman info``/``podman image inspect``, the audit and the gateway all see that store and not the
+machine's) holds an offline ``podman import`` tagged ``openclaw-sandbox:bookworm-slim``: the step sets
+``mode: "non-main"``, the gateway still starts and answers, and undo puts the bytes back. The store is
+removed at teardown. On 2026.1.29 (no backend key; Docker only) the step is skipped with the reason: this
+machine's ``docker`` CLI has no daemon.
 
 What the real audits report on that config (``openclaw security audit --json``, seen by running them):
 
@@ -27,16 +33,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.harness import podman
 from tests.harness.envelope import moltir_json
 from tests.harness.gateway import Gateway
 from tests.harness.home import OpenClawHome
+from tests.harness.prereq import missing_prerequisite
 
 TARGETED = {
     "2026.1.29": {"gateway.control_ui.insecure_auth", "security.exposure.open_groups_with_elevated",
@@ -54,6 +65,39 @@ def _weaken(text: str, current: bool) -> str:
                         'dmPolicy: "open",\n      allowFrom: ["*"],\n      groupPolicy: "open",', 1)
     assert weak.count('"open"') >= 4 and 'bind: "lan"' in weak, "the harness config changed shape"
     return weak
+
+
+SANDBOX_IMAGE = "openclaw-sandbox:bookworm-slim"  # OpenClaw's default agents.defaults.sandbox.docker.image
+
+
+@contextmanager
+def _sandbox_engine(home: OpenClawHome, root: Path) -> Iterator[podman.Engine | None]:
+    """2026.9.6: a private rootful podman store holding the sandbox image (an offline import), selected
+    by the config's ``agents.defaults.sandbox.backend: "podman"`` and put in the home's env (moltir, the
+    audit and the gateway inherit it). Image, containers and store removed after; none on 2026.1.29."""
+    if not home.release.current:
+        yield None
+        return
+    if (reason := podman.missing()) is not None:
+        missing_prerequisite(reason)
+    text = home.config_path.read_text(encoding="utf-8")
+    anchor = 'model: { primary: "fake/fake-model" },'
+    assert text.count(anchor) == 1, "the harness config changed shape"
+    home.config_path.write_text(text.replace(anchor, anchor + '\n      sandbox: { backend: "podman" },'),
+                                encoding="utf-8")
+    engine = podman.Engine(root)
+    try:
+        engine.setup()
+        engine.build_skeleton_image(SANDBOX_IMAGE)
+        home.env.update(engine.env())
+        yield engine
+        engine.podman("rmi", SANDBOX_IMAGE)
+        assert not engine.podman("images", "-q").stdout.strip(), "images left in the private store"
+    finally:
+        for key in engine.env():
+            home.env.pop(key, None)
+        engine.cleanup()  # no container, process, mount or runc state of it left (else it fails)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 WEAK_APPROVALS = {"security": "full", "ask": "off", "askFallback": "full"}
@@ -121,6 +165,11 @@ def _snapshot(home: OpenClawHome) -> dict[str, Any]:
 
 def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome, tmp_path: Path) -> None:
     home = openclaw_home
+    with _sandbox_engine(home, tmp_path / "pm") as engine:
+        _harden_apply_and_undo(home, tmp_path, engine)
+
+
+def _harden_apply_and_undo(home: OpenClawHome, tmp_path: Path, engine: podman.Engine | None) -> None:
     current = home.release.current
     home.config_path.write_text(_weaken(home.config_path.read_text(), current), encoding="utf-8")
     home.state_dir.chmod(0o755)
@@ -142,7 +191,11 @@ def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome
     assert plan["control-ui"]["already_done"] is current  # 2026.9.6 has no such key
     assert {(c["target"].rsplit(" ", 1)[-1], c["before"], c["after"]) for c in plan["exec-approvals"]["changes"]} \
         == {("defaults." + k, WEAK_APPROVALS[k], v) for k, v in HARD_APPROVALS.items()}
-    assert plan["sandbox"]["summary"] == "sandbox: skipped" and "docker" in plan["sandbox"]["warnings"][0]
+    if engine is None:
+        assert plan["sandbox"]["summary"] == "sandbox: skipped" and "docker" in plan["sandbox"]["warnings"][0]
+    else:  # the real podman answered and holds the image: the mode is planned, nothing refused
+        assert '+' in plan["sandbox"]["diff"] and 'mode: "non-main"' in plan["sandbox"]["diff"], plan["sandbox"]
+        assert not plan["sandbox"].get("warnings"), plan["sandbox"]
     assert _snapshot(home) == weak
 
     # --yes: every targeted finding gone from the REAL audit; the gateway starts and answers on its token
@@ -150,9 +203,14 @@ def test_harden_dry_run_apply_audit_gateway_and_undo(openclaw_home: OpenClawHome
     assert run.returncode == 0, run.stdout + run.stderr
     result = moltir_json(run.stdout)
     statuses = [s["status"] for s in result["steps"]]
-    assert statuses == ["done"] * 4 + ["already" if current else "done", "done", "done", "skipped", "done"], statuses
+    sandboxed = engine is not None
+    assert statuses == ["done"] * 4 + ["already" if current else "done", "done", "done",
+                                       "done" if sandboxed else "skipped", "done"], statuses
     sandbox = result["steps"][-2]
-    assert "sandbox mode not set: docker" in sandbox["summary"], sandbox  # the reason, in the result
+    if sandboxed:
+        assert home.read_config()["agents"]["defaults"]["sandbox"] == {"backend": "podman", "mode": "non-main"}
+    else:
+        assert "sandbox mode not set: docker" in sandbox["summary"], sandbox  # the reason, in the result
     doc = _approvals(home)
     assert doc is not None and doc["defaults"] == HARD_APPROVALS and doc["socket"]["token"] == socket_token
     assert socket_token not in run.stdout + run.stderr + dry.stdout + dry.stderr
