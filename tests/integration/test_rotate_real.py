@@ -5,18 +5,24 @@ config and the gateway's config file watcher applies it; the keyring keeps the r
 
 Proved with the fakes: after the rotation the fake Telegram sees ``getUpdates`` only with the new bot
 token, the fake model server gets the new key on the next agent turn and never the old one again, and the
-gateway still answers on its own token. Before that, a value the issuer refuses (exit 2) and a locked
+gateway still answers on its own token. On 2026.9.6 the same session then rotates a provider key kept in the
+state dir's ``.env`` (the provider entry reads ``${OPENAI_API_KEY}``): the gateway restarts, the next turn
+sends only the new key. Before that, a value the issuer refuses (exit 2) and a locked
 keyring (exit 3) change nothing. No value reaches moltir's console, a child's argv or moltir's files
 (the case's pre-images excepted: they are the evidence of what was there).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import json5
 import pytest
 from tests.harness.configs import TG_OPS_TOKEN
 from tests.harness.gateway import Gateway
@@ -32,6 +38,21 @@ from moltir.redaction import fingerprint
 
 __all__ = ["keyring_gateway"]  # the fixture, used by name
 OLD_MODEL_KEY = "sk-fake-not-a-secret"
+DOTENV_RELEASE = "2026.9.6"  # the .env key rotation runs on this release only (test-time budget)
+
+
+@pytest.fixture
+def dotenv_key(openclaw_home: OpenClawHome) -> str | None:
+    """On :data:`DOTENV_RELEASE`, a model key in the state dir's ``.env``, written before the gateway starts
+    (the gateway reads ``.env`` into its environment at start; listed before ``keyring_gateway``)."""
+    if openclaw_home.release.id != DOTENV_RELEASE:
+        return None
+    key = f"sk-dotenv-old-{secrets.token_hex(12)}"
+    env_file = openclaw_home.state_dir / ".env"
+    old = env_file.read_text() if env_file.exists() else ""
+    env_file.write_text(old + f"OPENAI_API_KEY={key}\n")
+    env_file.chmod(0o600)
+    return key
 
 
 def _rotate(env: dict[str, str], cred: str, value: str, roots: list[int]) -> tuple[subprocess.CompletedProcess[str],
@@ -91,8 +112,42 @@ def _getupdates_only_with(home: OpenClawHome, gw: Gateway, new: str, old: str) -
     assert old not in calls[calls.index(new):], "the old bot token polled after the new one"
 
 
+def _signal_restart(home: OpenClawHome, gw: Gateway) -> None:
+    """The release's in-process restart signal, then wait until the gateway went down and answers again."""
+    sig = discover(env=home.env).caps.restart_signal(json5.loads(home.config_path.read_text()))
+    assert sig, "the release has no in-process restart signal"
+    os.kill(gw.gateway_pid, getattr(signal, sig))
+    wait_until(lambda: gw.token_status(home.token) != 400, timeout=30, what=f"the gateway restarting on {sig}")
+    wait_until(lambda: gw.token_status(home.token) == 400, timeout=120, what="the gateway answering again")
+
+
+def _rotate_dotenv_key(home: OpenClawHome, gw: Gateway, env: dict[str, str], old: str) -> list[str]:
+    """The provider key moves to ``${OPENAI_API_KEY}`` (the ``.env`` value the gateway started with): one
+    turn with it, then ``moltir rotate dotenv.OPENAI_API_KEY``: the next turn uses the new key only."""
+    cfg = json5.loads(home.config_path.read_text())
+    cfg["models"]["providers"]["fake"]["apiKey"] = "${OPENAI_API_KEY}"
+    home.config_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    _signal_restart(home, gw)
+    mark = len(home.llm.keys)
+    run_agent_turn(home, "with the .env key")
+    assert set(home.llm.keys_seen()[mark:]) == {old}, "the gateway did not use the .env key before the rotation"
+    new = f"sk-dotenv-new-{secrets.token_hex(16)}"
+    run, seen = _rotate(env, "dotenv.OPENAI_API_KEY", new, [gw.gateway_pid])
+    assert run.returncode == 0, run.stdout + run.stderr
+    env_text = (home.state_dir / ".env").read_text()
+    assert f"OPENAI_API_KEY={new}" in env_text and old not in env_text
+    assert ("GET /v1/models", new) in home.llm.keys  # validated at the provider first
+    mark = len(home.llm.keys)
+    run_agent_turn(home, "after the .env rotation")
+    after = home.llm.keys_seen()[mark:]
+    assert after and set(after) == {new}, "the next agent turn did not use (only) the new .env key"
+    assert gw.token_status(home.token) == 400
+    assert_no_leak([new, old], outputs=[run.stdout, run.stderr], argvs=seen, env=env)
+    return [new, old]
+
+
 def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret_service: SecretService,
-                                             keyring_gateway: Gateway) -> None:
+                                             dotenv_key: str | None, keyring_gateway: Gateway) -> None:
     home, gw = openclaw_home, keyring_gateway
     env = dict(home.env)
     _refusals_change_nothing(home, gw, secret_service, env)
@@ -125,6 +180,8 @@ def test_rotate_telegram_token_and_model_key(openclaw_home: OpenClawHome, secret
     assert done["models.providers.fake.apiKey"]["new_fingerprint"] == fingerprint(new_key)
     assert_no_leak([new_tg, new_key, TG_OPS_TOKEN, OLD_MODEL_KEY], outputs=[run.stdout, run.stderr, run2.stdout,
                    run2.stderr], argvs=seen | seen2, env=env)
+    if dotenv_key is not None:
+        _rotate_dotenv_key(home, gw, env, dotenv_key)
 
 
 def test_unknown_and_by_hand_credentials_are_refused(openclaw_home: OpenClawHome, tmp_path: Path) -> None:
