@@ -24,6 +24,7 @@ class FakeAPIs:
         self.admin: set[str] = set()  # OpenAI admin keys
         # OpenAI: project id -> {key id: (key, redacted_value)}; a deleted key leaves ``good``
         self.projects: dict[str, dict[str, tuple[str, str]]] = {}
+        self.bodies: list[bytes] = []  # the request bodies, in order (GitHub's revoke carries the tokens)
         # key ids listed only with owner_project_access=any (their owner lost access to the project)
         self.owner_without_access: set[str] = set()
         self.devices: dict[str, str] = {}  # Matrix access token -> device id
@@ -45,8 +46,7 @@ class FakeAPIs:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
+                fake.bodies.append(self.rfile.read(length) if length else b"")
                 auth = self.headers.get("Authorization") or ""
                 cred = auth.split(" ", 1)[1] if " " in auth else ""
                 fake.calls.append((self.command, self.path, cred))
@@ -70,7 +70,24 @@ class FakeAPIs:
             return self._matrix(method, path.removeprefix("/matrix/_matrix/client/v3/"), cred)
         if path.startswith("/openai/"):
             return self._openai(method, path.removeprefix("/openai/"), cred)
+        if path.startswith("/github/"):
+            return self._github(method, path.removeprefix("/github/"), auth, cred)
         return 404, {"error": "not served"}
+
+    def _github(self, method: str, path: str, auth: str, cred: str) -> tuple[int, Any]:
+        if path == "user" and method == "GET":
+            ok = auth.startswith("Bearer ") and cred in self.good
+            return (200, {"login": "octo", "id": 1}) if ok else (401, {"message": "Bad credentials"})
+        if path == "credentials/revoke" and method == "POST":
+            if auth:  # GitHub: "Any authenticated requests will return a 403."
+                return 403, {"message": "Forbidden"}
+            try:
+                listed = json.loads(self.bodies[-1])["credentials"]
+            except (ValueError, KeyError, TypeError, IndexError):
+                return 422, {"message": "Validation Failed"}
+            self.good.difference_update(c for c in listed if isinstance(c, str))
+            return 202, {}
+        return 404, {"message": "Not Found"}
 
     def _slack(self, method: str, cred: str) -> dict[str, Any]:
         if self.slack_error:

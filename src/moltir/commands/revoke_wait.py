@@ -97,7 +97,7 @@ def management_key_needed(t: Target) -> str | None:
 
 def has_api(t: Target) -> bool:
     """Does moltir revoke the old value of ``t`` through its issuer's API?"""
-    return t.family in ("slack", "matrix") or (t.family == "model" and t.provider in MANAGEMENT_KEY)
+    return t.family in ("slack", "matrix", "github") or (t.family == "model" and t.provider in MANAGEMENT_KEY)
 
 
 def check_management_key(t: Target, management: str, env: Mapping[str, str]) -> provider_check.Check:
@@ -113,6 +113,8 @@ def revoke_by_api(t: Target, old: str, env: Mapping[str, str], management: str |
         return provider_revoke.slack_revoke(t.base, old, env)
     if t.family == "matrix":
         return provider_revoke.matrix_logout(t.base, old, new, env)
+    if t.family == "github":
+        return provider_revoke.github_revoke(t.base, old, env)
     if management is None:
         return provider_revoke.Outcome(False, "no management key was given: delete the old key by hand")
     if t.provider == "openai":
@@ -132,6 +134,8 @@ def old_check(t: Target, old: str, env: Mapping[str, str]) -> Callable[[], provi
         return lambda: provider_check.slack(t.base, method, old, env)
     if t.family == "matrix":
         return lambda: provider_check.matrix_whoami(t.base, old, env)[0]
+    if t.family == "github":  # revoked asynchronously: polled until GET /user refuses it
+        return lambda: provider_check.github_user(t.base, old, env)
     if t.family == "model" and t.provider == "openrouter":
         return lambda: provider_revoke.openrouter_key(t.base, old, env)
     if t.family == "model" and t.provider == "openai":  # OpenAI's models list needs a key: 401 once deleted

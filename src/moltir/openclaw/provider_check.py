@@ -30,7 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 GOOD, REFUSED, UNREACHABLE = "good", "refused", "unreachable"
 TIMEOUT_S = 15.0
@@ -88,6 +88,15 @@ SLACK_AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "t
 def discord(api: str, token: str, env: Mapping[str, str], proxy: str | None = None) -> Check:
     url = f"{api.rstrip('/')}/users/@me"
     return _get(url, {"Authorization": f"Bot {token}"}, env, proxy, f"GET {url}")
+
+
+GITHUB_HEADERS: Final = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+
+def github_user(api: str, token: str, env: Mapping[str, str]) -> Check:
+    """``GET <api>/user`` with the token (GitHub's REST API: 200 for a working token, 401 otherwise)."""
+    url = f"{api.rstrip('/')}/user"
+    return _get(url, {**GITHUB_HEADERS, "Authorization": f"Bearer {token}"}, env, None, f"GET {url}")
 
 
 def slack(api: str, method: str, token: str, env: Mapping[str, str]) -> Check:

@@ -29,6 +29,7 @@ in use. The old value and the management key stay in memory and go only into the
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -44,6 +45,21 @@ class Outcome:
     done: bool  # the issuer says the old value is revoked
     detail: str  # for people; never a credential
     by_hand: bool = True  # not done: a person is asked to revoke it (worth waiting for); False: left as it is
+
+
+def github_revoke(api: str, old: str, env: Mapping[str, str]) -> Outcome:
+    """GitHub's ``POST <api>/credentials/revoke`` with ``{"credentials": [old]}``: unauthenticated (GitHub
+    answers any authenticated call with 403), 202 when accepted. It takes personal access tokens (classic
+    and fine-grained) and OAuth/GitHub App user tokens; GitHub revokes them asynchronously, so the proof
+    afterwards polls ``GET /user`` with the old token until it is refused."""
+    url = f"{api.rstrip('/')}/credentials/revoke"
+    body = json.dumps({"credentials": [old]}).encode()
+    status, _data, reason = provider_check.call(
+        url, "POST", {**provider_check.GITHUB_HEADERS, "Content-Type": "application/json"}, env, body=body)
+    if status == 202 or status // 100 == 2:
+        return Outcome(True, f"GitHub POST {url}: accepted ({reason})")
+    return Outcome(False, f"GitHub POST {url} failed ({reason}): revoke it by hand "
+                          "(github.com/settings/tokens)")
 
 
 def _bearer(key: str) -> dict[str, str]:

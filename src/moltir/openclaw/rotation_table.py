@@ -27,9 +27,16 @@ What ``moltir rotate`` handles (``family``):
   a fake on loopback. A new token is a new device: OpenClaw's Matrix docs say its crypto store is per
   token, so an encrypted room needs the new device verified again.
 
+* ``github``: a github.com token in the state dir's ``.env`` (``dotenv.GITHUB_TOKEN``, ``GH_TOKEN``... see
+  :data:`GITHUB_VARS`;
+  what the agent's ``gh``/``git`` and skills use). Validated with ``GET <api>/user`` at
+  ``https://api.github.com``; stored like a ``.env`` provider key (the 0600 ``.env``, keyring copy as
+  record; a restart, since the gateway reads ``.env`` at start). A GitHub token elsewhere (the config's
+  ``env`` section, a unit's ``Environment=``) stays by hand.
+
   No release lets the config point Discord or Slack at another API base (Telegram has ``apiRoot``):
-  ``MOLTIR_DISCORD_API`` / ``MOLTIR_SLACK_API`` in moltir's environment replace the base moltir itself
-  uses, FOR TESTS ONLY (a fake on loopback); the gateway still talks to the real services.
+  ``MOLTIR_DISCORD_API`` / ``MOLTIR_SLACK_API`` (and ``MOLTIR_GITHUB_API``) in moltir's environment replace
+  the base moltir itself uses, FOR TESTS ONLY (a fake on loopback); the gateway still talks to the real services.
 
 Where the new value goes (``store``), per the capability table:
 
@@ -66,7 +73,12 @@ _TG_RE = re.compile(r"^channels\.telegram\.(?:accounts\.([^.]+)\.)?botToken$")
 WATCH = "config file watch"
 DISCORD_API = "https://discord.com/api/v10"
 SLACK_API = "https://slack.com/api"
-TEST_API_ENV = {"discord": "MOLTIR_DISCORD_API", "slack": "MOLTIR_SLACK_API"}  # for tests only
+GITHUB_API = "https://api.github.com"
+#: the .env names of a github.com token (gh's and GitHub's own tools); a GitHub Enterprise token
+#: (GH_ENTERPRISE_TOKEN, ...) talks to another host: by hand
+GITHUB_VARS = frozenset({"GITHUB_TOKEN", "GH_TOKEN", "GITHUB_PAT", "GITHUB_PERSONAL_ACCESS_TOKEN"})
+TEST_API_ENV = {"discord": "MOLTIR_DISCORD_API", "slack": "MOLTIR_SLACK_API",
+                "github": "MOLTIR_GITHUB_API"}  # for tests only
 _DISCORD_RE = re.compile(r"^channels\.discord\.(?:accounts\.([^.]+)\.)?token$")
 _SLACK_RE = re.compile(r"^channels\.slack\.(?:accounts\.([^.]+)\.)?(botToken|userToken|appToken|signingSecret)$")
 _SLACK_FAMILY = {"botToken": "slack", "userToken": "slack", "appToken": "slack-app",
@@ -74,7 +86,7 @@ _SLACK_FAMILY = {"botToken": "slack", "userToken": "slack", "appToken": "slack-a
 _CHECKS = {"telegram": "Telegram getMe", "model": "GET models list", "discord": "Discord GET /users/@me",
            "slack": "Slack auth.test", "slack-app": "Slack apps.connections.open",
            "slack-signing": "its form only (32 hex characters; Slack has no API that checks a signing secret)",
-           "matrix": "Matrix GET /_matrix/client/v3/account/whoami"}
+           "matrix": "Matrix GET /_matrix/client/v3/account/whoami", "github": "GitHub GET /user"}
 _MATRIX_RE = re.compile(r"^channels\.matrix\.(?:accounts\.([^.]+)\.)?accessToken$")
 #: Matrix ``POST /logout`` with the old token ends that token's device only; ``/logout/all`` would also
 #: end the new token's session (same user), so moltir never calls it.
@@ -87,7 +99,7 @@ class Target:
     """One credential moltir can rotate, and how."""
 
     cred_id: str
-    family: str  # telegram | model | discord | slack | slack-app | slack-signing | matrix
+    family: str  # telegram | model | discord | slack | slack-app | slack-signing | matrix | github
     path: tuple[str, ...]  # the config key path, or ("<VAR>",) for a .env variable
     store: str  # keyring-ref | plaintext | dotenv
     check_url: str  # getMe / models endpoint (without the credential)
@@ -259,6 +271,9 @@ def target(install: Install, config: Mapping[str, Any], cred: Credential) -> Tar
         store = "keyring-ref" if caps.secret_refs else "plaintext"
         return Target(cred.id, "model", tuple(cred.id.split(".")), store, f"{base.rstrip('/')}/models", None,
                       cred.provider, _reload(config, store, sig), base)
+    if cred.id.startswith("dotenv.") and cred.key in GITHUB_VARS:
+        api = (_str(install.env.get(TEST_API_ENV["github"])) or GITHUB_API).rstrip("/")
+        return Target(cred.id, "github", (cred.key,), "dotenv", f"{api}/user", None, "github", "restart", api)
     if cred.id.startswith("dotenv.") and cred.kind == "api_key" and cred.provider in PUBLIC_BASE:
         base = model_base(config, cred)
         if base is None:

@@ -59,6 +59,8 @@ def check_at_issuer(install: Install, t: rotation_table.Target, value: str) -> p
         return provider_check.slack_signing_secret(value)
     if t.family == "matrix":
         return provider_check.matrix_whoami(t.base, value, install.env)[0]
+    if t.family == "github":
+        return provider_check.github_user(t.base, value, install.env)
     return provider_check.model_key(t.base, value, t.provider, install.env)
 
 
