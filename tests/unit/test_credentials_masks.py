@@ -8,7 +8,6 @@ JSON.stringify: compact, the ellipsis raw)."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -17,12 +16,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from tests.harness.envelope import moltir_json
+from tests.unit.installed import installed_package
 
 from moltir.cli import cli
 from moltir.evidence import masks
 from moltir.openclaw import capabilities as capmod
 
-CACHE = Path(__file__).resolve().parents[2] / ".cache"
 MODEL = "sk-masked-model-key-0123456789WXYZ"
 TG = "123456789:AAmasked-telegram-token-abcd"
 HOW = "masked in a tool result (sent to the model provider)"
@@ -150,10 +149,6 @@ def _package_masks(package: Path) -> bool:
 
 @pytest.mark.parametrize("version", ["2026.1.29", "2026.2.25", "2026.5.28", "2026.9.6"])
 def test_transcript_masks_row_matches_the_installed_package(version: str) -> None:
-    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
-    if not package.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
-        pytest.skip(f"{package} not installed")
+    package = installed_package(version)
     caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
     assert caps.transcript_masks is _package_masks(package)

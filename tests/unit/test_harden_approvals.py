@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sqlite3
 import stat
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.unit.installed import installed_package
 
 from moltir.actions.harden import HardenConfig, HardenExecApprovals, HardenUndo, exec_store
 from moltir.errors import EXIT_VERIFY, MoltirError
@@ -27,7 +27,6 @@ if str(REPO) not in sys.path:
 from tests.unit.releasefix import CURRENT, EARLY, pin  # noqa: E402
 from tests.unit.test_harden import WEAK, Env  # noqa: E402
 
-CACHE = REPO / ".cache"
 TOKEN = "sockTok-ZZZZ9999secret"
 HARD = {"security": "allowlist", "ask": "on-miss", "askFallback": "deny"}
 # 2026.9.6 dist/openclaw-state-db-read-connection-*.mjs (OPENCLAW_STATE_SCHEMA_SQL), verbatim
@@ -291,11 +290,7 @@ def _documents_podman_backend(package: Path) -> bool:
 
 @pytest.mark.parametrize("version", ["2026.1.29", "2026.2.25", "2026.5.28", "2026.7.35", "2026.8.2", "2026.9.6"])
 def test_sandbox_engine_row_matches_the_installed_package(version: str) -> None:
-    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
-    if not package.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
-        pytest.skip(f"{package} not installed")
+    package = installed_package(version)
     caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
     assert ("podman" in caps.value("sandbox_local_engines")) is _documents_podman_backend(package)
 

@@ -16,13 +16,13 @@ import pytest
 from click.testing import CliRunner
 from tests.harness.fakechat import FakeAPIs
 from tests.unit import keyring_fakes as fakes
+from tests.unit.installed import installed_package
 
 from moltir.cli import cli
 from moltir.commands import rotations
 from moltir.openclaw import capabilities as capmod
 from moltir.openclaw import provider_check, provider_revoke
 
-CACHE = Path(__file__).resolve().parents[2] / ".cache"
 OLD = {"discord": "MTAx.discord-old.AAAAAAAAAAAA", "slackbot": "xoxb-1-old-bot-BBBBBBBB",
        "slackapp": "xapp-1-old-app-CCCCCCCC", "sign": "0123456789abcdef0123456789abcdef",
        "openrouter": "sk-or-v1-old-DDDDDDDDDDDD", "gw": "gw-token-0123456789abcdef"}
@@ -229,11 +229,7 @@ def _surface_lists_chat(package: Path) -> bool:
 
 @pytest.mark.parametrize("version", ["2026.1.29", "2026.9.6"])
 def test_chat_secretref_row_matches_the_installed_package(version: str) -> None:
-    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
-    if not package.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
-        pytest.skip(f"{package} not installed")
+    package = installed_package(version)
     caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
     assert caps.chat_token_secretref is _surface_lists_chat(package)
 

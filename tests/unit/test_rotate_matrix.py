@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 from tests.harness.fakechat import FakeAPIs
 from tests.unit import keyring_fakes as fakes
+from tests.unit.installed import installed_package
 
 from moltir.cli import cli
 from moltir.commands import rotations
 from moltir.openclaw import capabilities as capmod
 from moltir.openclaw import provider_revoke
 
-CACHE = Path(__file__).resolve().parents[2] / ".cache"
 OLD = "syt_Ym90_old_AAAAAAAAAAAAAAAA_0001"
 NEW = "syt_Ym90_new_BBBBBBBBBBBBBBBB_0002"
 GW = "gw-token-0123456789abcdef"
@@ -114,11 +114,7 @@ def test_plaintext_before_2026_3_2_and_no_homeserver_is_by_hand(home: Path, apis
 
 @pytest.mark.parametrize("version", ["2026.1.29", "2026.9.6"])
 def test_matrix_secretref_row_matches_the_installed_package(version: str) -> None:
-    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
-    if not package.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
-        pytest.skip(f"{package} not installed")
+    package = installed_package(version)
     doc = package / "docs" / "reference" / "secretref-credential-surface.md"
     text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
     listed = all(f"`{k}`" in text for k in ("channels.matrix.accessToken", "channels.matrix.accounts.*.accessToken"))

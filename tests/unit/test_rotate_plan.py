@@ -4,19 +4,17 @@ whose new row is pinned against the docs of the packages the real-gateway tests 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from tests.harness.envelope import moltir_json
+from tests.unit.installed import installed_package
 from tests.unit.test_credentials import V, _home
 
 from moltir.cli import cli
 from moltir.openclaw import capabilities as capmod
-
-CACHE = Path(__file__).resolve().parents[2] / ".cache"
 
 
 def _plan(state: Path, *extra: str) -> tuple[int, str]:
@@ -98,11 +96,7 @@ def _surface_lists_telegram(package: Path) -> bool:
 
 @pytest.mark.parametrize("version", ["2026.1.29", "2026.9.6"])
 def test_telegram_secretref_row_matches_the_installed_package(version: str) -> None:
-    package = CACHE / f"openclaw-{version}" / "node_modules" / "openclaw"
-    if not package.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{package} missing (make deps installs the pinned releases)")
-        pytest.skip(f"{package} not installed")
+    package = installed_package(version)
     caps = capmod.for_install("openclaw", version, "test", package_root=None, state_dir=None)
     assert caps.telegram_token_secretref is _surface_lists_telegram(package)
 
